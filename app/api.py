@@ -1,0 +1,474 @@
+"""HTTP edge: routes, request parsing, and the one place errors become responses.
+
+Every error body is ``{"error": {"code", "message", ...}}``; no stack traces,
+no HTML. Handlers stay thin: parse, call :class:`app.service.Redrain`, render.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from typing import Annotated, Any, TypeVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.activity import describe
+from app.exceptions import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    LimitReached,
+    NotFound,
+    PayloadTooLarge,
+    RedrainError,
+    Unauthorized,
+    Unavailable,
+    ValidationFailed,
+)
+from app.repository import ActivityRecord
+from app.service import Redrain, Runtime, iso
+from app.types import DrawResult, Limits, RoundPlan, RoundStats
+
+log = logging.getLogger("redrain.api")
+
+MAX_BODY = 64 * 1024
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-:.]{1,64}$")
+
+STATUS: dict[type[RedrainError], int] = {
+    InvalidRequest: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    Conflict: 409,
+    PayloadTooLarge: 413,
+    ValidationFailed: 422,
+    LimitReached: 429,
+    Unavailable: 503,
+}
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_response(exc: RedrainError) -> JSON:
+    status = next((s for cls, s in STATUS.items() if isinstance(exc, cls)), 500)
+    body: dict[str, Any] = {"error": {"code": exc.code, "message": exc.message, **exc.details}}
+    if "next_round_start" in exc.details:  # also top level, where clients look first
+        body["next_round_start"] = exc.details["next_round_start"]
+    headers = {}
+    if isinstance(exc, LimitReached) and exc.retry_after is not None:
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, Unavailable):
+        headers["Retry-After"] = "1"
+    return JSON(body, status_code=status, headers=headers)
+
+
+async def on_redrain_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RedrainError)
+    if isinstance(exc, Unavailable):
+        log.warning("unavailable: %s (%r)", exc.message, exc.__cause__)
+    return error_response(exc)
+
+
+async def on_http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return JSON(
+        {"error": {"code": code, "message": message}},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+async def on_unexpected(_: Request, exc: Exception) -> Response:
+    log.exception("unexpected error", exc_info=exc)
+    return JSON({"error": {"code": "internal_error", "message": "internal error"}}, status_code=500)
+
+
+EXCEPTION_HANDLERS = {
+    RedrainError: on_redrain_error,
+    HTTPException: on_http_error,
+    Exception: on_unexpected,
+}
+
+
+# -- request parsing -----------------------------------------------------------
+
+
+async def read_json(request: Request) -> Any:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise PayloadTooLarge(f"request body is larger than {MAX_BODY} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise PayloadTooLarge(f"request body is larger than {MAX_BODY} bytes")
+    if not body:
+        raise InvalidRequest("request body must be JSON", code="invalid_json")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"malformed JSON: {exc}", code="invalid_json") from exc
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+PositiveId = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
+
+
+class DrawBody(_Strict):
+    activity_id: PositiveId
+    client_seed: Annotated[StrictStr, Field(max_length=64, pattern=r"^[\x20-\x7e]*$")] = ""
+    grant_id: Annotated[StrictStr, Field(max_length=64)] | None = None
+
+
+class DevLoginBody(_Strict):
+    user_id: StrictStr
+
+
+class TopUpBody(_Strict):
+    round: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    prize: Annotated[StrictStr, Field(min_length=1, max_length=32)]
+    add: Annotated[StrictInt, Field(ge=1, le=100_000_000)]
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], data: Any) -> M:
+    if not isinstance(data, dict):
+        raise ValidationFailed("request body must be a JSON object", field="")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        field, message = describe(exc)
+        raise ValidationFailed(message, field=field) from exc
+
+
+def query_int(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not lo <= int(raw) <= hi:
+        raise ValidationFailed(f"{name}: expected an integer in [{lo}, {hi}]", field=name)
+    return int(raw)
+
+
+# -- rendering -----------------------------------------------------------------
+
+
+def _utc(ts: dt.datetime | None) -> str | None:
+    return None if ts is None else ts.replace(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def activity_body(rec: ActivityRecord) -> dict[str, Any]:
+    return {
+        "id": rec.id,
+        "status": rec.status,
+        "version": rec.version,
+        "created_at": _utc(rec.created_at),
+        "updated_at": _utc(rec.updated_at),
+        "published_at": _utc(rec.published_at),
+        **rec.config.model_dump(mode="json", exclude_none=True),
+    }
+
+
+def _remaining(limit: int, used: int) -> int | None:
+    return None if limit == 0 else max(0, limit - used)
+
+
+def draw_body(rt: Runtime, result: DrawResult, seed_hash: str, client_seed: str) -> dict[str, Any]:
+    lim: Limits = rt.limits
+    prize = result.prize
+    return {
+        "draw_id": result.draw_id,
+        "round_id": result.round_id,
+        "won": result.won,
+        "prize": None
+        if prize is None
+        else {"key": prize.key, "type": prize.type.value, "name": prize.name, "value": prize.value},
+        "remaining": {
+            "round": _remaining(lim.per_round, result.counts.round),
+            "day": _remaining(lim.per_day, result.counts.day),
+            "total": _remaining(lim.total, result.counts.total),
+        },
+        "proof": {
+            "seed_hash": seed_hash,
+            "client_seed": client_seed,
+            "nonce": result.nonce,
+            "random": result.random,
+        },
+    }
+
+
+def round_brief(rt: Runtime, rnd: RoundPlan, seed_hash: str) -> dict[str, Any]:
+    zone = rt.config.zone
+    return {
+        "round_id": rnd.round_id,
+        "start": iso(rnd.start_ms, zone),
+        "end": iso(rnd.end_ms, zone),
+        "seed_hash": seed_hash,
+    }
+
+
+def round_status(rnd: RoundPlan, now: int) -> str:
+    if now < rnd.start_ms:
+        return "upcoming"
+    return "open" if now < rnd.end_ms else "ended"
+
+
+def stats_body(rt: Runtime, rounds: list[RoundStats], now: int) -> dict[str, Any]:
+    zone = rt.config.zone
+    out = []
+    for st in rounds:
+        out.append(
+            {
+                "round_id": st.round_id,
+                "start": iso(st.start_ms, zone),
+                "end": iso(st.end_ms, zone),
+                "status": "upcoming"
+                if now < st.start_ms
+                else ("open" if now < st.end_ms else "ended"),
+                "draws": st.draws,
+                "users": st.users,
+                "prizes": [
+                    {
+                        "key": p.key,
+                        "quantity": p.quantity,
+                        "released": p.released,
+                        "won": p.won,
+                        "remaining": p.remaining,
+                        "released_remaining": p.released_remaining,
+                    }
+                    for p in st.prizes
+                ],
+            }
+        )
+    return {
+        "activity_id": rt.id,
+        "version": rt.version,
+        "rounds": out,
+        "totals": {
+            "draws": sum(st.draws for st in rounds),
+            "won": sum(p.won for st in rounds for p in st.prizes),
+        },
+    }
+
+
+# -- handlers ------------------------------------------------------------------
+
+
+def svc(request: Request) -> Redrain:
+    service: Redrain = request.app.state.redrain
+    return service
+
+
+def _auth(request: Request) -> str | None:
+    return request.headers.get("authorization")
+
+
+async def healthz(request: Request) -> Response:
+    return JSON({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    s = svc(request)
+    checks: dict[str, str] = {}
+    try:
+        await s.engine.ping()
+        checks["redis"] = "ok"
+    except Unavailable as exc:
+        checks["redis"] = exc.message
+    try:
+        await s.db.ping()
+        checks["database"] = "ok"
+    except Unavailable as exc:
+        checks["database"] = exc.message
+    ready = all(v == "ok" for v in checks.values())
+    if ready:
+        return JSON({"status": "ready", **checks})
+    return JSON(
+        {"error": {"code": "unavailable", "message": "not ready", **checks}}, status_code=503
+    )
+
+
+async def dev_login(request: Request) -> Response:
+    s = svc(request)
+    if not s.settings.dev_login_enabled:
+        raise HTTPException(404)
+    body = parse(DevLoginBody, await read_json(request))
+    token, ttl = s.issue_token(body.user_id)
+    return JSON({"token": token, "user_id": body.user_id, "expires_in": ttl})
+
+
+async def list_activities(request: Request) -> Response:
+    s = svc(request)
+    s.require_admin(_auth(request))
+    limit = query_int(request, "limit", 100, 1, 1000)
+    offset = query_int(request, "offset", 0, 0, 10**9)
+    recs = await s.list_activities(limit, offset)
+    return JSON({"activities": [activity_body(r) for r in recs]})
+
+
+async def create_activity(request: Request) -> Response:
+    s = svc(request)
+    s.require_admin(_auth(request))
+    rec = await s.create_activity(await read_json(request))
+    return JSON(activity_body(rec), status_code=201)
+
+
+async def activity_admin(request: Request) -> Response:
+    s = svc(request)
+    s.require_admin(_auth(request))
+    aid: int = request.path_params["id"]
+    if request.method == "PUT":
+        rec = await s.replace_activity(aid, await read_json(request))
+    else:
+        rec = await s.activity(aid)
+    return JSON(activity_body(rec))
+
+
+async def publish(request: Request) -> Response:
+    s = svc(request)
+    s.require_admin(_auth(request))
+    return JSON(await s.publish(request.path_params["id"]))
+
+
+async def topup(request: Request) -> Response:
+    s = svc(request)
+    s.require_admin(_auth(request))
+    body = parse(TopUpBody, await read_json(request))
+    return JSON(await s.topup(request.path_params["id"], body.round, body.prize, body.add))
+
+
+async def stats(request: Request) -> Response:
+    s = svc(request)
+    s.require_admin(_auth(request))
+    limit = query_int(request, "limit", 200, 1, 5000)
+    rt, rounds = await s.stats(request.path_params["id"], request.query_params.get("round"), limit)
+    return JSON(stats_body(rt, rounds, s.now_ms()))
+
+
+async def public_activity(request: Request) -> Response:
+    s = svc(request)
+    user = s.require_user(_auth(request)) if _auth(request) else None
+    rt = await s.fresh_runtime(request.path_params["id"])
+    now = s.now_ms()
+    current, nxt = rt.timeline.at(now)
+    cfg = rt.config
+    if now < rt.window[0]:
+        status = "not_started"
+    elif current is not None:
+        status = "open"
+    elif nxt is None:
+        status = "ended"
+    else:
+        status = "closed"
+    body: dict[str, Any] = cfg.model_dump(
+        mode="json",
+        exclude_none=True,
+        exclude={
+            "sessions": {"__all__": {"pools": {"__all__": {"prizes": {"__all__": {"value"}}}}}}
+        },
+    )
+    body.update(
+        id=rt.id,
+        status=status,
+        server_time=iso(now, cfg.zone),
+        current_round=round_brief(rt, current, (await s.seed_of(rt, current))[1])
+        if current
+        else None,
+        next_round=round_brief(rt, nxt, (await s.seed_of(rt, nxt))[1]) if nxt else None,
+    )
+    if user is not None:
+        in_round, in_day, in_total, wins = await s.user_counts(rt, user)
+        lim = rt.limits
+        body["remaining"] = {
+            "round": _remaining(lim.per_round, in_round) if current else None,
+            "day": _remaining(lim.per_day, in_day),
+            "total": _remaining(lim.total, in_total),
+            "wins": _remaining(lim.wins_total, wins),
+        }
+    return JSON(body)
+
+
+async def draw(request: Request) -> Response:
+    s = svc(request)
+    user = s.require_user(_auth(request))
+    idem = request.headers.get("idempotency-key")
+    if idem is not None and not IDEMPOTENCY_KEY.match(idem):
+        raise InvalidRequest(
+            "Idempotency-Key must be 1-64 characters of A-Z a-z 0-9 _ - : .",
+            code="invalid_idempotency_key",
+        )
+    body = parse(DrawBody, await read_json(request))
+    rt, result = await s.draw(
+        user, body.activity_id, client_seed=body.client_seed, idempotency_key=idem
+    )
+    rnd = rt.timeline.by_sfx.get(result.round_id.partition(":")[2])
+    seed_hash = (await s.seed_of(rt, rnd))[1] if rnd else ""
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    return JSON(draw_body(rt, result, seed_hash, body.client_seed), headers=headers)
+
+
+async def round_info(request: Request) -> Response:
+    s = svc(request)
+    round_id: str = request.path_params["round_id"]
+    aid_text, _, sfx = round_id.partition(":")
+    if not aid_text.isdigit():
+        raise NotFound(f"round {round_id!r} does not exist", code="round_not_found")
+    rt = await s.fresh_runtime(int(aid_text))
+    rnd = rt.timeline.by_sfx.get(sfx)
+    if rnd is None:
+        raise NotFound(f"round {round_id!r} does not exist", code="round_not_found")
+    seed, seed_hash = await s.seed_of(rt, rnd)
+    now = s.now_ms()
+    body = {
+        "activity_id": rt.id,
+        **round_brief(rt, rnd, seed_hash),
+        "status": round_status(rnd, now),
+        "seed": seed.hex() if now >= rnd.end_ms else None,
+        "prizes": [
+            {"key": p.key, "type": p.type.value, "name": p.name, "quantity": p.quantity}
+            for p in rnd.prizes
+        ],
+    }
+    return JSON(body)
+
+
+ROUTES = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/v1/auth/dev", dev_login, methods=["POST"]),
+    Route("/v1/admin/activities", list_activities, methods=["GET"]),
+    Route("/v1/admin/activities", create_activity, methods=["POST"]),
+    Route("/v1/admin/activities/{id:int}", activity_admin, methods=["GET", "PUT"]),
+    Route("/v1/admin/activities/{id:int}/publish", publish, methods=["POST"]),
+    Route("/v1/admin/activities/{id:int}/stock", topup, methods=["POST"]),
+    Route("/v1/admin/activities/{id:int}/stats", stats, methods=["GET"]),
+    Route("/v1/activities/{id:int}", public_activity, methods=["GET"]),
+    Route("/v1/draw", draw, methods=["POST"]),
+    Route("/v1/rounds/{round_id}", round_info, methods=["GET"]),
+]

@@ -1,0 +1,89 @@
+"""The ASGI application: wires settings, Redis, the database and the routes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from pydantic import SecretStr
+from starlette.applications import Starlette
+
+from app import embedded, engine, fakes, repository
+from app.api import EXCEPTION_HANDLERS, ROUTES
+from app.config import EMBEDDED_ADMIN_TOKEN, Settings, load_settings
+from app.service import Redrain
+
+log = logging.getLogger("redrain")
+
+
+def embedded_settings(settings: Settings) -> Settings:
+    """Fill what embedded mode needs and the user did not set."""
+    extra: dict[str, Any] = {}
+    if settings.database_url is None:
+        extra["database_url"] = embedded.database_url()
+    if settings.admin_token is None:
+        extra["admin_token"] = SecretStr(EMBEDDED_ADMIN_TOKEN)
+    return settings.model_copy(update=extra) if extra else settings
+
+
+async def build(settings: Settings) -> Redrain:
+    """Connect everything; in embedded mode also migrate and load the sample."""
+    if settings.embedded:
+        assert settings.database_url is not None
+        await asyncio.to_thread(repository.upgrade, settings.database_url)
+        client = fakes.fake_client()
+    else:
+        client = engine.connect(
+            settings.redis_url or "", timeout=settings.redis_timeout, cluster=settings.redis_cluster
+        )
+    assert settings.database_url is not None
+    db = repository.Database(settings.database_url)
+    eng = engine.Engine(
+        client, offset_ms=settings.clock_offset_ms, idempotency_ttl=settings.idempotency_ttl
+    )
+    service = Redrain(settings, eng, db)
+    if settings.embedded:
+        rec = await service.create_activity(embedded.sample_activity())
+        await service.publish(rec.id)
+        log.warning(
+            "EMBEDDED MODE (no REDRAIN_REDIS_URL): fakeredis + SQLite in one process, for trying "
+            "redrain out only; sample activity %s is published",
+            rec.id,
+        )
+    else:
+        with contextlib.suppress(Exception):
+            await eng.load_scripts()  # lazily retried on NOSCRIPT if Redis is down now
+    return service
+
+
+def create_app(settings: Settings | None = None, *, service: Redrain | None = None) -> Starlette:
+    """The app; with ``service`` given (tests, embedding) it is used as is and the
+    caller owns its connections."""
+    if service is not None:
+        app = Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS)
+        app.state.redrain = service
+        return app
+    settings = settings or load_settings()
+    if settings.embedded:
+        settings = embedded_settings(settings)
+    else:
+        settings.require_production()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        built = await build(settings)
+        app.state.redrain = built
+        try:
+            yield
+        finally:
+            await built.engine.close()
+            await built.db.close()
+
+    return Starlette(
+        routes=ROUTES,
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=lifespan,
+    )

@@ -1,0 +1,216 @@
+"""``redrain`` command line. Thin: parse options, call the application, print.
+
+A bad setting or argument stops with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import click
+import orjson
+
+from app.config import EMBEDDED_ADMIN_TOKEN, Settings, SettingsError, load_settings
+from app.exceptions import RedrainError
+
+T = TypeVar("T")
+
+
+def fail(message: str, status: int = 2) -> NoReturn:
+    click.echo(f"redrain: error: {message}", err=True)
+    sys.exit(status)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        fail(str(exc))
+
+
+def production_settings() -> Settings:
+    """Settings for commands that work on the shared Redis and database."""
+    settings = settings_or_exit()
+    if settings.embedded:
+        fail(
+            "REDRAIN_REDIS_URL is not set: the embedded server keeps its data inside its own "
+            "process, so this command needs REDRAIN_REDIS_URL and REDRAIN_DATABASE_URL"
+        )
+    try:
+        settings.require_production()
+    except SettingsError as exc:
+        fail(str(exc))
+    return settings
+
+
+def run(make: Callable[[], Awaitable[T]]) -> T:
+    try:
+        return asyncio.run(make())  # type: ignore[arg-type]
+    except RedrainError as exc:
+        fail(exc.message, 1)
+
+
+@click.group()
+@click.version_option(package_name="redrain")
+def main() -> None:
+    """redrain: high-concurrency prize draws (red-envelope rain, lucky wheel, ...)."""
+
+
+def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    from app.application import create_app
+
+    if settings.embedded and workers > 1:
+        fail("embedded mode runs in one process; set REDRAIN_REDIS_URL to use --workers")
+    if not settings.embedded:
+        try:
+            settings.require_production()
+        except SettingsError as exc:
+            fail(str(exc))
+    common: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level,
+        "access_log": False,
+        "server_header": False,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **common)
+    else:
+        uvicorn.run("app.asgi:create_app", factory=True, workers=workers, **common)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
+def serve(host: str, port: int, workers: int) -> None:
+    """Run the HTTP API (embedded on fakeredis + SQLite when REDRAIN_REDIS_URL is unset)."""
+    settings = settings_or_exit()
+    if settings.embedded:
+        admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+        click.echo(
+            "redrain: embedded mode (fakeredis + SQLite, one process) - for trying it out.\n"
+            f"  admin token: {admin or EMBEDDED_ADMIN_TOKEN}   sample activity: 1   "
+            f"dev login: POST http://{host}:{port}/v1/auth/dev",
+            err=True,
+        )
+    _serve(settings, host, port, workers)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+def demo(host: str, port: int) -> None:
+    """Embedded server with a sample rain, and how to draw from it with curl."""
+    settings = settings_or_exit()
+    if not settings.embedded:
+        fail("demo runs embedded; unset REDRAIN_REDIS_URL")
+    admin = settings.admin_token.get_secret_value() if settings.admin_token else None
+    token = admin or EMBEDDED_ADMIN_TOKEN
+    base = f"http://{host}:{port}"
+    click.echo(
+        f"""redrain demo: a sample red-envelope rain (activity 1) is open now.
+
+  # a player token (dev login is on in embedded mode)
+  TOKEN=$(curl -s -XPOST {base}/v1/auth/dev -d '{{"user_id":"alice"}}' | \\
+          python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+  # the rules, odds and the open round's seed hash
+  curl -s {base}/v1/activities/1 -H "Authorization: Bearer $TOKEN"
+  # draw (three per round)
+  curl -s -XPOST {base}/v1/draw -H "Authorization: Bearer $TOKEN" -d '{{"activity_id":1}}'
+  # stock and wins (admin token: {token})
+  curl -s {base}/v1/admin/activities/1/stats -H "Authorization: Bearer {token}"
+""",
+        err=True,
+    )
+    _serve(settings, host, port, 1)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Apply every migration to REDRAIN_DATABASE_URL."""
+    from app import repository
+
+    settings = settings_or_exit()
+    if settings.database_url is None:
+        fail("REDRAIN_DATABASE_URL is not set")
+    click.echo(f"upgrading {_redact(settings.database_url)} ...", err=True)
+    try:
+        repository.upgrade(settings.database_url)
+    except Exception as exc:
+        fail(f"migration failed: {exc.__class__.__name__}: {str(exc).splitlines()[0]}", 1)
+    click.echo("database is at the latest schema", err=True)
+
+
+def _redact(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if at and ":" in creds:
+        creds = creds.split(":", 1)[0] + ":***"
+    return f"{scheme}{sep}{creds}{at}{host}"
+
+
+@main.group()
+def activity() -> None:
+    """Create and publish activities without the HTTP API."""
+
+
+async def _service(settings: Settings) -> Any:
+    from app.application import build
+
+    return await build(settings)
+
+
+@activity.command("create")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def activity_create(file: Path) -> None:
+    """Create an activity from a JSON FILE; prints its id."""
+    from app import repository
+    from app.activity import parse_config
+
+    settings = settings_or_exit()
+    if settings.database_url is None:
+        fail("REDRAIN_DATABASE_URL is not set")
+    try:
+        data = orjson.loads(file.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        fail(f"{file}: malformed JSON: {exc}")
+
+    async def go() -> int:
+        cfg = parse_config(data)
+        database = repository.Database(settings.database_url or "")
+        try:
+            return (await database.create_activity(cfg)).id
+        finally:
+            await database.close()
+
+    click.echo(run(go))
+
+
+@activity.command("publish")
+@click.argument("activity_id", type=click.IntRange(1))
+def activity_publish(activity_id: int) -> None:
+    """Load an activity's rounds, stock and seeds into Redis (idempotent)."""
+    settings = production_settings()
+
+    async def go() -> dict[str, Any]:
+        service = await _service(settings)
+        try:
+            summary: dict[str, Any] = await service.publish(activity_id)
+            return summary
+        finally:
+            await service.engine.close()
+            await service.db.close()
+
+    click.echo(orjson.dumps(run(go)).decode())

@@ -1,0 +1,114 @@
+"""Settings from ``REDRAIN_*`` environment variables and an optional ``.env``.
+
+Imports nothing else from the package: a bad setting raises
+:class:`SettingsError` (a ``ValueError``) whose text is one line naming the
+variable, and the CLI prints exactly that.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "REDRAIN_"
+EMBEDDED_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - embedded try-out mode only
+
+_DB_SCHEMES = {
+    "mysql": "mysql+asyncmy",
+    "mariadb": "mysql+asyncmy",
+    "mysql+asyncmy": "mysql+asyncmy",
+    "mariadb+asyncmy": "mysql+asyncmy",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+}
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; ``str()`` is one line naming it."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_file=".env", extra="ignore", frozen=True
+    )
+
+    redis_url: str | None = None
+    redis_cluster: bool = False
+    redis_timeout: float = Field(default=2.0, gt=0, le=60)
+    database_url: str | None = None
+    secret_key: SecretStr | None = None
+    admin_token: SecretStr | None = None
+    dev_login: bool | None = None
+    clock_offset: float = 0.0
+    token_ttl: int = Field(default=86_400, ge=60, le=90 * 86_400)
+    idempotency_ttl: int = Field(default=86_400, ge=60, le=30 * 86_400)
+    log_level: str = "info"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        scheme = urlsplit(v).scheme
+        if scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(f"expected a redis://, rediss:// or unix:// URL, got {scheme!r}")
+        return v
+
+    @field_validator("database_url")
+    @classmethod
+    def _db_scheme(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        scheme, sep, rest = v.partition("://")
+        if not sep or scheme not in _DB_SCHEMES:
+            known = "mysql://, mariadb://, mysql+asyncmy://, sqlite://"
+            raise ValueError(f"unsupported database URL scheme {scheme!r} (use {known})")
+        return f"{_DB_SCHEMES[scheme]}://{rest}"
+
+    @field_validator("log_level")
+    @classmethod
+    def _level(cls, v: str) -> str:
+        v = v.lower()
+        if v not in ("critical", "error", "warning", "info", "debug"):
+            raise ValueError("expected one of critical, error, warning, info, debug")
+        return v
+
+    @property
+    def embedded(self) -> bool:
+        """No Redis configured: run on fakeredis + SQLite in one process."""
+        return self.redis_url is None
+
+    @property
+    def dev_login_enabled(self) -> bool:
+        return self.embedded if self.dev_login is None else self.dev_login
+
+    @property
+    def clock_offset_ms(self) -> int:
+        return round(self.clock_offset * 1000)
+
+    def require_production(self) -> None:
+        """Settings a Redis-backed deployment cannot run without."""
+        if self.database_url is None:
+            raise SettingsError(
+                f"{ENV_PREFIX}DATABASE_URL is required when {ENV_PREFIX}REDIS_URL is set"
+            )
+        key = self.secret_key.get_secret_value() if self.secret_key else ""
+        if len(key) < 32:
+            raise SettingsError(f"{ENV_PREFIX}SECRET_KEY must be set to at least 32 characters")
+        admin = self.admin_token.get_secret_value() if self.admin_token else ""
+        if len(admin) < 16:
+            raise SettingsError(f"{ENV_PREFIX}ADMIN_TOKEN must be set to at least 16 characters")
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings; a bad one raises :class:`SettingsError` naming it on one line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]).upper() if err["loc"] else "?"
+        msg = err["msg"].removeprefix("Value error, ")
+        raise SettingsError(f"invalid setting {ENV_PREFIX}{field}: {msg}") from None

@@ -1,0 +1,394 @@
+"""What redrain does, independent of HTTP: admin operations, draws, auth.
+
+Combines the pure domain (activity, schedule, fairness, tokens) with Redis
+(:mod:`app.engine`) and the database (:mod:`app.repository`). Raises only
+:mod:`app.exceptions`; the HTTP edge turns them into responses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hmac
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app import fairness, scripts, tokens
+from app.activity import ActivityConfig, parse_config
+from app.config import Settings
+from app.engine import Engine
+from app.exceptions import (
+    Conflict,
+    Forbidden,
+    LimitReached,
+    NotFound,
+    Unauthorized,
+    ValidationFailed,
+)
+from app.repository import ActivityRecord, Database
+from app.schedule import Timeline, activity_window, plan_rounds
+from app.types import ActivityId, DrawCounts, DrawResult, Kind, Limits, RoundPlan, RoundStats
+
+READ_ONLY_FIELDS = ("id", "status", "version", "created_at", "updated_at", "published_at")
+VERSION_CHECK_SECONDS = 2.0  # how stale a cached activity may be for read-only views
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    user_id: str | None  # None for the admin / trusted backend
+
+    @property
+    def is_admin(self) -> bool:
+        return self.user_id is None
+
+
+@dataclass(slots=True)
+class Runtime:
+    """A published activity compiled for drawing; cached per API process."""
+
+    id: ActivityId
+    version: int
+    config: ActivityConfig
+    timeline: Timeline
+    window: tuple[int, int]
+    limits: Limits
+    seeds: dict[str, tuple[bytes, str]] = field(default_factory=dict)
+    checked_at: float = 0.0
+
+
+def limits_of(cfg: ActivityConfig) -> Limits:
+    lim = cfg.limits
+    return Limits(lim.per_round, lim.per_day, lim.total, lim.wins_total)
+
+
+def iso(ms: int, zone: dt.tzinfo) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=zone).isoformat()
+
+
+class Redrain:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        db: Database,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.db = db
+        self.clock = clock
+        self.offset_ms = settings.clock_offset_ms
+        secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
+        self.secret = (secret or secrets.token_urlsafe(32)).encode()
+        admin = settings.admin_token.get_secret_value() if settings.admin_token else ""
+        self.admin_token = admin.encode()
+        self._runtimes: dict[ActivityId, Runtime] = {}
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000) + self.offset_ms
+
+    # -- auth -----------------------------------------------------------------
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        if not authorization:
+            raise Unauthorized("an Authorization: Bearer token is required")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise Unauthorized("expected Authorization: Bearer <token>", code="invalid_token")
+        token = token.strip()
+        if self.admin_token and hmac.compare_digest(token.encode(), self.admin_token):
+            return Principal(None)
+        return Principal(tokens.verify(self.secret, token, self.clock()))
+
+    def require_admin(self, authorization: str | None) -> None:
+        if not self.authenticate(authorization).is_admin:
+            raise Forbidden("this route needs the admin token")
+
+    def require_user(self, authorization: str | None) -> str:
+        user = self.authenticate(authorization).user_id
+        if user is None:
+            raise Forbidden("this route needs a player token, not the admin token")
+        return user
+
+    def issue_token(self, user_id: str) -> tuple[str, int]:
+        ttl = self.settings.token_ttl
+        try:
+            token = tokens.issue(self.secret, user_id, int(self.clock()) + ttl)
+        except ValueError as exc:
+            raise ValidationFailed(f"user_id: {exc}", field="user_id") from exc
+        return token, ttl
+
+    # -- activities (admin) ---------------------------------------------------
+
+    async def create_activity(self, data: Any) -> ActivityRecord:
+        return await self.db.create_activity(parse_config(data))
+
+    async def activity(self, activity_id: ActivityId) -> ActivityRecord:
+        rec = await self.db.get_activity(activity_id)
+        if rec is None:
+            raise NotFound(f"activity {activity_id} does not exist", code="activity_not_found")
+        return rec
+
+    async def list_activities(self, limit: int, offset: int) -> list[ActivityRecord]:
+        return await self.db.list_activities(limit=limit, offset=offset)
+
+    async def replace_activity(self, activity_id: ActivityId, data: Any) -> ActivityRecord:
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k not in READ_ONLY_FIELDS}
+        cfg = parse_config(data)
+        rec = await self.activity(activity_id)
+        if rec.status == "published" and self.now_ms() >= activity_window(rec.config)[0]:
+            raise Conflict(
+                "the activity has started; only stock top-ups are possible now",
+                code="activity_started",
+            )
+        rec = await self.db.replace_activity(activity_id, cfg)
+        if rec.status == "published":
+            await self._publish(rec)
+        return rec
+
+    async def publish(self, activity_id: ActivityId) -> dict[str, Any]:
+        rec = await self.activity(activity_id)
+        return await self._publish(rec)
+
+    async def _publish(self, rec: ActivityRecord) -> dict[str, Any]:
+        cfg = rec.config
+        if cfg.kind is not Kind.TIME:
+            raise ValidationFailed(
+                f"kind: publishing {cfg.kind.value} activities is not supported yet",
+                code="unsupported_kind",
+                field="kind",
+            )
+        rounds = plan_rounds(rec.id, cfg)
+        seeds = await self.db.ensure_rounds(rec.id, rounds)
+        written, frozen, dropped = await self.engine.publish(
+            rec.id,
+            version=rec.version,
+            config_json=cfg.model_dump_json(exclude_none=True),
+            mode=cfg.probability.value,
+            window=activity_window(cfg),
+            limits=limits_of(cfg),
+            rounds=rounds,
+            seeds=seeds,
+        )
+        await self.db.drop_rounds(rec.id, dropped)
+        await self.db.mark_published(rec.id)
+        self._runtimes.pop(rec.id, None)
+        return {
+            "id": rec.id,
+            "status": "published",
+            "version": rec.version,
+            "rounds": len(rounds),
+            "loaded": written,
+            "kept": frozen,
+            "dropped": len(dropped),
+        }
+
+    async def topup(
+        self, activity_id: ActivityId, round_ref: str, prize: str, add: int
+    ) -> dict[str, Any]:
+        rt = await self.runtime(activity_id)
+        rnd = self._round_of(rt, round_ref)
+        res = await self.engine.topup(activity_id, rnd.sfx, prize, add)
+        if res[0] == scripts.ROUND_NOT_FOUND:
+            raise NotFound(f"round {rnd.round_id} is not published", code="round_not_found")
+        if res[0] == scripts.ROUND_ENDED:
+            raise Conflict(f"round {rnd.round_id} has ended", code="round_ended")
+        if res[0] == scripts.PRIZE_NOT_FOUND:
+            raise NotFound(f"round {rnd.round_id} has no prize {prize!r}", code="prize_not_found")
+        if res[0] == scripts.EMPTY_PRIZE:
+            raise ValidationFailed(
+                f"prize: {prize!r} is of type empty and has no stock", field="prize"
+            )
+        return {"round_id": rnd.round_id, "prize": prize, "quantity": res[0], "released": res[1]}
+
+    async def stats(
+        self, activity_id: ActivityId, round_ref: str | None = None, limit: int = 200
+    ) -> tuple[Runtime, list[RoundStats]]:
+        """Stats of one round, or of every round that has started plus the next
+        one (the latest ``limit`` of them)."""
+        rt = await self.runtime(activity_id)
+        if round_ref is not None:
+            chosen = [self._round_of(rt, round_ref)]
+        else:
+            now = self.now_ms()
+            started = [r for r in rt.timeline.rounds if r.start_ms <= now]
+            _, nxt = rt.timeline.at(now)
+            chosen = started[-limit:] + ([nxt] if nxt is not None else [])
+        out = []
+        for r in chosen:
+            st = await self.engine.round_stats(r)
+            if st is not None:
+                out.append(st)
+        return rt, out
+
+    def _round_of(self, rt: Runtime, ref: str) -> RoundPlan:
+        sfx = ref.removeprefix(f"{rt.id}:")
+        rnd = rt.timeline.by_sfx.get(sfx)
+        if rnd is None:
+            raise NotFound(f"activity {rt.id} has no round {ref!r}", code="round_not_found")
+        return rnd
+
+    # -- published activities ---------------------------------------------------
+
+    async def runtime(self, activity_id: ActivityId, *, reload: bool = False) -> Runtime:
+        """The compiled published activity, from this process's cache or Redis."""
+        rt = self._runtimes.get(activity_id)
+        if rt is not None and not reload:
+            return rt
+        found = await self.engine.activity_config(activity_id)
+        if found is None:
+            self._runtimes.pop(activity_id, None)
+            raise NotFound(f"activity {activity_id} is not published", code="activity_not_found")
+        version, js = found
+        if rt is not None and rt.version == version:
+            rt.checked_at = self.clock()
+            return rt
+        cfg = ActivityConfig.model_validate_json(js)
+        rt = Runtime(
+            id=activity_id,
+            version=version,
+            config=cfg,
+            timeline=Timeline(plan_rounds(activity_id, cfg)),
+            window=activity_window(cfg),
+            limits=limits_of(cfg),
+            checked_at=self.clock(),
+        )
+        self._runtimes[activity_id] = rt
+        return rt
+
+    async def fresh_runtime(self, activity_id: ActivityId) -> Runtime:
+        """Like :meth:`runtime`, re-checking the version if the cache is a bit old."""
+        rt = self._runtimes.get(activity_id)
+        if rt is not None and self.clock() - rt.checked_at < VERSION_CHECK_SECONDS:
+            return rt
+        if rt is not None and await self.engine.activity_version(activity_id) == rt.version:
+            rt.checked_at = self.clock()
+            return rt
+        return await self.runtime(activity_id, reload=True)
+
+    async def seed_of(self, rt: Runtime, rnd: RoundPlan) -> tuple[bytes, str]:
+        got = rt.seeds.get(rnd.sfx)
+        if got is None:
+            found = await self.engine.round_seed(rt.id, rnd.sfx)
+            if found is None:
+                raise NotFound(f"round {rnd.round_id} is not published", code="round_not_found")
+            got = rt.seeds[rnd.sfx] = found
+        return got
+
+    async def user_counts(self, rt: Runtime, user_id: str) -> tuple[int, int, int, int]:
+        current, nxt = rt.timeline.at(self.now_ms())
+        rnd = current or nxt
+        return await self.engine.user_counts(
+            rt.id,
+            user_id,
+            current.sfx if current else None,
+            rnd.date_key if rnd else None,
+        )
+
+    # -- the draw -----------------------------------------------------------------
+
+    async def draw(
+        self,
+        user_id: str,
+        activity_id: ActivityId,
+        *,
+        client_seed: str = "",
+        idempotency_key: str | None = None,
+    ) -> tuple[Runtime, DrawResult]:
+        rt = await self.runtime(activity_id)
+        now = self.now_ms()
+        guess = rt.timeline.nearest(now)
+        for _ in range(4):
+            if guess is None:
+                break
+            seed, _ = await self.seed_of(rt, guess)
+            res = await self.engine.draw(
+                activity_id,
+                version=rt.version,
+                round_=guess,
+                user_id=user_id,
+                user_key=fairness.user_key(seed, user_id, client_seed),
+                client_seed=client_seed,
+                idempotency_key=idempotency_key,
+            )
+            code = int(res[0])
+            if code in (scripts.DRAWN, scripts.REPLAYED):
+                return rt, self._result(rt, res, code == scripts.REPLAYED)
+            if code == scripts.STALE:
+                rt = await self.runtime(activity_id, reload=True)
+                guess = rt.timeline.nearest(now)
+            elif code == scripts.WRONG_ROUND:
+                guess = rt.timeline.by_sfx.get(_text(res[1]))
+            else:
+                self._refuse(rt, code, res)
+        raise Conflict("the activity changed during the draw; try again", code="retry")
+
+    def _result(self, rt: Runtime, res: list[Any], replayed: bool) -> DrawResult:
+        sfx = _text(res[1])
+        seq, pick, won, nonce = int(res[2]), int(res[3]), int(res[4]), int(res[5])
+        rnd = rt.timeline.by_sfx.get(sfx)
+        prize = rnd.prizes[pick - 1] if won and rnd is not None and pick > 0 else None
+        return DrawResult(
+            draw_id=f"{rt.id}:{sfx}:{seq}",
+            round_id=f"{rt.id}:{sfx}",
+            won=bool(won),
+            prize=prize,
+            nonce=nonce,
+            counts=DrawCounts(round=nonce, day=int(res[6]), total=int(res[7])),
+            random=_text(res[8]),
+            at_ms=int(res[9]),
+            replayed=replayed,
+        )
+
+    def _refuse(self, rt: Runtime, code: int, res: list[Any]) -> None:
+        zone = rt.config.zone
+        now = self.now_ms()
+        if code == scripts.ACTIVITY_NOT_FOUND:
+            self._runtimes.pop(rt.id, None)
+            raise NotFound(f"activity {rt.id} is not published", code="activity_not_found")
+        if code == scripts.NOT_STARTED:
+            raise Conflict(
+                "the activity has not started yet",
+                code="activity_not_started",
+                next_round_start=iso(int(res[1]), zone),
+            )
+        if code == scripts.ENDED:
+            raise Conflict("the activity has ended", code="activity_ended")
+        if code == scripts.ROUND_CLOSED:
+            raise Conflict(
+                "no round is open now",
+                code="round_closed",
+                next_round_start=iso(int(res[1]), zone),
+            )
+        current, _ = rt.timeline.at(now)
+        if code == scripts.ROUND_LIMIT:
+            nxt = rt.timeline.next_after(now)
+            raise LimitReached(
+                "you have used every draw of this round",
+                code="round_limit",
+                retry_after=_seconds_until(nxt.start_ms, now) if nxt else None,
+            )
+        if code == scripts.DAY_LIMIT:
+            nxt = rt.timeline.next_after(now, other_day_than=current.date_key if current else None)
+            raise LimitReached(
+                "you have used every draw of today",
+                code="day_limit",
+                retry_after=_seconds_until(nxt.start_ms, now) if nxt else None,
+            )
+        if code == scripts.TOTAL_LIMIT:
+            raise LimitReached("you have used every draw of this activity", code="total_limit")
+        if code == scripts.WIN_LIMIT:
+            raise LimitReached("you have won the most prizes allowed", code="win_limit")
+        raise RuntimeError(f"draw script returned unknown code {code}")
+
+
+def _seconds_until(ms: int, now: int) -> int:
+    return max(1, -(-(ms - now) // 1000))
+
+
+def _text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)

@@ -1,0 +1,136 @@
+"""Plain data shared across layers. Imports nothing else from the package."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+UserId = str
+ActivityId = int
+RoundId = str
+
+PPB = 1_000_000_000  # manual probabilities are integers in parts per 10^9
+
+
+class Kind(StrEnum):
+    TIME = "time"
+    COUNT = "count"
+    AMOUNT = "amount"
+
+
+class Odds(StrEnum):
+    MANUAL = "manual"
+    AUTO = "auto"
+
+
+class PrizeType(StrEnum):
+    COUPON = "coupon"
+    POINTS = "points"
+    PHYSICAL = "physical"
+    EMPTY = "empty"
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Per user per activity; 0 means unlimited."""
+
+    per_round: int = 0
+    per_day: int = 0
+    total: int = 0
+    wins_total: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Slice:
+    """``amount`` units of a prize become winnable at ``at_ms`` (Unix ms)."""
+
+    at_ms: int
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class PrizePlan:
+    """One prize of one round, as the draw script sees it."""
+
+    index: int  # 1-based position in the round; 0 means "no prize"
+    key: str
+    type: PrizeType
+    name: str
+    value: str
+    quantity: int
+    ppb: int  # manual probability, parts per 10^9
+    weight: int  # auto mode weight
+    slices: tuple[Slice, ...]
+    image_url: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return self.type is PrizeType.EMPTY
+
+
+@dataclass(frozen=True, slots=True)
+class RoundPlan:
+    """One day × session of an activity."""
+
+    activity_id: ActivityId
+    sfx: str  # "YYYYMMDD:session_index"
+    session_index: int
+    start_ms: int
+    end_ms: int  # exclusive
+    prizes: tuple[PrizePlan, ...]
+
+    @property
+    def round_id(self) -> RoundId:
+        return f"{self.activity_id}:{self.sfx}"
+
+    @property
+    def date_key(self) -> str:
+        return self.sfx[:8]
+
+
+@dataclass(frozen=True, slots=True)
+class DrawCounts:
+    """The user's counters after a draw (nonce == round)."""
+
+    round: int
+    day: int
+    total: int
+
+
+@dataclass(frozen=True, slots=True)
+class DrawResult:
+    draw_id: str
+    round_id: RoundId
+    won: bool
+    prize: PrizePlan | None  # the won prize; None on a loss
+    nonce: int
+    counts: DrawCounts
+    random: str  # the 40-hex value the pick used (see docs/fairness.md)
+    at_ms: int
+    replayed: bool  # True when an Idempotency-Key retry returned the first result
+
+
+@dataclass(frozen=True, slots=True)
+class PrizeStats:
+    key: str
+    quantity: int
+    released: int
+    won: int
+
+    @property
+    def remaining(self) -> int:
+        return self.quantity - self.won
+
+    @property
+    def released_remaining(self) -> int:
+        return self.released - self.won
+
+
+@dataclass(frozen=True, slots=True)
+class RoundStats:
+    round_id: RoundId
+    start_ms: int
+    end_ms: int
+    draws: int
+    users: int
+    prizes: tuple[PrizeStats, ...]

@@ -1,0 +1,32 @@
+--[[
+  Top up one prize of a round that has not ended. The added units are released
+  at once (from the round's start, if it has not started yet).
+
+  KEYS[1] round    hash
+  ARGV[1] prize key    ARGV[2] units to add (> 0)    ARGV[3] clock offset, ms
+
+  Returns {quantity, released} after the top-up, or
+    {-1} ROUND_NOT_FOUND   {-2} ROUND_ENDED   {-3} PRIZE_NOT_FOUND   {-4} EMPTY_PRIZE
+]]
+
+-- @include release
+
+local roundKey = KEYS[1]
+local prizeKey, add = ARGV[1], tonumber(ARGV[2])
+local now = nowMs(ARGV[3])
+
+local head = redis.call('HMGET', roundKey, 'end', 'n')
+if not head[1] then return {-1} end
+if now >= tonumber(head[1]) then return {-2} end
+for i = 1, tonumber(head[2]) do
+  local si = tostring(i)
+  local kv = redis.call('HMGET', roundKey, 'k' .. si, 'e' .. si)
+  if kv[1] == prizeKey then
+    if kv[2] == '1' then return {-4} end
+    redis.call('HINCRBY', roundKey, 'a' .. si, add)
+    local q = redis.call('HINCRBY', roundKey, 'q' .. si, add)
+    local r = redis.call('HINCRBY', roundKey, 'r' .. si, add)
+    return {q, r}
+  end
+end
+return {-3}

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Make sure the services the test suite needs are up on loopback, starting them
+# if they are not. Exits non-zero (and the suite does not run) if one cannot be
+# reached: tests never skip a missing service.
+set -euo pipefail
+
+redis_up() { redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; }
+mariadb_up() { mariadb -h 127.0.0.1 -P 3306 -uroot -e 'SELECT 1' >/dev/null 2>&1; }
+
+wait_for() {  # wait_for <check> <tries> <name>
+  for _ in $(seq "$2"); do "$1" && return 0; sleep 0.2; done
+  echo "services: $3 is not reachable" >&2
+  return 1
+}
+
+if ! redis_up; then
+  echo "services: starting Redis on 127.0.0.1:6379" >&2
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+fi
+wait_for redis_up 100 "Redis on 127.0.0.1:6379"
+
+if ! mariadb_up; then
+  echo "services: starting MariaDB on 127.0.0.1:3306" >&2
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+fi
+wait_for mariadb_up 300 "MariaDB on 127.0.0.1:3306 (user root, empty password)"
+echo "services: Redis and MariaDB are up" >&2

@@ -1,0 +1,142 @@
+"""Shared test helpers: activity configs, time travel, Redis snapshots, servers."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+
+SH = ZoneInfo("Asia/Shanghai")
+SECRET = "s" * 40
+ADMIN = "admin-token-for-tests"
+REDIS_URL = os.environ.get("REDRAIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+MARIADB_URL = os.environ.get("REDRAIN_TEST_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306")
+
+# A fixed campaign far from today; tests move the clock there with the offset.
+DAY = dt.date(2030, 6, 1)
+
+
+def local(day: dt.date, hh: int, mm: int = 0, ss: int = 0) -> dt.datetime:
+    return dt.datetime(day.year, day.month, day.day, hh, mm, ss, tzinfo=SH)
+
+
+def offset_to(when: dt.datetime) -> float:
+    """The REDRAIN_CLOCK_OFFSET (seconds) that makes "now" equal ``when``."""
+    return when.timestamp() - time.time()
+
+
+def prize(
+    key: str, quantity: int | None = 100, probability: float | None = 0.5, **kw: Any
+) -> dict[str, Any]:
+    p: dict[str, Any] = {"key": key, "type": kw.pop("type", "coupon"), "name": f"prize {key}"}
+    p["value"] = kw.pop("value", f"V-{key}")
+    if quantity is not None:
+        p["quantity"] = quantity
+    if probability is not None:
+        p["probability"] = probability
+    p.update(kw)
+    return p
+
+
+def rain(
+    prizes: list[dict[str, Any]] | None = None,
+    *,
+    sessions: list[tuple[str, str]] | None = None,
+    start: dt.date = DAY,
+    end: dt.date | None = None,
+    limits: dict[str, int] | None = None,
+    release: dict[str, Any] | None = None,
+    probability: str = "manual",
+    **extra: Any,
+) -> dict[str, Any]:
+    """A ``time`` activity config: by default one session 10:00-11:00 on DAY."""
+    prizes = prizes if prizes is not None else [prize("c2")]
+    cfg: dict[str, Any] = {
+        "name": "test rain",
+        "kind": "time",
+        "timezone": "Asia/Shanghai",
+        "start_date": start.isoformat(),
+        "end_date": (end or start).isoformat(),
+        "probability": probability,
+        "limits": limits or {},
+        "sessions": [
+            {"start": s, "end": e, "pools": [{"prizes": copy.deepcopy(prizes)}]}
+            for s, e in (sessions or [("10:00:00", "11:00:00")])
+        ],
+    }
+    if release is not None:
+        cfg["release"] = release
+    cfg.update(extra)
+    return cfg
+
+
+async def snapshot(client: Any) -> dict[bytes, Any]:
+    """Every key with its type and contents, to prove a request changed nothing."""
+    out: dict[bytes, Any] = {}
+    async for key in client.scan_iter(count=1000):
+        kind = await client.type(key)
+        kind = kind.decode() if isinstance(kind, bytes) else kind
+        if kind == "string":
+            val: Any = await client.get(key)
+        elif kind == "hash":
+            val = await client.hgetall(key)
+        elif kind == "zset":
+            val = await client.zrange(key, 0, -1, withscores=True)
+        elif kind == "set":
+            val = sorted(await client.smembers(key))
+        elif kind == "stream":
+            val = await client.xrange(key)
+        else:
+            val = await client.dump(key)
+        out[key] = (kind, val)
+    return out
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def running_server(env: dict[str, str], log: Path, *, workers: int = 1) -> Iterator[str]:
+    """``redrain serve`` in a subprocess; yields its base URL once /healthz answers."""
+    port = free_port()
+    full = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")}
+    full.update(env)
+    cmd = [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", str(workers)]
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=full, stdout=out, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"server exited early:\n{log.read_text()}")
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"server did not start:\n{log.read_text()}")
+                time.sleep(0.1)
+            yield base
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(5)

@@ -1,0 +1,63 @@
+"""Drive the Lua scripts directly through :class:`app.engine.Engine` (no database)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from app import fairness
+from app.activity import parse_config
+from app.engine import Engine
+from app.schedule import activity_window, plan_rounds
+from app.service import limits_of
+from app.types import RoundPlan
+from tests.helpers import DAY, local, offset_to
+
+
+@dataclass
+class Loaded:
+    engine: Engine
+    activity_id: int
+    version: int
+    round: RoundPlan
+    seed: bytes
+
+    async def draw(self, user: str, client_seed: str = "", idem: str | None = None) -> list[Any]:
+        res = await self.engine.draw(
+            self.activity_id,
+            version=self.version,
+            round_=self.round,
+            user_id=user,
+            user_key=fairness.user_key(self.seed, user, client_seed),
+            client_seed=client_seed,
+            idempotency_key=idem,
+        )
+        return [v.decode() if isinstance(v, bytes) else v for v in res]
+
+
+async def load(
+    client: Any,
+    cfg: dict[str, Any],
+    *,
+    activity_id: int = 7,
+    seed: bytes | None = None,
+    minute: int = 5,
+) -> Loaded:
+    """Publish ``cfg``'s first round with a known seed; the clock is at 10:``minute``."""
+    config = parse_config(cfg)
+    rounds = plan_rounds(activity_id, config)
+    seed = seed or fairness.new_seed()
+    engine = Engine(
+        client, offset_ms=round(offset_to(local(DAY, 10, minute)) * 1000), idempotency_ttl=600
+    )
+    await engine.publish(
+        activity_id,
+        version=1,
+        config_json=config.model_dump_json(),
+        mode=config.probability.value,
+        window=activity_window(config),
+        limits=limits_of(config),
+        rounds=rounds,
+        seeds={r.sfx: (seed.hex(), fairness.seed_hash(seed)) for r in rounds},
+    )
+    return Loaded(engine, activity_id, 1, rounds[0], seed)
