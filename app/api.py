@@ -199,7 +199,7 @@ def _remaining(limit: int, used: int) -> int | None:
     return None if limit == 0 else max(0, limit - used)
 
 
-def draw_body(rt: Runtime, result: DrawResult, seed_hash: str, client_seed: str) -> dict[str, Any]:
+def draw_body(rt: Runtime, result: DrawResult, seed_hash: str) -> dict[str, Any]:
     lim: Limits = rt.limits
     prize = result.prize
     return {
@@ -216,7 +216,7 @@ def draw_body(rt: Runtime, result: DrawResult, seed_hash: str, client_seed: str)
         },
         "proof": {
             "seed_hash": seed_hash,
-            "client_seed": client_seed,
+            "client_seed": result.client_seed,
             "nonce": result.nonce,
             "random": result.random,
         },
@@ -430,7 +430,7 @@ async def draw(request: Request) -> Response:
     rnd = rt.timeline.by_sfx.get(result.round_id.partition(":")[2])
     seed_hash = (await s.seed_of(rt, rnd))[1] if rnd else ""
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
-    return JSON(draw_body(rt, result, seed_hash, body.client_seed), headers=headers)
+    return JSON(draw_body(rt, result, seed_hash), headers=headers)
 
 
 async def round_info(request: Request) -> Response:

@@ -9,7 +9,7 @@ hang: every call has a socket timeout.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -19,7 +19,7 @@ from redis.backoff import NoBackoff
 
 from app import keys, scripts
 from app.exceptions import Unavailable
-from app.types import ActivityId, Limits, PrizeStats, RoundPlan, RoundStats
+from app.types import ActivityId, Limits, PrizeStats, RoundPlan, RoundStats, Slice
 
 PUBLISH_CHUNK = 256  # rounds per pipeline when publishing
 
@@ -101,6 +101,7 @@ class Engine:
         window: tuple[int, int],
         limits: Limits,
         rounds: Sequence[RoundPlan],
+        slices: Callable[[RoundPlan], Sequence[Sequence[Slice]]],
         seeds: dict[str, tuple[str, str]],
     ) -> tuple[int, int, list[str]]:
         """Load every round, drop rounds the plan no longer has, then switch the
@@ -123,14 +124,14 @@ class Engine:
                         self.offset,
                         len(r.prizes),
                     ]
-                    for p in r.prizes:
+                    for p, sl in zip(r.prizes, slices(r), strict=True):
                         args += [
                             p.key,
                             "1" if p.empty else "0",
                             p.ppb,
                             p.weight,
                             p.quantity,
-                            ",".join(f"{s.at_ms}:{s.amount}" for s in p.slices),
+                            ",".join(f"{s.at_ms}:{s.amount}" for s in sl),
                         ]
                     pipe.evalsha(sha, 2, rounds_key, keys.round_(activity_id, r.sfx), *args)
                 for ok in await pipe.execute():

@@ -12,7 +12,13 @@ import datetime as dt
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from app.activity import ActivityConfig, PrizeConfig, ReleaseConfig, probability_ppb, tod_seconds
+from app.activity import (
+    ActivityConfig,
+    ReleaseConfig,
+    SessionConfig,
+    probability_ppb,
+    tod_seconds,
+)
 from app.types import ActivityId, PrizePlan, RoundPlan, Slice
 
 
@@ -74,60 +80,60 @@ def released_at(slices: Sequence[Slice], now_ms: int) -> int:
     return sum(s.amount for s in slices if s.at_ms <= now_ms)
 
 
-def _prize_plan(
-    index: int,
-    prize: PrizeConfig,
-    cfg: ActivityConfig,
-    start_ms: int,
-    end_ms: int,
-    day: dt.date,
-) -> PrizePlan:
-    quantity = prize.round_quantity
-    rel = prize.release or cfg.release
-    return PrizePlan(
-        index=index,
-        key=prize.key,
-        type=prize.type,
-        name=prize.name,
-        value=prize.value,
-        quantity=quantity,
-        ppb=probability_ppb(prize.probability) if prize.probability is not None else 0,
-        weight=prize.weight,
-        slices=release_slices(quantity, rel, start_ms, end_ms, day, cfg.zone),
-        image_url=prize.image_url,
-    )
+def session_prizes(cfg: ActivityConfig, session: SessionConfig) -> tuple[PrizePlan, ...]:
+    """The prizes of every round of a session, numbered 1..n across its pools."""
+    prizes: list[PrizePlan] = []
+    for pool in session.pools:
+        for p in pool.prizes:
+            prizes.append(
+                PrizePlan(
+                    index=len(prizes) + 1,
+                    key=p.key,
+                    type=p.type,
+                    name=p.name,
+                    value=p.value,
+                    quantity=p.round_quantity,
+                    ppb=probability_ppb(p.probability) if p.probability is not None else 0,
+                    weight=p.weight,
+                    image_url=p.image_url,
+                )
+            )
+    return tuple(prizes)
 
 
 def plan_rounds(activity_id: ActivityId, cfg: ActivityConfig) -> list[RoundPlan]:
-    """Every round of the activity in start order, with its prizes and slices.
-
-    Prizes of all pools of a session are numbered 1..n within the round; a
-    ``time`` activity has one pool, so its prizes are simply 1..n.
-    """
+    """Every round of the activity in start order, with its prizes."""
     zone = cfg.zone
+    per_session = [session_prizes(cfg, s) for s in cfg.sessions]
     rounds: list[RoundPlan] = []
     day = cfg.start_date
     while day <= cfg.end_date:
         for si, session in enumerate(cfg.sessions):
-            start_ms = instant_ms(day, session.start_s, zone)
-            end_ms = instant_ms(day, session.end_s, zone)
-            prizes: list[PrizePlan] = []
-            for pool in session.pools:
-                for prize in pool.prizes:
-                    prizes.append(_prize_plan(len(prizes) + 1, prize, cfg, start_ms, end_ms, day))
             rounds.append(
                 RoundPlan(
                     activity_id=activity_id,
                     sfx=f"{day:%Y%m%d}:{si}",
                     session_index=si,
-                    start_ms=start_ms,
-                    end_ms=end_ms,
-                    prizes=tuple(prizes),
+                    start_ms=instant_ms(day, session.start_s, zone),
+                    end_ms=instant_ms(day, session.end_s, zone),
+                    prizes=per_session[si],
                 )
             )
         day += dt.timedelta(days=1)
     rounds.sort(key=lambda r: r.start_ms)
     return rounds
+
+
+def round_slices(cfg: ActivityConfig, rnd: RoundPlan) -> list[tuple[Slice, ...]]:
+    """The release slices of each prize of a round, in prize order."""
+    day = dt.date(int(rnd.sfx[:4]), int(rnd.sfx[4:6]), int(rnd.sfx[6:8]))
+    configs = [p for pool in cfg.sessions[rnd.session_index].pools for p in pool.prizes]
+    return [
+        release_slices(
+            plan.quantity, conf.release or cfg.release, rnd.start_ms, rnd.end_ms, day, cfg.zone
+        )
+        for plan, conf in zip(rnd.prizes, configs, strict=True)
+    ]
 
 
 class Timeline:

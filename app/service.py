@@ -7,6 +7,7 @@ Combines the pure domain (activity, schedule, fairness, tokens) with Redis
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hmac
 import secrets
@@ -28,7 +29,7 @@ from app.exceptions import (
     ValidationFailed,
 )
 from app.repository import ActivityRecord, Database
-from app.schedule import Timeline, activity_window, plan_rounds
+from app.schedule import Timeline, activity_window, plan_rounds, round_slices
 from app.types import ActivityId, DrawCounts, DrawResult, Kind, Limits, RoundPlan, RoundStats
 
 READ_ONLY_FIELDS = ("id", "status", "version", "created_at", "updated_at", "published_at")
@@ -56,6 +57,18 @@ class Runtime:
     limits: Limits
     seeds: dict[str, tuple[bytes, str]] = field(default_factory=dict)
     checked_at: float = 0.0
+
+
+def compile_runtime(activity_id: ActivityId, version: int, config_json: str) -> Runtime:
+    cfg = ActivityConfig.model_validate_json(config_json)
+    return Runtime(
+        id=activity_id,
+        version=version,
+        config=cfg,
+        timeline=Timeline(plan_rounds(activity_id, cfg)),
+        window=activity_window(cfg),
+        limits=limits_of(cfg),
+    )
 
 
 def limits_of(cfg: ActivityConfig) -> Limits:
@@ -86,6 +99,7 @@ class Redrain:
         admin = settings.admin_token.get_secret_value() if settings.admin_token else ""
         self.admin_token = admin.encode()
         self._runtimes: dict[ActivityId, Runtime] = {}
+        self._loading: dict[ActivityId, asyncio.Lock] = {}
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000) + self.offset_ms
@@ -172,6 +186,7 @@ class Redrain:
             window=activity_window(cfg),
             limits=limits_of(cfg),
             rounds=rounds,
+            slices=lambda r: round_slices(cfg, r),
             seeds=seeds,
         )
         await self.db.drop_rounds(rec.id, dropped)
@@ -190,7 +205,7 @@ class Redrain:
     async def topup(
         self, activity_id: ActivityId, round_ref: str, prize: str, add: int
     ) -> dict[str, Any]:
-        rt = await self.runtime(activity_id)
+        rt = await self.fresh_runtime(activity_id)
         rnd = self._round_of(rt, round_ref)
         res = await self.engine.topup(activity_id, rnd.sfx, prize, add)
         if res[0] == scripts.ROUND_NOT_FOUND:
@@ -234,31 +249,35 @@ class Redrain:
 
     # -- published activities ---------------------------------------------------
 
-    async def runtime(self, activity_id: ActivityId, *, reload: bool = False) -> Runtime:
-        """The compiled published activity, from this process's cache or Redis."""
-        rt = self._runtimes.get(activity_id)
-        if rt is not None and not reload:
-            return rt
-        found = await self.engine.activity_config(activity_id)
-        if found is None:
-            self._runtimes.pop(activity_id, None)
-            raise NotFound(f"activity {activity_id} is not published", code="activity_not_found")
-        version, js = found
-        if rt is not None and rt.version == version:
+    async def runtime(self, activity_id: ActivityId, *, stale: Runtime | None = None) -> Runtime:
+        """The compiled published activity, from this process's cache or Redis.
+
+        ``stale`` is a runtime the caller found out of date: it is replaced
+        unless another request already replaced it. Loading is single-flight per
+        activity, so a burst after a start or a re-publish compiles once.
+        """
+        cached = self._runtimes.get(activity_id)
+        if cached is not None and cached is not stale:
+            return cached
+        async with self._loading.setdefault(activity_id, asyncio.Lock()):
+            cached = self._runtimes.get(activity_id)
+            if cached is not None and cached is not stale:
+                return cached
+            found = await self.engine.activity_config(activity_id)
+            if found is None:
+                self._runtimes.pop(activity_id, None)
+                raise NotFound(
+                    f"activity {activity_id} is not published", code="activity_not_found"
+                )
+            version, js = found
+            if cached is not None and cached.version == version:
+                cached.checked_at = self.clock()
+                return cached
+            # A year of hourly rounds takes ~0.1 s to compile: keep it off the event loop.
+            rt = await asyncio.to_thread(compile_runtime, activity_id, version, js)
             rt.checked_at = self.clock()
+            self._runtimes[activity_id] = rt
             return rt
-        cfg = ActivityConfig.model_validate_json(js)
-        rt = Runtime(
-            id=activity_id,
-            version=version,
-            config=cfg,
-            timeline=Timeline(plan_rounds(activity_id, cfg)),
-            window=activity_window(cfg),
-            limits=limits_of(cfg),
-            checked_at=self.clock(),
-        )
-        self._runtimes[activity_id] = rt
-        return rt
 
     async def fresh_runtime(self, activity_id: ActivityId) -> Runtime:
         """Like :meth:`runtime`, re-checking the version if the cache is a bit old."""
@@ -268,7 +287,7 @@ class Redrain:
         if rt is not None and await self.engine.activity_version(activity_id) == rt.version:
             rt.checked_at = self.clock()
             return rt
-        return await self.runtime(activity_id, reload=True)
+        return await self.runtime(activity_id, stale=rt)
 
     async def seed_of(self, rt: Runtime, rnd: RoundPlan) -> tuple[bytes, str]:
         got = rt.seeds.get(rnd.sfx)
@@ -319,7 +338,7 @@ class Redrain:
             if code in (scripts.DRAWN, scripts.REPLAYED):
                 return rt, self._result(rt, res, code == scripts.REPLAYED)
             if code == scripts.STALE:
-                rt = await self.runtime(activity_id, reload=True)
+                rt = await self.runtime(activity_id, stale=rt)
                 guess = rt.timeline.nearest(now)
             elif code == scripts.WRONG_ROUND:
                 guess = rt.timeline.by_sfx.get(_text(res[1]))
@@ -340,6 +359,7 @@ class Redrain:
             nonce=nonce,
             counts=DrawCounts(round=nonce, day=int(res[6]), total=int(res[7])),
             random=_text(res[8]),
+            client_seed=_text(res[10]),
             at_ms=int(res[9]),
             replayed=replayed,
         )

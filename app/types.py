@@ -50,7 +50,9 @@ class Slice:
 
 @dataclass(frozen=True, slots=True)
 class PrizePlan:
-    """One prize of one round, as the draw script sees it."""
+    """One prize of a session's rounds, as the draw script sees it. Shared by
+    every round of the session; release slices depend on the round and are
+    computed only when publishing (``schedule.round_slices``)."""
 
     index: int  # 1-based position in the round; 0 means "no prize"
     key: str
@@ -60,7 +62,6 @@ class PrizePlan:
     quantity: int
     ppb: int  # manual probability, parts per 10^9
     weight: int  # auto mode weight
-    slices: tuple[Slice, ...]
     image_url: str | None = None
 
     @property
@@ -106,6 +107,7 @@ class DrawResult:
     nonce: int
     counts: DrawCounts
     random: str  # the 40-hex value the pick used (see docs/fairness.md)
+    client_seed: str  # as given on the draw (a replay returns the first one)
     at_ms: int
     replayed: bool  # True when an Idempotency-Key retry returned the first result
 

@@ -24,7 +24,7 @@
   ARGV[8] Idempotency-Key retention, seconds
 
   Returns, on a draw (1) or an Idempotency-Key replay (2):
-    {status, sfx, seq, pick, won, nonce, dayCount, totalCount, random, at_ms}
+    {status, sfx, seq, pick, won, nonce, dayCount, totalCount, random, at_ms, clientSeed}
   where pick is the 1-based prize index picked (0: the empty remainder) and won
   is 1 only if that prize had released stock. Refusals (nothing changed):
     {-1}            ACTIVITY_NOT_FOUND  not published
@@ -51,11 +51,14 @@ if cfg[1] ~= version then return {-9} end
 if useIdem then
   local stored = redis.call('GET', idemKey)
   if stored then
-    local out = {2}
-    for field in string.gmatch(stored, '([^,]*),?') do
-      if #out == 10 then break end
-      out[#out + 1] = field
+    -- Nine comma-free fields, then the client seed (which may hold commas).
+    local out, pos = {2}, 1
+    for _ = 1, 9 do
+      local comma = string.find(stored, ',', pos, true)
+      out[#out + 1] = string.sub(stored, pos, comma - 1)
+      pos = comma + 1
     end
+    out[#out + 1] = string.sub(stored, pos)
     return out
   end
 end
@@ -173,7 +176,7 @@ redis.call('XADD', streamKey, '*',
   'd', cfg[2] .. ':' .. openSfx .. ':' .. seq, 'u', user, 'n', nonce, 'c', clientSeed,
   'p', pick, 'k', prizeKey, 'w', isWin, 'x', random, 't', atMs)
 
-local result = {1, openSfx, seq, pick, isWin, nonce, dayCount, totalCount, random, atMs}
+local result = {1, openSfx, seq, pick, isWin, nonce, dayCount, totalCount, random, atMs, clientSeed}
 if useIdem then
   redis.call('SET', idemKey, table.concat(result, ',', 2), 'EX', idemTtl)
 end

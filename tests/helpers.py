@@ -110,12 +110,17 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_server(env: dict[str, str], log: Path, *, workers: int = 1) -> Iterator[str]:
-    """``redrain serve`` in a subprocess; yields its base URL once /healthz answers."""
+def running_server(
+    env: dict[str, str], log: Path, *, workers: int = 1, command: str = "serve"
+) -> Iterator[str]:
+    """``redrain serve`` (or ``demo``) in a subprocess; yields its base URL once
+    /healthz answers. Only the REDRAIN_* variables given are set."""
     port = free_port()
     full = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")}
     full.update(env)
-    cmd = [sys.executable, "-m", "app", "serve", "--port", str(port), "--workers", str(workers)]
+    cmd = [sys.executable, "-m", "app", command, "--port", str(port)]
+    if command == "serve":
+        cmd += ["--workers", str(workers)]
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=full, stdout=out, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"

@@ -8,7 +8,7 @@ from typing import Any
 from app import fairness
 from app.activity import parse_config
 from app.engine import Engine
-from app.schedule import activity_window, plan_rounds
+from app.schedule import activity_window, plan_rounds, round_slices
 from app.service import limits_of
 from app.types import RoundPlan
 from tests.helpers import DAY, local, offset_to
@@ -58,6 +58,7 @@ async def load(
         window=activity_window(config),
         limits=limits_of(config),
         rounds=rounds,
+        slices=lambda r: round_slices(config, r),
         seeds={r.sfx: (seed.hex(), fairness.seed_hash(seed)) for r in rounds},
     )
     return Loaded(engine, activity_id, 1, rounds[0], seed)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from app import keys
 from app.exceptions import Conflict, LimitReached, NotFound, ValidationFailed
 from app.service import Redrain
 from tests.conftest import ServiceFactory
@@ -304,3 +305,26 @@ async def test_in_process_concurrency_never_oversells(make_service: ServiceFacto
     assert len(refused) == 200 - 80
     st = await prize_stats(svc, aid, "20300601:0")
     assert (st["draws"], st["users"], st["c2"].won) == (80, 40, 25)
+
+
+async def test_first_burst_compiles_the_activity_once(
+    make_service: ServiceFactory, stack: tuple[Any, Any]
+) -> None:
+    aid = await published(make_service(), rain([prize("c2", 1000, 0.5)]))
+    svc = at(make_service, local(DAY, 10, 5))  # a fresh process: nothing cached
+    loads = 0
+    real_load = svc.engine.activity_config
+
+    async def counting(activity_id: int) -> Any:
+        nonlocal loads
+        loads += 1
+        return await real_load(activity_id)
+
+    svc.engine.activity_config = counting  # type: ignore[method-assign]
+    await asyncio.gather(*[svc.draw(f"b{i}", aid) for i in range(100)])
+    assert loads == 1
+    # Another process re-publishes (new version): the next burst gets STALE from
+    # the script and reloads once, not once per request.
+    await stack[0].hincrby(keys.cfg(aid), "ver", 1)
+    await asyncio.gather(*[svc.draw(f"c{i}", aid) for i in range(100)])
+    assert loads == 2

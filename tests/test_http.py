@@ -108,8 +108,12 @@ async def test_loss_and_refusals(make_service: ServiceFactory, http: Http) -> No
 async def test_idempotency_over_http(make_service: ServiceFactory, http: Http) -> None:
     client, aid = await setup(make_service, http, rain([prize("c2", 5, 1.0)]), local(DAY, 10, 5))
     h = {**bearer("carol"), "Idempotency-Key": "tap-42"}
-    first = await client.post("/v1/draw", json={"activity_id": aid}, headers=h)
-    again = await client.post("/v1/draw", json={"activity_id": aid}, headers=h)
+    first = await client.post(
+        "/v1/draw", json={"activity_id": aid, "client_seed": "a,b"}, headers=h
+    )
+    # A retry returns the first response even if the client changed its seed.
+    again = await client.post("/v1/draw", json={"activity_id": aid, "client_seed": "z"}, headers=h)
+    assert first.json()["proof"]["client_seed"] == "a,b"
     assert first.status_code == again.status_code == 200
     assert again.json() == first.json()
     assert again.headers.get("Idempotent-Replayed") == "true"

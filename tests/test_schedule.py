@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from app.activity import parse_config
-from app.schedule import Timeline, activity_window, plan_rounds, released_at
+from app.schedule import Timeline, activity_window, plan_rounds, released_at, round_slices
 from tests.helpers import DAY, local, prize, rain
 
 pytestmark = pytest.mark.unit
@@ -42,7 +42,7 @@ def test_rounds_are_days_times_sessions() -> None:
 def test_slices_equal_parts_remainder_first_and_lead() -> None:
     cfg = parse_config(rain([prize("a", 10, 0.5)], release={"slices": 4, "lead_seconds": 300}))
     (r,) = plan_rounds(1, cfg)
-    slices = r.prizes[0].slices
+    (slices,) = round_slices(cfg, r)
     # 10 over 4 slices: 2 each, remainder 2 to the first → 4,2,2,2
     # k-th at start + k×15min − 5min, never before start (k=0 clamps).
     start = ms(local(DAY, 10))
@@ -71,8 +71,9 @@ def test_explicit_schedule_shares() -> None:
         )
     )
     (r,) = plan_rounds(1, cfg)
-    assert [(s.at_ms - r.start_ms) // 3_600_000 for s in r.prizes[0].slices] == [0, 6, 12, 18]
-    assert [s.amount for s in r.prizes[0].slices] == [2000] * 4
+    (slices,) = round_slices(cfg, r)
+    assert [(s.at_ms - r.start_ms) // 3_600_000 for s in slices] == [0, 6, 12, 18]
+    assert [s.amount for s in slices] == [2000] * 4
     # Shares are proportions: 10 units over shares 1:1:1 → 4,3,3.
     cfg = parse_config(
         rain(
@@ -80,22 +81,22 @@ def test_explicit_schedule_shares() -> None:
             release={"at": [["10:00:00", 1], ["10:20:00", 1], ["10:40:00", 1]]},
         )
     )
-    assert [s.amount for s in plan_rounds(1, cfg)[0].prizes[0].slices] == [4, 3, 3]
+    assert [s.amount for s in round_slices(cfg, plan_rounds(1, cfg)[0])[0]] == [4, 3, 3]
 
 
 def test_prize_level_release_overrides_activity() -> None:
     cfg = parse_config(
         rain([prize("a", 6, 0.2), prize("b", 6, 0.2, release={"slices": 3})], release={"slices": 2})
     )
-    (r,) = plan_rounds(1, cfg)
-    assert len(r.prizes[0].slices) == 2
-    assert len(r.prizes[1].slices) == 3
+    a, b = round_slices(cfg, plan_rounds(1, cfg)[0])
+    assert (len(a), len(b)) == (2, 3)
 
 
 def test_empty_prize_has_no_stock() -> None:
     cfg = parse_config(rain([prize("a", 5, 0.5), prize("t", None, 0.5, type="empty")]))
     (r,) = plan_rounds(1, cfg)
-    assert r.prizes[1].empty and r.prizes[1].quantity == 0 and r.prizes[1].slices == ()
+    assert r.prizes[1].empty and r.prizes[1].quantity == 0
+    assert round_slices(cfg, r)[1] == ()
 
 
 def test_timeline_open_and_next() -> None:

@@ -48,6 +48,8 @@ async def run_sequence(loaded: Loaded) -> list[list[Any]]:
             else:
                 assert again == res
         out.append([v for k, v in enumerate(res) if k != 9])  # drop the timestamp
+        if res[0] == scripts.DRAWN:
+            assert res[10] == f"cs{i % 3}"
     return out
 
 

@@ -1,0 +1,34 @@
+"""The README's first command: ``redrain serve`` (and ``demo``) with nothing
+configured runs embedded with a sample rain that is open now."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.helpers import running_server
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_embedded_server_draws_out_of_the_box(command: str, artifacts: Path) -> None:
+    log = artifacts / f"embedded-{command}.log"
+    with running_server({}, log, command=command) as base, httpx.Client(base_url=base) as c:
+        token = c.post("/v1/auth/dev", json={"user_id": "alice"}).json()["token"]
+        player = {"Authorization": f"Bearer {token}"}
+        rules = c.get("/v1/activities/1", headers=player).json()
+        assert rules["status"] == "open" and rules["remaining"]["round"] == 3
+        draws = [c.post("/v1/draw", json={"activity_id": 1}, headers=player) for _ in range(4)]
+        assert [r.status_code for r in draws] == [200, 200, 200, 429]
+        assert draws[3].json()["error"]["code"] == "round_limit"
+        stats = c.get(
+            "/v1/admin/activities/1/stats", headers={"Authorization": "Bearer dev-admin-token"}
+        ).json()
+        assert stats["totals"]["draws"] == 3
+    text = log.read_text()
+    assert "embedded" in text.lower()
+    if command == "demo":
+        assert "curl" in text and "/v1/draw" in text
