@@ -6,16 +6,20 @@ no HTML. Handlers stay thin: parse, call :class:`app.service.Redrain`, render.
 
 from __future__ import annotations
 
+import base64
+import csv
 import datetime as dt
+import io
 import logging
 import re
+from collections.abc import AsyncIterator
 from typing import Annotated, Any, TypeVar
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from app.activity import describe
@@ -31,7 +35,7 @@ from app.exceptions import (
     Unavailable,
     ValidationFailed,
 )
-from app.repository import ActivityRecord
+from app.repository import ActivityRecord, StoredDraw
 from app.service import Redrain, Runtime, iso
 from app.types import DrawResult, Limits, RoundPlan, RoundStats
 
@@ -277,6 +281,83 @@ def stats_body(rt: Runtime, rounds: list[RoundStats], now: int) -> dict[str, Any
     }
 
 
+def _utc_ms(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def stored_prize(d: StoredDraw) -> dict[str, Any] | None:
+    if not d.record.won:
+        return None
+    return {
+        "key": d.record.prize_key,
+        "type": d.prize_type,
+        "name": d.prize_name,
+        "value": d.prize_value,
+    }
+
+
+def history_body(d: StoredDraw) -> dict[str, Any]:
+    r = d.record
+    return {
+        "draw_id": r.draw_id,
+        "activity_id": r.activity_id,
+        "round_id": r.round_id,
+        "won": r.won,
+        "prize": stored_prize(d),
+        "drawn_at": _utc_ms(r.drawn_at_ms),
+        "proof": {"client_seed": r.client_seed, "nonce": r.nonce, "random": r.random},
+    }
+
+
+WINNER_FIELDS = (
+    "draw_id",
+    "round_id",
+    "user_id",
+    "prize_key",
+    "prize_type",
+    "prize_name",
+    "prize_value",
+    "drawn_at",
+)
+
+
+def winner_row(d: StoredDraw) -> dict[str, Any]:
+    r = d.record
+    return {
+        "draw_id": r.draw_id,
+        "round_id": r.round_id,
+        "user_id": r.user_id,
+        "prize_key": r.prize_key,
+        "prize_type": d.prize_type,
+        "prize_name": d.prize_name,
+        "prize_value": d.prize_value,
+        "drawn_at": _utc_ms(r.drawn_at_ms),
+    }
+
+
+def mask(user_id: str) -> str:
+    """Enough of a winner's id to recognise oneself, not enough to identify others."""
+    if len(user_id) <= 2:
+        return user_id[:1] + "***"
+    return f"{user_id[:2]}***{user_id[-1]}"
+
+
+def encode_cursor(*parts: int) -> str:
+    raw = ".".join(str(p) for p in parts).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text: str, n: int) -> tuple[int, ...]:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        parts = tuple(int(p) for p in raw.split("."))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("cursor: not a cursor this API returned", field="cursor") from exc
+    if len(parts) != n:
+        raise ValidationFailed("cursor: not a cursor this API returned", field="cursor")
+    return parts
+
+
 # -- handlers ------------------------------------------------------------------
 
 
@@ -445,17 +526,79 @@ async def round_info(request: Request) -> Response:
         raise NotFound(f"round {round_id!r} does not exist", code="round_not_found")
     seed, seed_hash = await s.seed_of(rt, rnd)
     now = s.now_ms()
+    ended = now >= rnd.end_ms
+    shown = await s.winners(rt.id, round_id=rnd.round_id, after_id=0, limit=100) if ended else []
     body = {
         "activity_id": rt.id,
         **round_brief(rt, rnd, seed_hash),
         "status": round_status(rnd, now),
-        "seed": seed.hex() if now >= rnd.end_ms else None,
+        "seed": seed.hex() if ended else None,
+        "winners": [{"user": mask(d.record.user_id), "prize": d.prize_name} for d in shown]
+        if ended
+        else None,
         "prizes": [
             {"key": p.key, "type": p.type.value, "name": p.name, "quantity": p.quantity}
             for p in rnd.prizes
         ],
     }
     return JSON(body)
+
+
+async def my_draws(request: Request) -> Response:
+    s = svc(request)
+    user = s.require_user(_auth(request))
+    limit = query_int(request, "limit", 20, 1, 100)
+    activity = request.query_params.get("activity_id")
+    if activity is not None and not activity.isdigit():
+        raise ValidationFailed("activity_id: expected an integer", field="activity_id")
+    cursor = request.query_params.get("cursor")
+    before = decode_cursor(cursor, 2) if cursor else None
+    rows = await s.my_draws(
+        user,
+        activity_id=int(activity) if activity else None,
+        limit=limit,
+        before=(before[0], before[1]) if before else None,
+    )
+    nxt = encode_cursor(rows[-1].record.drawn_at_ms, rows[-1].id) if len(rows) == limit else None
+    return JSON({"draws": [history_body(d) for d in rows], "next_cursor": nxt})
+
+
+async def winners(request: Request) -> Response:
+    s = svc(request)
+    s.require_admin(_auth(request))
+    aid: int = request.path_params["id"]
+    fmt = request.query_params.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise ValidationFailed("format: expected json or csv", field="format")
+    rnd = request.query_params.get("round")
+    round_id = None if rnd is None else (rnd if rnd.startswith(f"{aid}:") else f"{aid}:{rnd}")
+    if fmt == "json":
+        limit = query_int(request, "limit", 1000, 1, 10_000)
+        cursor = request.query_params.get("cursor")
+        after = decode_cursor(cursor, 1)[0] if cursor else 0
+        rows = await s.winners(aid, round_id=round_id, after_id=after, limit=limit)
+        nxt = encode_cursor(rows[-1].id) if len(rows) == limit else None
+        return JSON({"winners": [winner_row(d) for d in rows], "next_cursor": nxt})
+    await s.activity(aid)
+
+    async def lines() -> AsyncIterator[bytes]:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=WINNER_FIELDS, lineterminator="\r\n")
+        writer.writeheader()
+        async for page in s.all_winners(aid, round_id=round_id):
+            for d in page:
+                writer.writerow(winner_row(d))
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
+        if out.tell():
+            yield out.getvalue().encode()
+
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="winners-{aid}.csv"'},
+    )
 
 
 ROUTES = [
@@ -468,6 +611,8 @@ ROUTES = [
     Route("/v1/admin/activities/{id:int}/publish", publish, methods=["POST"]),
     Route("/v1/admin/activities/{id:int}/stock", topup, methods=["POST"]),
     Route("/v1/admin/activities/{id:int}/stats", stats, methods=["GET"]),
+    Route("/v1/admin/activities/{id:int}/winners", winners, methods=["GET"]),
+    Route("/v1/me/draws", my_draws, methods=["GET"]),
     Route("/v1/activities/{id:int}", public_activity, methods=["GET"]),
     Route("/v1/draw", draw, methods=["POST"]),
     Route("/v1/rounds/{round_id}", round_info, methods=["GET"]),

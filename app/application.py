@@ -15,6 +15,7 @@ from app import embedded, engine, fakes, repository
 from app.api import EXCEPTION_HANDLERS, ROUTES
 from app.config import EMBEDDED_ADMIN_TOKEN, Settings, load_settings
 from app.service import Redrain
+from app.worker import Worker
 
 log = logging.getLogger("redrain")
 
@@ -29,21 +30,27 @@ def embedded_settings(settings: Settings) -> Settings:
     return settings.model_copy(update=extra) if extra else settings
 
 
-async def build(settings: Settings) -> Redrain:
-    """Connect everything; in embedded mode also migrate and load the sample."""
+def connect(settings: Settings) -> tuple[engine.Engine, repository.Database]:
+    """Redis (fakeredis when embedded) and the database, as configured."""
     if settings.embedded:
-        assert settings.database_url is not None
-        await asyncio.to_thread(repository.upgrade, settings.database_url)
         client = fakes.fake_client()
     else:
         client = engine.connect(
             settings.redis_url or "", timeout=settings.redis_timeout, cluster=settings.redis_cluster
         )
     assert settings.database_url is not None
-    db = repository.Database(settings.database_url)
     eng = engine.Engine(
         client, offset_ms=settings.clock_offset_ms, idempotency_ttl=settings.idempotency_ttl
     )
+    return eng, repository.Database(settings.database_url)
+
+
+async def build(settings: Settings) -> Redrain:
+    """Connect everything; in embedded mode also migrate and load the sample."""
+    if settings.embedded:
+        assert settings.database_url is not None
+        await asyncio.to_thread(repository.upgrade, settings.database_url)
+    eng, db = connect(settings)
     service = Redrain(settings, eng, db)
     if settings.embedded:
         rec = await service.create_activity(embedded.sample_activity())
@@ -76,9 +83,16 @@ def create_app(settings: Settings | None = None, *, service: Redrain | None = No
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         built = await build(settings)
         app.state.redrain = built
+        # Embedded mode runs the worker in this process, so history and
+        # winners fill in as they would with `redrain worker`.
+        flusher = Worker(settings, built.engine, built.db) if settings.embedded else None
+        task = asyncio.create_task(flusher.run()) if flusher else None
         try:
             yield
         finally:
+            if flusher is not None and task is not None:
+                flusher.stop()
+                await task
             await built.engine.close()
             await built.db.close()
 

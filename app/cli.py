@@ -132,6 +132,142 @@ def demo(host: str, port: int) -> None:
     _serve(settings, host, port, 1)
 
 
+def _logging(level: str) -> None:
+    import logging
+
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    )
+
+
+@main.command()
+@click.option("--batch", type=click.IntRange(1, 20_000), help="rows per transaction")
+@click.option("--metrics-port", type=click.IntRange(1, 65535), help="serve Prometheus metrics")
+def worker(batch: int | None, metrics_port: int | None) -> None:
+    """Flush every round's draw stream to the database, exactly once (until SIGTERM)."""
+    settings = production_settings()
+    overrides: dict[str, Any] = {}
+    if batch is not None:
+        overrides["worker_batch"] = batch
+    if metrics_port is not None:
+        overrides["worker_metrics_port"] = metrics_port
+    if overrides:
+        settings = settings.model_copy(update=overrides)
+    _logging(settings.log_level)
+
+    async def go() -> None:
+        from prometheus_client import start_http_server
+
+        from app.application import connect
+        from app.worker import Worker
+
+        eng, database = connect(settings)
+        try:
+            flusher = Worker(settings, eng, database)
+        except ValueError as exc:
+            fail(f"invalid setting REDRAIN_FAILPOINTS: {exc}")
+        if settings.worker_metrics_port:
+            start_http_server(settings.worker_metrics_port, registry=flusher.metrics.registry)
+        flusher.install_signal_handlers()
+        try:
+            await flusher.run()
+        finally:
+            await eng.close()
+            await database.close()
+
+    run(go)
+
+
+@main.command()
+@click.option(
+    "--activity",
+    "activities",
+    type=click.IntRange(1),
+    multiple=True,
+    help="only this activity (repeatable); default: every published one",
+)
+@click.option(
+    "--days",
+    type=click.FloatRange(0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="rounds that ended within this many days",
+)
+@click.option("--all", "everything", is_flag=True, help="every ended round, however old")
+@click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    default=30.0,
+    show_default=True,
+    help="seconds to wait for each stream to drain",
+)
+@click.option("--repair", is_flag=True, help="re-drive missing draws from Redis")
+def reconcile(
+    activities: tuple[int, ...], days: float, everything: bool, wait: float, repair: bool
+) -> None:
+    """Prove Redis and the database agree for every ended round: exit 0 when they
+    do, 1 on any drift (each one named)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    settings = production_settings()
+    out = Console()
+    err = Console(stderr=True)
+
+    async def go() -> bool:
+        from app.application import connect
+        from app.reconcile import Reconciler
+
+        eng, database = connect(settings)
+        try:
+            rec = Reconciler(eng, database)
+            since = None if everything else await eng.now_ms() - int(days * 86_400_000)
+            rounds, open_now = await rec.ended_rounds(list(activities) or None, since)
+            with Progress(
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=err,
+                transient=True,
+            ) as bar:
+                task = bar.add_task("reconciling rounds", total=len(rounds))
+                checks = await rec.run(
+                    rounds, repair=repair, wait=wait, progress=lambda _: bar.advance(task)
+                )
+        finally:
+            await eng.close()
+            await database.close()
+        table = Table(title="redrain reconcile: Redis / database")
+        for col in ("round", "draws", "users", "wins", "stream", "status"):
+            table.add_column(col)
+        for c in checks:
+            colour = {"ok": "green", "drift": "red"}.get(c.status, "yellow")
+            table.add_row(
+                c.round_id,
+                f"{c.redis_draws}/{c.db_draws}",
+                f"{c.redis_users}/{c.db_users}",
+                " ".join(f"{k} {r}/{d}" for k, (r, d) in sorted(c.wins.items())),
+                "drained" if c.drained else f"{c.undelivered}+{c.pending} left",
+                f"[{colour}]{c.status}[/{colour}]",
+            )
+        out.print(table)
+        bad = [c for c in checks if not c.agrees]
+        for c in checks:
+            if not c.agrees or c.repaired:
+                for line in c.problems():
+                    out.print(f"{c.round_id}: {line}", markup=False, highlight=False)
+        out.print(
+            f"{len(checks)} rounds checked, {len(checks) - len(bad)} agree, {len(bad)} drift; "
+            f"{open_now} open rounds not checked yet",
+            markup=False,
+            highlight=False,
+        )
+        return not bad
+
+    sys.exit(0 if run(go) else 1)
+
+
 @main.group()
 def db() -> None:
     """Database schema."""

@@ -46,6 +46,13 @@ class Settings(BaseSettings):
     token_ttl: int = Field(default=86_400, ge=60, le=90 * 86_400)
     idempotency_ttl: int = Field(default=86_400, ge=60, le=30 * 86_400)
     log_level: str = "info"
+    worker_batch: int = Field(default=1000, ge=1, le=20_000)
+    worker_concurrency: int = Field(default=3, ge=1, le=16)
+    worker_claim_idle: float = Field(default=30.0, gt=0, le=3600)
+    worker_max_attempts: int = Field(default=5, ge=1, le=1000)
+    stream_retention: float = Field(default=300.0, ge=0, le=7 * 86_400)
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    failpoints: str = ""  # test and rehearsal only; see docs/worker.md
 
     @field_validator("redis_url")
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -22,6 +23,35 @@ from app.exceptions import Unavailable
 from app.types import ActivityId, Limits, PrizeStats, RoundPlan, RoundStats, Slice
 
 PUBLISH_CHUNK = 256  # rounds per pipeline when publishing
+GROUP = "flush"  # the consumer group the worker reads round streams with
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stream entry delivered to this consumer."""
+
+    activity_id: ActivityId
+    sfx: str
+    id: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamState:
+    length: int
+    undelivered: int  # entries no consumer of the flush group has received yet
+    pending: int  # delivered to the flush group, not acknowledged
+    trim_below: str | None  # every group has acknowledged all entries below this id
+
+
+def next_id(entry_id: str) -> str:
+    ms, _, seq = entry_id.partition("-")
+    return f"{ms}-{int(seq or 0) + 1}"
+
+
+def id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
 
 
 def connect(url: str, *, timeout: float, cluster: bool = False) -> Any:
@@ -287,3 +317,195 @@ class Engine:
         in_round = res.pop(0) if sfx is not None else 0
         in_day = res.pop(0) if date_key is not None else 0
         return in_round, in_day, res[0], res[1]
+
+    # -- the ledger streams (worker, reconcile) ----------------------------
+
+    async def now_ms(self) -> int:
+        """The Redis clock plus the offset: the time authority."""
+        async with _translated():
+            sec, usec = await self.client.time()
+        return int(sec) * 1000 + int(usec) // 1000 + int(self.offset)
+
+    async def active_activities(self) -> list[ActivityId]:
+        async with _translated():
+            return sorted(int(v) for v in await self.client.smembers(keys.ACTIVE))
+
+    async def started_rounds(self, activity_id: ActivityId, until_ms: int) -> list[tuple[str, int]]:
+        """``(sfx, end_ms)`` of the rounds starting at or before ``until_ms``."""
+        async with _translated():
+            members = await self.client.zrangebyscore(keys.rounds(activity_id), "-inf", until_ms)
+        out = []
+        for m in members:
+            sfx, _, end = _s(m).partition("|")
+            out.append((sfx, int(end)))
+        return out
+
+    async def flushed_rounds(self, activity_id: ActivityId) -> set[str]:
+        async with _translated():
+            return {_s(v) for v in await self.client.smembers(keys.flushed(activity_id))}
+
+    async def retire_stream(self, activity_id: ActivityId, sfx: str) -> None:
+        """A finished round whose stream every group acknowledged and that is empty:
+        remember it as flushed, then drop the stream and its failure counters."""
+        async with _translated():
+            await self.client.sadd(keys.flushed(activity_id), sfx)
+            await self.client.delete(keys.stream(activity_id, sfx))
+            stale = [
+                field
+                async for field, _ in self.client.hscan_iter(
+                    keys.failures(activity_id), match=f"{sfx}|*"
+                )
+            ]
+            if stale:
+                await self.client.hdel(keys.failures(activity_id), *stale)
+
+    async def ensure_group(self, activity_id: ActivityId, sfx: str) -> None:
+        """The flush group on a round stream, reading from its very first entry."""
+        async with _translated():
+            try:
+                await self.client.xgroup_create(
+                    keys.stream(activity_id, sfx), GROUP, id="0", mkstream=True
+                )
+            except rexc.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    def _entries(self, activity_id: ActivityId, sfx: str, raw: Any) -> list[Entry]:
+        return [
+            Entry(activity_id, sfx, _s(eid), {_s(k): _s(v) for k, v in fields.items()})
+            for eid, fields in raw
+            if fields is not None
+        ]
+
+    async def read_new(
+        self, activity_id: ActivityId, sfxs: Sequence[str], consumer: str, count: int
+    ) -> list[Entry]:
+        """Entries never delivered to the group, from several streams of one activity
+        (one slot, so one call even on a cluster)."""
+        by_key = {keys.stream(activity_id, sfx): sfx for sfx in sfxs}
+        per_stream = max(1, count // max(1, len(by_key)))  # COUNT applies to each stream
+        async with _translated():
+            res = await self.client.xreadgroup(
+                GROUP, consumer, dict.fromkeys(by_key, ">"), count=per_stream
+            )
+        out: list[Entry] = []
+        for stream, raw in res or ():
+            out += self._entries(activity_id, by_key[_s(stream)], raw)
+        return out
+
+    async def ack(self, activity_id: ActivityId, sfx: str, ids: Sequence[str]) -> None:
+        if ids:
+            async with _translated():
+                await self.client.xack(keys.stream(activity_id, sfx), GROUP, *ids)
+
+    async def claim(
+        self, activity_id: ActivityId, sfx: str, consumer: str, min_idle_ms: int, count: int
+    ) -> tuple[list[Entry], list[str]]:
+        """Take over entries other consumers (or this one) left pending for
+        ``min_idle_ms``. Also returns ids still pending but deleted from the stream:
+        those draws can no longer be flushed from Redis."""
+        stream = keys.stream(activity_id, sfx)
+        entries: list[Entry] = []
+        deleted: list[str] = []
+        start = "0-0"
+        async with _translated():
+            while len(entries) < count:
+                res = await self.client.xautoclaim(
+                    stream, GROUP, consumer, min_idle_ms, start, count=count - len(entries)
+                )
+                start = _s(res[0])
+                entries += self._entries(activity_id, sfx, res[1])
+                if len(res) > 2:
+                    deleted += [_s(v) for v in res[2]]
+                if start == "0-0":
+                    break
+        return entries, deleted
+
+    async def stream_state(self, activity_id: ActivityId, sfx: str) -> StreamState:
+        stream = keys.stream(activity_id, sfx)
+        async with _translated():
+            try:
+                info = await self.client.xinfo_stream(stream)
+            except rexc.ResponseError:  # no such key
+                return StreamState(0, 0, 0, None)
+            groups = await self.client.xinfo_groups(stream)
+            last = _s(info["last-generated-id"])
+            trim: tuple[int, int] | None = None
+            # Without the flush group (no worker has seen this stream yet) every
+            # entry is still to be delivered.
+            undelivered, pending = int(info["length"]), 0
+            for g in groups:
+                delivered = _s(g["last-delivered-id"])
+                point = id_key(next_id(delivered))
+                if int(g["pending"]):
+                    summary = await self.client.xpending(stream, g["name"])
+                    point = min(point, id_key(_s(summary["min"])))
+                trim = point if trim is None else min(trim, point)
+                if _s(g["name"]) == GROUP:
+                    pending, undelivered = int(g["pending"]), 0
+                    if id_key(last) > id_key(delivered):
+                        lag = g.get("lag")
+                        if lag is None:  # not computable after deletions: count them
+                            rest = await self.client.xrange(stream, f"({delivered}", "+")
+                            lag = len(rest)
+                        undelivered = int(lag)
+        return StreamState(
+            length=int(info["length"]),
+            undelivered=undelivered,
+            pending=pending,
+            trim_below=None if trim is None else f"{trim[0]}-{trim[1]}",
+        )
+
+    async def trim(self, activity_id: ActivityId, sfx: str, below: str) -> int:
+        """Delete entries with ids below ``below``; returns how many."""
+        async with _translated():
+            return int(
+                await self.client.xtrim(
+                    keys.stream(activity_id, sfx), minid=below, approximate=False
+                )
+            )
+
+    async def count_failure(self, activity_id: ActivityId, sfx: str, entry_id: str) -> int:
+        async with _translated():
+            return int(
+                await self.client.hincrby(keys.failures(activity_id), f"{sfx}|{entry_id}", 1)
+            )
+
+    async def clear_failures(self, activity_id: ActivityId, sfx: str, ids: Sequence[str]) -> None:
+        if ids:
+            async with _translated():
+                await self.client.hdel(keys.failures(activity_id), *[f"{sfx}|{i}" for i in ids])
+
+    async def stream_entries(self, activity_id: ActivityId, sfx: str) -> list[Entry]:
+        """Every entry still in a round's stream (reconcile --repair)."""
+        stream = keys.stream(activity_id, sfx)
+        out: list[Entry] = []
+        start = "-"
+        async with _translated():
+            while True:
+                raw = await self.client.xrange(stream, start, "+", count=5000)
+                out += self._entries(activity_id, sfx, raw)
+                if len(raw) < 5000:
+                    return out
+                start = f"({_s(raw[-1][0])}"
+
+    async def round_counters(self, round_: RoundPlan) -> tuple[int, int, dict[str, int]] | None:
+        """``(draws, users, wins by prize key)`` as Redis counts them, or None."""
+        rk = keys.round_(round_.activity_id, round_.sfx)
+        fields = ["draws"] + [f"w{p.index}" for p in round_.prizes]
+        async with _translated():
+            vals = await self.client.hmget(rk, fields)
+            users = await self.client.hlen(keys.round_users(round_.activity_id, round_.sfx))
+        if vals[0] is None:
+            return None
+        wins = {p.key: int(v or 0) for p, v in zip(round_.prizes, vals[1:], strict=True)}
+        return int(vals[0]), int(users), wins
+
+    async def round_user_counts(self, round_: RoundPlan) -> dict[str, int]:
+        out: dict[str, int] = {}
+        async with _translated():
+            async for user, n in self.client.hscan_iter(
+                keys.round_users(round_.activity_id, round_.sfx), count=5000
+            ):
+                out[_s(user)] = int(n)
+        return out

@@ -16,7 +16,8 @@ they are caught, with ``raise X from exc``.
      ├── NotFound             404
      ├── Conflict             409 state does not allow it (round closed, ...)
      ├── LimitReached         429 a limit refuses it (retry_after when known)
-     └── Unavailable          503 Redis or the database cannot be reached
+     ├── Unavailable          503 Redis or the database cannot be reached
+     └── Rejected             the database refused data (a bug or bad data; not retried)
 """
 
 from __future__ import annotations
@@ -88,3 +89,7 @@ class LimitReached(RedrainError):
 
 class Unavailable(RedrainError):
     code = "unavailable"
+
+
+class Rejected(RedrainError):
+    code = "rejected"

@@ -58,4 +58,14 @@ def no_idempotency(activity_id: ActivityId) -> str:
     return f"{tag(activity_id)}:i:-"
 
 
+def flushed(activity_id: ActivityId) -> str:
+    """Set of round suffixes whose stream is fully flushed and trimmed."""
+    return f"{tag(activity_id)}:flushed"
+
+
+def failures(activity_id: ActivityId) -> str:
+    """Hash "<sfx>|<entry id>" -> times the database refused that entry."""
+    return f"{tag(activity_id)}:fails"
+
+
 ACTIVE = "rd:active"  # set of published activity ids (for workers and reconcile)

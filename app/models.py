@@ -6,11 +6,14 @@ import datetime as dt
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -78,3 +81,48 @@ class PrizeRow(Base):
     probability: Mapped[float | None] = mapped_column(Float, nullable=True)
     weight: Mapped[int] = mapped_column(Integer, default=1)
     image_url: Mapped[str | None] = mapped_column(String(500), nullable=True)
+
+
+class DrawRow(Base):
+    """The ledger: one row per draw, written by the worker exactly once."""
+
+    __tablename__ = "draws"
+    __table_args__ = (
+        UniqueConstraint("draw_id", name="uq_draws_draw_id"),
+        Index("ix_draws_user_time", "user_id", "drawn_at_ms", "id"),
+        Index("ix_draws_activity_won", "activity_id", "won", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    draw_id: Mapped[str] = mapped_column(String(80))
+    activity_id: Mapped[int] = mapped_column(BigInteger)
+    round_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[int] = mapped_column(Integer)
+    client_seed: Mapped[str] = mapped_column(String(64))
+    pick: Mapped[int] = mapped_column(SmallInteger)
+    won: Mapped[bool] = mapped_column(Boolean)
+    prize_key: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    prize_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    prize_name: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    prize_value: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    random: Mapped[str] = mapped_column(String(40))
+    drawn_at_ms: Mapped[int] = mapped_column(BigInteger)
+    stream_id: Mapped[str] = mapped_column(String(32))
+
+
+class DeadLetterRow(Base):
+    """A stream entry the worker could not turn into a draw row, with why."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (UniqueConstraint("stream", "entry_id", name="uq_dead_letters_entry"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    stream: Mapped[str] = mapped_column(String(120))
+    entry_id: Mapped[str] = mapped_column(String(32))
+    draw_id: Mapped[str | None] = mapped_column(String(80), nullable=True)
+    fields: Mapped[str] = mapped_column(LongText)
+    reason: Mapped[str] = mapped_column(String(500))
+    attempts: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)

@@ -12,7 +12,7 @@ import datetime as dt
 import hmac
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,9 +28,19 @@ from app.exceptions import (
     Unauthorized,
     ValidationFailed,
 )
-from app.repository import ActivityRecord, Database
+from app.repository import ActivityRecord, Database, StoredDraw
 from app.schedule import Timeline, activity_window, plan_rounds, round_slices
-from app.types import ActivityId, DrawCounts, DrawResult, Kind, Limits, RoundPlan, RoundStats
+from app.types import (
+    ActivityId,
+    DrawCounts,
+    DrawRecord,
+    DrawResult,
+    Kind,
+    Limits,
+    PrizePlan,
+    RoundPlan,
+    RoundStats,
+)
 
 READ_ONLY_FIELDS = ("id", "status", "version", "created_at", "updated_at", "published_at")
 VERSION_CHECK_SECONDS = 2.0  # how stale a cached activity may be for read-only views
@@ -69,6 +79,16 @@ def compile_runtime(activity_id: ActivityId, version: int, config_json: str) -> 
         window=activity_window(cfg),
         limits=limits_of(cfg),
     )
+
+
+def prize_of(rt: Runtime | None, rec: DrawRecord) -> PrizePlan | None:
+    """The prize a ledger record won, from the activity's compiled rounds."""
+    if not rec.won or rt is None:
+        return None
+    rnd = rt.timeline.by_sfx.get(rec.round_id.partition(":")[2])
+    if rnd is None or not 0 < rec.pick <= len(rnd.prizes):
+        return None
+    return rnd.prizes[rec.pick - 1]
 
 
 def limits_of(cfg: ActivityConfig) -> Limits:
@@ -307,6 +327,38 @@ class Redrain:
             current.sfx if current else None,
             rnd.date_key if rnd else None,
         )
+
+    # -- the ledger (database) ------------------------------------------------------
+
+    async def my_draws(
+        self,
+        user_id: str,
+        *,
+        activity_id: ActivityId | None,
+        limit: int,
+        before: tuple[int, int] | None,
+    ) -> list[StoredDraw]:
+        """The user's own draws once the worker has flushed them, newest first."""
+        return await self.db.user_draws(
+            user_id, activity_id=activity_id, limit=limit, before=before
+        )
+
+    async def winners(
+        self, activity_id: ActivityId, *, round_id: str | None, after_id: int, limit: int
+    ) -> list[StoredDraw]:
+        await self.activity(activity_id)  # 404 for an unknown activity
+        return await self.db.winners(activity_id, round_id=round_id, after_id=after_id, limit=limit)
+
+    async def all_winners(
+        self, activity_id: ActivityId, *, round_id: str | None, page: int = 5000
+    ) -> AsyncIterator[list[StoredDraw]]:
+        after = 0
+        while True:
+            rows = await self.db.winners(activity_id, round_id=round_id, after_id=after, limit=page)
+            if not rows:
+                return
+            yield rows
+            after = rows[-1].id
 
     # -- the draw -----------------------------------------------------------------
 

@@ -136,3 +136,44 @@ class RoundStats:
     draws: int
     users: int
     prizes: tuple[PrizeStats, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class DrawRecord:
+    """One draw as the ledger (stream, then database) keeps it."""
+
+    draw_id: str  # "<round_id>:<seq>"
+    activity_id: ActivityId
+    round_id: RoundId
+    seq: int
+    user_id: str
+    nonce: int
+    client_seed: str
+    pick: int  # 1-based prize index picked, 0 for the empty remainder
+    won: bool
+    prize_key: str | None
+    random: str
+    drawn_at_ms: int
+    stream_id: str  # the Redis stream entry id
+
+    def same_draw(self, other: DrawRecord) -> bool:
+        """True when ``other`` records this very draw (stream ids may differ)."""
+        return (
+            self.draw_id,
+            self.user_id,
+            self.nonce,
+            self.client_seed,
+            self.pick,
+            self.won,
+            self.prize_key,
+            self.random,
+        ) == (
+            other.draw_id,
+            other.user_id,
+            other.nonce,
+            other.client_seed,
+            other.pick,
+            other.won,
+            other.prize_key,
+            other.random,
+        )

@@ -105,6 +105,15 @@ def settings_for(db_url: str, offset: float = 0.0, **kw: Any) -> Settings:
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
+@pytest_asyncio.fixture
+async def mariadb_stack(mariadb_url: str) -> AsyncIterator[tuple[Any, repository.Database]]:
+    """Real Redis with MariaDB only: for what SQLite cannot show (column limits)."""
+    client, db = await real_redis(), repository.Database(mariadb_url)
+    yield client, db
+    await client.aclose()
+    await db.close()
+
+
 @pytest.fixture
 def make_service(stack: tuple[Any, repository.Database]) -> ServiceFactory:
     """``make_service(offset_seconds)``: a service on the stack whose clock is shifted.
@@ -112,8 +121,15 @@ def make_service(stack: tuple[Any, repository.Database]) -> ServiceFactory:
     Several services on one stack share Redis and the database, like several
     API processes started with different REDRAIN_CLOCK_OFFSET values.
     """
-    client, db = stack
+    return service_factory(*stack)
 
+
+@pytest.fixture
+def make_mariadb_service(mariadb_stack: tuple[Any, repository.Database]) -> ServiceFactory:
+    return service_factory(*mariadb_stack)
+
+
+def service_factory(client: Any, db: repository.Database) -> ServiceFactory:
     def make(offset: float = 0.0, **kw: Any) -> Redrain:
         settings = settings_for(db.url, offset, **kw)
         eng = engine.Engine(

@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +19,7 @@ import aiohttp
 import pytest
 
 from app import tokens
+from app.repository import Database
 from tests.conftest import flush_real_redis
 from tests.helpers import (
     ADMIN,
@@ -34,24 +39,58 @@ CONNECTIONS = 128
 ADMIN_H = {"Authorization": f"Bearer {ADMIN}"}
 
 
+@dataclass
+class Server:
+    base: str
+    database_url: str
+
+
 @pytest.fixture(params=["redis+mariadb", "embedded"])
 def server(
     request: pytest.FixtureRequest, mariadb_url: str, tmp_path: Path, artifacts: Path
-) -> Iterator[str]:
+) -> Iterator[Server]:
+    """A running server whose draws a worker flushes: ``redrain worker`` beside a
+    Redis-backed server, the in-process worker of the embedded one."""
     env = {
         "REDRAIN_SECRET_KEY": SECRET,
         "REDRAIN_ADMIN_TOKEN": ADMIN,
         "REDRAIN_CLOCK_OFFSET": str(offset_to(local(DAY, 10, 30))),
         "REDRAIN_LOG_LEVEL": "warning",
     }
-    workers = 1
-    if request.param == "redis+mariadb":
-        asyncio.run(flush_real_redis())
-        env |= {"REDRAIN_REDIS_URL": REDIS_URL, "REDRAIN_DATABASE_URL": mariadb_url}
-        workers = 2
-    log = artifacts / f"server-{request.param}.log"
-    with running_server(env, log, workers=workers) as base:
-        yield base
+    if request.param == "embedded":
+        env["REDRAIN_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}"
+        with running_server(env, artifacts / "server-embedded.log") as base:
+            yield Server(base, env["REDRAIN_DATABASE_URL"])
+        return
+    asyncio.run(flush_real_redis())
+    env |= {"REDRAIN_REDIS_URL": REDIS_URL, "REDRAIN_DATABASE_URL": mariadb_url}
+    full = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")} | env
+    with (
+        running_server(env, artifacts / "server-redis.log", workers=2) as base,
+        (artifacts / "worker-concurrency.log").open("wb") as log,
+    ):
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "app", "worker"], env=full, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            yield Server(base, mariadb_url)
+        finally:
+            worker.terminate()
+            worker.wait(30)
+
+
+async def ledger(server: Server, aid: int, expected: int) -> tuple[int, set[str]]:
+    """Rows and winning draw ids in the server's database once ``expected`` rows are in."""
+    db = Database(server.database_url)
+    try:
+        for _ in range(300):
+            if await db.count_draws(aid) >= expected:
+                break
+            await asyncio.sleep(0.1)
+        wins = {w.record.draw_id for w in await db.winners(aid, limit=100_000)}
+        return await db.count_draws(aid), wins
+    finally:
+        await db.close()
 
 
 def token(user: str) -> str:
@@ -106,8 +145,8 @@ class Load:
         )
 
 
-async def test_no_oversell_under_2000_concurrent_draws(server: str) -> None:
-    async with Load(server) as load:
+async def test_no_oversell_under_2000_concurrent_draws(server: Server) -> None:
+    async with Load(server.base) as load:
         aid = await load.publish(rain([prize("big", 50, 1.0)]))
         results = await load.draws(aid, [f"user{i}" for i in range(2000)])
         assert load.opened >= 100
@@ -121,10 +160,15 @@ async def test_no_oversell_under_2000_concurrent_draws(server: str) -> None:
         (p,) = rnd["prizes"]
         assert (rnd["draws"], rnd["users"]) == (2000, 2000)
         assert (p["quantity"], p["released"], p["won"], p["remaining"]) == (50, 50, 50, 0)
+    # Invariant 3: every draw reaches the database once; its wins are exactly
+    # the 200 responses that said won, by draw_id.
+    rows, wins = await ledger(server, aid, 2000)
+    assert rows == 2000
+    assert wins == {b["draw_id"] for b in bodies if b["won"]}
 
 
-async def test_one_user_cannot_beat_per_round(server: str) -> None:
-    async with Load(server) as load:
+async def test_one_user_cannot_beat_per_round(server: Server) -> None:
+    async with Load(server.base) as load:
         aid = await load.publish(rain([prize("c2", 1000, 0.5)], limits={"per_round": 3}))
         results = await load.draws(aid, ["greedy"] * 100)
         codes = collections.Counter(status for status, _ in results)

@@ -1,0 +1,512 @@
+"""``redrain worker``: flush every round's draw stream to the database, exactly once.
+
+Per tick: discover round streams of published activities, read new entries
+through the ``flush`` consumer group (one call per activity: its streams share
+a slot), write the batch in one transaction, and acknowledge only after the
+commit. Entries that a crashed or stuck consumer left pending are taken over
+with XAUTOCLAIM. A database outage keeps the batch and retries it with
+backoff; a Redis outage waits. Several workers may run at once: duplicates are
+recognised by ``draw_id`` and compared, never blindly ignored. See
+docs/worker.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import signal
+import socket
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from app import keys, ledger
+from app.config import Settings
+from app.engine import Engine, Entry, id_key
+from app.exceptions import Rejected, Unavailable
+from app.repository import Database
+from app.service import Runtime, compile_runtime, prize_of
+from app.types import ActivityId, DrawRecord
+
+log = logging.getLogger("redrain.worker")
+
+GRACE_MS = 10_000  # a round is over this long after its end: instances' clocks may differ
+LOOKAHEAD_MS = 5_000  # start following a round's stream a little before it opens
+DISCOVER_EVERY = 1.0
+MAINTAIN_EVERY = 2.0
+REPORT_EVERY = 10.0
+IDLE_PAUSE = 0.02
+MAX_BACKOFF = 5.0
+
+
+class Failpoints:
+    """Crash on purpose at named points, for crash tests and rehearsals only.
+
+    ``REDRAIN_FAILPOINTS="before_commit=0.1,after_commit=0.2,mid_ack=0.1"``: at each
+    point the process SIGKILLs itself with that probability.
+    """
+
+    POINTS = frozenset({"before_commit", "after_commit", "mid_ack"})
+
+    def __init__(self, spec: str) -> None:
+        self.odds: dict[str, float] = {}
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            name, _, value = part.partition("=")
+            if name not in self.POINTS:
+                raise ValueError(f"unknown failpoint {name!r} (known: {sorted(self.POINTS)})")
+            self.odds[name] = float(value or 1)
+        self._rng = random.Random()
+
+    def hit(self, name: str) -> None:
+        p = self.odds.get(name)
+        if p and self._rng.random() < p:
+            log.warning("failpoint %s: killing this worker now", name)
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.rows = Counter(
+            "redrain_worker_rows", "Draw rows written to the database", registry=registry
+        )
+        self.duplicates = Counter(
+            "redrain_worker_duplicates", "Entries found already stored (retries)", registry=registry
+        )
+        self.dead = Counter(
+            "redrain_worker_dead_letters", "Entries dead-lettered", ["reason"], registry=registry
+        )
+        self.deleted = Counter(
+            "redrain_worker_deleted_pending",
+            "Pending entries deleted from a stream before they were flushed (alarm)",
+            registry=registry,
+        )
+        self.batch = Histogram(
+            "redrain_worker_batch_seconds",
+            "Time to write and acknowledge one batch",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "redrain_worker_stream_lag", "Entries not yet delivered", ["round"], registry=registry
+        )
+        self.pending = Gauge(
+            "redrain_worker_stream_pending",
+            "Entries delivered, not acked",
+            ["round"],
+            registry=registry,
+        )
+
+
+@dataclass
+class _Counts:
+    rows: int = 0
+    duplicates: int = 0
+    dead: int = 0
+    batches: int = 0
+    batch_seconds: float = 0.0
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        db: Database,
+        *,
+        name: str | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.engine = engine
+        self.db = db
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.batch = settings.worker_batch
+        self.concurrency = settings.worker_concurrency
+        self.claim_idle_ms = round(settings.worker_claim_idle * 1000)
+        self.max_attempts = settings.worker_max_attempts
+        self.retention_ms = round(settings.stream_retention * 1000)
+        self.offset_ms = settings.clock_offset_ms
+        self.failpoints = Failpoints(settings.failpoints)
+        self.metrics = Metrics(registry or CollectorRegistry())
+        self.should_exit = False
+        self._wake = asyncio.Event()
+        self._tracked: dict[tuple[ActivityId, str], int] = {}  # (activity, sfx) -> end ms
+        self._done: dict[ActivityId, set[str]] = {}
+        self._runtimes: dict[ActivityId, Runtime] = {}
+        self._backlog: list[Entry] = []
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._failure: Unavailable | None = None
+        self._failed: set[tuple[ActivityId, str, str]] = set()
+        self._rotation = 0
+        self._next = {"discover": 0.0, "claim": 0.0, "maintain": 0.0, "report": 0.0}
+        self._counts = _Counts()
+        self._reported = _Counts()
+        self._reported_at = time.monotonic()
+        self._trouble: str | None = None
+        self.lag = 0
+        self.pending = 0
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Finish the batch in hand, then return from :meth:`run` (SIGTERM/SIGINT)."""
+        self.should_exit = True
+        self._wake.set()
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+
+    async def run(self) -> None:
+        log.info("worker %s started (batch %d)", self.name, self.batch)
+        delay = 0.1
+        while not self.should_exit:
+            try:
+                busy = await self.step()
+            except Unavailable as exc:
+                self._outage(str(exc.message))
+                await self._pause(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+                continue
+            if self._trouble is not None:
+                log.warning("worker %s: recovered (%s); resuming", self.name, self._trouble)
+                self._trouble = None
+            delay = 0.1
+            if not busy:
+                await self._pause(IDLE_PAUSE)
+        await self._settle()  # finish the batches in flight
+        if self._backlog:
+            log.warning(
+                "worker %s stopping with %d entries unwritten: they stay pending and will be "
+                "claimed by another worker or the next start",
+                self.name,
+                len(self._backlog),
+            )
+        log.info("worker %s stopped", self.name)
+
+    async def _pause(self, seconds: float) -> None:
+        if self.should_exit:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    def _outage(self, what: str) -> None:
+        if self._trouble != what:
+            log.error("worker %s: %s; retrying with backoff, nothing is lost", self.name, what)
+            self._trouble = what
+
+    async def step(self) -> bool:
+        """One tick. Returns True if it handled entries.
+
+        Up to ``concurrency`` batches are written at once: reading and parsing
+        the next batch overlaps the database writing the previous ones.
+        """
+        self._raise_failure()
+        now = time.monotonic()
+        if now >= self._next["discover"]:
+            await self.discover()
+            self._next["discover"] = now + DISCOVER_EVERY
+        if self._backlog:
+            # Retry what an outage left unwritten, alone, before reading more.
+            await self._settle()
+            entries, self._backlog = self._backlog, []
+            await self.flush(entries)
+            return True
+        entries = await self.read()
+        if len(entries) < self.batch and now >= self._next["claim"]:
+            entries += await self.claim(self.batch - len(entries))
+            self._next["claim"] = now + max(0.5, self.claim_idle_ms / 4000)
+        if entries:
+            await self._launch(entries)
+        if now >= self._next["maintain"]:
+            await self.maintain()
+            self._next["maintain"] = now + MAINTAIN_EVERY
+        if now >= self._next["report"]:
+            self._report(now)
+            self._next["report"] = now + REPORT_EVERY
+        return bool(entries)
+
+    async def _launch(self, entries: list[Entry]) -> None:
+        while len(self._inflight) >= self.concurrency:
+            done, _ = await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+            self._collect(done)
+        task = asyncio.create_task(self._flush_in_flight(entries))
+        self._inflight.add(task)
+
+    async def _flush_in_flight(self, entries: list[Entry]) -> None:
+        try:
+            await self.flush(entries)
+        except Unavailable as exc:
+            self._failure = exc  # the batch is in the backlog; the loop backs off
+
+    def _collect(self, done: set[asyncio.Task[None]]) -> None:
+        for task in done:
+            self._inflight.discard(task)
+            task.result()  # a bug in a batch surfaces here, not silently
+
+    async def _settle(self) -> None:
+        if self._inflight:
+            done, _ = await asyncio.wait(self._inflight)
+            self._collect(done)
+        self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            exc, self._failure = self._failure, None
+            raise exc
+
+    async def drain(self, within: float = 60.0) -> None:
+        """Work until every followed stream has nothing undelivered or pending;
+        raises TimeoutError after ``within`` seconds."""
+        self._next["discover"] = 0.0
+        async with asyncio.timeout(within):
+            while True:
+                try:
+                    busy = await self.step()
+                    if not busy:
+                        await self._settle()
+                except Unavailable:
+                    await asyncio.sleep(0.1)
+                    continue
+                if not busy and not self._backlog:
+                    states = [await self.engine.stream_state(a, s) for a, s in self._tracked]
+                    if all(st.undelivered == 0 and st.pending == 0 for st in states):
+                        return
+                    self._next["claim"] = 0.0
+                if not busy:
+                    await asyncio.sleep(IDLE_PAUSE)
+
+    # -- finding streams --------------------------------------------------------
+
+    async def discover(self) -> None:
+        now = await self.engine.now_ms()
+        for aid in await self.engine.active_activities():
+            await self._refresh_runtime(aid)
+            done = self._done.get(aid)
+            if done is None:
+                done = self._done[aid] = await self.engine.flushed_rounds(aid)
+            for sfx, end in await self.engine.started_rounds(aid, now + LOOKAHEAD_MS):
+                if sfx in done or (aid, sfx) in self._tracked:
+                    continue
+                await self.engine.ensure_group(aid, sfx)
+                self._tracked[(aid, sfx)] = end
+
+    async def _refresh_runtime(self, aid: ActivityId) -> None:
+        version = await self.engine.activity_version(aid)
+        cached = self._runtimes.get(aid)
+        if version is None or (cached is not None and cached.version == version):
+            return
+        found = await self.engine.activity_config(aid)
+        if found is not None:
+            self._runtimes[aid] = await asyncio.to_thread(compile_runtime, aid, *found)
+
+    # -- reading ------------------------------------------------------------------
+
+    async def read(self) -> list[Entry]:
+        by_activity: dict[ActivityId, list[str]] = defaultdict(list)
+        for aid, sfx in self._tracked:
+            by_activity[aid].append(sfx)
+        order = sorted(by_activity)
+        if not order:
+            return []
+        self._rotation = (self._rotation + 1) % len(order)
+        out: list[Entry] = []
+        for aid in order[self._rotation :] + order[: self._rotation]:
+            out += await self.engine.read_new(
+                aid, by_activity[aid], self.name, self.batch - len(out)
+            )
+            if len(out) >= self.batch:
+                break
+        return out
+
+    async def claim(self, room: int) -> list[Entry]:
+        out: list[Entry] = []
+        for aid, sfx in list(self._tracked):
+            got, deleted = await self.engine.claim(aid, sfx, self.name, self.claim_idle_ms, room)
+            for entry_id in deleted:
+                # Pending but gone from the stream: Redis cannot give this draw back.
+                # Reconcile decides whether the database already has it.
+                self.metrics.deleted.inc()
+                log.error(
+                    "ALARM: pending entry %s of round %s:%s was deleted before it was flushed",
+                    entry_id,
+                    aid,
+                    sfx,
+                )
+                await self._dead_letter(
+                    Entry(aid, sfx, entry_id, {}),
+                    "pending entry deleted from the stream before it was flushed",
+                    0,
+                )
+            out += got
+            room -= len(got)
+            if room <= 0:
+                break
+        return out
+
+    # -- writing ------------------------------------------------------------------
+
+    async def flush(self, entries: list[Entry]) -> None:
+        started = time.monotonic()
+        done: list[Entry] = []
+        rows: list[tuple[Entry, DrawRecord]] = []
+        try:
+            for e in entries:
+                try:
+                    rows.append((e, ledger.parse(e.id, e.fields)))
+                except ledger.MalformedEntry as exc:
+                    await self._dead_letter(e, f"malformed entry: {exc}", 1)
+                    done.append(e)
+            if rows:
+                done += await self._store(rows)
+        except Unavailable:
+            # Nothing of this batch is acknowledged; retry all of it (dead letters
+            # and stored rows are idempotent).
+            self._backlog.extend(entries)
+            raise
+        await self._ack(done)
+        self._counts.batches += 1
+        elapsed = time.monotonic() - started
+        self._counts.batch_seconds += elapsed
+        self.metrics.batch.observe(elapsed)
+
+    async def _store(self, rows: list[tuple[Entry, DrawRecord]]) -> list[Entry]:
+        """Write rows; returns the entries now done (stored, duplicate or dead-lettered)."""
+        try:
+            result = await self.db.store_draws(
+                [(rec, prize_of(self._runtimes.get(rec.activity_id), rec)) for _, rec in rows],
+                before_commit=lambda: self.failpoints.hit("before_commit"),
+            )
+        except Rejected as exc:
+            if len(rows) == 1:
+                return await self._refused(rows[0], exc)
+            log.warning("batch of %d refused (%s); writing one by one", len(rows), exc.message)
+            done: list[Entry] = []
+            for row in rows:
+                done += await self._store([row])
+            return done
+        self.failpoints.hit("after_commit")
+        self._counts.rows += result.inserted
+        self._counts.duplicates += result.duplicates
+        self.metrics.rows.inc(result.inserted)
+        self.metrics.duplicates.inc(result.duplicates)
+        collided = {new.draw_id: old for new, old in result.collisions}
+        for e, rec in rows:
+            if rec.draw_id in collided:
+                await self._dead_letter(
+                    e,
+                    f"draw_id collision: the database holds another draw {rec.draw_id} "
+                    f"(user {collided[rec.draw_id].user_id}); Redis may have lost data",
+                    1,
+                )
+        return [e for e, _ in rows]
+
+    async def _refused(self, row: tuple[Entry, DrawRecord], exc: Rejected) -> list[Entry]:
+        e = row[0]
+        attempts = await self.engine.count_failure(e.activity_id, e.sfx, e.id)
+        self._failed.add((e.activity_id, e.sfx, e.id))
+        if attempts < self.max_attempts:
+            log.warning(
+                "entry %s refused by the database (attempt %d of %d): %s",
+                e.id,
+                attempts,
+                self.max_attempts,
+                exc.message,
+            )
+            return []  # stays pending; claimed again after the claim idle time
+        await self._dead_letter(e, f"refused {attempts} times: {exc.message}", attempts)
+        return [e]
+
+    async def _dead_letter(self, e: Entry, reason: str, attempts: int) -> None:
+        await self.db.dead_letter(
+            stream=keys.stream(e.activity_id, e.sfx),
+            entry_id=e.id,
+            draw_id=e.fields.get("d"),
+            fields=e.fields,
+            reason=reason,
+            attempts=attempts,
+        )
+        self._counts.dead += 1
+        self.metrics.dead.labels(reason=reason.split(":")[0][:40]).inc()
+        log.error("dead-lettered entry %s of round %s:%s: %s", e.id, e.activity_id, e.sfx, reason)
+
+    async def _ack(self, done: list[Entry]) -> None:
+        by_stream: dict[tuple[ActivityId, str], list[str]] = defaultdict(list)
+        for e in done:
+            by_stream[(e.activity_id, e.sfx)].append(e.id)
+        for n, ((aid, sfx), ids) in enumerate(by_stream.items()):
+            if n:
+                self.failpoints.hit("mid_ack")
+            await self.engine.ack(aid, sfx, ids)
+            failed = [i for i in ids if (aid, sfx, i) in self._failed]
+            if failed:
+                await self.engine.clear_failures(aid, sfx, failed)
+                self._failed.difference_update((aid, sfx, i) for i in failed)
+
+    # -- upkeep ---------------------------------------------------------------------
+
+    async def maintain(self) -> None:
+        """Trim what every group acknowledged (keeping the retention window for
+        repairs), publish lag and pending, and retire streams of finished rounds."""
+        now = await self.engine.now_ms()
+        keep_from = (now - self.offset_ms - self.retention_ms, 0)
+        lag = pending = 0
+        for (aid, sfx), end in list(self._tracked.items()):
+            st = await self.engine.stream_state(aid, sfx)
+            label = f"{aid}:{sfx}"
+            self.metrics.lag.labels(round=label).set(st.undelivered)
+            self.metrics.pending.labels(round=label).set(st.pending)
+            lag += st.undelivered
+            pending += st.pending
+            length = st.length
+            if st.trim_below is not None and length:
+                below = min(id_key(st.trim_below), keep_from)
+                length -= await self.engine.trim(aid, sfx, f"{below[0]}-{below[1]}")
+            if now >= end + GRACE_MS and st.undelivered == 0 and st.pending == 0 and length == 0:
+                await self.engine.retire_stream(aid, sfx)
+                self._done.setdefault(aid, set()).add(sfx)
+                del self._tracked[(aid, sfx)]
+                self.metrics.lag.remove(label)
+                self.metrics.pending.remove(label)
+        self.lag, self.pending = lag, pending
+
+    def _report(self, now: float) -> None:
+        c, r = self._counts, self._reported
+        rows = c.rows - r.rows
+        batches = c.batches - r.batches
+        elapsed = max(now - self._reported_at, 1e-3)
+        if rows or c.dead != r.dead or self.lag or self.pending:
+            avg_ms = (c.batch_seconds - r.batch_seconds) / batches * 1000 if batches else 0.0
+            log.info(
+                "flushed %d rows in %.0f s (%.0f/s, %d batches, %.1f ms each), %d duplicates, "
+                "%d dead letters; lag %d, pending %d, %d streams",
+                rows,
+                elapsed,
+                rows / elapsed,
+                batches,
+                avg_ms,
+                c.duplicates - r.duplicates,
+                c.dead - r.dead,
+                self.lag,
+                self.pending,
+                len(self._tracked),
+            )
+        self._reported = _Counts(c.rows, c.duplicates, c.dead, c.batches, c.batch_seconds)
+        self._reported_at = now
+
+    def stats(self) -> dict[str, Any]:
+        c = self._counts
+        return {
+            "rows": c.rows,
+            "duplicates": c.duplicates,
+            "dead_letters": c.dead,
+            "batches": c.batches,
+            "streams": len(self._tracked),
+        }

@@ -1,0 +1,160 @@
+"""Flush benchmark: rows/s the worker writes into MariaDB, by batch size.
+
+    python loadtest/flush_bench.py [--rows 200000] [--batches 500,1000,2000,5000] [--repeat 3]
+
+Uses REDRAIN_BENCH_REDIS_URL (default redis://127.0.0.1:6379/11, flushed!) and
+REDRAIN_BENCH_MARIADB_URL (default mysql+asyncmy://root@127.0.0.1:3306); creates
+and drops its own database. For each batch size it publishes an activity, fills
+its round streams with ``--rows`` well-formed ledger entries (two rounds, so a
+batch spans streams as in a real burst), then times the real Worker draining
+them: every row is written, checked for duplicates and acknowledged.
+Prints rows/s per run and the median per batch size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from app import engine, keys, repository
+from app.config import Settings
+from app.service import Redrain
+from app.worker import Worker
+
+REDIS = os.environ.get("REDRAIN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
+MARIADB = os.environ.get("REDRAIN_BENCH_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306")
+DB_NAME = "redrain_flush_bench"
+
+
+def config(day: str) -> dict[str, object]:
+    prizes = [
+        {
+            "key": "c2",
+            "type": "coupon",
+            "name": "2 yuan",
+            "value": "CPN-2",
+            "quantity": 10**6,
+            "probability": 0.3,
+        },
+        {
+            "key": "c5",
+            "type": "coupon",
+            "name": "5 yuan",
+            "value": "CPN-5",
+            "quantity": 10**6,
+            "probability": 0.1,
+        },
+    ]
+    return {
+        "name": "flush bench",
+        "kind": "time",
+        "start_date": day,
+        "end_date": day,
+        "sessions": [
+            {"start": "10:00:00", "end": "11:00:00", "pools": [{"prizes": prizes}]},
+            {"start": "12:00:00", "end": "13:00:00", "pools": [{"prizes": prizes}]},
+        ],
+    }
+
+
+async def fill(client: object, aid: int, rows: int) -> None:
+    sfxs = ["20300601:0", "20300601:1"]
+    chunk = 5000
+    for start in range(0, rows, chunk):
+        pipe = client.pipeline(transaction=False)  # type: ignore[attr-defined]
+        for i in range(start, min(rows, start + chunk)):
+            sfx = sfxs[i % 2]
+            seq = i // 2 + 1
+            won = i % 3 == 0
+            pipe.xadd(
+                keys.stream(aid, sfx),
+                {
+                    "d": f"{aid}:{sfx}:{seq}",
+                    "u": f"user{i % 50_000}",
+                    "n": str(i % 5 + 1),
+                    "c": "",
+                    "p": "1" if won else "0",
+                    "k": "c2" if won else "",
+                    "w": "1" if won else "0",
+                    "x": f"{i:040x}",
+                    "t": str(1_900_000_000_000 + i),
+                },
+            )
+        await pipe.execute()
+
+
+async def one_run(
+    batch: int, rows: int, client: object, settings: Settings, db: repository.Database
+) -> float:
+    eng = engine.Engine(client, offset_ms=settings.clock_offset_ms, idempotency_ttl=60)
+    svc = Redrain(settings, eng, db)
+    rec = await svc.create_activity(config("2030-06-01"))
+    await svc.publish(rec.id)
+    await fill(client, rec.id, rows)
+    worker = Worker(
+        settings.model_copy(update={"worker_batch": batch}), svc.engine, db, name="bench"
+    )
+    t0 = time.perf_counter()
+    await worker.drain(600)
+    elapsed = time.perf_counter() - t0
+    assert await db.count_draws(rec.id) == rows, "not every row was written"
+    return rows / elapsed
+
+
+async def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--rows", type=int, default=200_000)
+    ap.add_argument("--batches", default="500,1000,2000,5000")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+
+    admin = create_async_engine(f"{MARIADB}/test")
+    async with admin.begin() as conn:
+        await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {DB_NAME}")
+        await conn.exec_driver_sql(f"CREATE DATABASE {DB_NAME} CHARACTER SET utf8mb4")
+    url = f"{MARIADB}/{DB_NAME}"
+    await asyncio.to_thread(repository.upgrade, url)
+    settings = Settings(
+        _env_file=None,
+        redis_url=REDIS,
+        database_url=url,
+        secret_key="b" * 40,  # type: ignore[call-arg]
+        admin_token="bench-admin-token",
+        stream_retention=0,
+        # "now" is 2030-06-01 12:30 Shanghai: both bench rounds have started.
+        clock_offset=dt.datetime(2030, 6, 1, 4, 30, tzinfo=dt.UTC).timestamp() - time.time(),
+    )
+    client = engine.connect(REDIS, timeout=10)
+    db = repository.Database(url)
+    print(f"flush benchmark: {args.rows} rows per run, MariaDB {MARIADB}, Redis {REDIS}")
+    try:
+        for batch in (int(b) for b in args.batches.split(",")):
+            rates = []
+            for _ in range(args.repeat):
+                await client.flushdb()
+                rates.append(await one_run(batch, args.rows, client, settings, db))
+                print(f"  batch {batch:>5}: {rates[-1]:>9,.0f} rows/s")
+            print(f"batch {batch:>5}: median {statistics.median(rates):>9,.0f} rows/s")
+    finally:
+        await client.flushdb()
+        await client.aclose()
+        await db.close()
+        async with admin.begin() as conn:
+            await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {DB_NAME}")
+        await admin.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
