@@ -59,6 +59,13 @@ async def test_every_draw_reaches_the_database_once(svc: Redrain) -> None:
     await worker.drain(30)  # a second pass finds nothing new
     assert await svc.db.count_draws(aid) == 300
     assert worker.stats()["rows"] == 300
+    metric = worker.metrics.registry.get_sample_value
+    assert metric("redrain_worker_rows_total") == 300
+    assert metric("redrain_worker_batch_seconds_count") >= 1
+    await worker.maintain()
+    label = {"round": f"{aid}:20300601:0"}
+    assert metric("redrain_worker_stream_lag", label) == 0
+    assert metric("redrain_worker_stream_pending", label) == 0
     assert await stored_ids(svc, aid, n=300) == {r.draw_id for r in results}
     winners = await svc.db.winners(aid, limit=1000)
     assert {w.record.draw_id for w in winners} == {r.draw_id for r in results if r.won}
@@ -125,6 +132,12 @@ async def test_malformed_entry_is_dead_lettered_and_acked(
     await worker.drain(30)
     (dead,) = await svc.db.dead_letters(activity_id=aid)
     assert dead.reason.startswith("malformed entry") and dead.stream == stream
+    assert (
+        worker.metrics.registry.get_sample_value(
+            "redrain_worker_dead_letters_total", {"reason": "malformed entry"}
+        )
+        == 1
+    )
     assert await svc.db.count_draws(aid) == 5
     assert (await svc.engine.stream_state(aid, "20300601:0")).pending == 0
 
@@ -194,7 +207,7 @@ async def test_pending_entry_deleted_before_flush_raises_alarm(
     await asyncio.sleep(0.25)
     worker = worker_for(svc)
     await worker.drain(30)
-    assert worker.metrics.deleted._value.get() == 1
+    assert worker.metrics.registry.get_sample_value("redrain_worker_deleted_pending_total") == 1
     (dead,) = await svc.db.dead_letters(activity_id=aid)
     assert dead.entry_id == entries[0].id and "deleted" in dead.reason
     assert await svc.db.count_draws(aid) == 2
