@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     redis_cluster: bool = False
     redis_timeout: float = Field(default=2.0, gt=0, le=60)
+    redis_connections: int = Field(default=1, ge=1, le=64)  # hot-path links per node
     database_url: str | None = None
     secret_key: SecretStr | None = None
     admin_token: SecretStr | None = None
@@ -48,11 +49,13 @@ class Settings(BaseSettings):
     log_level: str = "info"
     worker_batch: int = Field(default=1000, ge=1, le=20_000)
     worker_concurrency: int = Field(default=3, ge=1, le=16)
+    worker_linger: float = Field(default=0.1, ge=0, le=5)
     worker_claim_idle: float = Field(default=30.0, gt=0, le=3600)
     worker_max_attempts: int = Field(default=5, ge=1, le=1000)
     stream_retention: float = Field(default=300.0, ge=0, le=7 * 86_400)
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     failpoints: str = ""  # test and rehearsal only; see docs/worker.md
+    bench_baseline: bool = False  # adds POST /bench/draw-baseline; docs/performance.md
 
     @field_validator("redis_url")
     @classmethod

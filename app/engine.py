@@ -20,6 +20,7 @@ from redis.backoff import NoBackoff
 
 from app import keys, scripts
 from app.exceptions import Unavailable
+from app.transport import RedisTransport
 from app.types import ActivityId, Limits, PrizeStats, RoundPlan, RoundStats, Slice
 
 PUBLISH_CHUNK = 256  # rounds per pipeline when publishing
@@ -91,33 +92,53 @@ def _s(v: Any) -> str:
 class Engine:
     """Every Redis operation redrain performs."""
 
-    def __init__(self, client: Any, *, offset_ms: int, idempotency_ttl: int) -> None:
+    def __init__(
+        self,
+        client: Any,
+        *,
+        offset_ms: int,
+        idempotency_ttl: int,
+        fast: RedisTransport | None = None,
+    ) -> None:
         self.client = client
+        # The hot path (scripts, activity and seed reads) goes through the
+        # pipelining transport when there is one; the rest uses redis-py.
+        self.fast: Any = fast or client
         self.offset = str(offset_ms)
         self.idempotency_ttl = str(idempotency_ttl)
         self._scripts = {name: scripts.load(name) for name in scripts.NAMES}
+        # Key names and static script arguments of a round, built once per
+        # configuration version (a few rounds per activity are live at a time).
+        self._round_keys: dict[
+            tuple[ActivityId, str, int], tuple[tuple[str, ...], tuple[str, ...]]
+        ] = {}
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self.client.aclose()
+        if self.fast is not self.client:
+            with contextlib.suppress(Exception):
+                await self.fast.aclose()
 
     async def ping(self) -> bool:
         async with _translated():
-            return bool(await self.client.ping())
+            return bool(await self.fast.ping())
 
     async def load_scripts(self) -> None:
         async with _translated():
             for script in self._scripts.values():
-                await self.client.script_load(script.source)
+                await self.fast.script_load(script.source)
+                if self.fast is not self.client:
+                    await self.client.script_load(script.source)  # publish pipelines use it
 
     async def _run(self, name: str, keys_: Sequence[str], args: Sequence[Any]) -> Any:
         script = self._scripts[name]
         async with _translated():
             try:
-                return await self.client.evalsha(script.sha, len(keys_), *keys_, *args)
+                return await self.fast.evalsha(script.sha, len(keys_), *keys_, *args)
             except rexc.NoScriptError:
-                await self.client.script_load(script.source)
-                return await self.client.evalsha(script.sha, len(keys_), *keys_, *args)
+                await self.fast.script_load(script.source)
+                return await self.fast.evalsha(script.sha, len(keys_), *keys_, *args)
 
     # -- publishing -------------------------------------------------------
 
@@ -201,20 +222,20 @@ class Engine:
     async def activity_config(self, activity_id: ActivityId) -> tuple[int, str] | None:
         """``(version, config JSON)`` of a published activity, or None."""
         async with _translated():
-            ver, js = await self.client.hmget(keys.cfg(activity_id), ["ver", "json"])
+            ver, js = await self.fast.hmget(keys.cfg(activity_id), ["ver", "json"])
         if ver is None or js is None:
             return None
         return int(ver), _s(js)
 
     async def activity_version(self, activity_id: ActivityId) -> int | None:
         async with _translated():
-            ver = await self.client.hget(keys.cfg(activity_id), "ver")
+            ver = await self.fast.hget(keys.cfg(activity_id), "ver")
         return None if ver is None else int(ver)
 
     async def round_seed(self, activity_id: ActivityId, sfx: str) -> tuple[bytes, str] | None:
         """``(seed, seed_hash)`` of a published round, or None."""
         async with _translated():
-            seed, seed_hash = await self.client.hmget(
+            seed, seed_hash = await self.fast.hmget(
                 keys.round_(activity_id, sfx), ["seed", "seedh"]
             )
         if seed is None:
@@ -229,31 +250,54 @@ class Engine:
         *,
         version: int,
         round_: RoundPlan,
+        activity_start_ms: int,
+        mode: str,
+        limits: Limits,
         user_id: str,
         user_key: str,
         client_seed: str,
         idempotency_key: str | None,
     ) -> list[Any]:
+        """One EVALSHA of lua/draw.lua. The static arguments (limits, odds, the
+        round's window) come from the caller's compiled configuration of
+        ``version``; the script refuses them (STALE) if that is not current."""
         sfx = round_.sfx
-        idem = (
-            keys.idempotency(activity_id, user_id, idempotency_key)
-            if idempotency_key
-            else keys.no_idempotency(activity_id)
-        )
+        cached = self._round_keys.get((activity_id, sfx, version))
+        if cached is None:
+            round_keys: tuple[str, ...] = (
+                keys.cfg(activity_id),
+                keys.rounds(activity_id),
+                keys.totals(activity_id),
+                keys.wins(activity_id),
+                keys.round_(activity_id, sfx),
+                keys.round_users(activity_id, sfx),
+                keys.day(activity_id, round_.date_key),
+                keys.stream(activity_id, sfx),
+                keys.no_idempotency(activity_id),
+            )
+            static = [
+                str(activity_id),
+                str(activity_start_ms),
+                str(round_.start_ms),
+                str(round_.end_ms),
+                mode,
+                str(limits.per_round),
+                str(limits.per_day),
+                str(limits.total),
+                str(limits.wins_total),
+                str(len(round_.prizes)),
+            ]
+            for p in round_.prizes:
+                static += [p.key, "1" if p.empty else "0", str(p.ppb), str(p.weight)]
+            cached = self._round_keys[(activity_id, sfx, version)] = (round_keys, tuple(static))
+        round_keys, static_args = cached
+        draw_keys = list(round_keys)
+        if idempotency_key:
+            draw_keys[8] = keys.idempotency(activity_id, user_id, idempotency_key)
         return list(
             await self._run(
                 "draw",
-                [
-                    keys.cfg(activity_id),
-                    keys.rounds(activity_id),
-                    keys.totals(activity_id),
-                    keys.wins(activity_id),
-                    keys.round_(activity_id, sfx),
-                    keys.round_users(activity_id, sfx),
-                    keys.day(activity_id, round_.date_key),
-                    keys.stream(activity_id, sfx),
-                    idem,
-                ],
+                draw_keys,
                 [
                     str(version),
                     sfx,
@@ -263,6 +307,7 @@ class Engine:
                     self.offset,
                     "1" if idempotency_key else "",
                     self.idempotency_ttl,
+                    *static_args,
                 ],
             )
         )
@@ -439,7 +484,8 @@ class Engine:
                 point = id_key(next_id(delivered))
                 if int(g["pending"]):
                     summary = await self.client.xpending(stream, g["name"])
-                    point = min(point, id_key(_s(summary["min"])))
+                    if summary["min"] is not None:  # else acknowledged meanwhile
+                        point = min(point, id_key(_s(summary["min"])))
                 trim = point if trim is None else min(trim, point)
                 if _s(g["name"]) == GROUP:
                     pending, undelivered = int(g["pending"]), 0
@@ -509,3 +555,19 @@ class Engine:
             ):
                 out[_s(user)] = int(n)
         return out
+
+
+class RegisteredScriptEngine(Engine):
+    """The straightforward redis-py way, kept as the benchmark's in-run
+    baseline (``REDRAIN_BENCH_BASELINE=1``): one ``register_script`` object per
+    script, called per draw on redis-py's pooled asyncio client."""
+
+    def __init__(self, client: Any, *, offset_ms: int, idempotency_ttl: int) -> None:
+        super().__init__(client, offset_ms=offset_ms, idempotency_ttl=idempotency_ttl)
+        self._registered = {
+            name: client.register_script(script.source) for name, script in self._scripts.items()
+        }
+
+    async def _run(self, name: str, keys_: Sequence[str], args: Sequence[Any]) -> Any:
+        async with _translated():
+            return await self._registered[name](keys=list(keys_), args=list(args))

@@ -35,7 +35,7 @@ def seed_hash(seed: bytes) -> str:
 
 
 def user_key(seed: bytes, user_id: str, client_seed: str) -> str:
-    return hmac.new(seed, f"{user_id}:{client_seed}".encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(seed, f"{user_id}:{client_seed}".encode(), "sha256").hex()
 
 
 def draw_random(key_hex: str, nonce: int) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from importlib.abc import Traversable
@@ -31,6 +31,7 @@ TOTAL_LIMIT = -7
 WIN_LIMIT = -8
 STALE = -9
 WRONG_ROUND = -10
+ROUND_MISSING = -11
 
 # topup.lua / round_stats.lua
 ROUND_NOT_FOUND = -1
@@ -54,10 +55,12 @@ def lua_dir() -> Traversable:
 class Script:
     name: str
     source: str
+    sha: str = field(init=False)
 
-    @property
-    def sha(self) -> str:
-        return hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
+    def __post_init__(self) -> None:
+        # Computed once: it is sent with every draw.
+        sha = hashlib.sha1(self.source.encode(), usedforsecurity=False).hexdigest()
+        object.__setattr__(self, "sha", sha)
 
 
 @cache

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hmac
+import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Callable
@@ -26,6 +27,7 @@ from app.exceptions import (
     LimitReached,
     NotFound,
     Unauthorized,
+    Unavailable,
     ValidationFailed,
 )
 from app.repository import ActivityRecord, Database, StoredDraw
@@ -41,6 +43,8 @@ from app.types import (
     RoundPlan,
     RoundStats,
 )
+
+log = logging.getLogger("redrain.service")
 
 READ_ONLY_FIELDS = ("id", "status", "version", "created_at", "updated_at", "published_at")
 VERSION_CHECK_SECONDS = 2.0  # how stale a cached activity may be for read-only views
@@ -381,6 +385,9 @@ class Redrain:
                 activity_id,
                 version=rt.version,
                 round_=guess,
+                activity_start_ms=rt.window[0],
+                mode=rt.config.probability.value,
+                limits=rt.limits,
                 user_id=user_id,
                 user_key=fairness.user_key(seed, user_id, client_seed),
                 client_seed=client_seed,
@@ -455,6 +462,9 @@ class Redrain:
             raise LimitReached("you have used every draw of this activity", code="total_limit")
         if code == scripts.WIN_LIMIT:
             raise LimitReached("you have won the most prizes allowed", code="win_limit")
+        if code == scripts.ROUND_MISSING:
+            log.error("round state of activity %s is missing in Redis: re-publish it", rt.id)
+            raise Unavailable("the round's state is missing in Redis")
         raise RuntimeError(f"draw script returned unknown code {code}")
 
 

@@ -91,7 +91,8 @@ class RoundPlan:
 
 @dataclass(frozen=True, slots=True)
 class DrawCounts:
-    """The user's counters after a draw (nonce == round)."""
+    """The user's counters after a draw (nonce == round). ``day`` and ``total``
+    are kept only when their limit is set (0 otherwise)."""
 
     round: int
     day: int

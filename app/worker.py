@@ -82,6 +82,11 @@ class Metrics:
         self.dead = Counter(
             "redrain_worker_dead_letters", "Entries dead-lettered", ["reason"], registry=registry
         )
+        self.errors = Counter(
+            "redrain_worker_errors",
+            "Unexpected errors (bugs) the worker survived",
+            registry=registry,
+        )
         self.deleted = Counter(
             "redrain_worker_deleted_pending",
             "Pending entries deleted from a stream before they were flushed (alarm)",
@@ -128,6 +133,7 @@ class Worker:
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
         self.batch = settings.worker_batch
         self.concurrency = settings.worker_concurrency
+        self.linger = settings.worker_linger
         self.claim_idle_ms = round(settings.worker_claim_idle * 1000)
         self.max_attempts = settings.worker_max_attempts
         self.retention_ms = round(settings.stream_retention * 1000)
@@ -142,6 +148,7 @@ class Worker:
         self._backlog: list[Entry] = []
         self._inflight: set[asyncio.Task[None]] = set()
         self._failure: Unavailable | None = None
+        self._partial = False
         self._failed: set[tuple[ActivityId, str, str]] = set()
         self._rotation = 0
         self._next = {"discover": 0.0, "claim": 0.0, "maintain": 0.0, "report": 0.0}
@@ -175,12 +182,24 @@ class Worker:
                 await self._pause(delay)
                 delay = min(delay * 2, MAX_BACKOFF)
                 continue
+            except Exception:
+                # A bug must not stop the flushing: unacknowledged entries are
+                # redelivered, so log loudly, count it, back off and go on.
+                self.metrics.errors.inc()
+                log.exception("worker %s: unexpected error; continuing", self.name)
+                await self._pause(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+                continue
             if self._trouble is not None:
                 log.warning("worker %s: recovered (%s); resuming", self.name, self._trouble)
                 self._trouble = None
             delay = 0.1
             if not busy:
                 await self._pause(IDLE_PAUSE)
+            elif self._partial:
+                # A partial batch: let more draws arrive so the next transaction
+                # carries more rows (fewer round trips and commits per row).
+                await self._pause(self.linger)
         await self._settle()  # finish the batches in flight
         if self._backlog:
             log.warning(
@@ -223,6 +242,7 @@ class Worker:
         if len(entries) < self.batch and now >= self._next["claim"]:
             entries += await self.claim(self.batch - len(entries))
             self._next["claim"] = now + max(0.5, self.claim_idle_ms / 4000)
+        self._partial = len(entries) < self.batch
         if entries:
             await self._launch(entries)
         if now >= self._next["maintain"]:

@@ -4,7 +4,7 @@
 
   All keys share the activity's hash tag {rd:<activity_id>} (one slot).
 
-  KEYS[1] cfg          hash  ver, id, start, mode (manual|auto), pr, pd, pt, pw
+  KEYS[1] cfg          hash  ver (the published configuration's version)
   KEYS[2] rounds       zset  member "<sfx>|<end_ms>", score start_ms
   KEYS[3] totals       hash  user -> draws in the activity
   KEYS[4] wins         hash  user -> prizes won in the activity
@@ -14,19 +14,29 @@
   KEYS[8] stream       the round's ledger stream
   KEYS[9] idem         string holding the stored result of an Idempotency-Key
 
-  ARGV[1] config version the caller's cache was built from
-  ARGV[2] guessed open round suffix "YYYYMMDD:i"
-  ARGV[3] user id
-  ARGV[4] user key: hex HMAC-SHA256(seed of the guessed round, "<user>:<client_seed>")
-  ARGV[5] client seed (may be empty)
-  ARGV[6] clock offset, ms
-  ARGV[7] "1" when KEYS[9] is a real Idempotency-Key, "" otherwise
-  ARGV[8] Idempotency-Key retention, seconds
+  ARGV[1]  config version the caller's static arguments come from
+  ARGV[2]  guessed open round suffix "YYYYMMDD:i"
+  ARGV[3]  user id
+  ARGV[4]  user key: hex HMAC-SHA256(seed of the guessed round, "<user>:<client_seed>")
+  ARGV[5]  client seed (may be empty)
+  ARGV[6]  clock offset, ms
+  ARGV[7]  "1" when KEYS[9] is a real Idempotency-Key, "" otherwise
+  ARGV[8]  Idempotency-Key retention, seconds
+  Static for that version (the caller compiled them from the same published
+  configuration; the version check makes them authoritative):
+  ARGV[9]  activity id           ARGV[10] activity start, ms
+  ARGV[11] round start, ms       ARGV[12] round end, ms
+  ARGV[13] odds mode ("manual" | "auto")
+  ARGV[14..17] limits per_round, per_day, total, wins_total (0 = unlimited)
+  ARGV[18] n, the prize count, then 4 values per prize i: key, empty ("1"|"0"),
+           probability in parts per 10^9, weight
 
   Returns, on a draw (1) or an Idempotency-Key replay (2):
     {status, sfx, seq, pick, won, nonce, dayCount, totalCount, random, at_ms, clientSeed}
-  where pick is the 1-based prize index picked (0: the empty remainder) and won
-  is 1 only if that prize had released stock. Refusals (nothing changed):
+  where pick is the 1-based prize index picked (0: the empty remainder), won
+  is 1 only if that prize had released stock, and dayCount / totalCount are 0
+  when that limit is unlimited (the counter is not kept). Refusals (nothing
+  changed):
     {-1}            ACTIVITY_NOT_FOUND  not published
     {-2, next_ms}   NOT_STARTED
     {-3}            ENDED
@@ -34,6 +44,7 @@
     {-5} ROUND_LIMIT  {-6} DAY_LIMIT  {-7} TOTAL_LIMIT  {-8} WIN_LIMIT
     {-9}            STALE               caller's config version is old: reload
     {-10, sfx}      WRONG_ROUND         another round is open: retry with it
+    {-11}           ROUND_MISSING       the round's state is not in Redis
 ]]
 
 -- @include release
@@ -44,9 +55,9 @@ local roundKey, roundUsersKey, dayKey, streamKey, idemKey =
 local version, guess, user, userKey, clientSeed = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local useIdem, idemTtl = ARGV[7] == '1', ARGV[8]
 
-local cfg = redis.call('HMGET', cfgKey, 'ver', 'id', 'start', 'mode', 'pr', 'pd', 'pt', 'pw')
-if not cfg[1] then return {-1} end
-if cfg[1] ~= version then return {-9} end
+local ver = redis.call('HGET', cfgKey, 'ver')
+if not ver then return {-1} end
+if ver ~= version then return {-9} end
 
 if useIdem then
   local stored = redis.call('GET', idemKey)
@@ -65,56 +76,56 @@ end
 
 local now = nowMs(ARGV[6])
 
--- The open round is the last one started, if it has not ended.
-local last = redis.call('ZREVRANGEBYSCORE', roundsKey, now, '-inf', 'LIMIT', 0, 1)
-local openSfx = nil
-if last[1] then
-  local sfx, endMs = string.match(last[1], '^(.+)|(%d+)$')
-  if now < tonumber(endMs) then openSfx = sfx end
-end
-if not openSfx then
+-- Usually the guessed round is open; otherwise find out what is.
+if now < tonumber(ARGV[11]) or now >= tonumber(ARGV[12]) then
+  local last = redis.call('ZREVRANGEBYSCORE', roundsKey, now, '-inf', 'LIMIT', 0, 1)
+  if last[1] then
+    local sfx, endMs = string.match(last[1], '^(.+)|(%d+)$')
+    if now < tonumber(endMs) then return {-10, sfx} end
+  end
   local nxt = redis.call('ZRANGEBYSCORE', roundsKey, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   if not nxt[1] then return {-3} end
-  if now < tonumber(cfg[3]) then return {-2, nxt[2]} end
+  if now < tonumber(ARGV[10]) then return {-2, nxt[2]} end
   return {-4, nxt[2]}
 end
-if openSfx ~= guess then return {-10, openSfx} end
 
 -- Limits (0 = unlimited); refusals change nothing.
 local perRound, perDay, perTotal, perWins =
-  tonumber(cfg[5]), tonumber(cfg[6]), tonumber(cfg[7]), tonumber(cfg[8])
+  tonumber(ARGV[14]), tonumber(ARGV[15]), tonumber(ARGV[16]), tonumber(ARGV[17])
+-- The per-day, per-activity and win counters exist only for their limits:
+-- an unlimited one (it cannot change once the activity started) is not kept.
 local inRound = tonumber(redis.call('HGET', roundUsersKey, user) or 0)
 if perRound > 0 and inRound >= perRound then return {-5} end
-local inDay = tonumber(redis.call('HGET', dayKey, user) or 0)
-if perDay > 0 and inDay >= perDay then return {-6} end
-local inTotal = tonumber(redis.call('HGET', totalsKey, user) or 0)
-if perTotal > 0 and inTotal >= perTotal then return {-7} end
+if perDay > 0 and tonumber(redis.call('HGET', dayKey, user) or 0) >= perDay then
+  return {-6}
+end
+if perTotal > 0 and tonumber(redis.call('HGET', totalsKey, user) or 0) >= perTotal then
+  return {-7}
+end
 if perWins > 0 and tonumber(redis.call('HGET', winsKey, user) or 0) >= perWins then
   return {-8}
 end
 
--- Release due slices, then read the prize table.
-local n = tonumber(redis.call('HGET', roundKey, 'n'))
-local fields = {}
+-- The round's moving parts: draws so far, and per prize the next slice time,
+-- units released and units won. Release the slices that are due.
+local n = tonumber(ARGV[18])
+local fields = {'draws'}
 for i = 1, n do
   local si = tostring(i)
   fields[#fields + 1] = 't' .. si
-  fields[#fields + 1] = 'e' .. si
-  fields[#fields + 1] = 'p' .. si
-  fields[#fields + 1] = 'g' .. si
   fields[#fields + 1] = 'r' .. si
   fields[#fields + 1] = 'w' .. si
 end
 local row = redis.call('HMGET', roundKey, unpack(fields))
-local empty, ppb, weight, released, won = {}, {}, {}, {}, {}
+if not row[1] then return {-11} end
+local draws = tonumber(row[1])
+local empty, released, won = {}, {}, {}
 for i = 1, n do
-  local b = (i - 1) * 6
+  local b = 1 + (i - 1) * 3
+  empty[i] = ARGV[19 + (i - 1) * 4 + 1] == '1'
+  released[i] = tonumber(row[b + 2])
+  won[i] = tonumber(row[b + 3])
   local nextAt = tonumber(row[b + 1])
-  empty[i] = row[b + 2] == '1'
-  ppb[i] = tonumber(row[b + 3])
-  weight[i] = tonumber(row[b + 4])
-  released[i] = tonumber(row[b + 5])
-  won[i] = tonumber(row[b + 6])
   if nextAt >= 0 and nextAt <= now then released[i] = releaseDue(roundKey, i, now) end
 end
 
@@ -133,12 +144,12 @@ local function uniform(total)
 end
 
 local pick = 0
-if cfg[4] == 'auto' then
+if ARGV[13] == 'auto' then
   local avail, total = {}, 0
   for i = 1, n do
     local left = released[i] - won[i]
     if empty[i] or left < 0 then left = 0 end
-    avail[i] = weight[i] * left
+    avail[i] = tonumber(ARGV[19 + (i - 1) * 4 + 3]) * left
     total = total + avail[i]
   end
   if total > 0 then
@@ -151,7 +162,7 @@ if cfg[4] == 'auto' then
 else
   local x, acc = uniform(1000000000), 0
   for i = 1, n do
-    acc = acc + ppb[i]
+    acc = acc + tonumber(ARGV[19 + (i - 1) * 4 + 2])
     if x < acc then pick = i break end
   end
 end
@@ -161,22 +172,26 @@ local isWin = 0
 if pick > 0 and not empty[pick] and released[pick] - won[pick] > 0 then isWin = 1 end
 
 redis.call('HINCRBY', roundUsersKey, user, 1)
-local dayCount = redis.call('HINCRBY', dayKey, user, 1)
-local totalCount = redis.call('HINCRBY', totalsKey, user, 1)
+local dayCount, totalCount = 0, 0
+if perDay > 0 then dayCount = redis.call('HINCRBY', dayKey, user, 1) end
+if perTotal > 0 then totalCount = redis.call('HINCRBY', totalsKey, user, 1) end
+local seq = draws + 1
 local prizeKey = ''
 if isWin == 1 then
-  redis.call('HINCRBY', roundKey, 'w' .. pick, 1)
-  redis.call('HINCRBY', winsKey, user, 1)
-  prizeKey = redis.call('HGET', roundKey, 'k' .. pick)
+  -- Values read above in this same atomic call: one write for both counters.
+  redis.call('HSET', roundKey, 'draws', seq, 'w' .. pick, won[pick] + 1)
+  if perWins > 0 then redis.call('HINCRBY', winsKey, user, 1) end
+  prizeKey = ARGV[19 + (pick - 1) * 4]
+else
+  redis.call('HSET', roundKey, 'draws', seq)
 end
-local seq = redis.call('HINCRBY', roundKey, 'draws', 1)
 local atMs = string.format('%.0f', now)
 
 redis.call('XADD', streamKey, '*',
-  'd', cfg[2] .. ':' .. openSfx .. ':' .. seq, 'u', user, 'n', nonce, 'c', clientSeed,
+  'd', ARGV[9] .. ':' .. guess .. ':' .. seq, 'u', user, 'n', nonce, 'c', clientSeed,
   'p', pick, 'k', prizeKey, 'w', isWin, 'x', random, 't', atMs)
 
-local result = {1, openSfx, seq, pick, isWin, nonce, dayCount, totalCount, random, atMs, clientSeed}
+local result = {1, guess, seq, pick, isWin, nonce, dayCount, totalCount, random, atMs, clientSeed}
 if useIdem then
   redis.call('SET', idemKey, table.concat(result, ',', 2), 'EX', idemTtl)
 end

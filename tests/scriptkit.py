@@ -10,7 +10,7 @@ from app.activity import parse_config
 from app.engine import Engine
 from app.schedule import activity_window, plan_rounds, round_slices
 from app.service import limits_of
-from app.types import RoundPlan
+from app.types import Limits, RoundPlan
 from tests.helpers import DAY, local, offset_to
 
 
@@ -21,12 +21,18 @@ class Loaded:
     version: int
     round: RoundPlan
     seed: bytes
+    window: tuple[int, int]
+    mode: str
+    limits: Limits
 
     async def draw(self, user: str, client_seed: str = "", idem: str | None = None) -> list[Any]:
         res = await self.engine.draw(
             self.activity_id,
             version=self.version,
             round_=self.round,
+            activity_start_ms=self.window[0],
+            mode=self.mode,
+            limits=self.limits,
             user_id=user,
             user_key=fairness.user_key(self.seed, user, client_seed),
             client_seed=client_seed,
@@ -61,4 +67,13 @@ async def load(
         slices=lambda r: round_slices(config, r),
         seeds={r.sfx: (seed.hex(), fairness.seed_hash(seed)) for r in rounds},
     )
-    return Loaded(engine, activity_id, 1, rounds[0], seed)
+    return Loaded(
+        engine,
+        activity_id,
+        1,
+        rounds[0],
+        seed,
+        activity_window(config),
+        config.probability.value,
+        limits_of(config),
+    )

@@ -122,6 +122,7 @@ async def test_kill_9_loop_loses_and_doubles_nothing(
         assert stop(final, log) == 0
     assert count == len(results)
     await assert_exact(svc, aids, results)
+    assert "unexpected error" not in log.read_text()
 
 
 async def test_database_unreachable_mid_flush(
@@ -150,6 +151,7 @@ async def test_database_unreachable_mid_flush(
     await assert_exact(svc, [aid], results)
     text = log.read_text()
     assert "database cannot be reached" in text and "recovered" in text
+    assert "unexpected error" not in text
 
 
 async def test_redis_unreachable_mid_flush(
@@ -174,3 +176,4 @@ async def test_redis_unreachable_mid_flush(
             assert stop(proc, log) == 0
     await assert_exact(svc, [aid], results)
     assert "Redis" in log.read_text()
+    assert "unexpected error" not in log.read_text()

@@ -1,0 +1,417 @@
+"""The draw-path benchmark: draws/s against a bare ping on the same server, in one run.
+
+    python loadtest/bench.py [--workers 2] [--connections 64] [--duration 10] [--rounds 5] [--pin]
+
+Starts ``redrain serve --workers N`` plus ``redrain worker`` (so the stream is
+flushed to MariaDB as in production), publishes an activity with ample stock,
+and makes tokens for 20,000 distinct users. Then, for each round, runs wrk (a C
+load generator) against, in turn:
+
+  ping      GET /healthz                      the HTTP layer alone
+  draw      POST /v1/draw                     the real draw path
+  baseline  POST /bench/draw-baseline         the same draw, Redis calls through
+                                              redis-py register_script (in-run baseline)
+
+and prints req/s, p50 and p99 latency, the API processes' CPU per request, and
+the ratios draw/ping and draw/baseline, each the median over the rounds. The
+CPU of every process during every run (API workers, Redis, MariaDB, the flush
+worker, wrk) is printed, so a run limited by the load generator shows up.
+
+Needs wrk (Debian package ``wrk``) and redis-server: the harness runs its own
+Redis on a free port (no persistence), so the machine's shared Redis neither
+disturbs nor is disturbed by it. MariaDB is REDRAIN_BENCH_MARIADB_URL (default
+mysql+asyncmy://root@127.0.0.1:3306) with a database of its own, dropped after.
+
+``--pin`` puts the API workers on CPU 0 and Redis, the flush worker and wrk on
+CPU 1 (taskset): on a 2-core machine this approximates Redis and the database
+living on other hosts, and shows what the API itself costs per request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import os
+import re
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app import repository, tokens  # noqa: E402
+
+MARIADB = os.environ.get("REDRAIN_BENCH_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306")
+DB_NAME = "redrain_bench"
+SECRET = "bench-secret-" + "x" * 32
+ADMIN = "bench-admin-token-123"
+USERS = 20_000
+TICK = os.sysconf("SC_CLK_TCK")
+TARGETS = ("ping", "draw", "baseline")
+SCRIPT = str(ROOT / "loadtest" / "wrk" / "draw.lua")
+
+
+@dataclass
+class Result:
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    cpu: dict[str, float] = field(default_factory=dict)  # process -> cores used
+
+    @property
+    def api_us(self) -> float:
+        """CPU the API workers spent per request, in microseconds."""
+        return sum(v for k, v in self.cpu.items() if k.startswith("api-")) / self.rps * 1e6
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def taskset(cpus: str | None) -> list[str]:
+    return ["taskset", "-c", cpus] if cpus else []
+
+
+def cpu_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def workers_of(pid: int) -> list[int]:
+    """uvicorn's worker processes (not multiprocessing's resource tracker)."""
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == pid and b"spawn_main" in cmdline:
+            out.append(int(stat.parent.name))
+    return sorted(out)
+
+
+def pid_of(name: str) -> int | None:
+    res = subprocess.run(["pgrep", "-xo", name], capture_output=True, text=True, check=False)
+    return int(res.stdout.split()[0]) if res.stdout.strip() else None
+
+
+def ms(text: str) -> float:
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    if not m:
+        return float("nan")
+    value, unit = float(m.group(1)), m.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def run_wrk(
+    url: str,
+    wrk_args: list[str],
+    script_args: list[str],
+    processes: dict[str, int],
+    duration: float,
+    prefix: list[str],
+) -> Result:
+    before = {k: cpu_ticks(p) for k, p in processes.items()}
+    wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.monotonic()
+    cmd = [*prefix, "wrk", *wrk_args, "--latency", "-d", f"{round(duration)}s", url]
+    if script_args:
+        cmd += ["--", *script_args]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    wall = time.monotonic() - t0
+    wrk_after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = {k: (cpu_ticks(p) - before[k]) / TICK / wall for k, p in processes.items()}
+    cpu["wrk"] = (
+        wrk_after.ru_utime + wrk_after.ru_stime - wrk_before.ru_utime - wrk_before.ru_stime
+    ) / wall
+
+    def find(pattern: str) -> str:
+        m = re.search(pattern, out, re.M)
+        if m is None:
+            raise SystemExit(f"unexpected wrk output:\n{out}")
+        return m.group(1)
+
+    errors = 0
+    if m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
+        errors += int(m.group(1))
+    if m := re.search(r"Socket errors:.*", out):
+        errors += sum(int(n) for n in re.findall(r"\d+", m.group(0)))
+    return Result(
+        rps=float(find(r"Requests/sec:\s+([\d.]+)")),
+        p50_ms=ms(find(r"^\s+50%\s+(\S+)")),
+        p99_ms=ms(find(r"^\s+99%\s+(\S+)")),
+        errors=errors,
+        cpu=cpu,
+    )
+
+
+async def prepare(base: str) -> int:
+    prizes = [
+        {
+            "key": "c2",
+            "type": "coupon",
+            "name": "2 yuan",
+            "value": "CPN-2",
+            "quantity": 10**8,
+            "probability": 0.1,
+        },
+        {
+            "key": "c5",
+            "type": "coupon",
+            "name": "5 yuan",
+            "value": "CPN-5",
+            "quantity": 10**8,
+            "probability": 0.05,
+        },
+    ]
+    cfg = {
+        "name": "bench rain",
+        "kind": "time",
+        "timezone": "Asia/Shanghai",
+        "start_date": "2030-06-01",
+        "end_date": "2030-06-01",
+        "probability": "manual",
+        "limits": {"per_round": 0},
+        "sessions": [{"start": "00:00:00", "end": "24:00:00", "pools": [{"prizes": prizes}]}],
+    }
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+        aid = (await c.post("/v1/admin/activities", json=cfg, headers=headers)).json()["id"]
+        (await c.post(f"/v1/admin/activities/{aid}/publish", headers=headers)).raise_for_status()
+        token = tokens.issue(SECRET.encode(), "warmup", int(time.time()) + 86_400)
+        for path in ("/v1/draw", "/bench/draw-baseline"):
+            r = await c.post(
+                path, json={"activity_id": aid}, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert r.status_code == 200, r.text
+    return int(aid)
+
+
+def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit("server exited during start-up")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit("server did not start")
+
+
+def start_redis(work: Path, cpus: str | None) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    cmd = [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(work),
+        "--logfile",
+        str(work / "redis.log"),
+    ]
+    proc = subprocess.Popen([*taskset(cpus), *cmd])
+    deadline = time.monotonic() + 10
+    while True:
+        pong = subprocess.run(
+            ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True
+        )
+        if pong.stdout.strip() == "PONG":
+            return proc, f"redis://127.0.0.1:{port}/0"
+        if time.monotonic() > deadline:
+            raise SystemExit("the benchmark's redis-server did not start")
+        time.sleep(0.05)
+
+
+async def database(action: str) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    eng = create_async_engine(f"{MARIADB}/test")
+    async with eng.begin() as conn:
+        await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {DB_NAME}")
+        if action == "create":
+            await conn.exec_driver_sql(f"CREATE DATABASE {DB_NAME} CHARACTER SET utf8mb4")
+    await eng.dispose()
+
+
+def report(results: dict[str, list[Result]], args: argparse.Namespace) -> dict[str, object]:
+    med = {t: statistics.median(x.rps for x in results[t]) for t in TARGETS}
+    cost = {t: statistics.median(x.api_us for x in results[t]) for t in TARGETS}
+    p50 = {t: statistics.median(x.p50_ms for x in results[t]) for t in TARGETS}
+    p99 = {t: statistics.median(x.p99_ms for x in results[t]) for t in TARGETS}
+    draw_ping = statistics.median(
+        d.rps / p.rps for d, p in zip(results["draw"], results["ping"], strict=True)
+    )
+    draw_base = statistics.median(
+        d.rps / b.rps for d, b in zip(results["draw"], results["baseline"], strict=True)
+    )
+    print(f"\n{'target':<10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'API CPU us/req':>16}")
+    for t in TARGETS:
+        print(f"{t:<10}{med[t]:>10,.0f}{p50[t]:>9.2f}{p99[t]:>9.2f}{cost[t]:>16.0f}")
+    print(f"\ndraw/ping     {draw_ping:.2f}   throughput, median of per-round ratios")
+    print(f"draw/baseline {draw_base:.2f}")
+    print(
+        f"API CPU per request: a draw costs {cost['draw'] / cost['ping']:.2f} pings; "
+        f"the baseline draw costs {cost['baseline'] / cost['draw']:.2f} draws"
+    )
+    return {
+        "workers": args.workers,
+        "connections": args.connections,
+        "duration": args.duration,
+        "pinned": args.pin,
+        "median_rps": med,
+        "median_api_cpu_us": cost,
+        "median_p50_ms": p50,
+        "median_p99_ms": p99,
+        "draw_over_ping": draw_ping,
+        "draw_over_baseline": draw_base,
+        "runs": {t: [r.__dict__ for r in results[t]] for t in TARGETS},
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--connections", type=int, default=64)
+    ap.add_argument("--threads", type=int, default=2, help="wrk threads")
+    ap.add_argument("--duration", type=float, default=10)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument(
+        "--pin",
+        action="store_true",
+        help="API workers on CPU 0; Redis, the flush worker and wrk on CPU 1",
+    )
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument(
+        "--no-flush-worker",
+        action="store_true",
+        help="diagnostics only: do not run `redrain worker` during the runs",
+    )
+    args = ap.parse_args()
+    for tool in ("wrk", "redis-server", "taskset"):
+        if shutil.which(tool) is None:
+            raise SystemExit(f"{tool} is not installed")
+
+    api_cpus, side_cpus = ("0", "1") if args.pin else (None, None)
+    work = Path(tempfile.mkdtemp(prefix="redrain-bench-"))
+    asyncio.run(database("create"))
+    db_url = f"{MARIADB}/{DB_NAME}"
+    repository.upgrade(db_url)
+    redis_proc, redis_url = start_redis(work, side_cpus)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    now_local = dt.datetime(2030, 6, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")} | {
+        "REDRAIN_REDIS_URL": redis_url,
+        "REDRAIN_DATABASE_URL": db_url,
+        "REDRAIN_SECRET_KEY": SECRET,
+        "REDRAIN_ADMIN_TOKEN": ADMIN,
+        "REDRAIN_CLOCK_OFFSET": str(now_local.timestamp() - time.time()),
+        "REDRAIN_BENCH_BASELINE": "1",
+        "REDRAIN_LOG_LEVEL": "warning",
+    }
+    flush_cmd = [sys.executable, "-m", "app", "worker"]
+    if args.no_flush_worker:
+        flush_cmd = [sys.executable, "-c", "import time; time.sleep(10**6)"]
+    serve_cmd = [
+        sys.executable,
+        "-m",
+        "app",
+        "serve",
+        "--port",
+        str(port),
+        "--workers",
+        str(args.workers),
+    ]
+    with (
+        (work / "server.log").open("wb") as server_log,
+        (work / "worker.log").open("wb") as worker_log,
+    ):
+        server = subprocess.Popen(
+            [*taskset(api_cpus), *serve_cmd], env=env, stdout=server_log, stderr=subprocess.STDOUT
+        )
+        flusher = subprocess.Popen(
+            [*taskset(side_cpus), *flush_cmd], env=env, stdout=worker_log, stderr=subprocess.STDOUT
+        )
+    try:
+        wait_ready(base, server)
+        aid = asyncio.run(prepare(base))
+        tokens_file = work / "tokens.txt"
+        exp = int(time.time()) + 86_400
+        tokens_file.write_text(
+            "\n".join(tokens.issue(SECRET.encode(), f"user{i}", exp) for i in range(USERS))
+        )
+        processes = {f"api-{i + 1}": pid for i, pid in enumerate(workers_of(server.pid))}
+        processes |= {"flush-worker": flusher.pid, "redis-server": redis_proc.pid}
+        if (pid := pid_of("mariadbd")) is not None:
+            processes["mariadbd"] = pid
+        common = ["-t", str(args.threads), "-c", str(args.connections)]
+        script_args = [str(tokens_file), str(aid)]
+        plan = {
+            "ping": (f"{base}/healthz", common, []),
+            "draw": (f"{base}/v1/draw", [*common, "-s", SCRIPT], script_args),
+            "baseline": (f"{base}/bench/draw-baseline", [*common, "-s", SCRIPT], script_args),
+        }
+        print(
+            f"redrain bench: {args.workers} API workers, {args.connections} connections, "
+            f"{args.duration:g} s per run, {args.rounds} rounds, {os.cpu_count()} cores"
+            f"{', pinned (API on CPU 0, the rest on CPU 1)' if args.pin else ''}"
+        )
+        for url, wrk_args, extra in plan.values():  # warm-up: imports, caches, pools
+            run_wrk(url, wrk_args, extra, processes, 3, taskset(side_cpus))
+        results: dict[str, list[Result]] = {t: [] for t in TARGETS}
+        for r in range(args.rounds):
+            for name in TARGETS[r % 3 :] + TARGETS[: r % 3]:  # rotate to spread drift
+                url, wrk_args, extra = plan[name]
+                res = run_wrk(url, wrk_args, extra, processes, args.duration, taskset(side_cpus))
+                results[name].append(res)
+                busiest = ", ".join(
+                    f"{k} {v:.2f}" for k, v in sorted(res.cpu.items(), key=lambda kv: -kv[1])
+                )
+                print(
+                    f"  round {r + 1} {name:<8} {res.rps:>9,.0f} req/s  p50 {res.p50_ms:6.2f} ms  "
+                    f"p99 {res.p99_ms:6.2f} ms  errors {res.errors}  API {res.api_us:4.0f} us/req  "
+                    f"cpu(cores): {busiest}"
+                )
+        summary = report(results, args)
+        if args.json:
+            args.json.write_text(json.dumps(summary, indent=2))
+    finally:
+        for proc in (server, flusher, redis_proc):
+            proc.terminate()
+            proc.wait(30)
+        asyncio.run(database("drop"))
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
