@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -168,6 +168,15 @@ class ActivityConfig(_Model):
     limits: LimitsConfig = LimitsConfig()
     release: ReleaseConfig = ReleaseConfig()
     sessions: list[SessionConfig] = Field(min_length=1, max_length=96)
+    # count: what a draw past the last level does ("refuse": 409 no_more_levels).
+    after_last_pool: Literal["refuse", "repeat_last"] = "refuse"
+    # Each draw must consume a grant from a trusted backend: always for amount,
+    # optionally for count (e.g. a chance earned by answering a question).
+    require_grant: bool | None = None
+
+    @property
+    def needs_grant(self) -> bool:
+        return self.kind is Kind.AMOUNT or bool(self.require_grant)
 
     @model_validator(mode="after")
     def _rules(self) -> ActivityConfig:
@@ -183,6 +192,12 @@ class ActivityConfig(_Model):
                 f"sessions: {days} days × {len(self.sessions)} sessions is more than "
                 f"{MAX_ROUNDS} rounds"
             )
+        if self.after_last_pool != "refuse" and self.kind is not Kind.COUNT:
+            raise ValueError("after_last_pool: applies to kind count only")
+        if self.require_grant is False and self.kind is Kind.AMOUNT:
+            raise ValueError("require_grant: an amount activity always draws on a grant")
+        if self.require_grant and self.kind is Kind.TIME:
+            raise ValueError("require_grant: applies to kinds count and amount only")
         self._check_overlaps()
         for si, session in enumerate(self.sessions):
             self._check_pools(si, session)
@@ -221,6 +236,10 @@ class ActivityConfig(_Model):
                 if p.nth in seen:
                     raise ValueError(f"{where}[{pi}].nth: duplicate nth {p.nth}")
                 seen.add(p.nth)
+            if seen != set(range(1, len(pools) + 1)):
+                raise ValueError(
+                    f"{where}: nth must number the levels 1..{len(pools)} without gaps"
+                )
         else:
             bands: list[tuple[int, float, int]] = []
             for pi, p in enumerate(pools):

@@ -16,15 +16,25 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app import lotteries
 from app.activity import describe
 from app.exceptions import (
+    BadGateway,
     Conflict,
     Forbidden,
     InvalidRequest,
@@ -36,7 +46,7 @@ from app.exceptions import (
     Unavailable,
     ValidationFailed,
 )
-from app.repository import ActivityRecord, StoredDraw
+from app.repository import ActivityRecord, LotteryRecord, StoredDraw
 from app.service import Redrain, Runtime, iso
 from app.types import DrawResult, Limits, RoundPlan, RoundStats
 
@@ -54,6 +64,7 @@ STATUS: dict[type[RedrainError], int] = {
     PayloadTooLarge: 413,
     ValidationFailed: 422,
     LimitReached: 429,
+    BadGateway: 502,
     Unavailable: 503,
 }
 HTTP_CODES = {
@@ -166,7 +177,29 @@ PositiveId = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
 class DrawBody(_Strict):
     activity_id: PositiveId
     client_seed: Annotated[StrictStr, Field(max_length=64, pattern=r"^[\x20-\x7e]*$")] = ""
-    grant_id: Annotated[StrictStr, Field(max_length=64)] | None = None
+    grant_id: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")] | None = None
+
+
+class GrantBody(_Strict):
+    user_id: StrictStr
+    activity_id: PositiveId
+    amount: Annotated[StrictInt, Field(ge=0, le=10**12)]
+    reference: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+
+
+class LotteryPrize(_Strict):
+    name: Annotated[StrictStr, Field(min_length=1, max_length=100)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=10_000)]
+
+
+class LotteryBody(_Strict):
+    title: Annotated[StrictStr, Field(min_length=1, max_length=100)]
+    draw_at: Annotated[AwareDatetime, Field(strict=False)]  # ISO-8601 with an offset
+    prize: LotteryPrize
+
+
+class WechatBody(_Strict):
+    code: Annotated[StrictStr, Field(min_length=1, max_length=128)]
 
 
 class DevLoginBody(_Strict):
@@ -325,6 +358,8 @@ def history_body(d: StoredDraw) -> dict[str, Any]:
         "round_id": r.round_id,
         "won": r.won,
         "prize": stored_prize(d),
+        "fulfilment": d.fulfilment,
+        "grant_id": r.grant_id,
         "drawn_at": _utc_ms(r.drawn_at_ms),
         "proof": {"client_seed": r.client_seed, "nonce": r.nonce, "random": r.random},
     }
@@ -338,6 +373,7 @@ WINNER_FIELDS = (
     "prize_type",
     "prize_name",
     "prize_value",
+    "fulfilment",
     "drawn_at",
 )
 
@@ -352,6 +388,7 @@ def winner_row(d: StoredDraw) -> dict[str, Any]:
         "prize_type": d.prize_type,
         "prize_name": d.prize_name,
         "prize_value": d.prize_value,
+        "fulfilment": d.fulfilment,
         "drawn_at": _utc_ms(r.drawn_at_ms),
     }
 
@@ -528,7 +565,11 @@ async def perform_draw(
         )
     data = parse(DrawBody, parse_json(body))
     rt, result = await s.draw(
-        user, data.activity_id, client_seed=data.client_seed, idempotency_key=idempotency_key
+        user,
+        data.activity_id,
+        client_seed=data.client_seed,
+        idempotency_key=idempotency_key,
+        grant_id=data.grant_id,
     )
     rnd = rt.timeline.by_sfx.get(result.round_id.partition(":")[2])
     seed_hash = (await s.seed_of(rt, rnd))[1] if rnd else ""
@@ -687,11 +728,128 @@ async def winners(request: Request) -> Response:
 
 
 # Starlette tries routes in order: the hot ones first.
+async def grants(request: Request) -> Response:
+    s = svc(request)
+    s.require_admin(_auth(request))
+    body = parse(GrantBody, await read_json(request))
+    grant, created = await s.create_grant(
+        body.activity_id, body.user_id, body.amount, body.reference
+    )
+    used, draw_id = await s.grant_state(grant)
+    return JSON(
+        {
+            "grant_id": grant.id,
+            "user_id": grant.user_id,
+            "activity_id": grant.activity_id,
+            "amount": grant.amount,
+            "reference": grant.reference,
+            "used": used,
+            "draw_id": draw_id,
+        },
+        status_code=201 if created else 200,
+    )
+
+
+def _iso_utc(t: dt.datetime | None) -> str | None:
+    return None if t is None else t.replace(tzinfo=dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+async def lottery_body(s: Redrain, rec: LotteryRecord, user: str | None) -> dict[str, Any]:
+    status = s.lotteries.status(rec)
+    drawn = status == lotteries.DRAWN
+    body: dict[str, Any] = {
+        "id": rec.id,
+        "title": rec.title,
+        "creator": mask(rec.creator),
+        "draw_at": _iso_utc(rec.draw_at),
+        "prize": {"name": rec.prize_name, "quantity": rec.quantity},
+        "status": lotteries.NAMES[status],
+        "status_code": status,
+        "participants": rec.participants,
+        "seed_hash": rec.seed_hash,
+        "seed": rec.seed if drawn else None,
+        "drawn_at": _iso_utc(rec.drawn_at),
+        "winners": [mask(u) for u in rec.winners] if drawn else None,
+    }
+    if user is not None:
+        body["is_creator"] = user == rec.creator
+        body["joined"] = await s.db.is_participant(rec.id, user)
+        body["won"] = (user in rec.winners) if drawn else None
+    return body
+
+
+async def create_lottery(request: Request) -> Response:
+    s = svc(request)
+    user = s.require_user(_auth(request))
+    body = parse(LotteryBody, await read_json(request))
+    rec = await s.lotteries.create(
+        user, body.title, body.draw_at, body.prize.name, body.prize.quantity
+    )
+    return JSON(await lottery_body(s, rec, user), status_code=201)
+
+
+async def lottery(request: Request) -> Response:
+    s = svc(request)
+    lid: int = request.path_params["id"]
+    if request.method == "DELETE":
+        await s.lotteries.delete(lid, s.require_user(_auth(request)))
+        return Response(status_code=204)
+    viewer = s.require_user(_auth(request)) if _auth(request) else None
+    return JSON(await lottery_body(s, await s.lotteries.get(lid), viewer))
+
+
+async def lottery_join(request: Request) -> Response:
+    s = svc(request)
+    user = s.require_user(_auth(request))
+    lid: int = request.path_params["id"]
+    if request.method == "DELETE":
+        await s.lotteries.leave(lid, user)
+    else:
+        await s.lotteries.join(lid, user)
+    return JSON(await lottery_body(s, await s.lotteries.get(lid), user))
+
+
+async def lottery_cancel(request: Request) -> Response:
+    s = svc(request)
+    user = s.require_user(_auth(request))
+    rec = await s.lotteries.cancel(request.path_params["id"], user)
+    return JSON(await lottery_body(s, rec, user))
+
+
+async def my_notifications(request: Request) -> Response:
+    s = svc(request)
+    user = s.require_user(_auth(request))
+    limit = query_int(request, "limit", 20, 1, 100)
+    cursor = request.query_params.get("cursor")
+    before = decode_cursor(cursor, 1)[0] if cursor else None
+    rows = await s.notifications(user, limit, before)
+    items = [
+        {"id": n.id, "kind": n.kind, "created_at": _iso_utc(n.created_at), **n.payload}
+        for n in rows
+    ]
+    nxt = encode_cursor(rows[-1].id) if len(rows) == limit else None
+    return JSON({"notifications": items, "next_cursor": nxt})
+
+
+async def wechat_login(request: Request) -> Response:
+    s = svc(request)
+    body = parse(WechatBody, await read_json(request))
+    token, user_id, ttl = await s.wechat_login(body.code)
+    return JSON({"token": token, "user_id": user_id, "expires_in": ttl})
+
+
 ROUTES = [
     Route("/v1/draw", draw, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/v1/auth/dev", dev_login, methods=["POST"]),
+    Route("/v1/auth/wechat", wechat_login, methods=["POST"]),
+    Route("/v1/grants", grants, methods=["POST"]),
+    Route("/v1/lotteries", create_lottery, methods=["POST"]),
+    Route("/v1/lotteries/{id:int}", lottery, methods=["GET", "DELETE"]),
+    Route("/v1/lotteries/{id:int}/join", lottery_join, methods=["POST", "DELETE"]),
+    Route("/v1/lotteries/{id:int}/cancel", lottery_cancel, methods=["POST"]),
+    Route("/v1/me/notifications", my_notifications, methods=["GET"]),
     Route("/v1/admin/activities", list_activities, methods=["GET"]),
     Route("/v1/admin/activities", create_activity, methods=["POST"]),
     Route("/v1/admin/activities/{id:int}", activity_admin, methods=["GET", "PUT"]),

@@ -139,8 +139,7 @@ def create_app(settings: Settings | None = None, *, service: Redrain | None = No
                 await task
             if baseline is not None:
                 await baseline.engine.close()
-            await built.engine.close()
-            await built.db.close()
+            await built.close()
 
     return Starlette(
         routes=ROUTES,

@@ -56,6 +56,23 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     failpoints: str = ""  # test and rehearsal only; see docs/worker.md
     bench_baseline: bool = False  # adds POST /bench/draw-baseline; docs/performance.md
+    wechat_appid: str | None = None
+    wechat_secret: SecretStr | None = None
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_timeout: float = Field(default=3.0, gt=0, le=30)
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_timeout: float = Field(default=5.0, gt=0, le=60)
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+
+    @field_validator("wechat_api_base", "webhook_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v in (None, ""):
+            return None
+        if urlsplit(v).scheme not in ("http", "https"):
+            raise ValueError("expected an http:// or https:// URL")
+        return v.rstrip("/")
 
     @field_validator("redis_url")
     @classmethod

@@ -21,7 +21,7 @@ from redis.backoff import NoBackoff
 from app import keys, scripts
 from app.exceptions import Unavailable
 from app.transport import RedisTransport
-from app.types import ActivityId, Limits, PrizeStats, RoundPlan, RoundStats, Slice
+from app.types import ActivityId, Limits, PoolPlan, PrizeStats, RoundPlan, RoundStats, Slice
 
 PUBLISH_CHUNK = 256  # rounds per pipeline when publishing
 GROUP = "flush"  # the consumer group the worker reads round streams with
@@ -253,10 +253,14 @@ class Engine:
         activity_start_ms: int,
         mode: str,
         limits: Limits,
+        kind: str,
+        repeat_last: bool,
+        needs_grant: bool,
         user_id: str,
         user_key: str,
         client_seed: str,
         idempotency_key: str | None,
+        grant_id: str | None,
     ) -> list[Any]:
         """One EVALSHA of lua/draw.lua. The static arguments (limits, odds, the
         round's window) come from the caller's compiled configuration of
@@ -274,6 +278,7 @@ class Engine:
                 keys.day(activity_id, round_.date_key),
                 keys.stream(activity_id, sfx),
                 keys.no_idempotency(activity_id),
+                keys.no_grant(activity_id),
             )
             static = [
                 str(activity_id),
@@ -285,15 +290,30 @@ class Engine:
                 str(limits.per_day),
                 str(limits.total),
                 str(limits.wins_total),
+                kind,
+                "1" if repeat_last else "0",
+                "1" if needs_grant else "0",
                 str(len(round_.prizes)),
             ]
             for p in round_.prizes:
                 static += [p.key, "1" if p.empty else "0", str(p.ppb), str(p.weight)]
+            pools = round_.pools or (PoolPlan(1, len(round_.prizes)),)
+            static.append(str(len(pools)))
+            for pool in pools:
+                static += [
+                    str(pool.first),
+                    str(pool.last),
+                    str(pool.nth or 0),
+                    str(-1 if pool.amount_min is None else pool.amount_min),
+                    str(-1 if pool.amount_max is None else pool.amount_max),
+                ]
             cached = self._round_keys[(activity_id, sfx, version)] = (round_keys, tuple(static))
         round_keys, static_args = cached
         draw_keys = list(round_keys)
         if idempotency_key:
             draw_keys[8] = keys.idempotency(activity_id, user_id, idempotency_key)
+        if grant_id:
+            draw_keys[9] = keys.grant(activity_id, grant_id)
         return list(
             await self._run(
                 "draw",
@@ -307,10 +327,26 @@ class Engine:
                     self.offset,
                     "1" if idempotency_key else "",
                     self.idempotency_ttl,
+                    grant_id or "",
                     *static_args,
                 ],
             )
         )
+
+    async def put_grant(
+        self, activity_id: ActivityId, grant_id: str, user_id: str, amount: int, reference: str
+    ) -> bool:
+        """Record a grant for the draw script; True if it was new."""
+        res = await self._run(
+            "grant", [keys.grant(activity_id, grant_id)], [user_id, str(amount), reference]
+        )
+        return int(res[0]) == 1
+
+    async def grant_state(self, activity_id: ActivityId, grant_id: str) -> tuple[bool, str | None]:
+        """``(used, draw_id)`` of a grant as Redis has it."""
+        async with _translated():
+            used, draw = await self.fast.hmget(keys.grant(activity_id, grant_id), ["used", "draw"])
+        return used == b"1", None if draw is None else _s(draw)
 
     # -- operations -------------------------------------------------------
 

@@ -17,6 +17,7 @@ they are caught, with ``raise X from exc``.
      ├── Conflict             409 state does not allow it (round closed, ...)
      ├── LimitReached         429 a limit refuses it (retry_after when known)
      ├── Unavailable          503 Redis or the database cannot be reached
+     ├── BadGateway           502 an upstream service (WeChat) failed or timed out
      └── Rejected             the database refused data (a bug or bad data; not retried)
 """
 
@@ -93,3 +94,7 @@ class Unavailable(RedrainError):
 
 class Rejected(RedrainError):
     code = "rejected"
+
+
+class BadGateway(RedrainError):
+    code = "upstream_unavailable"

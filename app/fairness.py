@@ -76,3 +76,13 @@ def pick_auto(random_hex: str, weighted: Sequence[int]) -> int:
         if x < acc:
             return i
     return 0  # unreachable: x < total
+
+
+def lottery_winners(seed_hex: str, users: Sequence[str], quantity: int) -> list[str]:
+    """The ``min(quantity, len(users))`` winners of a scheduled lottery: the users
+    whose HMAC-SHA256(seed, user_id) is smallest. HMAC is a pseudo-random
+    function, so every participant is equally likely to win; the seed's hash is
+    shown before the draw and the seed after it, so anyone can recompute this."""
+    seed = bytes.fromhex(seed_hex)
+    ranked = sorted(users, key=lambda u: hmac.digest(seed, u.encode(), "sha256"))
+    return ranked[:quantity]

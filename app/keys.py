@@ -58,6 +58,15 @@ def no_idempotency(activity_id: ActivityId) -> str:
     return f"{tag(activity_id)}:i:-"
 
 
+def grant(activity_id: ActivityId, grant_id: str) -> str:
+    return f"{tag(activity_id)}:g:{grant_id}"
+
+
+def no_grant(activity_id: ActivityId) -> str:
+    """A placeholder in the same slot when a draw spends no grant."""
+    return f"{tag(activity_id)}:g:-"
+
+
 def flushed(activity_id: ActivityId) -> str:
     """Set of round suffixes whose stream is fully flushed and trimmed."""
     return f"{tag(activity_id)}:flushed"

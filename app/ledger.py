@@ -2,7 +2,8 @@
 
 Each draw the script makes is one stream entry with the fields
 ``d`` draw_id, ``u`` user, ``n`` nonce, ``c`` client seed, ``p`` pick,
-``k`` won prize key ("" on a loss), ``w`` won (0/1), ``x`` random, ``t`` ms.
+``k`` won prize key ("" on a loss), ``w`` won (0/1), ``x`` random, ``t`` ms,
+``o`` the pool picked in, ``g`` the grant spent ("" when none).
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ def parse(stream_id: str, f: Mapping[str, str]) -> DrawRecord:
             random=random,
             drawn_at_ms=int(f["t"]),
             stream_id=stream_id,
+            pool=int(f.get("o") or 1),
+            grant_id=f.get("g") or None,
         )
     except KeyError as exc:
         raise MalformedEntry(f"missing field {exc.args[0]!r}") from exc

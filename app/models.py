@@ -17,6 +17,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects import mysql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -91,6 +92,7 @@ class DrawRow(Base):
         UniqueConstraint("draw_id", name="uq_draws_draw_id"),
         Index("ix_draws_user_time", "user_id", "drawn_at_ms", "id"),
         Index("ix_draws_activity_won", "activity_id", "won", "id"),
+        Index("ix_draws_fulfilment", "fulfilment", "fulfil_next_ms"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -110,6 +112,11 @@ class DrawRow(Base):
     random: Mapped[str] = mapped_column(String(40))
     drawn_at_ms: Mapped[int] = mapped_column(BigInteger)
     stream_id: Mapped[str] = mapped_column(String(32))
+    pool: Mapped[int] = mapped_column(SmallInteger, default=1, server_default="1")
+    grant_id: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    fulfilment: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    fulfil_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    fulfil_next_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 
 class DeadLetterRow(Base):
@@ -126,3 +133,77 @@ class DeadLetterRow(Base):
     reason: Mapped[str] = mapped_column(String(500))
     attempts: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class GrantRow(Base):
+    """One draw chance issued by a trusted backend; spent in Redis by a draw."""
+
+    __tablename__ = "grants"
+    __table_args__ = (UniqueConstraint("reference", name="uq_grants_reference"),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    activity_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    amount: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class LotteryRow(Base):
+    """A user-created scheduled lottery. status: 0 open, 1 drawing, 2 drawn, 9 canceled."""
+
+    __tablename__ = "lotteries"
+    __table_args__ = (Index("ix_lotteries_due", "status", "draw_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    creator: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(String(100))
+    draw_at: Mapped[dt.datetime] = mapped_column(DateTime)  # naive UTC
+    prize_name: Mapped[str] = mapped_column(String(100))
+    quantity: Mapped[int] = mapped_column(Integer)
+    status: Mapped[int] = mapped_column(SmallInteger)
+    seed: Mapped[str] = mapped_column(String(64))
+    seed_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    drawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class ParticipantRow(Base):
+    __tablename__ = "lottery_participants"
+
+    lottery_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("lotteries.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    joined_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    won: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+
+
+class NotificationRow(Base):
+    """A message to one user; (user, kind, ref) is unique so each is sent once."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (
+        UniqueConstraint("user_id", "kind", "ref", name="uq_notifications_once"),
+        Index("ix_notifications_user", "user_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    ref: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[str] = mapped_column(LongText)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class WechatSessionRow(Base):
+    """WeChat's session_key for a user: kept here, never sent to the client."""
+
+    __tablename__ = "wechat_sessions"
+
+    openid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    session_key: Mapped[str] = mapped_column(String(128))
+    unionid: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)

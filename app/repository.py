@@ -15,12 +15,25 @@ from typing import Any, cast
 import orjson
 from sqlalchemy import Table, delete, event, func, insert, select, update
 from sqlalchemy import exc as saexc
+from sqlalchemy.dialects.mysql import insert as mysql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from app import fairness
 from app.activity import ActivityConfig
 from app.exceptions import Rejected, Unavailable
-from app.models import ActivityRow, DeadLetterRow, DrawRow, PrizeRow, RoundRow
+from app.models import (
+    ActivityRow,
+    DeadLetterRow,
+    DrawRow,
+    GrantRow,
+    LotteryRow,
+    NotificationRow,
+    ParticipantRow,
+    PrizeRow,
+    RoundRow,
+    WechatSessionRow,
+)
 from app.types import ActivityId, DrawRecord, PrizePlan, RoundPlan
 
 
@@ -118,6 +131,41 @@ class StoredDraw:
     prize_type: str | None
     prize_name: str | None
     prize_value: str | None
+    fulfilment: str | None = None  # won | granted | grant_failed; None on a loss
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRecord:
+    id: str
+    activity_id: ActivityId
+    user_id: str
+    amount: int
+    reference: str
+
+
+@dataclass(frozen=True, slots=True)
+class LotteryRecord:
+    id: int
+    creator: str
+    title: str
+    draw_at: dt.datetime  # naive UTC
+    prize_name: str
+    quantity: int
+    status: int  # 0 open, 1 drawing, 2 drawn, 9 canceled
+    seed: str
+    seed_hash: str
+    drawn_at: dt.datetime | None
+    participants: int
+    winners: tuple[str, ...]  # user ids, once drawn
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    id: int
+    kind: str
+    ref: str
+    payload: dict[str, Any]
+    created_at: dt.datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +199,9 @@ _DRAW_COLUMNS = (
     DrawRow.prize_type,
     DrawRow.prize_name,
     DrawRow.prize_value,
+    DrawRow.pool,
+    DrawRow.grant_id,
+    DrawRow.fulfilment,
 )
 
 
@@ -169,8 +220,10 @@ def _stored(row: Any) -> StoredDraw:
         random=row.random,
         drawn_at_ms=row.drawn_at_ms,
         stream_id=row.stream_id,
+        pool=row.pool,
+        grant_id=row.grant_id,
     )
-    return StoredDraw(rec, row.id, row.prize_type, row.prize_name, row.prize_value)
+    return StoredDraw(rec, row.id, row.prize_type, row.prize_name, row.prize_value, row.fulfilment)
 
 
 _INSERT_COLUMNS = (
@@ -190,6 +243,9 @@ _INSERT_COLUMNS = (
     "random",
     "drawn_at_ms",
     "stream_id",
+    "pool",
+    "grant_id",
+    "fulfilment",
 )
 
 
@@ -212,7 +268,29 @@ def _draw_row(rec: DrawRecord, prize: PrizePlan | None) -> tuple[Any, ...]:
         rec.random,
         rec.drawn_at_ms,
         rec.stream_id,
+        rec.pool,
+        rec.grant_id,
+        "won" if rec.won else None,
     )
+
+
+def _win_notice(rec: DrawRecord, prize: PrizePlan | None, now: dt.datetime) -> dict[str, Any]:
+    """The notification a won draw sends its user (written with the draw row)."""
+    payload = {
+        "draw_id": rec.draw_id,
+        "activity_id": rec.activity_id,
+        "round_id": rec.round_id,
+        "prize": None
+        if prize is None
+        else {"key": prize.key, "type": prize.type.value, "name": prize.name, "value": prize.value},
+    }
+    return {
+        "user_id": rec.user_id,
+        "kind": "prize_won",
+        "ref": rec.draw_id,
+        "payload": orjson.dumps(payload).decode(),
+        "created_at": now,
+    }
 
 
 def _draw_values(rec: DrawRecord, prize: PrizePlan | None) -> dict[str, Any]:
@@ -291,9 +369,16 @@ class LedgerMixin:
             await conn.exec_driver_sql(
                 _insert_sql(conn.dialect.paramstyle), [_draw_row(r, p) for r, p in rows]
             )
+            await self._notify_wins(s, rows)
             if before_commit is not None:
                 before_commit()
         return StoreResult(len(rows), 0, [])
+
+    async def _notify_wins(
+        self, s: AsyncSession, rows: Sequence[tuple[DrawRecord, PrizePlan | None]]
+    ) -> None:
+        now = utcnow()
+        await _insert_notices(s, [_win_notice(r, p, now) for r, p in rows if r.won])
 
     async def _store_compared(
         self,
@@ -308,20 +393,21 @@ class LedgerMixin:
                     select(*_DRAW_COLUMNS).where(DrawRow.draw_id.in_(ids[i : i + 1000]))
                 )
                 stored.update((r.draw_id, _stored(r).record) for r in result)
-            new: list[dict[str, Any]] = []
+            new: list[tuple[DrawRecord, PrizePlan | None]] = []
             duplicates = 0
             collisions: list[tuple[DrawRecord, DrawRecord]] = []
             for rec, prize in rows:
                 old = stored.get(rec.draw_id)
                 if old is None:
                     stored[rec.draw_id] = rec
-                    new.append(_draw_values(rec, prize))
+                    new.append((rec, prize))
                 elif old.same_draw(rec):
                     duplicates += 1
                 else:
                     collisions.append((rec, old))
             if new:
-                await s.execute(insert(DRAWS), new)
+                await s.execute(insert(DRAWS), [_draw_values(r, p) for r, p in new])
+                await self._notify_wins(s, new)
             if before_commit is not None:
                 before_commit()
         return StoreResult(len(new), duplicates, collisions)
@@ -454,7 +540,341 @@ class LedgerMixin:
             return int(await s.scalar(q) or 0)
 
 
-class Database(LedgerMixin):
+class GrantsMixin:
+    session: Callable[[], contextlib.AbstractAsyncContextManager[AsyncSession]]
+
+    async def create_grant(
+        self, grant_id: str, activity_id: ActivityId, user_id: str, amount: int, reference: str
+    ) -> tuple[GrantRecord, bool]:
+        """The grant of ``reference``: created now (True) or as first created (False)."""
+        try:
+            async with self.session() as s:
+                s.add(
+                    GrantRow(
+                        id=grant_id,
+                        activity_id=activity_id,
+                        user_id=user_id,
+                        amount=amount,
+                        reference=reference,
+                        created_at=utcnow(),
+                    )
+                )
+            return GrantRecord(grant_id, activity_id, user_id, amount, reference), True
+        except saexc.IntegrityError:
+            async with self.session() as s:
+                row = await s.scalar(select(GrantRow).where(GrantRow.reference == reference))
+            if row is None:
+                raise
+            return GrantRecord(
+                row.id, row.activity_id, row.user_id, row.amount, row.reference
+            ), False
+
+
+class LotteriesMixin:
+    session: Callable[[], contextlib.AbstractAsyncContextManager[AsyncSession]]
+
+    async def create_lottery(
+        self, creator: str, title: str, draw_at: dt.datetime, prize_name: str, quantity: int
+    ) -> LotteryRecord:
+        seed = fairness.new_seed()
+        now = utcnow()
+        async with self.session() as s:
+            row = LotteryRow(
+                creator=creator,
+                title=title,
+                draw_at=draw_at,
+                prize_name=prize_name,
+                quantity=quantity,
+                status=0,
+                seed=seed.hex(),
+                seed_hash=fairness.seed_hash(seed),
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(row)
+            await s.flush()
+            return _lottery(row, 0, ())
+
+    async def get_lottery(self, lottery_id: int) -> LotteryRecord | None:
+        async with self.session() as s:
+            row = await s.get(LotteryRow, lottery_id)
+            if row is None:
+                return None
+            count = await s.scalar(
+                select(func.count()).where(ParticipantRow.lottery_id == lottery_id)
+            )
+            winners: tuple[str, ...] = ()
+            if row.status == 2:
+                winners = tuple(
+                    await s.scalars(
+                        select(ParticipantRow.user_id)
+                        .where(
+                            ParticipantRow.lottery_id == lottery_id, ParticipantRow.won.is_(True)
+                        )
+                        .order_by(ParticipantRow.user_id)
+                    )
+                )
+            return _lottery(row, int(count or 0), winners)
+
+    async def is_participant(self, lottery_id: int, user_id: str) -> bool:
+        async with self.session() as s:
+            return await s.get(ParticipantRow, (lottery_id, user_id)) is not None
+
+    async def join_lottery(
+        self, lottery_id: int, user_id: str, *, now: dt.datetime, open_until: dt.datetime
+    ) -> bool:
+        """Join while open (status open and ``now`` before ``open_until``); False if
+        already a participant. Checked and written in one transaction, the
+        lottery row locked, so a join cannot slip past the worker closing it."""
+        async with self.session() as s:
+            row = await s.get(LotteryRow, lottery_id, with_for_update=True)
+            if row is None or row.status != 0 or now >= open_until:
+                raise LookupError("not open")
+            if await s.get(ParticipantRow, (lottery_id, user_id)) is not None:
+                return False
+            s.add(ParticipantRow(lottery_id=lottery_id, user_id=user_id, joined_at=utcnow()))
+            return True
+
+    async def leave_lottery(
+        self, lottery_id: int, user_id: str, *, now: dt.datetime, open_until: dt.datetime
+    ) -> bool:
+        async with self.session() as s:
+            row = await s.get(LotteryRow, lottery_id, with_for_update=True)
+            if row is None or row.status != 0 or now >= open_until:
+                raise LookupError("not open")
+            res = await s.execute(
+                delete(ParticipantRow).where(
+                    ParticipantRow.lottery_id == lottery_id, ParticipantRow.user_id == user_id
+                )
+            )
+            return bool(getattr(res, "rowcount", 0))
+
+    async def move_lottery(self, lottery_id: int, frm: int, to: int) -> bool:
+        """``frm`` → ``to`` if the lottery is in ``frm``: the claim that makes a
+        transition happen once, whoever races for it."""
+        async with self.session() as s:
+            res = await s.execute(
+                update(LotteryRow)
+                .where(LotteryRow.id == lottery_id, LotteryRow.status == frm)
+                .values(status=to, updated_at=utcnow())
+            )
+            return bool(getattr(res, "rowcount", 0))
+
+    async def delete_lottery(self, lottery_id: int, *, only_if_empty_when_open: bool) -> bool:
+        """Delete a canceled lottery, or an open one nobody joined."""
+        async with self.session() as s:
+            row = await s.get(LotteryRow, lottery_id, with_for_update=True)
+            if row is None:
+                return False
+            joined = await s.scalar(
+                select(func.count()).where(ParticipantRow.lottery_id == lottery_id)
+            )
+            if row.status == 9 or (row.status == 0 and not joined and only_if_empty_when_open):
+                await s.execute(
+                    delete(ParticipantRow).where(ParticipantRow.lottery_id == lottery_id)
+                )
+                await s.delete(row)
+                return True
+            raise LookupError("not deletable")
+
+    async def due_lotteries(
+        self, now: dt.datetime, *, lead: dt.timedelta
+    ) -> tuple[list[int], list[int]]:
+        """``(to close, to draw)``: open ones within ``lead`` of their draw time,
+        and closed ones whose draw time has come."""
+        async with self.session() as s:
+            closing = await s.scalars(
+                select(LotteryRow.id).where(
+                    LotteryRow.status == 0, LotteryRow.draw_at <= now + lead
+                )
+            )
+            drawing = await s.scalars(
+                select(LotteryRow.id).where(LotteryRow.status == 1, LotteryRow.draw_at <= now)
+            )
+            return list(closing), list(drawing)
+
+    async def draw_lottery(
+        self, lottery_id: int, pick: Callable[[LotteryRecord, list[str]], list[str]]
+    ) -> LotteryRecord | None:
+        """Draw once: claim drawing → drawn, mark the winners ``pick`` chooses and
+        notify every participant, all in one transaction. None if someone else
+        drew it (or it is not ready); a crash before the commit leaves nothing."""
+        async with self.session() as s:
+            claimed = await s.execute(
+                update(LotteryRow)
+                .where(LotteryRow.id == lottery_id, LotteryRow.status == 1)
+                .values(status=2, drawn_at=utcnow(), updated_at=utcnow())
+            )
+            if not getattr(claimed, "rowcount", 0):
+                return None
+            row = await s.get(LotteryRow, lottery_id)
+            assert row is not None
+            users = sorted(
+                await s.scalars(
+                    select(ParticipantRow.user_id).where(ParticipantRow.lottery_id == lottery_id)
+                )
+            )
+            record = _lottery(row, len(users), ())
+            winners = pick(record, users)
+            if winners:
+                await s.execute(
+                    update(ParticipantRow)
+                    .where(
+                        ParticipantRow.lottery_id == lottery_id,
+                        ParticipantRow.user_id.in_(winners),
+                    )
+                    .values(won=True)
+                )
+            now = utcnow()
+            won = set(winners)
+            notices = [
+                {
+                    "user_id": u,
+                    "kind": "lottery_result",
+                    "ref": str(lottery_id),
+                    "payload": orjson.dumps(
+                        {
+                            "lottery_id": lottery_id,
+                            "title": row.title,
+                            "won": u in won,
+                            "prize": row.prize_name if u in won else None,
+                        }
+                    ).decode(),
+                    "created_at": now,
+                }
+                for u in users
+            ]
+            await _insert_notices(s, notices)
+            return _lottery(row, len(users), tuple(sorted(won)))
+
+
+class NoticesMixin:
+    session: Callable[[], contextlib.AbstractAsyncContextManager[AsyncSession]]
+
+    async def notifications(
+        self, user_id: str, *, limit: int, before_id: int | None
+    ) -> list[Notice]:
+        q = select(NotificationRow).where(NotificationRow.user_id == user_id)
+        if before_id is not None:
+            q = q.where(NotificationRow.id < before_id)
+        q = q.order_by(NotificationRow.id.desc()).limit(limit)
+        async with self.session() as s:
+            return [
+                Notice(r.id, r.kind, r.ref, orjson.loads(r.payload), r.created_at)
+                for r in await s.scalars(q)
+            ]
+
+    async def save_wechat_session(
+        self, openid: str, user_id: str, session_key: str, unionid: str | None
+    ) -> None:
+        async with self.session() as s:
+            row = await s.get(WechatSessionRow, openid, with_for_update=True)
+            if row is None:
+                s.add(
+                    WechatSessionRow(
+                        openid=openid,
+                        user_id=user_id,
+                        session_key=session_key,
+                        unionid=unionid,
+                        updated_at=utcnow(),
+                    )
+                )
+            else:
+                row.session_key, row.unionid, row.updated_at = session_key, unionid, utcnow()
+
+    async def wechat_session_key(self, openid: str) -> str | None:
+        async with self.session() as s:
+            row = await s.get(WechatSessionRow, openid)
+            return None if row is None else row.session_key
+
+    # -- fulfilment of won prizes ---------------------------------------------------
+
+    async def due_fulfilments(self, now_ms: int, limit: int) -> list[int]:
+        """Row ids of wins waiting for the fulfilment hook."""
+        async with self.session() as s:
+            q = (
+                select(DrawRow.id)
+                .where(
+                    DrawRow.fulfilment == "won",
+                    (DrawRow.fulfil_next_ms.is_(None)) | (DrawRow.fulfil_next_ms <= now_ms),
+                )
+                .order_by(DrawRow.id)
+                .limit(limit)
+            )
+            return [int(i) for i in await s.scalars(q)]
+
+    async def lease_fulfilment(self, row_id: int, now_ms: int, lease_ms: int) -> StoredDraw | None:
+        """Take one win for delivery until ``now + lease`` (None if another worker
+        holds it or it is done). Counts the attempt."""
+        async with self.session() as s:
+            res = await s.execute(
+                update(DrawRow)
+                .where(
+                    DrawRow.id == row_id,
+                    DrawRow.fulfilment == "won",
+                    (DrawRow.fulfil_next_ms.is_(None)) | (DrawRow.fulfil_next_ms <= now_ms),
+                )
+                .values(
+                    fulfil_next_ms=now_ms + lease_ms, fulfil_attempts=DrawRow.fulfil_attempts + 1
+                )
+            )
+            if not getattr(res, "rowcount", 0):
+                return None
+            row = (await s.execute(select(*_DRAW_COLUMNS).where(DrawRow.id == row_id))).one()
+            return _stored(row)
+
+    async def fulfilment_attempts(self, row_id: int) -> int:
+        async with self.session() as s:
+            return int(
+                await s.scalar(select(DrawRow.fulfil_attempts).where(DrawRow.id == row_id)) or 0
+            )
+
+    async def finish_fulfilment(
+        self, row_id: int, status: str | None, retry_at_ms: int | None
+    ) -> None:
+        """Record the hook's outcome: ``granted`` / ``grant_failed``, or a retry time."""
+        async with self.session() as s:
+            values: dict[str, Any] = {"fulfil_next_ms": retry_at_ms}
+            if status is not None:
+                values["fulfilment"] = status
+            await s.execute(update(DrawRow).where(DrawRow.id == row_id).values(**values))
+
+
+async def _insert_notices(s: AsyncSession, notices: list[dict[str, Any]]) -> None:
+    """Insert notifications; one already sent (same user, kind, ref — e.g. a draw
+    row re-driven by reconcile --repair) is left as it is. Only that unique key
+    is forgiven: any other error surfaces (no INSERT IGNORE)."""
+    if not notices:
+        return
+    dialect = (await s.connection()).dialect.name
+    if dialect == "sqlite":
+        stmt: Any = sqlite_insert(NotificationRow).on_conflict_do_nothing(
+            index_elements=["user_id", "kind", "ref"]
+        )
+    else:
+        ins = mysql_insert(NotificationRow)
+        stmt = ins.on_duplicate_key_update(ref=ins.inserted.ref)
+    await s.execute(stmt, notices)
+
+
+def _lottery(row: LotteryRow, participants: int, winners: tuple[str, ...]) -> LotteryRecord:
+    return LotteryRecord(
+        id=row.id,
+        creator=row.creator,
+        title=row.title,
+        draw_at=row.draw_at,
+        prize_name=row.prize_name,
+        quantity=row.quantity,
+        status=row.status,
+        seed=row.seed,
+        seed_hash=row.seed_hash,
+        drawn_at=row.drawn_at,
+        participants=participants,
+        winners=winners,
+    )
+
+
+class Database(LedgerMixin, GrantsMixin, LotteriesMixin, NoticesMixin):
     def __init__(self, url: str, *, timeout: float = 5.0) -> None:
         self.url = url
         sqlite = url.startswith("sqlite")

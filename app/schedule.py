@@ -19,7 +19,7 @@ from app.activity import (
     probability_ppb,
     tod_seconds,
 )
-from app.types import ActivityId, PrizePlan, RoundPlan, Slice
+from app.types import ActivityId, PoolPlan, PrizePlan, RoundPlan, Slice
 
 
 def instant_ms(day: dt.date, seconds: int, zone: ZoneInfo) -> int:
@@ -80,6 +80,17 @@ def released_at(slices: Sequence[Slice], now_ms: int) -> int:
     return sum(s.amount for s in slices if s.at_ms <= now_ms)
 
 
+def session_pools(session: SessionConfig) -> tuple[PoolPlan, ...]:
+    """The pools of a session with the range of round prize numbers each holds."""
+    pools: list[PoolPlan] = []
+    first = 1
+    for pool in session.pools:
+        last = first + len(pool.prizes) - 1
+        pools.append(PoolPlan(first, last, pool.nth, pool.amount_min, pool.amount_max))
+        first = last + 1
+    return tuple(pools)
+
+
 def session_prizes(cfg: ActivityConfig, session: SessionConfig) -> tuple[PrizePlan, ...]:
     """The prizes of every round of a session, numbered 1..n across its pools."""
     prizes: list[PrizePlan] = []
@@ -105,6 +116,7 @@ def plan_rounds(activity_id: ActivityId, cfg: ActivityConfig) -> list[RoundPlan]
     """Every round of the activity in start order, with its prizes."""
     zone = cfg.zone
     per_session = [session_prizes(cfg, s) for s in cfg.sessions]
+    pools = [session_pools(s) for s in cfg.sessions]
     rounds: list[RoundPlan] = []
     day = cfg.start_date
     while day <= cfg.end_date:
@@ -117,6 +129,7 @@ def plan_rounds(activity_id: ActivityId, cfg: ActivityConfig) -> list[RoundPlan]
                     start_ms=instant_ms(day, session.start_s, zone),
                     end_ms=instant_ms(day, session.end_s, zone),
                     prizes=per_session[si],
+                    pools=pools[si],
                 )
             )
         day += dt.timedelta(days=1)

@@ -32,6 +32,10 @@ WIN_LIMIT = -8
 STALE = -9
 WRONG_ROUND = -10
 ROUND_MISSING = -11
+GRANT_NOT_FOUND = -13
+GRANT_USED = -14
+NO_MORE_LEVELS = -15
+NO_POOL = -16
 
 # topup.lua / round_stats.lua
 ROUND_NOT_FOUND = -1
@@ -74,4 +78,4 @@ def load(name: str) -> Script:
     return Script(name, _INCLUDE.sub(include, text))
 
 
-NAMES = ("draw", "publish_round", "drop_round", "topup", "round_stats")
+NAMES = ("draw", "publish_round", "drop_round", "topup", "round_stats", "grant")

@@ -30,19 +30,20 @@ from app.exceptions import (
     Unavailable,
     ValidationFailed,
 )
-from app.repository import ActivityRecord, Database, StoredDraw
+from app.lotteries import Lotteries
+from app.repository import ActivityRecord, Database, GrantRecord, Notice, StoredDraw
 from app.schedule import Timeline, activity_window, plan_rounds, round_slices
 from app.types import (
     ActivityId,
     DrawCounts,
     DrawRecord,
     DrawResult,
-    Kind,
     Limits,
     PrizePlan,
     RoundPlan,
     RoundStats,
 )
+from app.wechat import WeChat
 
 log = logging.getLogger("redrain.service")
 
@@ -124,6 +125,25 @@ class Redrain:
         self.admin_token = admin.encode()
         self._runtimes: dict[ActivityId, Runtime] = {}
         self._loading: dict[ActivityId, asyncio.Lock] = {}
+        self.lotteries = Lotteries(db, self.now_utc)
+        self.wechat: WeChat | None = None
+        if settings.wechat_appid and settings.wechat_secret:
+            self.wechat = WeChat(
+                settings.wechat_api_base,
+                settings.wechat_appid,
+                settings.wechat_secret.get_secret_value(),
+                timeout=settings.wechat_timeout,
+            )
+
+    async def close(self) -> None:
+        if self.wechat is not None:
+            await self.wechat.aclose()
+        await self.engine.close()
+        await self.db.close()
+
+    def now_utc(self) -> dt.datetime:
+        """Now (with the clock offset) as naive UTC, as the database keeps times."""
+        return dt.datetime.fromtimestamp(self.now_ms() / 1000, tz=dt.UTC).replace(tzinfo=None)
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000) + self.offset_ms
@@ -194,12 +214,6 @@ class Redrain:
 
     async def _publish(self, rec: ActivityRecord) -> dict[str, Any]:
         cfg = rec.config
-        if cfg.kind is not Kind.TIME:
-            raise ValidationFailed(
-                f"kind: publishing {cfg.kind.value} activities is not supported yet",
-                code="unsupported_kind",
-                field="kind",
-            )
         rounds = plan_rounds(rec.id, cfg)
         seeds = await self.db.ensure_rounds(rec.id, rounds)
         written, frozen, dropped = await self.engine.publish(
@@ -332,6 +346,55 @@ class Redrain:
             rnd.date_key if rnd else None,
         )
 
+    # -- grants (trusted backends) ---------------------------------------------------
+
+    async def create_grant(
+        self, activity_id: ActivityId, user_id: str, amount: int, reference: str
+    ) -> tuple[GrantRecord, bool]:
+        """One draw chance for a user, idempotent by ``reference``. Returns the grant
+        and whether this call created it."""
+        if not tokens.USER_ID.match(user_id):
+            raise ValidationFailed(
+                "user_id: must be 1-64 characters of A-Z a-z 0-9 _ - @", field="user_id"
+            )
+        rt = await self.runtime(activity_id)
+        if not rt.config.needs_grant:
+            raise ValidationFailed(
+                f"activity_id: activity {activity_id} does not draw on grants",
+                field="activity_id",
+            )
+        grant, created = await self.db.create_grant(
+            "g" + secrets.token_hex(12), activity_id, user_id, amount, reference
+        )
+        if (grant.activity_id, grant.user_id, grant.amount) != (activity_id, user_id, amount):
+            raise Conflict(
+                f"reference {reference!r} was already used for another grant",
+                code="reference_conflict",
+            )
+        # Redis after the database: a retry by reference completes a half-made grant.
+        await self.engine.put_grant(activity_id, grant.id, user_id, amount, reference)
+        return grant, created
+
+    async def grant_state(self, grant: GrantRecord) -> tuple[bool, str | None]:
+        return await self.engine.grant_state(grant.activity_id, grant.id)
+
+    # -- notifications and WeChat login ------------------------------------------------
+
+    async def notifications(self, user_id: str, limit: int, before_id: int | None) -> list[Notice]:
+        return await self.db.notifications(user_id, limit=limit, before_id=before_id)
+
+    async def wechat_login(self, code: str) -> tuple[str, str, int]:
+        """``(token, user_id, expires_in)`` for a mini-program login code."""
+        if self.wechat is None:
+            raise NotFound("WeChat login is not configured", code="not_found")
+        session = await self.wechat.code_to_session(code)
+        user_id = f"wx_{session.openid}"
+        await self.db.save_wechat_session(
+            session.openid, user_id, session.session_key, session.unionid
+        )
+        token, ttl = self.issue_token(user_id)
+        return token, user_id, ttl
+
     # -- the ledger (database) ------------------------------------------------------
 
     async def my_draws(
@@ -373,8 +436,17 @@ class Redrain:
         *,
         client_seed: str = "",
         idempotency_key: str | None = None,
+        grant_id: str | None = None,
     ) -> tuple[Runtime, DrawResult]:
         rt = await self.runtime(activity_id)
+        if rt.config.needs_grant and not grant_id:
+            raise ValidationFailed(
+                "grant_id: this activity draws on a grant; name one", field="grant_id"
+            )
+        if grant_id and not rt.config.needs_grant:
+            raise ValidationFailed(
+                "grant_id: this activity does not draw on grants", field="grant_id"
+            )
         now = self.now_ms()
         guess = rt.timeline.nearest(now)
         for _ in range(4):
@@ -388,10 +460,14 @@ class Redrain:
                 activity_start_ms=rt.window[0],
                 mode=rt.config.probability.value,
                 limits=rt.limits,
+                kind=rt.config.kind.value,
+                repeat_last=rt.config.after_last_pool == "repeat_last",
+                needs_grant=rt.config.needs_grant,
                 user_id=user_id,
                 user_key=fairness.user_key(seed, user_id, client_seed),
                 client_seed=client_seed,
                 idempotency_key=idempotency_key,
+                grant_id=grant_id,
             )
             code = int(res[0])
             if code in (scripts.DRAWN, scripts.REPLAYED):
@@ -462,6 +538,16 @@ class Redrain:
             raise LimitReached("you have used every draw of this activity", code="total_limit")
         if code == scripts.WIN_LIMIT:
             raise LimitReached("you have won the most prizes allowed", code="win_limit")
+        if code == scripts.GRANT_NOT_FOUND:
+            raise NotFound("you have no such grant in this activity", code="grant_not_found")
+        if code == scripts.GRANT_USED:
+            raise Conflict("this grant has already been drawn on", code="grant_used")
+        if code == scripts.NO_MORE_LEVELS:
+            raise Conflict("you have drawn at every level of this activity", code="no_more_levels")
+        if code == scripts.NO_POOL:
+            raise Conflict(
+                "no prize pool of this activity covers the grant's amount", code="no_pool"
+            )
         if code == scripts.ROUND_MISSING:
             log.error("round state of activity %s is missing in Redis: re-publish it", rt.id)
             raise Unavailable("the round's state is missing in Redis")

@@ -70,6 +70,19 @@ class PrizePlan:
 
 
 @dataclass(frozen=True, slots=True)
+class PoolPlan:
+    """A pool of a session: its prizes are ``first..last`` (1-based, inclusive)
+    of the round's prizes. ``nth`` for count activities; an amount band
+    ``[amount_min, amount_max)`` for amount ones (``amount_max`` None: no top)."""
+
+    first: int
+    last: int
+    nth: int | None = None
+    amount_min: int | None = None
+    amount_max: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RoundPlan:
     """One day × session of an activity."""
 
@@ -79,6 +92,7 @@ class RoundPlan:
     start_ms: int
     end_ms: int  # exclusive
     prizes: tuple[PrizePlan, ...]
+    pools: tuple[PoolPlan, ...] = ()
 
     @property
     def round_id(self) -> RoundId:
@@ -156,6 +170,8 @@ class DrawRecord:
     random: str
     drawn_at_ms: int
     stream_id: str  # the Redis stream entry id
+    pool: int = 1  # 1-based pool the pick was made in
+    grant_id: str | None = None  # the grant the draw spent
 
     def same_draw(self, other: DrawRecord) -> bool:
         """True when ``other`` records this very draw (stream ids may differ)."""

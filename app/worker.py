@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import os
 import random
@@ -21,6 +22,7 @@ import signal
 import socket
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,8 @@ from app import keys, ledger
 from app.config import Settings
 from app.engine import Engine, Entry, id_key
 from app.exceptions import Rejected, Unavailable
+from app.fulfilment import Fulfiller, Webhook
+from app.lotteries import Lotteries
 from app.repository import Database
 from app.service import Runtime, compile_runtime, prize_of
 from app.types import ActivityId, DrawRecord
@@ -131,6 +135,26 @@ class Worker:
         self.engine = engine
         self.db = db
         self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        offset = settings.clock_offset_ms
+
+        def now_ms() -> int:
+            return int(time.time() * 1000) + offset
+
+        def now_utc() -> dt.datetime:
+            return dt.datetime.fromtimestamp(now_ms() / 1000, tz=dt.UTC).replace(tzinfo=None)
+
+        # Scheduled lotteries and prize fulfilment run beside the flush, each in
+        # its own loop, so a slow webhook never delays the ledger.
+        self.lotteries = Lotteries(db, now_utc)
+        self.fulfiller: Fulfiller | None = None
+        if settings.webhook_url:
+            secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+            self.fulfiller = Fulfiller(
+                db,
+                Webhook(settings.webhook_url, secret.encode(), timeout=settings.webhook_timeout),
+                max_attempts=settings.webhook_max_attempts,
+                now_ms=now_ms,
+            )
         self.batch = settings.worker_batch
         self.concurrency = settings.worker_concurrency
         self.linger = settings.worker_linger
@@ -171,8 +195,36 @@ class Worker:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
 
+    async def _every(self, seconds: float, what: str, job: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``job`` every ``seconds`` until stopped, surviving its failures."""
+        while not self.should_exit:
+            try:
+                await job()
+            except Unavailable as exc:
+                log.warning("worker %s: %s: %s", self.name, what, exc.message)
+            except Exception:
+                self.metrics.errors.inc()
+                log.exception("worker %s: %s failed; continuing", self.name, what)
+            await self._pause(seconds)
+
     async def run(self) -> None:
         log.info("worker %s started (batch %d)", self.name, self.batch)
+        side = [
+            asyncio.create_task(self._every(1.0, "scheduled lotteries", self.lotteries.run_due))
+        ]
+        if self.fulfiller is not None:
+            side.append(
+                asyncio.create_task(self._every(0.5, "fulfilment", self.fulfiller.run_once))
+            )
+        try:
+            await self._flush_loop()
+        finally:
+            self.stop()
+            await asyncio.gather(*side, return_exceptions=True)
+            if self.fulfiller is not None:
+                await self.fulfiller.hook.aclose()
+
+    async def _flush_loop(self) -> None:
         delay = 0.1
         while not self.should_exit:
             try:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app import fairness
-from app.activity import parse_config
+from app.activity import ActivityConfig, parse_config
 from app.engine import Engine
 from app.schedule import activity_window, plan_rounds, round_slices
 from app.service import limits_of
@@ -24,8 +24,11 @@ class Loaded:
     window: tuple[int, int]
     mode: str
     limits: Limits
+    config: ActivityConfig
 
-    async def draw(self, user: str, client_seed: str = "", idem: str | None = None) -> list[Any]:
+    async def draw(
+        self, user: str, client_seed: str = "", idem: str | None = None, grant: str | None = None
+    ) -> list[Any]:
         res = await self.engine.draw(
             self.activity_id,
             version=self.version,
@@ -33,6 +36,10 @@ class Loaded:
             activity_start_ms=self.window[0],
             mode=self.mode,
             limits=self.limits,
+            kind=self.config.kind.value,
+            repeat_last=self.config.after_last_pool == "repeat_last",
+            needs_grant=self.config.needs_grant,
+            grant_id=grant,
             user_id=user,
             user_key=fairness.user_key(self.seed, user, client_seed),
             client_seed=client_seed,
@@ -76,4 +83,5 @@ async def load(
         activity_window(config),
         config.probability.value,
         limits_of(config),
+        config,
     )

@@ -154,3 +154,27 @@ def test_valid_configs() -> None:
     parse_config(rain(sessions=[("00:00:00", "24:00:00")]))
     # Adjacent sessions do not overlap (end is exclusive).
     parse_config(rain(sessions=[("10:00:00", "10:01:00"), ("10:01:00", "10:02:00")]))
+
+
+def test_count_and_amount_options() -> None:
+    count = rain([prize("a", 10, 0.5)], kind="count")
+    count["sessions"][0]["pools"][0]["nth"] = 1
+    second = copy.deepcopy(count["sessions"][0]["pools"][0])
+    second["nth"] = 3  # a gap: levels must be 1..N
+    gap = copy.deepcopy(count)
+    gap["sessions"][0]["pools"].append(second)
+    with pytest.raises(ValidationFailed, match="without gaps"):
+        parse_config(gap)
+    assert (
+        parse_config({**count, "after_last_pool": "repeat_last"}).after_last_pool == "repeat_last"
+    )
+    assert parse_config({**count, "require_grant": True}).needs_grant
+    with pytest.raises(ValidationFailed, match="after_last_pool"):
+        parse_config(rain(after_last_pool="repeat_last"))
+    with pytest.raises(ValidationFailed, match="require_grant"):
+        parse_config(rain(require_grant=True))
+    amount = rain([prize("a", 10, 0.5)], kind="amount")
+    amount["sessions"][0]["pools"][0]["amount_min"] = 0
+    assert parse_config(amount).needs_grant
+    with pytest.raises(ValidationFailed, match="require_grant"):
+        parse_config({**amount, "require_grant": False})
