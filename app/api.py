@@ -10,10 +10,11 @@ import base64
 import csv
 import datetime as dt
 import io
+import ipaddress
 import logging
 import re
 from collections.abc import AsyncIterator
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 from pydantic import (
@@ -553,8 +554,52 @@ async def public_activity(request: Request) -> Response:
     return JSON(body)
 
 
+class ClientIp:
+    """The client's address: the peer's, or — only when the peer is a trusted
+    proxy — the one its client-IP header carries (for X-Forwarded-For, the
+    right-most address that is not itself a trusted proxy)."""
+
+    def __init__(self, trusted: str, header: str) -> None:
+        self.networks = [
+            ipaddress.ip_network(p.strip(), strict=False) for p in trusted.split(",") if p.strip()
+        ]
+        self.header = header.encode()
+
+    def trusted(self, address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in net for net in self.networks)
+
+    def __call__(self, scope: Scope) -> str:
+        peer = scope["client"][0] if scope.get("client") else ""
+        if not self.header or not self.trusted(peer):
+            return str(peer)
+        raw = next((v for k, v in scope["headers"] if k == self.header), None)
+        if raw is None:
+            return str(peer)
+        text: str = raw.decode("latin-1")
+        hops = [h.strip() for h in text.split(",") if h.strip()]
+        if self.header == b"x-forwarded-for":
+            for hop in reversed(hops):
+                if not self.trusted(hop):
+                    return hop
+            return hops[0] if hops else str(peer)
+        return hops[0] if hops else str(peer)
+
+
+def client_ip(scope: Scope) -> str:
+    resolve: ClientIp = scope["app"].state.client_ip  # set where the app is built
+    return resolve(scope)
+
+
 async def perform_draw(
-    s: Redrain, authorization: str | None, idempotency_key: str | None, body: bytes
+    s: Redrain,
+    authorization: str | None,
+    idempotency_key: str | None,
+    body: bytes,
+    ip: str = "",
 ) -> tuple[dict[str, Any], dict[str, str] | None]:
     """POST /v1/draw from its raw inputs: the body and extra response headers."""
     user = s.require_user(authorization)
@@ -570,6 +615,7 @@ async def perform_draw(
         client_seed=data.client_seed,
         idempotency_key=idempotency_key,
         grant_id=data.grant_id,
+        client_ip=ip,
     )
     rnd = rt.timeline.by_sfx.get(result.round_id.partition(":")[2])
     seed_hash = (await s.seed_of(rt, rnd))[1] if rnd else ""
@@ -580,7 +626,7 @@ async def perform_draw(
 async def draw_with(s: Redrain, request: Request) -> Response:
     body = await receive_body(request.receive, request.headers.get("content-length"))
     payload, headers = await perform_draw(
-        s, _auth(request), request.headers.get("idempotency-key"), body
+        s, _auth(request), request.headers.get("idempotency-key"), body, client_ip(request.scope)
     )
     return JSON(payload, headers=headers)
 
@@ -621,10 +667,11 @@ class DrawFastPath:
                 idempotency_key = value.decode("latin-1")
             elif name == b"content-length":
                 declared = value
+        service: Redrain = scope["app"].state.redrain
         try:
             body = await receive_body(receive, declared)
             payload, extra = await perform_draw(
-                scope["app"].state.redrain, authorization, idempotency_key, body
+                service, authorization, idempotency_key, body, client_ip(scope)
             )
         except RedrainError as exc:
             if isinstance(exc, Unavailable):
@@ -728,6 +775,53 @@ async def winners(request: Request) -> Response:
 
 
 # Starlette tries routes in order: the hot ones first.
+class BlacklistBody(_Strict):
+    kind: Literal["user", "ip"]
+    value: Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-@.:]+$")]
+    reason: Annotated[StrictStr, Field(max_length=200)] = ""
+
+
+async def blacklist(request: Request) -> Response:
+    s = svc(request)
+    s.require_admin(_auth(request))
+    if request.method == "POST":
+        body = parse(BlacklistBody, await read_json(request))
+        if body.kind == "ip":
+            try:
+                ipaddress.ip_address(body.value)
+            except ValueError as exc:
+                raise ValidationFailed("value: not an IP address", field="value") from exc
+        created = await s.blacklist_add(body.kind, body.value, body.reason)
+        return JSON(
+            {"kind": body.kind, "value": body.value, "reason": body.reason},
+            status_code=201 if created else 200,
+        )
+    entries = await s.blacklist()
+    return JSON(
+        {
+            "entries": [
+                {
+                    "kind": e.kind,
+                    "value": e.value,
+                    "reason": e.reason,
+                    "created_at": _iso_utc(e.created_at),
+                }
+                for e in entries
+            ]
+        }
+    )
+
+
+async def blacklist_entry(request: Request) -> Response:
+    s = svc(request)
+    s.require_admin(_auth(request))
+    kind: str = request.path_params["kind"]
+    if kind not in ("user", "ip"):
+        raise NotFound(f"no blacklist of kind {kind!r}", code="not_found")
+    await s.blacklist_remove(kind, request.path_params["value"])
+    return Response(status_code=204)
+
+
 async def grants(request: Request) -> Response:
     s = svc(request)
     s.require_admin(_auth(request))
@@ -845,6 +939,8 @@ ROUTES = [
     Route("/v1/auth/dev", dev_login, methods=["POST"]),
     Route("/v1/auth/wechat", wechat_login, methods=["POST"]),
     Route("/v1/grants", grants, methods=["POST"]),
+    Route("/v1/admin/blacklist", blacklist, methods=["GET", "POST"]),
+    Route("/v1/admin/blacklist/{kind}/{value}", blacklist_entry, methods=["DELETE"]),
     Route("/v1/lotteries", create_lottery, methods=["POST"]),
     Route("/v1/lotteries/{id:int}", lottery, methods=["GET", "DELETE"]),
     Route("/v1/lotteries/{id:int}/join", lottery_join, methods=["POST", "DELETE"]),

@@ -14,7 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
 from app import embedded, engine, fakes, repository
-from app.api import EXCEPTION_HANDLERS, ROUTES, DrawFastPath
+from app.api import EXCEPTION_HANDLERS, ROUTES, ClientIp, DrawFastPath
 from app.config import EMBEDDED_ADMIN_TOKEN, Settings, load_settings
 from app.service import Redrain
 from app.transport import RedisTransport
@@ -111,6 +111,9 @@ def create_app(settings: Settings | None = None, *, service: Redrain | None = No
     if service is not None:
         app = Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS, middleware=MIDDLEWARE)
         app.state.redrain = service
+        app.state.client_ip = ClientIp(
+            service.settings.trusted_proxies, service.settings.client_ip_header
+        )
         return app
     settings = settings or load_settings()
     if settings.embedded:
@@ -141,9 +144,11 @@ def create_app(settings: Settings | None = None, *, service: Redrain | None = No
                 await baseline.engine.close()
             await built.close()
 
-    return Starlette(
+    app = Starlette(
         routes=ROUTES,
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=MIDDLEWARE,
         lifespan=lifespan,
     )
+    app.state.client_ip = ClientIp(settings.trusted_proxies, settings.client_ip_header)
+    return app

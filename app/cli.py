@@ -78,6 +78,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         "log_level": settings.log_level,
         "access_log": False,
         "server_header": False,
+        # The client IP is redrain's to decide (REDRAIN_TRUSTED_PROXIES and
+        # REDRAIN_CLIENT_IP_HEADER), not rewritten by uvicorn beforehand.
+        "proxy_headers": False,
     }
     if workers == 1:
         uvicorn.run(create_app(settings), **common)

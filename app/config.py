@@ -7,6 +7,8 @@ variable, and the CLI prints exactly that.
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -56,6 +58,15 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     failpoints: str = ""  # test and rehearsal only; see docs/worker.md
     bench_baseline: bool = False  # adds POST /bench/draw-baseline; docs/performance.md
+    rate_limit_user: float = Field(default=10.0, ge=0, le=100_000)  # draws/s per user; 0 off
+    rate_limit_ip: float = Field(default=500.0, ge=0, le=1_000_000)  # draws/s per client IP
+    trusted_proxies: str = "127.0.0.1,::1"  # peers whose client-IP header is believed
+    client_ip_header: str = "x-forwarded-for"
+    secret_key_previous: SecretStr | None = None  # still accepted after a rotation...
+    secret_key_previous_until: dt.datetime | None = None  # ...until then (if given)
+    risk_url: str | None = None
+    risk_timeout: float = Field(default=0.2, gt=0, le=10)
+    risk_fail_open: bool = True
     wechat_appid: str | None = None
     wechat_secret: SecretStr | None = None
     wechat_api_base: str = "https://api.weixin.qq.com"
@@ -65,7 +76,19 @@ class Settings(BaseSettings):
     webhook_timeout: float = Field(default=5.0, gt=0, le=60)
     webhook_max_attempts: int = Field(default=8, ge=1, le=100)
 
-    @field_validator("wechat_api_base", "webhook_url")
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, v: str) -> str:
+        for part in filter(None, (p.strip() for p in v.split(","))):
+            ipaddress.ip_network(part, strict=False)  # ValueError names the bad one
+        return v
+
+    @field_validator("client_ip_header")
+    @classmethod
+    def _header(cls, v: str) -> str:
+        return v.strip().lower()
+
+    @field_validator("wechat_api_base", "webhook_url", "risk_url")
     @classmethod
     def _http_url(cls, v: str | None) -> str | None:
         if v in (None, ""):

@@ -261,6 +261,9 @@ class Engine:
         client_seed: str,
         idempotency_key: str | None,
         grant_id: str | None,
+        client_ip: str = "",
+        rate_user: float = 0,
+        rate_ip: float = 0,
     ) -> list[Any]:
         """One EVALSHA of lua/draw.lua. The static arguments (limits, odds, the
         round's window) come from the caller's compiled configuration of
@@ -279,6 +282,10 @@ class Engine:
                 keys.stream(activity_id, sfx),
                 keys.no_idempotency(activity_id),
                 keys.no_grant(activity_id),
+                keys.user_rate(activity_id, "-"),
+                keys.ip_rate(activity_id, "-"),
+                keys.blocked(activity_id, "user"),
+                keys.blocked(activity_id, "ip"),
             )
             static = [
                 str(activity_id),
@@ -314,6 +321,8 @@ class Engine:
             draw_keys[8] = keys.idempotency(activity_id, user_id, idempotency_key)
         if grant_id:
             draw_keys[9] = keys.grant(activity_id, grant_id)
+        draw_keys[10] = keys.user_rate(activity_id, user_id)
+        draw_keys[11] = keys.ip_rate(activity_id, client_ip or "-")
         return list(
             await self._run(
                 "draw",
@@ -328,6 +337,9 @@ class Engine:
                     "1" if idempotency_key else "",
                     self.idempotency_ttl,
                     grant_id or "",
+                    client_ip,
+                    str(rate_user),
+                    str(rate_ip),
                     *static_args,
                 ],
             )
@@ -342,6 +354,31 @@ class Engine:
         )
         return int(res[0]) == 1
 
+    async def set_blacklist(
+        self, activity_id: ActivityId, kind: str, values: Sequence[str]
+    ) -> None:
+        """Replace an activity's copy of a blacklist at once (a temporary key in
+        the same slot, then RENAME), so no draw sees it half-written."""
+        target = keys.blocked(activity_id, kind)
+        async with _translated():
+            if not values:
+                await self.client.delete(target)
+                return
+            tmp = f"{target}:new"
+            pipe = self.client.pipeline(transaction=True)
+            pipe.delete(tmp)
+            pipe.sadd(tmp, *values)
+            pipe.rename(tmp, target)
+            await pipe.execute()
+
+    async def blacklist_change(
+        self, activity_ids: Sequence[ActivityId], kind: str, value: str, *, add: bool
+    ) -> None:
+        async with _translated():
+            for aid in activity_ids:
+                key = keys.blocked(aid, kind)
+                await (self.client.sadd(key, value) if add else self.client.srem(key, value))
+
     async def grant_state(self, activity_id: ActivityId, grant_id: str) -> tuple[bool, str | None]:
         """``(used, draw_id)`` of a grant as Redis has it."""
         async with _translated():
@@ -351,6 +388,7 @@ class Engine:
     # -- operations -------------------------------------------------------
 
     async def topup(self, activity_id: ActivityId, sfx: str, prize: str, add: int) -> list[int]:
+        """``[quantity, released, at_ms]`` after the top-up, or ``[negative code]``."""
         res = await self._run(
             "topup", [keys.round_(activity_id, sfx)], [prize, str(add), self.offset]
         )

@@ -67,6 +67,19 @@ def no_grant(activity_id: ActivityId) -> str:
     return f"{tag(activity_id)}:g:-"
 
 
+def user_rate(activity_id: ActivityId, user_id: str) -> str:
+    return f"{tag(activity_id)}:rl:u:{user_id}"
+
+
+def ip_rate(activity_id: ActivityId, ip: str) -> str:
+    return f"{tag(activity_id)}:rl:ip:{ip}"
+
+
+def blocked(activity_id: ActivityId, kind: str) -> str:
+    """The activity's copy of the blacklist of ``kind`` ("user" or "ip")."""
+    return f"{tag(activity_id)}:bl:{kind}"
+
+
 def flushed(activity_id: ActivityId) -> str:
     """Set of round suffixes whose stream is fully flushed and trimmed."""
     return f"{tag(activity_id)}:flushed"

@@ -207,3 +207,26 @@ class WechatSessionRow(Base):
     session_key: Mapped[str] = mapped_column(String(128))
     unionid: Mapped[str | None] = mapped_column(String(64), nullable=True)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class BlacklistRow(Base):
+    """A user id or client IP refused inside every draw (mirrored into Redis)."""
+
+    __tablename__ = "blacklist"
+
+    kind: Mapped[str] = mapped_column(String(8), primary_key=True)  # user | ip
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(200), default="", server_default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class TopupRow(Base):
+    """A stock top-up, kept so `redrain verify` can replay a round's stock."""
+
+    __tablename__ = "stock_topups"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    round_id: Mapped[str] = mapped_column(String(64), index=True)
+    prize_key: Mapped[str] = mapped_column(String(32))
+    added: Mapped[int] = mapped_column(BigInteger)
+    at_ms: Mapped[int] = mapped_column(BigInteger)  # the Redis clock (+ offset) of the top-up

@@ -24,6 +24,7 @@ from app.activity import ActivityConfig
 from app.exceptions import Rejected, Unavailable
 from app.models import (
     ActivityRow,
+    BlacklistRow,
     DeadLetterRow,
     DrawRow,
     GrantRow,
@@ -32,6 +33,7 @@ from app.models import (
     ParticipantRow,
     PrizeRow,
     RoundRow,
+    TopupRow,
     WechatSessionRow,
 )
 from app.types import ActivityId, DrawRecord, PrizePlan, RoundPlan
@@ -857,6 +859,44 @@ async def _insert_notices(s: AsyncSession, notices: list[dict[str, Any]]) -> Non
     await s.execute(stmt, notices)
 
 
+class GuardMixin:
+    """The blacklist and the record of stock top-ups."""
+
+    session: Callable[[], contextlib.AbstractAsyncContextManager[AsyncSession]]
+
+    async def blacklist(self) -> list[BlacklistRow]:
+        async with self.session() as s:
+            q = select(BlacklistRow).order_by(BlacklistRow.kind, BlacklistRow.value)
+            return list(await s.scalars(q))
+
+    async def blacklist_add(self, kind: str, value: str, reason: str) -> bool:
+        try:
+            async with self.session() as s:
+                s.add(BlacklistRow(kind=kind, value=value, reason=reason, created_at=utcnow()))
+            return True
+        except saexc.IntegrityError:
+            return False
+
+    async def blacklist_remove(self, kind: str, value: str) -> bool:
+        async with self.session() as s:
+            res = await s.execute(
+                delete(BlacklistRow).where(BlacklistRow.kind == kind, BlacklistRow.value == value)
+            )
+            return bool(getattr(res, "rowcount", 0))
+
+    async def record_topup(self, round_id: str, prize_key: str, added: int, at_ms: int) -> None:
+        async with self.session() as s:
+            s.add(TopupRow(round_id=round_id, prize_key=prize_key, added=added, at_ms=at_ms))
+
+    async def topups(self, round_id: str) -> list[tuple[str, int, int]]:
+        """``(prize key, units added, at ms)`` of a round, in order."""
+        async with self.session() as s:
+            rows = await s.scalars(
+                select(TopupRow).where(TopupRow.round_id == round_id).order_by(TopupRow.id)
+            )
+            return [(r.prize_key, r.added, r.at_ms) for r in rows]
+
+
 def _lottery(row: LotteryRow, participants: int, winners: tuple[str, ...]) -> LotteryRecord:
     return LotteryRecord(
         id=row.id,
@@ -874,7 +914,7 @@ def _lottery(row: LotteryRow, participants: int, winners: tuple[str, ...]) -> Lo
     )
 
 
-class Database(LedgerMixin, GrantsMixin, LotteriesMixin, NoticesMixin):
+class Database(LedgerMixin, GrantsMixin, LotteriesMixin, NoticesMixin, GuardMixin):
     def __init__(self, url: str, *, timeout: float = 5.0) -> None:
         self.url = url
         sqlite = url.startswith("sqlite")

@@ -36,6 +36,8 @@ GRANT_NOT_FOUND = -13
 GRANT_USED = -14
 NO_MORE_LEVELS = -15
 NO_POOL = -16
+RATE_LIMITED = -17
+BLACKLISTED = -18
 
 # topup.lua / round_stats.lua
 ROUND_NOT_FOUND = -1

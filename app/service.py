@@ -31,7 +31,9 @@ from app.exceptions import (
     ValidationFailed,
 )
 from app.lotteries import Lotteries
+from app.models import BlacklistRow
 from app.repository import ActivityRecord, Database, GrantRecord, Notice, StoredDraw
+from app.risk import RiskHook
 from app.schedule import Timeline, activity_window, plan_rounds, round_slices
 from app.types import (
     ActivityId,
@@ -121,6 +123,20 @@ class Redrain:
         self.offset_ms = settings.clock_offset_ms
         secret = settings.secret_key.get_secret_value() if settings.secret_key else ""
         self.secret = (secret or secrets.token_urlsafe(32)).encode()
+        previous = settings.secret_key_previous
+        self._previous = previous.get_secret_value().encode() if previous else None
+        self._previous_until = (
+            settings.secret_key_previous_until.timestamp()
+            if settings.secret_key_previous_until
+            else None
+        )
+        self.risk: RiskHook | None = None
+        if settings.risk_url:
+            self.risk = RiskHook(
+                settings.risk_url,
+                timeout=settings.risk_timeout,
+                fail_open=settings.risk_fail_open,
+            )
         admin = settings.admin_token.get_secret_value() if settings.admin_token else ""
         self.admin_token = admin.encode()
         self._runtimes: dict[ActivityId, Runtime] = {}
@@ -138,6 +154,8 @@ class Redrain:
     async def close(self) -> None:
         if self.wechat is not None:
             await self.wechat.aclose()
+        if self.risk is not None:
+            await self.risk.aclose()
         await self.engine.close()
         await self.db.close()
 
@@ -159,7 +177,11 @@ class Redrain:
         token = token.strip()
         if self.admin_token and hmac.compare_digest(token.encode(), self.admin_token):
             return Principal(None)
-        return Principal(tokens.verify(self.secret, token, self.clock()))
+        now = self.clock()
+        keys_: list[bytes] = [self.secret]
+        if self._previous and (self._previous_until is None or now < self._previous_until):
+            keys_.append(self._previous)  # tokens signed before a rotation
+        return Principal(tokens.verify(keys_, token, now))
 
     def require_admin(self, authorization: str | None) -> None:
         if not self.authenticate(authorization).is_admin:
@@ -228,6 +250,7 @@ class Redrain:
             seeds=seeds,
         )
         await self.db.drop_rounds(rec.id, dropped)
+        await self._sync_blacklist(rec.id)
         await self.db.mark_published(rec.id)
         self._runtimes.pop(rec.id, None)
         return {
@@ -256,6 +279,14 @@ class Redrain:
             raise ValidationFailed(
                 f"prize: {prize!r} is of type empty and has no stock", field="prize"
             )
+        try:
+            await self.db.record_topup(rnd.round_id, prize, add, res[2])
+        except Unavailable as exc:
+            log.error("top-up of %s %s +%d applied but not recorded", rnd.round_id, prize, add)
+            raise Unavailable(
+                f"the top-up was applied in Redis but could not be recorded ({exc.message}); "
+                "do not repeat it"
+            ) from exc
         return {"round_id": rnd.round_id, "prize": prize, "quantity": res[0], "released": res[1]}
 
     async def stats(
@@ -345,6 +376,29 @@ class Redrain:
             current.sfx if current else None,
             rnd.date_key if rnd else None,
         )
+
+    # -- blacklist ----------------------------------------------------------------------
+
+    async def blacklist(self) -> list[BlacklistRow]:
+        return await self.db.blacklist()
+
+    async def blacklist_add(self, kind: str, value: str, reason: str) -> bool:
+        created = await self.db.blacklist_add(kind, value, reason)
+        aids = await self.engine.active_activities()
+        await self.engine.blacklist_change(aids, kind, value, add=True)
+        return created
+
+    async def blacklist_remove(self, kind: str, value: str) -> None:
+        if not await self.db.blacklist_remove(kind, value):
+            raise NotFound(f"{kind} {value!r} is not blacklisted", code="not_blacklisted")
+        aids = await self.engine.active_activities()
+        await self.engine.blacklist_change(aids, kind, value, add=False)
+
+    async def _sync_blacklist(self, activity_id: ActivityId) -> None:
+        entries = await self.db.blacklist()
+        for kind in ("user", "ip"):
+            values = [e.value for e in entries if e.kind == kind]
+            await self.engine.set_blacklist(activity_id, kind, values)
 
     # -- grants (trusted backends) ---------------------------------------------------
 
@@ -437,8 +491,11 @@ class Redrain:
         client_seed: str = "",
         idempotency_key: str | None = None,
         grant_id: str | None = None,
+        client_ip: str = "",
     ) -> tuple[Runtime, DrawResult]:
         rt = await self.runtime(activity_id)
+        if self.risk is not None:
+            await self.risk.check(user_id, client_ip, activity_id)
         if rt.config.needs_grant and not grant_id:
             raise ValidationFailed(
                 "grant_id: this activity draws on a grant; name one", field="grant_id"
@@ -468,6 +525,9 @@ class Redrain:
                 client_seed=client_seed,
                 idempotency_key=idempotency_key,
                 grant_id=grant_id,
+                client_ip=client_ip,
+                rate_user=self.settings.rate_limit_user,
+                rate_ip=self.settings.rate_limit_ip,
             )
             code = int(res[0])
             if code in (scripts.DRAWN, scripts.REPLAYED):
@@ -538,6 +598,14 @@ class Redrain:
             raise LimitReached("you have used every draw of this activity", code="total_limit")
         if code == scripts.WIN_LIMIT:
             raise LimitReached("you have won the most prizes allowed", code="win_limit")
+        if code == scripts.BLACKLISTED:
+            raise Forbidden("you cannot draw in this activity", code="blacklisted")
+        if code == scripts.RATE_LIMITED:
+            raise LimitReached(
+                "too many draws; slow down",
+                code="rate_limited",
+                retry_after=max(1, -(-int(res[1]) // 1000)),
+            )
         if code == scripts.GRANT_NOT_FOUND:
             raise NotFound("you have no such grant in this activity", code="grant_not_found")
         if code == scripts.GRANT_USED:

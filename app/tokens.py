@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hmac
 import re
+from collections.abc import Sequence
 
 from app.exceptions import Unauthorized
 
@@ -30,13 +31,22 @@ def issue(secret: bytes, user_id: str, expires_at: int) -> str:
     return f"{body}.{_sign(secret, body)}"
 
 
-def verify(secret: bytes, token: str, now: float) -> str:
-    """The user id of a valid token; raises :class:`Unauthorized` otherwise."""
+def verify(secret: bytes | Sequence[bytes], token: str, now: float) -> str:
+    """The user id of a valid token; raises :class:`Unauthorized` otherwise.
+
+    ``secret`` may be several: the current one first, then previous ones still
+    accepted after a rotation. Every candidate is compared in constant time.
+    """
     parts = token.split(".")
     if len(parts) != 4 or parts[0] != PREFIX or not parts[2].isdigit():
         raise Unauthorized("malformed token", code="invalid_token")
     body = token[: token.rfind(".")]
-    if not hmac.compare_digest(_sign(secret, body), parts[3]):
+    secrets = [secret] if isinstance(secret, bytes) else list(secret)
+    given = parts[3].encode()
+    matched = False
+    for key in secrets:
+        matched |= hmac.compare_digest(_sign(key, body).encode(), given)
+    if not matched:
         raise Unauthorized("token signature does not match", code="invalid_token")
     if int(parts[2]) <= now:
         raise Unauthorized("token has expired", code="token_expired")

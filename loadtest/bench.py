@@ -337,6 +337,10 @@ def main() -> None:
         "REDRAIN_ADMIN_TOKEN": ADMIN,
         "REDRAIN_CLOCK_OFFSET": str(now_local.timestamp() - time.time()),
         "REDRAIN_BENCH_BASELINE": "1",
+        # The limiter runs (its cost is measured) but never refuses: all load
+        # comes from one address.
+        "REDRAIN_RATE_LIMIT_USER": "1000000",
+        "REDRAIN_RATE_LIMIT_IP": "100000000",
         "REDRAIN_LOG_LEVEL": "warning",
     }
     flush_cmd = [sys.executable, "-m", "app", "worker"]

@@ -14,6 +14,10 @@
   KEYS[8] stream       the round's ledger stream
   KEYS[9] idem         string holding the stored result of an Idempotency-Key
   KEYS[10] grant       hash  user, amount, used, draw of the grant this draw spends
+  KEYS[11] userRate    string draws of this user in the current 1-second window
+  KEYS[12] ipRate      string draws from this client IP in the current 1-second window
+  KEYS[13] blockedUsers set  blacklisted user ids (mirrored from the database)
+  KEYS[14] blockedIps   set  blacklisted client IPs
 
   ARGV[1]  config version the caller's static arguments come from
   ARGV[2]  guessed open round suffix "YYYYMMDD:i"
@@ -24,8 +28,11 @@
   ARGV[7]  "1" when KEYS[9] is a real Idempotency-Key, "" otherwise
   ARGV[8]  Idempotency-Key retention, seconds
   ARGV[9]  grant id ("" when the activity does not draw on grants)
+  ARGV[10] client IP
+  ARGV[11] draws per second allowed per user (0: no limit)
+  ARGV[12] draws per second allowed per client IP (0: no limit)
   Static for that version (the caller compiled them from the same published
-  configuration; the version check makes them authoritative), from S = 10:
+  configuration; the version check makes them authoritative), from S = 13:
   ARGV[S]    activity id           ARGV[S+1]  activity start, ms
   ARGV[S+2]  round start, ms       ARGV[S+3]  round end, ms
   ARGV[S+4]  odds mode ("manual" | "auto")
@@ -56,6 +63,11 @@
     {-14}           GRANT_USED          the grant was already spent
     {-15}           NO_MORE_LEVELS      a count draw past the last level
     {-16}           NO_POOL             no pool covers the grant's amount
+    {-17, ms}       RATE_LIMITED        too many draws this second; retry after ms
+    {-18}           BLACKLISTED         the user or the client IP is blacklisted
+
+  A refusal changes nothing but the rate-limit counters (which expire within a
+  second): they count every attempt, refused or not.
 ]]
 
 -- @include release
@@ -63,7 +75,8 @@
 local cfgKey, roundsKey, totalsKey, winsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local roundKey, roundUsersKey, dayKey, streamKey, idemKey, grantKey =
   KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
-local S = 10
+local userRateKey, ipRateKey, blockedUsersKey, blockedIpsKey = KEYS[11], KEYS[12], KEYS[13], KEYS[14]
+local S = 13
 local kind = ARGV[S + 9]
 local version, guess, user, userKey, clientSeed = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local useIdem, idemTtl = ARGV[7] == '1', ARGV[8]
@@ -71,6 +84,26 @@ local useIdem, idemTtl = ARGV[7] == '1', ARGV[8]
 local ver = redis.call('HGET', cfgKey, 'ver')
 if not ver then return {-1} end
 if ver ~= version then return {-9} end
+
+if redis.call('SISMEMBER', blockedUsersKey, user) == 1
+  or redis.call('SISMEMBER', blockedIpsKey, ARGV[10]) == 1 then
+  return {-18}
+end
+
+-- One-second windows from a user's (an IP's) first draw in it.
+local function overRate(key, perSecond)
+  if perSecond <= 0 then return false end
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('PEXPIRE', key, 1000) end
+  return n > perSecond
+end
+for _, rate in ipairs({{userRateKey, tonumber(ARGV[11])}, {ipRateKey, tonumber(ARGV[12])}}) do
+  if overRate(rate[1], rate[2]) then
+    local wait = redis.call('PTTL', rate[1])
+    if wait < 0 then wait = 1000 end
+    return {-17, wait}
+  end
+end
 
 if useIdem then
   local stored = redis.call('GET', idemKey)

@@ -5,7 +5,7 @@
   KEYS[1] round    hash
   ARGV[1] prize key    ARGV[2] units to add (> 0)    ARGV[3] clock offset, ms
 
-  Returns {quantity, released} after the top-up, or
+  Returns {quantity, released, now_ms} after the top-up, or
     {-1} ROUND_NOT_FOUND   {-2} ROUND_ENDED   {-3} PRIZE_NOT_FOUND   {-4} EMPTY_PRIZE
 ]]
 
@@ -26,7 +26,7 @@ for i = 1, tonumber(head[2]) do
     redis.call('HINCRBY', roundKey, 'a' .. si, add)
     local q = redis.call('HINCRBY', roundKey, 'q' .. si, add)
     local r = redis.call('HINCRBY', roundKey, 'r' .. si, add)
-    return {q, r}
+    return {q, r, string.format('%.0f', now)}
   end
 end
 return {-3}

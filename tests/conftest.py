@@ -100,6 +100,10 @@ def settings_for(db_url: str, offset: float = 0.0, **kw: Any) -> Settings:
         "admin_token": ADMIN,
         "dev_login": True,
         "clock_offset": offset,
+        # Most tests hammer one user or one IP on purpose; the rate-limit tests
+        # turn these on explicitly.
+        "rate_limit_user": 0,
+        "rate_limit_ip": 0,
         **kw,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

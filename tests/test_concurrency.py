@@ -56,6 +56,9 @@ def server(
         "REDRAIN_ADMIN_TOKEN": ADMIN,
         "REDRAIN_CLOCK_OFFSET": str(offset_to(local(DAY, 10, 30))),
         "REDRAIN_LOG_LEVEL": "warning",
+        # One client IP and one user on purpose: the invariants, not the rate limits.
+        "REDRAIN_RATE_LIMIT_USER": "0",
+        "REDRAIN_RATE_LIMIT_IP": "0",
     }
     if request.param == "embedded":
         env["REDRAIN_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}"
