@@ -26,6 +26,7 @@ from pydantic import (
     StrictStr,
     ValidationError,
 )
+from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -47,11 +48,13 @@ from app.exceptions import (
     Unavailable,
     ValidationFailed,
 )
-from app.repository import ActivityRecord, LotteryRecord, StoredDraw
+from app.repository import ActivityRecord, GrantRecord, LotteryRecord, StoredDraw
 from app.service import Redrain, Runtime, iso
+from app.tokens import USER_ID
 from app.types import DrawResult, Limits, RoundPlan, RoundStats
 
 log = logging.getLogger("redrain.api")
+ROW_ID = re.compile("[0-9]{1,18}")  # database ids: every match fits a signed BIGINT
 
 MAX_BODY = 64 * 1024
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-:.]{1,64}$")
@@ -173,6 +176,7 @@ class _Strict(BaseModel):
 
 
 PositiveId = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
+UserId = Annotated[StrictStr, Field(pattern=USER_ID.pattern)]
 
 
 class DrawBody(_Strict):
@@ -182,7 +186,7 @@ class DrawBody(_Strict):
 
 
 class GrantBody(_Strict):
-    user_id: StrictStr
+    user_id: UserId
     activity_id: PositiveId
     amount: Annotated[StrictInt, Field(ge=0, le=10**12)]
     reference: Annotated[StrictStr, Field(min_length=1, max_length=128)]
@@ -204,7 +208,7 @@ class WechatBody(_Strict):
 
 
 class DevLoginBody(_Strict):
-    user_id: StrictStr
+    user_id: UserId
 
 
 class TopUpBody(_Strict):
@@ -427,6 +431,12 @@ def svc(request: Request) -> Redrain:
 
 def _auth(request: Request) -> str | None:
     return request.headers.get("authorization")
+
+
+async def openapi(request: Request) -> Response:
+    from app.openapi import document  # builds on this module's models
+
+    return JSON(document())
 
 
 async def healthz(request: Request) -> Response:
@@ -717,18 +727,39 @@ async def round_info(request: Request) -> Response:
     return JSON(body)
 
 
+def query_activity(request: Request) -> int | None:
+    """The optional ``activity_id`` filter: a row id, like the path's ``{id:rowid}``."""
+    activity = request.query_params.get("activity_id")
+    if activity is None:
+        return None
+    if not ROW_ID.fullmatch(activity):
+        raise ValidationFailed("activity_id: expected an activity id", field="activity_id")
+    return int(activity)
+
+
+async def my_grants(request: Request) -> Response:
+    s = svc(request)
+    user = s.require_user(_auth(request))
+    limit = query_int(request, "limit", 20, 1, 100)
+    rows = await s.my_grants(user, query_activity(request), limit)
+    return JSON({"grants": [await grant_body(s, g) for g in rows]})
+
+
+async def my_grant(request: Request) -> Response:
+    s = svc(request)
+    user = s.require_user(_auth(request))
+    return JSON(await grant_body(s, await s.my_grant(user, request.path_params["grant_id"])))
+
+
 async def my_draws(request: Request) -> Response:
     s = svc(request)
     user = s.require_user(_auth(request))
     limit = query_int(request, "limit", 20, 1, 100)
-    activity = request.query_params.get("activity_id")
-    if activity is not None and not activity.isdigit():
-        raise ValidationFailed("activity_id: expected an integer", field="activity_id")
     cursor = request.query_params.get("cursor")
     before = decode_cursor(cursor, 2) if cursor else None
     rows = await s.my_draws(
         user,
-        activity_id=int(activity) if activity else None,
+        activity_id=query_activity(request),
         limit=limit,
         before=(before[0], before[1]) if before else None,
     )
@@ -829,19 +860,21 @@ async def grants(request: Request) -> Response:
     grant, created = await s.create_grant(
         body.activity_id, body.user_id, body.amount, body.reference
     )
+    return JSON(await grant_body(s, grant), status_code=201 if created else 200)
+
+
+async def grant_body(s: Redrain, grant: GrantRecord) -> dict[str, Any]:
     used, draw_id = await s.grant_state(grant)
-    return JSON(
-        {
-            "grant_id": grant.id,
-            "user_id": grant.user_id,
-            "activity_id": grant.activity_id,
-            "amount": grant.amount,
-            "reference": grant.reference,
-            "used": used,
-            "draw_id": draw_id,
-        },
-        status_code=201 if created else 200,
-    )
+    return {
+        "grant_id": grant.id,
+        "user_id": grant.user_id,
+        "activity_id": grant.activity_id,
+        "amount": grant.amount,
+        "reference": grant.reference,
+        "created_at": _iso_utc(grant.created_at),
+        "used": used,
+        "draw_id": draw_id,
+    }
 
 
 def _iso_utc(t: dt.datetime | None) -> str | None:
@@ -932,9 +965,25 @@ async def wechat_login(request: Request) -> Response:
     return JSON({"token": token, "user_id": user_id, "expires_in": ttl})
 
 
+class RowId(Convertor[int]):
+    """Database ids: at most 18 digits so every match fits a signed BIGINT;
+    longer numbers fall through to the router's 404."""
+
+    regex = ROW_ID.pattern
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(value)
+
+
+register_url_convertor("rowid", RowId())
+
 ROUTES = [
     Route("/v1/draw", draw, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
+    Route("/openapi.json", openapi, methods=["GET"]),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/v1/auth/dev", dev_login, methods=["POST"]),
     Route("/v1/auth/wechat", wechat_login, methods=["POST"]),
@@ -942,19 +991,21 @@ ROUTES = [
     Route("/v1/admin/blacklist", blacklist, methods=["GET", "POST"]),
     Route("/v1/admin/blacklist/{kind}/{value}", blacklist_entry, methods=["DELETE"]),
     Route("/v1/lotteries", create_lottery, methods=["POST"]),
-    Route("/v1/lotteries/{id:int}", lottery, methods=["GET", "DELETE"]),
-    Route("/v1/lotteries/{id:int}/join", lottery_join, methods=["POST", "DELETE"]),
-    Route("/v1/lotteries/{id:int}/cancel", lottery_cancel, methods=["POST"]),
+    Route("/v1/lotteries/{id:rowid}", lottery, methods=["GET", "DELETE"]),
+    Route("/v1/lotteries/{id:rowid}/join", lottery_join, methods=["POST", "DELETE"]),
+    Route("/v1/lotteries/{id:rowid}/cancel", lottery_cancel, methods=["POST"]),
     Route("/v1/me/notifications", my_notifications, methods=["GET"]),
     Route("/v1/admin/activities", list_activities, methods=["GET"]),
     Route("/v1/admin/activities", create_activity, methods=["POST"]),
-    Route("/v1/admin/activities/{id:int}", activity_admin, methods=["GET", "PUT"]),
-    Route("/v1/admin/activities/{id:int}/publish", publish, methods=["POST"]),
-    Route("/v1/admin/activities/{id:int}/stock", topup, methods=["POST"]),
-    Route("/v1/admin/activities/{id:int}/stats", stats, methods=["GET"]),
-    Route("/v1/admin/activities/{id:int}/winners", winners, methods=["GET"]),
+    Route("/v1/admin/activities/{id:rowid}", activity_admin, methods=["GET", "PUT"]),
+    Route("/v1/admin/activities/{id:rowid}/publish", publish, methods=["POST"]),
+    Route("/v1/admin/activities/{id:rowid}/stock", topup, methods=["POST"]),
+    Route("/v1/admin/activities/{id:rowid}/stats", stats, methods=["GET"]),
+    Route("/v1/admin/activities/{id:rowid}/winners", winners, methods=["GET"]),
     Route("/v1/me/draws", my_draws, methods=["GET"]),
-    Route("/v1/activities/{id:int}", public_activity, methods=["GET"]),
+    Route("/v1/me/grants", my_grants, methods=["GET"]),
+    Route("/v1/me/grants/{grant_id}", my_grant, methods=["GET"]),
+    Route("/v1/activities/{id:rowid}", public_activity, methods=["GET"]),
     Route("/bench/draw-baseline", draw_baseline, methods=["POST"]),
     Route("/v1/rounds/{round_id}", round_info, methods=["GET"]),
 ]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -267,6 +268,44 @@ def reconcile(
             highlight=False,
         )
         return not bad
+
+    sys.exit(0 if run(go) else 1)
+
+
+@main.command()
+@click.argument("round_id")
+def verify(round_id: str) -> None:
+    """Recompute every draw of ROUND_ID from the database and the round's seed;
+    exit 0 when all of them check out, 1 on any mismatch (each one named)."""
+    from rich.console import Console
+
+    from app import repository
+    from app.verify import Verifier
+
+    settings = settings_or_exit()
+    if settings.database_url is None:
+        fail("REDRAIN_DATABASE_URL is not set")
+    out = Console()
+
+    async def go() -> bool:
+        database = repository.Database(settings.database_url or "")
+        try:
+            with out.status(f"verifying {round_id} ..."):
+                report = await Verifier(database).verify(
+                    round_id, now_ms=int(time.time() * 1000) + settings.clock_offset_ms
+                )
+        finally:
+            await database.close()
+        for f in report.findings:
+            out.print(f"{f.draw_id or round_id}: {f.problem}", markup=False, highlight=False)
+        if not report.ended:
+            out.print("note: the round has not ended; its seed is not public yet")
+        verdict = "[green]verified[/green]" if report.ok else "[red]MISMATCH[/red]"
+        out.print(
+            f"{verdict}: {report.draws} draws, {report.wins} wins, "
+            f"{len(report.findings)} problems in {round_id}"
+        )
+        return report.ok
 
     sys.exit(0 if run(go) else 1)
 

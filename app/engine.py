@@ -8,6 +8,7 @@ hang: every call has a socket timeout.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -142,6 +143,17 @@ class Engine:
 
     # -- publishing -------------------------------------------------------
 
+    async def _evalsha_many(self, calls: list[list[Any]]) -> list[Any]:
+        """Several EVALSHA of one slot in one round trip. The transport pipelines
+        concurrent calls by itself (and routes them on a cluster, where redis-py
+        refuses EVALSHA in a pipeline); redis-py (embedded) uses a pipeline."""
+        if self.fast is self.client:
+            pipe = self.client.pipeline(transaction=False)
+            for call in calls:
+                pipe.evalsha(*call)
+            return list(await pipe.execute())
+        return list(await asyncio.gather(*[self.fast.evalsha(*call) for call in calls]))
+
     async def publish(
         self,
         activity_id: ActivityId,
@@ -163,7 +175,7 @@ class Engine:
         written = frozen = 0
         async with _translated():
             for i in range(0, len(rounds), PUBLISH_CHUNK):
-                pipe = self.client.pipeline(transaction=False)
+                calls: list[list[Any]] = []
                 for r in rounds[i : i + PUBLISH_CHUNK]:
                     seed, seed_hash = seeds[r.sfx]
                     args: list[Any] = [
@@ -184,8 +196,8 @@ class Engine:
                             p.quantity,
                             ",".join(f"{s.at_ms}:{s.amount}" for s in sl),
                         ]
-                    pipe.evalsha(sha, 2, rounds_key, keys.round_(activity_id, r.sfx), *args)
-                for ok in await pipe.execute():
+                    calls.append([sha, 2, rounds_key, keys.round_(activity_id, r.sfx), *args])
+                for ok in await self._evalsha_many(calls):
                     if int(ok):
                         written += 1
                     else:

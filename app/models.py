@@ -139,7 +139,10 @@ class GrantRow(Base):
     """One draw chance issued by a trusted backend; spent in Redis by a draw."""
 
     __tablename__ = "grants"
-    __table_args__ = (UniqueConstraint("reference", name="uq_grants_reference"),)
+    __table_args__ = (
+        UniqueConstraint("reference", name="uq_grants_reference"),
+        Index("ix_grants_user", "user_id", "created_at", "id"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     activity_id: Mapped[int] = mapped_column(BigInteger, index=True)

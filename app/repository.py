@@ -143,6 +143,7 @@ class GrantRecord:
     user_id: str
     amount: int
     reference: str
+    created_at: dt.datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -515,6 +516,43 @@ class LedgerMixin:
                 wins={str(k): int(n) for k, n in wins},
             )
 
+    async def round_draws(self, round_id: str) -> list[StoredDraw]:
+        """Every stored draw of a round, in draw order (seq)."""
+        async with self.session() as s:
+            q = select(*_DRAW_COLUMNS).where(_in_round(round_id)).order_by(DrawRow.seq)
+            return [_stored(r) for r in await s.execute(q)]
+
+    async def draws_before(
+        self, activity_id: ActivityId, before_ms: int, users: Sequence[str]
+    ) -> dict[str, int]:
+        """How many draws each user made in the activity before ``before_ms``."""
+        out: dict[str, int] = {}
+        users = list(users)
+        async with self.session() as s:
+            for i in range(0, len(users), 1000):
+                rows = await s.execute(
+                    select(DrawRow.user_id, func.count())
+                    .where(
+                        DrawRow.activity_id == activity_id,
+                        DrawRow.drawn_at_ms < before_ms,
+                        DrawRow.user_id.in_(users[i : i + 1000]),
+                    )
+                    .group_by(DrawRow.user_id)
+                )
+                out.update((str(u), int(n)) for u, n in rows)
+        return out
+
+    async def grant_amounts(self, grant_ids: Sequence[str]) -> dict[str, int]:
+        ids = list(grant_ids)
+        out: dict[str, int] = {}
+        async with self.session() as s:
+            for i in range(0, len(ids), 1000):
+                rows = await s.execute(
+                    select(GrantRow.id, GrantRow.amount).where(GrantRow.id.in_(ids[i : i + 1000]))
+                )
+                out.update((str(g), int(a)) for g, a in rows)
+        return out
+
     async def round_seqs(self, round_id: str) -> list[int]:
         async with self.session() as s:
             return [int(v) for v in await s.scalars(select(DrawRow.seq).where(_in_round(round_id)))]
@@ -542,13 +580,36 @@ class LedgerMixin:
             return int(await s.scalar(q) or 0)
 
 
+def _grant(row: GrantRow) -> GrantRecord:
+    return GrantRecord(
+        row.id, row.activity_id, row.user_id, row.amount, row.reference, row.created_at
+    )
+
+
 class GrantsMixin:
     session: Callable[[], contextlib.AbstractAsyncContextManager[AsyncSession]]
+
+    async def grant(self, grant_id: str) -> GrantRecord | None:
+        async with self.session() as s:
+            row = await s.get(GrantRow, grant_id)
+        return None if row is None else _grant(row)
+
+    async def user_grants(
+        self, user_id: str, activity_id: ActivityId | None, limit: int
+    ) -> list[GrantRecord]:
+        """A user's grants, newest first."""
+        q = select(GrantRow).where(GrantRow.user_id == user_id)
+        if activity_id is not None:
+            q = q.where(GrantRow.activity_id == activity_id)
+        q = q.order_by(GrantRow.created_at.desc(), GrantRow.id.desc()).limit(limit)
+        async with self.session() as s:
+            return [_grant(r) for r in await s.scalars(q)]
 
     async def create_grant(
         self, grant_id: str, activity_id: ActivityId, user_id: str, amount: int, reference: str
     ) -> tuple[GrantRecord, bool]:
         """The grant of ``reference``: created now (True) or as first created (False)."""
+        now = utcnow()
         try:
             async with self.session() as s:
                 s.add(
@@ -558,18 +619,16 @@ class GrantsMixin:
                         user_id=user_id,
                         amount=amount,
                         reference=reference,
-                        created_at=utcnow(),
+                        created_at=now,
                     )
                 )
-            return GrantRecord(grant_id, activity_id, user_id, amount, reference), True
+            return GrantRecord(grant_id, activity_id, user_id, amount, reference, now), True
         except saexc.IntegrityError:
             async with self.session() as s:
                 row = await s.scalar(select(GrantRow).where(GrantRow.reference == reference))
             if row is None:
                 raise
-            return GrantRecord(
-                row.id, row.activity_id, row.user_id, row.amount, row.reference
-            ), False
+            return _grant(row), False
 
 
 class LotteriesMixin:

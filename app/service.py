@@ -432,6 +432,18 @@ class Redrain:
     async def grant_state(self, grant: GrantRecord) -> tuple[bool, str | None]:
         return await self.engine.grant_state(grant.activity_id, grant.id)
 
+    async def my_grant(self, user_id: str, grant_id: str) -> GrantRecord:
+        """One of the caller's grants; another user's is as unknown as a made-up id."""
+        grant = await self.db.grant(grant_id)
+        if grant is None or grant.user_id != user_id:
+            raise NotFound(f"no grant {grant_id!r} of this user", code="grant_not_found")
+        return grant
+
+    async def my_grants(
+        self, user_id: str, activity_id: ActivityId | None, limit: int
+    ) -> list[GrantRecord]:
+        return await self.db.user_grants(user_id, activity_id, limit)
+
     # -- notifications and WeChat login ------------------------------------------------
 
     async def notifications(self, user_id: str, limit: int, before_id: int | None) -> list[Notice]:

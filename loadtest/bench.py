@@ -206,11 +206,12 @@ async def prepare(base: str) -> int:
     return int(aid)
 
 
-def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
+def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit("server exited during start-up")
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:]
+            raise SystemExit(f"server exited during start-up: {' '.join(tail)}")
         try:
             if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
                 return
@@ -316,6 +317,11 @@ def main() -> None:
         action="store_true",
         help="diagnostics only: do not run `redrain worker` during the runs",
     )
+    ap.add_argument(
+        "--no-rate-limits",
+        action="store_true",
+        help="switch the per-user and per-IP limiter off (to measure what it costs)",
+    )
     args = ap.parse_args()
     for tool in ("wrk", "redis-server", "taskset"):
         if shutil.which(tool) is None:
@@ -339,8 +345,8 @@ def main() -> None:
         "REDRAIN_BENCH_BASELINE": "1",
         # The limiter runs (its cost is measured) but never refuses: all load
         # comes from one address.
-        "REDRAIN_RATE_LIMIT_USER": "1000000",
-        "REDRAIN_RATE_LIMIT_IP": "100000000",
+        "REDRAIN_RATE_LIMIT_USER": "0" if args.no_rate_limits else "100000",
+        "REDRAIN_RATE_LIMIT_IP": "0" if args.no_rate_limits else "1000000",
         "REDRAIN_LOG_LEVEL": "warning",
     }
     flush_cmd = [sys.executable, "-m", "app", "worker"]
@@ -367,7 +373,7 @@ def main() -> None:
             [*taskset(side_cpus), *flush_cmd], env=env, stdout=worker_log, stderr=subprocess.STDOUT
         )
     try:
-        wait_ready(base, server)
+        wait_ready(base, server, work / "server.log")
         aid = asyncio.run(prepare(base))
         tokens_file = work / "tokens.txt"
         exp = int(time.time()) + 86_400

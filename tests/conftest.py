@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from app.application import create_app
 from app.config import Settings
 from app.service import Redrain
 from tests.helpers import ADMIN, MARIADB_URL, REDIS_URL, SECRET
+from tests.redisproc import redis_cluster
 
 ServiceFactory = Callable[..., Redrain]
 
@@ -39,6 +40,22 @@ async def mariadb_url() -> AsyncIterator[str]:
     async with admin.begin() as conn:
         await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
     await admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A 3-master Redis Cluster on loopback ports, started once for the session;
+    the URL names one node (clients discover the rest)."""
+    with redis_cluster(tmp_path_factory.mktemp("cluster"), masters=3) as nodes:
+        yield nodes[0].url
+
+
+async def flush_cluster(url: str) -> None:
+    client = engine.connect(url, timeout=5, cluster=True)
+    try:
+        await client.flushall()  # redis-py sends it to every primary
+    finally:
+        await client.aclose()
 
 
 @pytest_asyncio.fixture(scope="session")

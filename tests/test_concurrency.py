@@ -20,7 +20,7 @@ import pytest
 
 from app import tokens
 from app.repository import Database
-from tests.conftest import flush_real_redis
+from tests.conftest import flush_cluster, flush_real_redis
 from tests.helpers import (
     ADMIN,
     DAY,
@@ -45,7 +45,7 @@ class Server:
     database_url: str
 
 
-@pytest.fixture(params=["redis+mariadb", "embedded"])
+@pytest.fixture(params=["redis+mariadb", "cluster+mariadb", "embedded"])
 def server(
     request: pytest.FixtureRequest, mariadb_url: str, tmp_path: Path, artifacts: Path
 ) -> Iterator[Server]:
@@ -65,12 +65,18 @@ def server(
         with running_server(env, artifacts / "server-embedded.log") as base:
             yield Server(base, env["REDRAIN_DATABASE_URL"])
         return
-    asyncio.run(flush_real_redis())
-    env |= {"REDRAIN_REDIS_URL": REDIS_URL, "REDRAIN_DATABASE_URL": mariadb_url}
+    if request.param == "cluster+mariadb":
+        url = request.getfixturevalue("cluster_url")
+        asyncio.run(flush_cluster(url))
+        env |= {"REDRAIN_REDIS_URL": url, "REDRAIN_REDIS_CLUSTER": "1"}
+    else:
+        asyncio.run(flush_real_redis())
+        env |= {"REDRAIN_REDIS_URL": REDIS_URL}
+    env |= {"REDRAIN_DATABASE_URL": mariadb_url}
     full = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")} | env
     with (
-        running_server(env, artifacts / "server-redis.log", workers=2) as base,
-        (artifacts / "worker-concurrency.log").open("wb") as log,
+        running_server(env, artifacts / f"server-{request.param}.log", workers=2) as base,
+        (artifacts / f"worker-{request.param}.log").open("wb") as log,
     ):
         worker = subprocess.Popen(
             [sys.executable, "-m", "app", "worker"], env=full, stdout=log, stderr=subprocess.STDOUT
