@@ -13,7 +13,9 @@ import io
 import ipaddress
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
@@ -30,10 +32,11 @@ from starlette.convertors import Convertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from app import lotteries
+from app import lotteries, metrics
 from app.activity import describe
 from app.exceptions import (
     BadGateway,
@@ -54,7 +57,8 @@ from app.tokens import USER_ID
 from app.types import DrawResult, Limits, RoundPlan, RoundStats
 
 log = logging.getLogger("redrain.api")
-ROW_ID = re.compile("[0-9]{1,18}")  # database ids: every match fits a signed BIGINT
+ROW_ID = re.compile("[0-9]{1,18}")
+STATIC = Path(__file__).with_name("static")  # database ids: every match fits a signed BIGINT
 
 MAX_BODY = 64 * 1024
 IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-:.]{1,64}$")
@@ -433,6 +437,40 @@ def _auth(request: Request) -> str | None:
     return request.headers.get("authorization")
 
 
+async def metrics_page(request: Request) -> Response:
+    """Prometheus text format: this process's (or every worker's) counters plus
+    gauges of live stock and stream lag read from Redis now."""
+    s = svc(request)
+    live, streams = await s.live_snapshot()
+    stock = [
+        metrics.LiveStock(
+            int(r.round_id.split(":")[0]), r.round_id, p.key, p.quantity, p.released, p.won
+        )
+        for r in live
+        for p in r.prizes
+        if p.quantity or p.released  # not the empty outcome
+    ]
+    lag = [metrics.StreamLag(rid, st.undelivered, st.pending) for rid, st in streams]
+    return Response(metrics.exposition(stock, lag), media_type=metrics.CONTENT_TYPE)
+
+
+async def console_page(request: Request) -> Response:
+    return _page("console.html")
+
+
+async def rain_page(request: Request) -> Response:
+    return _page("rain.html")
+
+
+def _page(name: str) -> Response:
+    # No-store: a redeploy's page must not meet an old cached script.
+    return Response(
+        STATIC.joinpath(name).read_bytes(),
+        media_type="text/html; charset=utf-8",
+        headers={"cache-control": "no-store"},
+    )
+
+
 async def openapi(request: Request) -> Response:
     from app.openapi import document  # builds on this module's models
 
@@ -678,6 +716,7 @@ class DrawFastPath:
             elif name == b"content-length":
                 declared = value
         service: Redrain = scope["app"].state.redrain
+        started = time.perf_counter()
         try:
             body = await receive_body(receive, declared)
             payload, extra = await perform_draw(
@@ -688,7 +727,9 @@ class DrawFastPath:
                 log.warning("unavailable: %s (%r)", exc.message, exc.__cause__)
             error = error_response(exc)
             status, content, headers = error.status_code, bytes(error.body), error.raw_headers
+            metrics.count_draw(exc.code, time.perf_counter() - started)
         else:
+            metrics.count_draw("won" if payload["won"] else "lost", time.perf_counter() - started)
             status, content = 200, orjson.dumps(payload)
             headers = [_JSON_TYPE, (b"content-length", str(len(content)).encode())]
             if extra:
@@ -984,6 +1025,11 @@ ROUTES = [
     Route("/v1/draw", draw, methods=["POST"]),
     Route("/healthz", healthz, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
+    Route("/metrics", metrics_page, methods=["GET"]),
+    Route("/console", console_page, methods=["GET"]),
+    Route("/rain/{id:rowid}", rain_page, methods=["GET"]),
+    # The pages' scripts and styles (no build step): app/static.
+    Mount("/static", StaticFiles(directory=STATIC), name="static"),
     Route("/readyz", readyz, methods=["GET"]),
     Route("/v1/auth/dev", dev_login, methods=["POST"]),
     Route("/v1/auth/wechat", wechat_login, methods=["POST"]),

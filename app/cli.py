@@ -62,6 +62,8 @@ def main() -> None:
 
 
 def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    if workers > 1:
+        _multiprocess_metrics()  # before anything imports prometheus_client
     import uvicorn
 
     from app.application import create_app
@@ -105,6 +107,23 @@ def serve(host: str, port: int, workers: int) -> None:
             err=True,
         )
     _serve(settings, host, port, workers)
+
+
+def _multiprocess_metrics() -> None:
+    """Several uvicorn workers share their counters through files in
+    PROMETHEUS_MULTIPROC_DIR: a fresh directory, or the given one emptied of a
+    previous run's files (prometheus-client's multiprocess mode)."""
+    import os
+    import tempfile
+
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not folder:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="redrain-metrics-")
+        return
+    path = Path(folder)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink()
 
 
 @main.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from redis import exceptions as rexc
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from app import keys, scripts
+from app import keys, metrics, scripts
 from app.exceptions import Unavailable
 from app.transport import RedisTransport
 from app.types import ActivityId, Limits, PoolPlan, PrizeStats, RoundPlan, RoundStats, Slice
@@ -134,12 +135,16 @@ class Engine:
 
     async def _run(self, name: str, keys_: Sequence[str], args: Sequence[Any]) -> Any:
         script = self._scripts[name]
-        async with _translated():
-            try:
-                return await self.fast.evalsha(script.sha, len(keys_), *keys_, *args)
-            except rexc.NoScriptError:
-                await self.fast.script_load(script.source)
-                return await self.fast.evalsha(script.sha, len(keys_), *keys_, *args)
+        started = time.perf_counter()
+        try:
+            async with _translated():
+                try:
+                    return await self.fast.evalsha(script.sha, len(keys_), *keys_, *args)
+                except rexc.NoScriptError:
+                    await self.fast.script_load(script.source)
+                    return await self.fast.evalsha(script.sha, len(keys_), *keys_, *args)
+        finally:
+            metrics.observe_script(name, time.perf_counter() - started)
 
     # -- publishing -------------------------------------------------------
 

@@ -20,7 +20,7 @@ from typing import Any
 from app import fairness, scripts, tokens
 from app.activity import ActivityConfig, parse_config
 from app.config import Settings
-from app.engine import Engine
+from app.engine import Engine, StreamState
 from app.exceptions import (
     Conflict,
     Forbidden,
@@ -308,6 +308,30 @@ class Redrain:
             if st is not None:
                 out.append(st)
         return rt, out
+
+    async def live_snapshot(
+        self, horizon_ms: int = 3_600_000
+    ) -> tuple[list[RoundStats], list[tuple[str, StreamState]]]:
+        """For metrics: stock of every open round, and the stream state of every
+        round that started and ended less than ``horizon_ms`` ago (the ones a
+        flush worker may still be behind on)."""
+        now = self.now_ms()
+        live: list[RoundStats] = []
+        streams: list[tuple[str, StreamState]] = []
+        for aid in await self.engine.active_activities():
+            try:
+                rt = await self.runtime(aid)
+            except NotFound:
+                continue
+            for r in rt.timeline.rounds:
+                if r.start_ms > now or r.end_ms <= now - horizon_ms:
+                    continue
+                if r.end_ms > now:
+                    st = await self.engine.round_stats(r)
+                    if st is not None:
+                        live.append(st)
+                streams.append((r.round_id, await self.engine.stream_state(aid, r.sfx)))
+        return live, streams
 
     def _round_of(self, rt: Runtime, ref: str) -> RoundPlan:
         sfx = ref.removeprefix(f"{rt.id}:")

@@ -24,4 +24,14 @@ if ! mariadb_up; then
   start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
 fi
 wait_for mariadb_up 300 "MariaDB on 127.0.0.1:3306 (user root, empty password)"
-echo "services: Redis and MariaDB are up" >&2
+
+# The browser tests drive Debian's Chromium (Playwright's own download does not
+# work here); a fresh machine does not have it yet.
+if [ ! -x /usr/bin/chromium ]; then
+  echo "services: installing Debian's chromium for the browser tests" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q chromium >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+fi
+[ -x /usr/bin/chromium ] || { echo "services: /usr/bin/chromium is missing" >&2; exit 1; }
+echo "services: Redis, MariaDB and Chromium are up" >&2

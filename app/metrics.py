@@ -1,0 +1,142 @@
+"""Prometheus metrics of the API processes (``GET /metrics``).
+
+Counters and histograms are per process; with several uvicorn workers
+``redrain serve`` points ``PROMETHEUS_MULTIPROC_DIR`` at a fresh directory
+before the workers start, and a scrape of any worker sums them all
+(prometheus-client's multiprocess mode). Gauges of shared state — stock left
+per live round and prize, stream lag — are read from Redis at scrape time, so
+every worker reports the same values and a dead flush worker cannot hide its
+own lag.
+
+Imports only prometheus-client: the engine and the HTTP edge both record here.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+_LATENCY = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+DRAWS = Counter(
+    "redrain_draws",
+    "POST /v1/draw answers by outcome: won, lost, or the refusal's error code",
+    ["outcome"],
+)
+DRAW_SECONDS = Histogram(
+    "redrain_draw_seconds", "Time to answer POST /v1/draw, in the API process", buckets=_LATENCY
+)
+REDIS_SECONDS = Histogram(
+    "redrain_redis_seconds",
+    "Latency of Redis script calls by script (draw, publish_round, grant, ...)",
+    ["script"],
+    buckets=_LATENCY,
+)
+
+_outcomes: dict[str, Counter] = {}
+_scripts: dict[str, Histogram] = {}
+
+
+def count_draw(outcome: str, seconds: float) -> None:
+    child = _outcomes.get(outcome)
+    if child is None:  # a handful of outcomes: the label lookup is paid once each
+        child = _outcomes[outcome] = DRAWS.labels(outcome)
+    child.inc()
+    DRAW_SECONDS.observe(seconds)
+
+
+def observe_script(name: str, seconds: float) -> None:
+    child = _scripts.get(name)
+    if child is None:
+        child = _scripts[name] = REDIS_SECONDS.labels(name)
+    child.observe(seconds)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveStock:
+    activity_id: int
+    round_id: str
+    prize: str
+    quantity: int | None
+    released: int
+    won: int
+
+
+@dataclass(frozen=True, slots=True)
+class StreamLag:
+    round_id: str
+    undelivered: int
+    pending: int
+
+
+class _Snapshot(Collector):
+    """Gauges read from Redis just before this scrape."""
+
+    def __init__(self, stock: Iterable[LiveStock], lag: Iterable[StreamLag]) -> None:
+        self.stock = list(stock)
+        self.lag = list(lag)
+
+    def collect(self) -> Iterator[Metric]:
+        left = GaugeMetricFamily(
+            "redrain_stock_remaining",
+            "Released stock not yet won, per live round and prize",
+            labels=["activity", "round", "prize"],
+        )
+        released = GaugeMetricFamily(
+            "redrain_stock_released",
+            "Stock released so far (even award slices, top-ups), per live round and prize",
+            labels=["activity", "round", "prize"],
+        )
+        won = GaugeMetricFamily(
+            "redrain_stock_won",
+            "Wins so far, per live round and prize",
+            labels=["activity", "round", "prize"],
+        )
+        for s in self.stock:
+            labels = [str(s.activity_id), s.round_id, s.prize]
+            left.add_metric(labels, max(s.released - s.won, 0))
+            released.add_metric(labels, s.released)
+            won.add_metric(labels, s.won)
+        lag = GaugeMetricFamily(
+            "redrain_stream_lag",
+            "Draws in a round's stream not yet delivered to a flush worker",
+            labels=["round"],
+        )
+        pending = GaugeMetricFamily(
+            "redrain_stream_pending",
+            "Draws delivered to a flush worker and not yet written and acknowledged",
+            labels=["round"],
+        )
+        for stream in self.lag:
+            lag.add_metric([stream.round_id], stream.undelivered)
+            pending.add_metric([stream.round_id], stream.pending)
+        yield from (left, released, won, lag, pending)
+
+
+def exposition(stock: Iterable[LiveStock], lag: Iterable[StreamLag]) -> bytes:
+    """The text of one scrape: this process's (or all workers') metrics plus the snapshot."""
+    registry = CollectorRegistry()
+    if os.environ.get(MULTIPROC_ENV):
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+        own = generate_latest(registry)
+    else:
+        own = generate_latest(REGISTRY)
+    snap = CollectorRegistry()
+    snap.register(_Snapshot(stock, lag))
+    return own + generate_latest(snap)

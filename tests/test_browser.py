@@ -1,0 +1,161 @@
+"""The console and the rain page in headless Chromium (Debian's ``chromium``,
+driven by Playwright): log in, create (with a validation error first) and
+publish an activity, tap falling envelopes until a win, watch the stock bar
+move, blacklist a user. Screenshots go to the test artifacts directory."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, Page, async_playwright, expect
+
+from app.config import EMBEDDED_ADMIN_TOKEN
+from tests.helpers import running_server
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    log = tmp_path_factory.mktemp("browser") / "server.log"
+    with running_server({}, log) as base:  # embedded: nothing to configure
+        yield base
+
+
+@pytest_asyncio.fixture
+async def browser() -> AsyncIterator[Browser]:
+    assert shutil.which(CHROMIUM), "Debian's chromium is required (.ci/run installs it)"
+    async with async_playwright() as p:
+        b = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield b
+        await b.close()
+
+
+def all_day_rain(stock: int) -> dict[str, Any]:
+    """A rain open all day today and tomorrow (UTC), where every tap wins while stock lasts."""
+    today = dt.datetime.now(dt.UTC).date()
+    return {
+        "name": "Browser test rain",
+        "kind": "time",
+        "timezone": "UTC",
+        "start_date": today.isoformat(),
+        "end_date": (today + dt.timedelta(days=1)).isoformat(),
+        "probability": "manual",
+        "limits": {"per_round": 20, "per_day": 0, "total": 0, "wins_total": 0},
+        "release": {"slices": 1, "lead_seconds": 0},
+        "sessions": [
+            {
+                "start": "00:00:00",
+                "end": "24:00:00",
+                "pools": [
+                    {
+                        "prizes": [
+                            {
+                                "key": "gold",
+                                "type": "coupon",
+                                "name": "Gold envelope",
+                                "value": "GOLD-1",
+                                "quantity": stock,
+                                "probability": 1.0,
+                            }
+                        ]
+                    }
+                ],
+            }
+        ],
+    }
+
+
+async def tap_an_envelope(page: Page) -> None:
+    """Click, as a player would, an unopened envelope that is well inside the screen."""
+    for _ in range(100):
+        found = await page.evaluate(
+            """() => {
+              for (const e of document.querySelectorAll('.envelope:not(.opened)')) {
+                const r = e.getBoundingClientRect();
+                if (r.top > 120 && r.bottom < innerHeight - 160) {
+                  return {x: r.left + r.width / 2, y: r.top + r.height / 2};
+                }
+              }
+              return null;
+            }"""
+        )
+        if found:
+            await page.mouse.click(found["x"], found["y"])
+            return
+        await page.wait_for_timeout(100)
+    raise AssertionError("no envelope fell into reach within 10 s")
+
+
+async def shot(page: Page, artifacts: Path, name: str) -> None:
+    await page.screenshot(path=str(artifacts / f"browser-{name}.png"), full_page=True)
+
+
+async def test_console_and_rain_page(server: str, browser: Browser, artifacts: Path) -> None:
+    console = await browser.new_page(viewport={"width": 1200, "height": 900})
+    await console.goto(f"{server}/console")
+    # A wrong token is refused with a message, the right one opens the console.
+    await console.fill("#token", "not-the-token")
+    await console.click("#login button")
+    await expect(console.locator("#flash")).to_contain_text("not the admin token")
+    await console.fill("#token", EMBEDDED_ADMIN_TOKEN)
+    await console.click("#login button")
+    await expect(console.locator("#list tbody tr")).not_to_have_count(0)  # the sample activity
+
+    # Create: first with a probability over 1 (the field is named), then valid.
+    await console.click("#new")
+    bad = all_day_rain(3)
+    bad["sessions"][0]["pools"][0]["prizes"][0]["probability"] = 1.5
+    await console.fill("#config", json.dumps(bad, indent=2))
+    await console.click("#save")
+    await expect(console.locator("#errors")).to_contain_text("probability")
+    await shot(console, artifacts, "1-console-validation")
+    await console.fill("#config", json.dumps(all_day_rain(3), indent=2))
+    await console.click("#save")
+    await expect(console.locator("#flash")).to_contain_text("Saved activity")
+    title = await console.locator("#editor-title").inner_text()
+    aid = int(re.search(r"Activity (\d+)", title).group(1))  # type: ignore[union-attr]
+    await console.click("#publish")
+    await expect(console.locator("#live")).to_be_visible()
+    numbers = console.locator(".stock[data-prize=gold] .numbers").first
+    await expect(numbers).to_contain_text("0 won / 3 released / 3")
+    await shot(console, artifacts, "2-console-published")
+
+    # The player: log in on the rain page and tap envelopes until one wins.
+    rain = await browser.new_page(viewport={"width": 420, "height": 800})
+    await rain.goto(f"{server}/rain/{aid}")
+    await expect(rain.locator("#title")).to_have_text("Browser test rain")
+    await expect(rain.locator("#seed-hash")).to_have_text(re.compile("^[0-9a-f]{64}$"))
+    await rain.fill("#user", "tapper")
+    await rain.click("#login button")
+    await expect(rain.locator("#status")).to_have_text("It's raining!")
+    await tap_an_envelope(rain)
+    win = rain.locator("#results li.win").first
+    await expect(win).to_contain_text("You won Gold envelope")
+    await expect(rain.locator("#chances")).to_contain_text("19 taps left this rain")
+    await shot(rain, artifacts, "3-rain-win")
+
+    # The operator sees the stock bar move within a refresh or two.
+    await expect(numbers).to_contain_text("1 won / 3 released / 3", timeout=5_000)
+    await expect(console.locator("#rate")).to_contain_text("draws/s")
+    await shot(console, artifacts, "4-console-stock-moved")
+
+    # Blacklist the player from the console; their next tap is refused.
+    await console.click("nav button[data-tab=blacklist]")
+    await console.fill("#bl-value", "tapper")
+    await console.fill("#bl-reason", "browser test")
+    await console.click("#bl-add button")
+    await expect(console.locator("#bl-list tbody")).to_contain_text("tapper")
+    await shot(console, artifacts, "5-console-blacklist")
+    await tap_an_envelope(rain)
+    await expect(rain.locator("#toast")).to_contain_text("blacklisted")
