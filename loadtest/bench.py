@@ -37,7 +37,6 @@ import os
 import re
 import resource
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,6 +51,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app import repository, tokens  # noqa: E402
+from loadtest.harness import (  # noqa: E402
+    free_port,
+    scratch_database,
+    start_redis,
+    taskset,
+    wait_ready,
+)
 
 MARIADB = os.environ.get("REDRAIN_BENCH_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306")
 DB_NAME = "redrain_bench"
@@ -75,16 +81,6 @@ class Result:
     def api_us(self) -> float:
         """CPU the API workers spent per request, in microseconds."""
         return sum(v for k, v in self.cpu.items() if k.startswith("api-")) / self.rps * 1e6
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def taskset(cpus: str | None) -> list[str]:
-    return ["taskset", "-c", cpus] if cpus else []
 
 
 def cpu_ticks(pid: int) -> int:
@@ -206,62 +202,6 @@ async def prepare(base: str) -> int:
     return int(aid)
 
 
-def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            tail = log.read_text(errors="replace").strip().splitlines()[-1:]
-            raise SystemExit(f"server exited during start-up: {' '.join(tail)}")
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit("server did not start")
-
-
-def start_redis(work: Path, cpus: str | None) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    cmd = [
-        "redis-server",
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(work),
-        "--logfile",
-        str(work / "redis.log"),
-    ]
-    proc = subprocess.Popen([*taskset(cpus), *cmd])
-    deadline = time.monotonic() + 10
-    while True:
-        pong = subprocess.run(
-            ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True
-        )
-        if pong.stdout.strip() == "PONG":
-            return proc, f"redis://127.0.0.1:{port}/0"
-        if time.monotonic() > deadline:
-            raise SystemExit("the benchmark's redis-server did not start")
-        time.sleep(0.05)
-
-
-async def database(action: str) -> None:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    eng = create_async_engine(f"{MARIADB}/test")
-    async with eng.begin() as conn:
-        await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {DB_NAME}")
-        if action == "create":
-            await conn.exec_driver_sql(f"CREATE DATABASE {DB_NAME} CHARACTER SET utf8mb4")
-    await eng.dispose()
-
-
 def report(results: dict[str, list[Result]], args: argparse.Namespace) -> dict[str, object]:
     med = {t: statistics.median(x.rps for x in results[t]) for t in TARGETS}
     cost = {t: statistics.median(x.api_us for x in results[t]) for t in TARGETS}
@@ -329,10 +269,10 @@ def main() -> None:
 
     api_cpus, side_cpus = ("0", "1") if args.pin else (None, None)
     work = Path(tempfile.mkdtemp(prefix="redrain-bench-"))
-    asyncio.run(database("create"))
+    asyncio.run(scratch_database(MARIADB, DB_NAME, "create"))
     db_url = f"{MARIADB}/{DB_NAME}"
     repository.upgrade(db_url)
-    redis_proc, redis_url = start_redis(work, side_cpus)
+    redis_proc, redis_url = start_redis(work, cpus=side_cpus)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     now_local = dt.datetime(2030, 6, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -419,7 +359,7 @@ def main() -> None:
         for proc in (server, flusher, redis_proc):
             proc.terminate()
             proc.wait(30)
-        asyncio.run(database("drop"))
+        asyncio.run(scratch_database(MARIADB, DB_NAME, "drop"))
         shutil.rmtree(work, ignore_errors=True)
 
 

@@ -1,0 +1,86 @@
+"""Process plumbing shared by the benchmark and the rehearsal: free ports, a
+private redis-server, a scratch MariaDB database, waiting for a server."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def taskset(cpus: str | None) -> list[str]:
+    return ["taskset", "-c", cpus] if cpus else []
+
+
+def start_redis(
+    work: Path, *, port: int | None = None, aof: bool = False, cpus: str | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """A redis-server on loopback with its files in ``work``: no persistence, or
+    AOF fsynced every second (``aof``: a restart on the same port and folder
+    keeps the data)."""
+    port = port or free_port()
+    work = work.resolve()  # redis-server changes into --dir before opening its log
+    cmd = [
+        "redis-server",
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "yes" if aof else "no",
+        "--appendfsync",
+        "everysec",
+        "--dir",
+        str(work),
+        "--logfile",
+        str(work / "redis.log"),
+    ]
+    proc = subprocess.Popen([*taskset(cpus), *cmd])
+    deadline = time.monotonic() + 30
+    while True:
+        pong = subprocess.run(
+            ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True
+        )
+        if pong.stdout.strip() == "PONG":
+            return proc, f"redis://127.0.0.1:{port}/0"
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise SystemExit(f"redis-server on {port} did not start (see {work / 'redis.log'})")
+        time.sleep(0.05)
+
+
+async def scratch_database(server_url: str, name: str, action: str) -> None:
+    """``create`` (dropping any leftover) or ``drop`` database ``name`` on MariaDB."""
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    eng = create_async_engine(f"{server_url}/test")
+    async with eng.begin() as conn:
+        await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        if action == "create":
+            await conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+    await eng.dispose()
+
+
+def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path, what: str = "server") -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:]
+            raise SystemExit(f"{what} exited during start-up: {' '.join(tail)}")
+        try:
+            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{what} did not start")
