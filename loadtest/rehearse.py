@@ -29,6 +29,7 @@ import csv
 import datetime as dt
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,6 +38,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -56,7 +58,8 @@ from loadtest.harness import (  # noqa: E402
 from tests.proxy import Proxy  # noqa: E402
 
 MARIADB = os.environ.get("REDRAIN_BENCH_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306")
-MARIADB_PORT = 3306
+MARIADB_HOST = urlsplit(MARIADB).hostname or "127.0.0.1"
+MARIADB_PORT = urlsplit(MARIADB).port or 3306
 DB_NAME = "redrain_rehearsal"
 SECRET = "rehearsal-secret-" + "r" * 32
 ADMIN = "rehearsal-admin-token"
@@ -306,13 +309,20 @@ def main() -> None:
     if args.users:
         plan.users = args.users
     work = (args.keep or Path(tempfile.mkdtemp(prefix="redrain-rehearsal-"))).resolve()
+    if work.exists() and any(work.iterdir()):
+        # A previous run's AOF would be loaded back and its log appended to.
+        if not (work / "server.log").exists():
+            raise SystemExit(f"{work} is not empty and not an earlier rehearsal's folder")
+        shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
     print(f"redrain rehearsal: {plan.users} players, 3 rounds of {plan.round_s} s; logs in {work}")
 
     asyncio.run(scratch_database(MARIADB, DB_NAME, "create"))
     repository.upgrade(f"{MARIADB}/{DB_NAME}")
-    proxy = Proxy(MARIADB_PORT).__enter__()
-    db_via_proxy = f"mysql+asyncmy://root@127.0.0.1:{proxy.port}/{DB_NAME}"
+    proxy = Proxy(MARIADB_PORT, MARIADB_HOST).__enter__()
+    parts = urlsplit(MARIADB)
+    login = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""
+    db_via_proxy = f"{parts.scheme}://{login}127.0.0.1:{proxy.port}/{DB_NAME}"
     db_direct = f"{MARIADB}/{DB_NAME}"
 
     # Virtual 10:00:00 of DAY is SETUP_S from now: the stack starts meanwhile.

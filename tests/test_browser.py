@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright, expect
@@ -41,15 +42,16 @@ async def browser() -> AsyncIterator[Browser]:
         await b.close()
 
 
-def all_day_rain(stock: int) -> dict[str, Any]:
-    """A rain open all day today and tomorrow (UTC), where every tap wins while stock lasts."""
-    today = dt.datetime.now(dt.UTC).date()
+def all_day_rain(stock: int, starts_in_days: int = 0) -> dict[str, Any]:
+    """A rain open all day for two days (UTC) from today (or later), where every
+    tap wins while stock lasts."""
+    first = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=starts_in_days)
     return {
         "name": "Browser test rain",
         "kind": "time",
         "timezone": "UTC",
-        "start_date": today.isoformat(),
-        "end_date": (today + dt.timedelta(days=1)).isoformat(),
+        "start_date": first.isoformat(),
+        "end_date": (first + dt.timedelta(days=1)).isoformat(),
         "probability": "manual",
         "limits": {"per_round": 20, "per_day": 0, "total": 0, "wins_total": 0},
         "release": {"slices": 1, "lead_seconds": 0},
@@ -159,3 +161,28 @@ async def test_console_and_rain_page(server: str, browser: Browser, artifacts: P
     await shot(console, artifacts, "5-console-blacklist")
     await tap_an_envelope(rain)
     await expect(rain.locator("#toast")).to_contain_text("blacklisted")
+
+
+async def test_rain_page_counts_down_before_the_rain(
+    server: str, browser: Browser, artifacts: Path
+) -> None:
+    headers = {"Authorization": f"Bearer {EMBEDDED_ADMIN_TOKEN}"}
+    cfg = {**all_day_rain(5, starts_in_days=2), "name": "Rain the day after tomorrow"}
+    async with httpx.AsyncClient(base_url=server, headers=headers) as c:
+        aid = (await c.post("/v1/admin/activities", json=cfg)).json()["id"]
+        assert (await c.post(f"/v1/admin/activities/{aid}/publish")).status_code == 200
+    page = await browser.new_page(viewport={"width": 420, "height": 800})
+    await page.goto(f"{server}/rain/{aid}")
+    await page.fill("#user", "early-bird")
+    await page.click("#login button")
+    await expect(page.locator("#status")).to_have_text("Starts soon")
+    await expect(page.locator("#countdown")).to_be_visible()
+    # More than a day away: hours:minutes:seconds, ticking down.
+    clock = page.locator("#clock")
+    await expect(clock).to_have_text(re.compile(r"^\d{2,}:\d{2}:\d{2}$"))
+    first = await clock.inner_text()
+    await expect(clock).not_to_have_text(first, timeout=3_000)
+    assert await page.locator(".envelope").count() == 0  # no rain, nothing to tap
+    await expect(page.locator("#odds tbody")).to_contain_text("Gold envelope")
+    await expect(page.locator("#chances")).to_have_text("20 taps per rain")
+    await shot(page, artifacts, "6-rain-countdown")

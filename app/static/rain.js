@@ -97,6 +97,8 @@ function showChances(remaining) {
   if (remaining.round !== null && remaining.round !== undefined) parts.push(`${remaining.round} taps left this rain`);
   if (remaining.day !== null && remaining.day !== undefined) parts.push(`${remaining.day} today`);
   if (remaining.total !== null && remaining.total !== undefined) parts.push(`${remaining.total} in all`);
+  const perRain = state.info && state.info.limits ? state.info.limits.per_round : 0;
+  if (!parts.length && perRain && state.info.status !== "open") parts.push(`${perRain} taps per rain`);
   $("#chances").textContent = parts.join(" · ") || "unlimited taps";
   $("#chances").dataset.round = remaining.round ?? "";
 }
