@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install test lint format serve
+.PHONY: install test unit lint format serve bench
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -16,10 +16,15 @@ test: install
 	scripts/services.sh
 	$(VENV)/bin/pytest
 
+# The fast half: in process (fakeredis, SQLite), no service needed, under a minute.
+unit: install
+	$(VENV)/bin/pytest -m unit
+
 lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 format: install
 	$(VENV)/bin/ruff format .
@@ -27,3 +32,7 @@ format: install
 
 serve: install
 	$(VENV)/bin/redrain serve
+
+# Needs wrk and redis-server; see docs/performance.md. AGAINST=<git rev> adds a before/after.
+bench: install
+	$(VENV)/bin/python loadtest/bench.py $(if $(AGAINST),--against $(AGAINST))

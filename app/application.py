@@ -1,4 +1,10 @@
-"""The ASGI application: wires settings, Redis, the database and the routes."""
+"""The composition root: settings → Redis, the database, the services → the app.
+
+``create_app`` is what ``redrain serve`` and ``uvicorn app.asgi:create_app
+--factory`` run. With no ``REDRAIN_REDIS_URL`` it runs embedded: fakeredis and
+a fresh SQLite file in this process, the sample activity published, and the
+flush worker running beside the API.
+"""
 
 from __future__ import annotations
 
@@ -6,21 +12,25 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from pydantic import SecretStr
 from starlette.applications import Starlette
-from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
 
-from app import embedded, engine, fakes, repository
-from app.api import EXCEPTION_HANDLERS, ROUTES, ClientIp, DrawFastPath
+from app import embedded
 from app.config import EMBEDDED_ADMIN_TOKEN, Settings, load_settings
-from app.service import Redrain
-from app.transport import RedisTransport
-from app.worker import Worker
+from app.http import app as http_app
+from app.jobs.worker import Worker
+from app.services.container import Services
+from app.store.redis.store import RedisStore, open_store
+from app.store.sql.connection import upgrade
+from app.store.sql.database import Database
 
 log = logging.getLogger("redrain")
+
+GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def embedded_settings(settings: Settings) -> Settings:
@@ -33,48 +43,30 @@ def embedded_settings(settings: Settings) -> Settings:
     return settings.model_copy(update=extra) if extra else settings
 
 
-def connect(settings: Settings) -> tuple[engine.Engine, repository.Database]:
+def connect(settings: Settings) -> tuple[RedisStore, Database]:
     """Redis (fakeredis when embedded) and the database, as configured."""
-    fast = None
-    if settings.embedded:
-        client = fakes.fake_client()
-    else:
-        url = settings.redis_url or ""
-        client = engine.connect(url, timeout=settings.redis_timeout, cluster=settings.redis_cluster)
-        fast = RedisTransport(
-            url,
-            timeout=settings.redis_timeout,
-            connections=settings.redis_connections,
-            cluster=settings.redis_cluster,
-        )
-    assert settings.database_url is not None
-    eng = engine.Engine(
-        client,
+    redis = open_store(
+        settings.redis_url,
+        timeout=settings.redis_timeout,
+        cluster=settings.redis_cluster,
+        connections=settings.redis_connections,
         offset_ms=settings.clock_offset_ms,
         idempotency_ttl=settings.idempotency_ttl,
-        fast=fast,
     )
-    return eng, repository.Database(settings.database_url)
+    assert settings.database_url is not None
+    return redis, Database(settings.database_url)
 
 
-def baseline_engine(settings: Settings) -> engine.Engine:
-    """redis-py with register_script: the benchmark's in-run baseline."""
-    client = engine.connect(settings.redis_url or "", timeout=settings.redis_timeout)
-    return engine.RegisteredScriptEngine(
-        client, offset_ms=settings.clock_offset_ms, idempotency_ttl=settings.idempotency_ttl
-    )
-
-
-async def build(settings: Settings) -> Redrain:
+async def build(settings: Settings) -> Services:
     """Connect everything; in embedded mode also migrate and load the sample."""
     if settings.embedded:
         assert settings.database_url is not None
-        await asyncio.to_thread(repository.upgrade, settings.database_url)
-    eng, db = connect(settings)
-    service = Redrain(settings, eng, db)
+        await asyncio.to_thread(upgrade, settings.database_url)
+    redis, db = connect(settings)
+    services = Services(settings, redis, db)
     if settings.embedded:
-        rec = await service.create_activity(embedded.sample_activity())
-        await service.publish(rec.id)
+        rec = await services.activities.create(embedded.sample_activity())
+        await services.activities.publish(rec.id)
         log.warning(
             "EMBEDDED MODE (no REDRAIN_REDIS_URL): fakeredis + SQLite in one process, for trying "
             "redrain out only; sample activity %s is published",
@@ -82,12 +74,8 @@ async def build(settings: Settings) -> Redrain:
         )
     else:
         with contextlib.suppress(Exception):
-            await eng.load_scripts()  # lazily retried on NOSCRIPT if Redis is down now
-    return service
-
-
-GC_THRESHOLDS = (50_000, 20, 100)
-MIDDLEWARE = [Middleware(DrawFastPath)]
+            await redis.load_scripts()  # lazily retried on NOSCRIPT if Redis is down now
+    return services
 
 
 def tune_gc() -> None:
@@ -105,16 +93,17 @@ def tune_gc() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
 
 
-def create_app(settings: Settings | None = None, *, service: Redrain | None = None) -> Starlette:
-    """The app; with ``service`` given (tests, embedding) it is used as is and the
-    caller owns its connections."""
-    if service is not None:
-        app = Starlette(routes=ROUTES, exception_handlers=EXCEPTION_HANDLERS, middleware=MIDDLEWARE)
-        app.state.redrain = service
-        app.state.client_ip = ClientIp(
-            service.settings.trusted_proxies, service.settings.client_ip_header
-        )
-        return app
+def create_app(
+    settings: Settings | None = None,
+    *,
+    services: Services | None = None,
+    routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """The app; with ``services`` given (tests, embedding) they are used as they
+    are and the caller owns their connections. ``routes`` are extra routes
+    ahead of the route table (the benchmark's baseline)."""
+    if services is not None:
+        return http_app.build(services.settings, services=services, routes=routes)
     settings = settings or load_settings()
     if settings.embedded:
         settings = embedded_settings(settings)
@@ -124,15 +113,15 @@ def create_app(settings: Settings | None = None, *, service: Redrain | None = No
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         built = await build(settings)
-        app.state.redrain = built
+        app.state.services = built
         tune_gc()
-        baseline = None
-        if settings.bench_baseline and not settings.embedded:
-            baseline = Redrain(settings, baseline_engine(settings), built.db)
-            app.state.baseline = baseline
         # Embedded mode runs the worker in this process, so history and
         # winners fill in as they would with `redrain worker`.
-        flusher = Worker(settings, built.engine, built.db) if settings.embedded else None
+        flusher = None
+        if settings.embedded:
+            flusher = Worker(
+                settings, built.redis, built.db, runtimes=built.runtimes, clock=built.clock
+            )
         task = asyncio.create_task(flusher.run()) if flusher else None
         try:
             yield
@@ -140,15 +129,6 @@ def create_app(settings: Settings | None = None, *, service: Redrain | None = No
             if flusher is not None and task is not None:
                 flusher.stop()
                 await task
-            if baseline is not None:
-                await baseline.engine.close()
             await built.close()
 
-    app = Starlette(
-        routes=ROUTES,
-        exception_handlers=EXCEPTION_HANDLERS,
-        middleware=MIDDLEWARE,
-        lifespan=lifespan,
-    )
-    app.state.client_ip = ClientIp(settings.trusted_proxies, settings.client_ip_header)
-    return app
+    return http_app.build(settings, lifespan=lifespan, routes=routes)

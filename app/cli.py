@@ -15,8 +15,8 @@ from typing import Any, NoReturn, TypeVar
 import click
 import orjson
 
-from app.config import EMBEDDED_ADMIN_TOKEN, Settings, SettingsError, load_settings
-from app.exceptions import RedrainError
+from app.config import EMBEDDED_ADMIN_TOKEN, Settings, load_settings
+from app.domain.errors import ConfigError, RedrainError
 
 T = TypeVar("T")
 
@@ -29,8 +29,8 @@ def fail(message: str, status: int = 2) -> NoReturn:
 def settings_or_exit() -> Settings:
     try:
         return load_settings()
-    except SettingsError as exc:
-        fail(str(exc))
+    except ConfigError as exc:
+        fail(exc.message)
 
 
 def production_settings() -> Settings:
@@ -43,14 +43,16 @@ def production_settings() -> Settings:
         )
     try:
         settings.require_production()
-    except SettingsError as exc:
-        fail(str(exc))
+    except ConfigError as exc:
+        fail(exc.message)
     return settings
 
 
 def run(make: Callable[[], Awaitable[T]]) -> T:
     try:
         return asyncio.run(make())  # type: ignore[arg-type]
+    except ConfigError as exc:
+        fail(exc.message)
     except RedrainError as exc:
         fail(exc.message, 1)
 
@@ -73,8 +75,8 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     if not settings.embedded:
         try:
             settings.require_production()
-        except SettingsError as exc:
-            fail(str(exc))
+        except ConfigError as exc:
+            fail(exc.message)
     common: dict[str, Any] = {
         "host": host,
         "port": port,
@@ -182,20 +184,17 @@ def worker(batch: int | None, metrics_port: int | None) -> None:
         from prometheus_client import start_http_server
 
         from app.application import connect
-        from app.worker import Worker
+        from app.jobs.worker import Worker
 
-        eng, database = connect(settings)
+        redis, database = connect(settings)
         try:
-            flusher = Worker(settings, eng, database)
-        except ValueError as exc:
-            fail(f"invalid setting REDRAIN_FAILPOINTS: {exc}")
-        if settings.worker_metrics_port:
-            start_http_server(settings.worker_metrics_port, registry=flusher.metrics.registry)
-        flusher.install_signal_handlers()
-        try:
+            flusher = Worker(settings, redis, database)
+            if settings.worker_metrics_port:
+                start_http_server(settings.worker_metrics_port, registry=flusher.metrics.registry)
+            flusher.install_signal_handlers()
             await flusher.run()
         finally:
-            await eng.close()
+            await redis.close()
             await database.close()
 
     run(go)
@@ -240,12 +239,12 @@ def reconcile(
 
     async def go() -> bool:
         from app.application import connect
-        from app.reconcile import Reconciler
+        from app.jobs.reconcile import Reconciler
 
-        eng, database = connect(settings)
+        redis, database = connect(settings)
         try:
-            rec = Reconciler(eng, database)
-            since = None if everything else await eng.now_ms() - int(days * 86_400_000)
+            rec = Reconciler(redis, database)
+            since = None if everything else await redis.now_ms() - int(days * 86_400_000)
             rounds, open_now = await rec.ended_rounds(list(activities) or None, since)
             with Progress(
                 TextColumn("[progress.description]{task.description}"),
@@ -259,7 +258,7 @@ def reconcile(
                     rounds, repair=repair, wait=wait, progress=lambda _: bar.advance(task)
                 )
         finally:
-            await eng.close()
+            await redis.close()
             await database.close()
         table = Table(title="redrain reconcile: Redis / database")
         for col in ("round", "draws", "users", "wins", "stream", "status"):
@@ -298,8 +297,8 @@ def verify(round_id: str) -> None:
     exit 0 when all of them check out, 1 on any mismatch (each one named)."""
     from rich.console import Console
 
-    from app import repository
-    from app.verify import Verifier
+    from app.jobs.verify import Verifier
+    from app.store.sql.database import Database
 
     settings = settings_or_exit()
     if settings.database_url is None:
@@ -307,7 +306,7 @@ def verify(round_id: str) -> None:
     out = Console()
 
     async def go() -> bool:
-        database = repository.Database(settings.database_url or "")
+        database = Database(settings.database_url or "")
         try:
             with out.status(f"verifying {round_id} ..."):
                 report = await Verifier(database).verify(
@@ -337,14 +336,14 @@ def db() -> None:
 @db.command()
 def upgrade() -> None:
     """Apply every migration to REDRAIN_DATABASE_URL."""
-    from app import repository
+    from app.store.sql.connection import upgrade as migrate
 
     settings = settings_or_exit()
     if settings.database_url is None:
         fail("REDRAIN_DATABASE_URL is not set")
     click.echo(f"upgrading {_redact(settings.database_url)} ...", err=True)
     try:
-        repository.upgrade(settings.database_url)
+        migrate(settings.database_url)
     except Exception as exc:
         fail(f"migration failed: {exc.__class__.__name__}: {str(exc).splitlines()[0]}", 1)
     click.echo("database is at the latest schema", err=True)
@@ -363,18 +362,13 @@ def activity() -> None:
     """Create and publish activities without the HTTP API."""
 
 
-async def _service(settings: Settings) -> Any:
-    from app.application import build
-
-    return await build(settings)
-
-
 @activity.command("create")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def activity_create(file: Path) -> None:
     """Create an activity from a JSON FILE; prints its id."""
-    from app import repository
-    from app.activity import parse_config
+    from app.domain.activity import parse_config
+    from app.services.clock import Clock
+    from app.store.sql.database import Database
 
     settings = settings_or_exit()
     if settings.database_url is None:
@@ -386,9 +380,12 @@ def activity_create(file: Path) -> None:
 
     async def go() -> int:
         cfg = parse_config(data)
-        database = repository.Database(settings.database_url or "")
+        database = Database(settings.database_url or "")
         try:
-            return (await database.create_activity(cfg)).id
+            created = await database.activities.create(
+                cfg, now=Clock(settings.clock_offset_ms).stamp()
+            )
+            return created.id
         finally:
             await database.close()
 
@@ -402,12 +399,13 @@ def activity_publish(activity_id: int) -> None:
     settings = production_settings()
 
     async def go() -> dict[str, Any]:
-        service = await _service(settings)
+        from app.application import build
+        from app.http.responses import published
+
+        services = await build(settings)
         try:
-            summary: dict[str, Any] = await service.publish(activity_id)
-            return summary
+            return dict(published(await services.activities.publish(activity_id)))
         finally:
-            await service.engine.close()
-            await service.db.close()
+            await services.close()
 
     click.echo(orjson.dumps(run(go)).decode())

@@ -1,7 +1,7 @@
 """Settings from ``REDRAIN_*`` environment variables and an optional ``.env``.
 
-Imports nothing else from the package: a bad setting raises
-:class:`SettingsError` (a ``ValueError``) whose text is one line naming the
+Imports only the error hierarchy: a bad setting raises
+:class:`~app.domain.errors.ConfigError` whose message is one line naming the
 variable, and the CLI prints exactly that.
 """
 
@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app.domain.errors import ConfigError
+
 ENV_PREFIX = "REDRAIN_"
 EMBEDDED_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - embedded try-out mode only
 
@@ -26,10 +28,6 @@ _DB_SCHEMES = {
     "sqlite": "sqlite+aiosqlite",
     "sqlite+aiosqlite": "sqlite+aiosqlite",
 }
-
-
-class SettingsError(ValueError):
-    """A setting is missing or invalid; ``str()`` is one line naming it."""
 
 
 class Settings(BaseSettings):
@@ -57,7 +55,6 @@ class Settings(BaseSettings):
     stream_retention: float = Field(default=300.0, ge=0, le=7 * 86_400)
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     failpoints: str = ""  # test and rehearsal only; see docs/worker.md
-    bench_baseline: bool = False  # adds POST /bench/draw-baseline; docs/performance.md
     rate_limit_user: float = Field(default=10.0, ge=0, le=100_000)  # draws/s per user; 0 off
     rate_limit_ip: float = Field(default=500.0, ge=0, le=1_000_000)  # draws/s per client IP
     trusted_proxies: str = "127.0.0.1,::1"  # peers whose client-IP header is believed
@@ -142,23 +139,23 @@ class Settings(BaseSettings):
     def require_production(self) -> None:
         """Settings a Redis-backed deployment cannot run without."""
         if self.database_url is None:
-            raise SettingsError(
+            raise ConfigError(
                 f"{ENV_PREFIX}DATABASE_URL is required when {ENV_PREFIX}REDIS_URL is set"
             )
         key = self.secret_key.get_secret_value() if self.secret_key else ""
         if len(key) < 32:
-            raise SettingsError(f"{ENV_PREFIX}SECRET_KEY must be set to at least 32 characters")
+            raise ConfigError(f"{ENV_PREFIX}SECRET_KEY must be set to at least 32 characters")
         admin = self.admin_token.get_secret_value() if self.admin_token else ""
         if len(admin) < 16:
-            raise SettingsError(f"{ENV_PREFIX}ADMIN_TOKEN must be set to at least 16 characters")
+            raise ConfigError(f"{ENV_PREFIX}ADMIN_TOKEN must be set to at least 16 characters")
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Read settings; a bad one raises :class:`SettingsError` naming it on one line."""
+    """Read settings; a bad one raises :class:`ConfigError` naming it on one line."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
         err = exc.errors()[0]
         field = str(err["loc"][0]).upper() if err["loc"] else "?"
         msg = err["msg"].removeprefix("Value error, ")
-        raise SettingsError(f"invalid setting {ENV_PREFIX}{field}: {msg}") from None
+        raise ConfigError(f"invalid setting {ENV_PREFIX}{field}: {msg}") from None

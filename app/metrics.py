@@ -22,6 +22,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
 )
@@ -140,3 +141,44 @@ def exposition(stock: Iterable[LiveStock], lag: Iterable[StreamLag]) -> bytes:
     snap = CollectorRegistry()
     snap.register(_Snapshot(stock, lag))
     return own + generate_latest(snap)
+
+
+class WorkerMetrics:
+    """The flush worker's own metrics (``redrain worker --metrics-port``)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+        self.rows = Counter(
+            "redrain_worker_rows", "Draw rows written to the database", registry=registry
+        )
+        self.duplicates = Counter(
+            "redrain_worker_duplicates", "Entries found already stored (retries)", registry=registry
+        )
+        self.dead = Counter(
+            "redrain_worker_dead_letters", "Entries dead-lettered", ["reason"], registry=registry
+        )
+        self.errors = Counter(
+            "redrain_worker_errors",
+            "Unexpected errors (bugs) the worker survived",
+            registry=registry,
+        )
+        self.deleted = Counter(
+            "redrain_worker_deleted_pending",
+            "Pending entries deleted from a stream before they were flushed (alarm)",
+            registry=registry,
+        )
+        self.batch = Histogram(
+            "redrain_worker_batch_seconds",
+            "Time to write and acknowledge one batch",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=registry,
+        )
+        self.lag = Gauge(
+            "redrain_worker_stream_lag", "Entries not yet delivered", ["round"], registry=registry
+        )
+        self.pending = Gauge(
+            "redrain_worker_stream_pending",
+            "Entries delivered, not acked",
+            ["round"],
+            registry=registry,
+        )

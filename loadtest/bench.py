@@ -2,10 +2,11 @@
 
     python loadtest/bench.py [--workers 2] [--connections 64] [--duration 10] [--rounds 5] [--pin]
 
-Starts ``redrain serve --workers N`` plus ``redrain worker`` (so the stream is
-flushed to MariaDB as in production), publishes an activity with ample stock,
-and makes tokens for 20,000 distinct users. Then, for each round, runs wrk (a C
-load generator) against, in turn:
+Starts the API with N workers (``redrain serve`` plus the baseline route of
+``loadtest/baseline.py``) and ``redrain worker`` (so the stream is flushed to
+MariaDB as in production), publishes an activity with ample stock, and makes
+tokens for 20,000 distinct users. Then, for each round, runs wrk (a C load
+generator) against, in turn:
 
   ping      GET /healthz                      the HTTP layer alone
   draw      POST /v1/draw                     the real draw path
@@ -16,6 +17,11 @@ and prints req/s, p50 and p99 latency, the API processes' CPU per request, and
 the ratios draw/ping and draw/baseline, each the median over the rounds. The
 CPU of every process during every run (API workers, Redis, MariaDB, the flush
 worker, wrk) is printed, so a run limited by the load generator shows up.
+
+``--against REV`` also starts ``redrain serve`` from git revision REV (checked
+out into a scratch folder) on the same Redis and database, and adds its ping
+and draw as targets ``ping@REV`` and ``draw@REV``: before and after a change,
+measured in the same run.
 
 Needs wrk (Debian package ``wrk``) and redis-server: the harness runs its own
 Redis on a free port (no persistence), so the machine's shared Redis neither
@@ -50,7 +56,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from app import repository, tokens  # noqa: E402
+from app.domain import tokens  # noqa: E402
+from app.store.sql.connection import upgrade  # noqa: E402
 from loadtest.harness import (  # noqa: E402
     free_port,
     scratch_database,
@@ -160,7 +167,8 @@ def run_wrk(
     )
 
 
-async def prepare(base: str) -> int:
+async def prepare(base: str, bases: list[str]) -> int:
+    """Publish the activity through ``base``; one draw on every server's draw routes."""
     prizes = [
         {
             "key": "c2",
@@ -194,35 +202,30 @@ async def prepare(base: str) -> int:
         aid = (await c.post("/v1/admin/activities", json=cfg, headers=headers)).json()["id"]
         (await c.post(f"/v1/admin/activities/{aid}/publish", headers=headers)).raise_for_status()
         token = tokens.issue(SECRET.encode(), "warmup", int(time.time()) + 86_400)
-        for path in ("/v1/draw", "/bench/draw-baseline"):
-            r = await c.post(
-                path, json={"activity_id": aid}, headers={"Authorization": f"Bearer {token}"}
-            )
+        auth = {"Authorization": f"Bearer {token}"}
+        urls = [f"{base}/bench/draw-baseline", *(f"{b}/v1/draw" for b in bases)]
+        for url in urls:
+            r = await c.post(url, json={"activity_id": aid}, headers=auth)
             assert r.status_code == 200, r.text
     return int(aid)
 
 
-def report(results: dict[str, list[Result]], args: argparse.Namespace) -> dict[str, object]:
-    med = {t: statistics.median(x.rps for x in results[t]) for t in TARGETS}
-    cost = {t: statistics.median(x.api_us for x in results[t]) for t in TARGETS}
-    p50 = {t: statistics.median(x.p50_ms for x in results[t]) for t in TARGETS}
-    p99 = {t: statistics.median(x.p99_ms for x in results[t]) for t in TARGETS}
-    draw_ping = statistics.median(
-        d.rps / p.rps for d, p in zip(results["draw"], results["ping"], strict=True)
-    )
-    draw_base = statistics.median(
-        d.rps / b.rps for d, b in zip(results["draw"], results["baseline"], strict=True)
-    )
-    print(f"\n{'target':<10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'API CPU us/req':>16}")
-    for t in TARGETS:
-        print(f"{t:<10}{med[t]:>10,.0f}{p50[t]:>9.2f}{p99[t]:>9.2f}{cost[t]:>16.0f}")
-    print(f"\ndraw/ping     {draw_ping:.2f}   throughput, median of per-round ratios")
-    print(f"draw/baseline {draw_base:.2f}")
-    print(
-        f"API CPU per request: a draw costs {cost['draw'] / cost['ping']:.2f} pings; "
-        f"the baseline draw costs {cost['baseline'] / cost['draw']:.2f} draws"
-    )
-    return {
+def report(
+    results: dict[str, list[Result]], args: argparse.Namespace, against: str | None
+) -> dict[str, object]:
+    targets = list(results)
+    med = {t: statistics.median(x.rps for x in results[t]) for t in targets}
+    cost = {t: statistics.median(x.api_us for x in results[t]) for t in targets}
+    p50 = {t: statistics.median(x.p50_ms for x in results[t]) for t in targets}
+    p99 = {t: statistics.median(x.p99_ms for x in results[t]) for t in targets}
+
+    def ratio(a: str, b: str) -> float:
+        return statistics.median(x.rps / y.rps for x, y in zip(results[a], results[b], strict=True))
+
+    print(f"\n{'target':<16}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'API CPU us/req':>16}")
+    for t in targets:
+        print(f"{t:<16}{med[t]:>10,.0f}{p50[t]:>9.2f}{p99[t]:>9.2f}{cost[t]:>16.0f}")
+    summary: dict[str, object] = {
         "workers": args.workers,
         "connections": args.connections,
         "duration": args.duration,
@@ -231,10 +234,55 @@ def report(results: dict[str, list[Result]], args: argparse.Namespace) -> dict[s
         "median_api_cpu_us": cost,
         "median_p50_ms": p50,
         "median_p99_ms": p99,
-        "draw_over_ping": draw_ping,
-        "draw_over_baseline": draw_base,
-        "runs": {t: [r.__dict__ for r in results[t]] for t in TARGETS},
+        "draw_over_ping": ratio("draw", "ping"),
+        "draw_over_baseline": ratio("draw", "baseline"),
     }
+    print(
+        f"\ndraw/ping     {summary['draw_over_ping']:.2f}   throughput, median of per-round ratios"
+    )
+    print(f"draw/baseline {summary['draw_over_baseline']:.2f}")
+    print(
+        f"API CPU per request: a draw costs {cost['draw'] / cost['ping']:.2f} pings; "
+        f"the baseline draw costs {cost['baseline'] / cost['draw']:.2f} draws"
+    )
+    if against is not None:
+        old, old_ping = f"draw@{against}", f"ping@{against}"
+        per_round = statistics.median(
+            x.api_us / y.api_us for x, y in zip(results["draw"], results[old], strict=True)
+        )
+        summary["draw_cpu_over_before"] = per_round
+        summary["draw_pings_before"] = cost[old] / cost[old_ping]
+        summary["draw_pings_after"] = cost["draw"] / cost["ping"]
+        print(
+            f"against {against}: API CPU per draw {cost[old]:.0f} us before, "
+            f"{cost['draw']:.0f} us after (after/before {per_round:.3f}, median of per-round "
+            f"ratios); a draw costs {cost[old] / cost[old_ping]:.2f} pings before, "
+            f"{cost['draw'] / cost['ping']:.2f} after"
+        )
+    summary["runs"] = {t: [r.__dict__ for r in results[t]] for t in targets}
+    return summary
+
+
+def checkout(rev: str, work: Path) -> Path:
+    """``rev`` of this repository, unpacked into a scratch folder."""
+    folder = work / "against"
+    folder.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", rev],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def start_api(
+    cmd: list[str], env: dict[str, str], log: Path, cpus: str | None
+) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [*taskset(cpus), *cmd], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
 
 
 def main() -> None:
@@ -252,6 +300,11 @@ def main() -> None:
         help="API workers on CPU 0; Redis, the flush worker and wrk on CPU 1",
     )
     ap.add_argument("--json", type=Path, help="also write the results here")
+    ap.add_argument(
+        "--against",
+        metavar="REV",
+        help="also measure `redrain serve` of this git revision (before/after, same run)",
+    )
     ap.add_argument(
         "--no-flush-worker",
         action="store_true",
@@ -271,10 +324,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="redrain-bench-"))
     asyncio.run(scratch_database(MARIADB, DB_NAME, "create"))
     db_url = f"{MARIADB}/{DB_NAME}"
-    repository.upgrade(db_url)
+    upgrade(db_url)
     redis_proc, redis_url = start_redis(work, cpus=side_cpus)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     now_local = dt.datetime(2030, 6, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     env = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")} | {
         "REDRAIN_REDIS_URL": redis_url,
@@ -282,7 +333,6 @@ def main() -> None:
         "REDRAIN_SECRET_KEY": SECRET,
         "REDRAIN_ADMIN_TOKEN": ADMIN,
         "REDRAIN_CLOCK_OFFSET": str(now_local.timestamp() - time.time()),
-        "REDRAIN_BENCH_BASELINE": "1",
         # The limiter runs (its cost is measured) but never refuses: all load
         # comes from one address.
         "REDRAIN_RATE_LIMIT_USER": "0" if args.no_rate_limits else "100000",
@@ -292,71 +342,89 @@ def main() -> None:
     flush_cmd = [sys.executable, "-m", "app", "worker"]
     if args.no_flush_worker:
         flush_cmd = [sys.executable, "-c", "import time; time.sleep(10**6)"]
-    serve_cmd = [
-        sys.executable,
-        "-m",
-        "app",
-        "serve",
-        "--port",
-        str(port),
-        "--workers",
-        str(args.workers),
-    ]
-    with (
-        (work / "server.log").open("wb") as server_log,
-        (work / "worker.log").open("wb") as worker_log,
-    ):
-        server = subprocess.Popen(
-            [*taskset(api_cpus), *serve_cmd], env=env, stdout=server_log, stderr=subprocess.STDOUT
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    api_cmd = [sys.executable, "-m", "loadtest.baseline", "--port", str(port)]
+    api_cmd += ["--workers", str(args.workers)]
+    here = env | {"PYTHONPATH": str(ROOT)}
+    servers = {"": start_api(api_cmd, here, work / "server.log", api_cpus)}
+    bases = {"": base}
+    if args.against:
+        old_root = checkout(args.against, work)
+        old_port = free_port()
+        bases[args.against] = f"http://127.0.0.1:{old_port}"
+        old_cmd = [sys.executable, "-m", "app", "serve", "--port", str(old_port)]
+        old_cmd += ["--workers", str(args.workers)]
+        servers[args.against] = start_api(
+            old_cmd, env | {"PYTHONPATH": str(old_root)}, work / "server-before.log", api_cpus
         )
+    with (work / "worker.log").open("wb") as worker_log:
         flusher = subprocess.Popen(
-            [*taskset(side_cpus), *flush_cmd], env=env, stdout=worker_log, stderr=subprocess.STDOUT
+            [*taskset(side_cpus), *flush_cmd], env=here, stdout=worker_log, stderr=subprocess.STDOUT
         )
     try:
-        wait_ready(base, server, work / "server.log")
-        aid = asyncio.run(prepare(base))
+        for rev, server in servers.items():
+            log = work / ("server.log" if not rev else "server-before.log")
+            wait_ready(bases[rev], server, log)
+        aid = asyncio.run(prepare(base, list(bases.values())))
         tokens_file = work / "tokens.txt"
         exp = int(time.time()) + 86_400
         tokens_file.write_text(
             "\n".join(tokens.issue(SECRET.encode(), f"user{i}", exp) for i in range(USERS))
         )
-        processes = {f"api-{i + 1}": pid for i, pid in enumerate(workers_of(server.pid))}
-        processes |= {"flush-worker": flusher.pid, "redis-server": redis_proc.pid}
+        shared = {"flush-worker": flusher.pid, "redis-server": redis_proc.pid}
         if (pid := pid_of("mariadbd")) is not None:
-            processes["mariadbd"] = pid
+            shared["mariadbd"] = pid
         common = ["-t", str(args.threads), "-c", str(args.connections)]
         script_args = [str(tokens_file), str(aid)]
-        plan = {
-            "ping": (f"{base}/healthz", common, []),
-            "draw": (f"{base}/v1/draw", [*common, "-s", SCRIPT], script_args),
-            "baseline": (f"{base}/bench/draw-baseline", [*common, "-s", SCRIPT], script_args),
-        }
+        plan: dict[str, tuple[str, list[str], list[str], dict[str, int]]] = {}
+        for rev, server in servers.items():
+            processes = {f"api-{i + 1}": pid for i, pid in enumerate(workers_of(server.pid))}
+            processes |= shared
+            at = f"@{rev}" if rev else ""
+            plan[f"ping{at}"] = (f"{bases[rev]}/healthz", common, [], processes)
+            plan[f"draw{at}"] = (
+                f"{bases[rev]}/v1/draw",
+                [*common, "-s", SCRIPT],
+                script_args,
+                processes,
+            )
+            if not rev:
+                plan["baseline"] = (
+                    f"{base}/bench/draw-baseline",
+                    [*common, "-s", SCRIPT],
+                    script_args,
+                    processes,
+                )
+        targets = list(plan)
         print(
             f"redrain bench: {args.workers} API workers, {args.connections} connections, "
             f"{args.duration:g} s per run, {args.rounds} rounds, {os.cpu_count()} cores"
             f"{', pinned (API on CPU 0, the rest on CPU 1)' if args.pin else ''}"
+            f"{f', against {args.against}' if args.against else ''}"
         )
-        for url, wrk_args, extra in plan.values():  # warm-up: imports, caches, pools
+        for url, wrk_args, extra, processes in plan.values():  # warm-up: imports, caches, pools
             run_wrk(url, wrk_args, extra, processes, 3, taskset(side_cpus))
-        results: dict[str, list[Result]] = {t: [] for t in TARGETS}
+        results: dict[str, list[Result]] = {t: [] for t in targets}
         for r in range(args.rounds):
-            for name in TARGETS[r % 3 :] + TARGETS[: r % 3]:  # rotate to spread drift
-                url, wrk_args, extra = plan[name]
+            k = r % len(targets)
+            for name in targets[k:] + targets[:k]:  # rotate to spread drift
+                url, wrk_args, extra, processes = plan[name]
                 res = run_wrk(url, wrk_args, extra, processes, args.duration, taskset(side_cpus))
                 results[name].append(res)
                 busiest = ", ".join(
                     f"{k} {v:.2f}" for k, v in sorted(res.cpu.items(), key=lambda kv: -kv[1])
                 )
                 print(
-                    f"  round {r + 1} {name:<8} {res.rps:>9,.0f} req/s  p50 {res.p50_ms:6.2f} ms  "
+                    f"  round {r + 1} {name:<14} {res.rps:>9,.0f} req/s  p50 {res.p50_ms:6.2f} ms  "
                     f"p99 {res.p99_ms:6.2f} ms  errors {res.errors}  API {res.api_us:4.0f} us/req  "
                     f"cpu(cores): {busiest}"
                 )
-        summary = report(results, args)
+        summary = report(results, args, args.against)
         if args.json:
             args.json.write_text(json.dumps(summary, indent=2))
     finally:
-        for proc in (server, flusher, redis_proc):
+        for proc in (*servers.values(), flusher, redis_proc):
             proc.terminate()
             proc.wait(30)
         asyncio.run(scratch_database(MARIADB, DB_NAME, "drop"))

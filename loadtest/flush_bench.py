@@ -26,10 +26,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app import engine, keys, repository
 from app.config import Settings
-from app.service import Redrain
-from app.worker import Worker
+from app.jobs.worker import Worker
+from app.services.container import Services
+from app.store.redis import connection as engine_conn
+from app.store.redis import keys
+from app.store.redis.store import RedisStore
+from app.store.sql.connection import upgrade
+from app.store.sql.database import Database
 
 REDIS = os.environ.get("REDRAIN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 MARIADB = os.environ.get("REDRAIN_BENCH_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306")
@@ -93,21 +97,19 @@ async def fill(client: object, aid: int, rows: int) -> None:
         await pipe.execute()
 
 
-async def one_run(
-    batch: int, rows: int, client: object, settings: Settings, db: repository.Database
-) -> float:
-    eng = engine.Engine(client, offset_ms=settings.clock_offset_ms, idempotency_ttl=60)
-    svc = Redrain(settings, eng, db)
-    rec = await svc.create_activity(config("2030-06-01"))
-    await svc.publish(rec.id)
+async def one_run(batch: int, rows: int, client: object, settings: Settings, db: Database) -> float:
+    eng = RedisStore(client, offset_ms=settings.clock_offset_ms, idempotency_ttl=60)
+    svc = Services(settings, eng, db)
+    rec = await svc.activities.create(config("2030-06-01"))
+    await svc.activities.publish(rec.id)
     await fill(client, rec.id, rows)
     worker = Worker(
-        settings.model_copy(update={"worker_batch": batch}), svc.engine, db, name="bench"
+        settings.model_copy(update={"worker_batch": batch}), svc.redis, db, name="bench"
     )
     t0 = time.perf_counter()
     await worker.drain(600)
     elapsed = time.perf_counter() - t0
-    assert await db.count_draws(rec.id) == rows, "not every row was written"
+    assert await db.draws.count(rec.id) == rows, "not every row was written"
     return rows / elapsed
 
 
@@ -125,7 +127,7 @@ async def main() -> None:
         await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {DB_NAME}")
         await conn.exec_driver_sql(f"CREATE DATABASE {DB_NAME} CHARACTER SET utf8mb4")
     url = f"{MARIADB}/{DB_NAME}"
-    await asyncio.to_thread(repository.upgrade, url)
+    await asyncio.to_thread(upgrade, url)
     settings = Settings(
         _env_file=None,
         redis_url=REDIS,
@@ -136,8 +138,8 @@ async def main() -> None:
         # "now" is 2030-06-01 12:30 Shanghai: both bench rounds have started.
         clock_offset=dt.datetime(2030, 6, 1, 4, 30, tzinfo=dt.UTC).timestamp() - time.time(),
     )
-    client = engine.connect(REDIS, timeout=10)
-    db = repository.Database(url)
+    client = engine_conn.connect(REDIS, timeout=10)
+    db = Database(url)
     print(f"flush benchmark: {args.rows} rows per run, MariaDB {MARIADB}, Redis {REDIS}")
     try:
         for batch in (int(b) for b in args.batches.split(",")):

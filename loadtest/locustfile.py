@@ -152,7 +152,7 @@ class Player(HttpUser):
     def on_start(self) -> None:
         self.user_id = f"lc{uuid.uuid4().hex[:16]}"
         if SECRET:
-            from app import tokens
+            from app.domain import tokens
 
             token = tokens.issue(SECRET.encode(), self.user_id, int(time.time()) + 3600)
         else:

@@ -47,8 +47,9 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select  # noqa: E402
 
-from app import repository  # noqa: E402
-from app.models import DrawRow  # noqa: E402
+from app.store.sql.connection import upgrade  # noqa: E402
+from app.store.sql.database import Database  # noqa: E402
+from app.store.sql.models import DrawRow  # noqa: E402
 from loadtest.harness import (  # noqa: E402
     free_port,
     scratch_database,
@@ -281,7 +282,7 @@ def locust_stats(prefix: Path) -> dict[str, dict[str, str]]:
 
 
 async def ledger(db_url: str, aid: int) -> list[DrawRow]:
-    db = repository.Database(db_url)
+    db = Database(db_url)
     try:
         async with db.session() as s:
             return list(await s.scalars(select(DrawRow).where(DrawRow.activity_id == aid)))
@@ -318,7 +319,7 @@ def main() -> None:
     print(f"redrain rehearsal: {plan.users} players, 3 rounds of {plan.round_s} s; logs in {work}")
 
     asyncio.run(scratch_database(MARIADB, DB_NAME, "create"))
-    repository.upgrade(f"{MARIADB}/{DB_NAME}")
+    upgrade(f"{MARIADB}/{DB_NAME}")
     proxy = Proxy(MARIADB_PORT, MARIADB_HOST).__enter__()
     parts = urlsplit(MARIADB)
     login = parts.netloc.rsplit("@", 1)[0] + "@" if "@" in parts.netloc else ""

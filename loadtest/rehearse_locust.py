@@ -27,7 +27,7 @@ from locust import FastHttpUser, between, task
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app import tokens
+from app.domain import tokens
 
 ACTIVITY = int(os.environ.get("REHEARSAL_ACTIVITY", "0"))
 SECRET = os.environ.get("REHEARSAL_SECRET", "").encode()

@@ -2,91 +2,156 @@
   One draw, atomically: time window, user limits, even-award release, weighted
   pick, stock decrement, ledger append. See docs/architecture.md.
 
-  All keys share the activity's hash tag {rd:<activity_id>} (one slot).
+  All keys share the activity's hash tag {rd:<activity_id>} (one slot). The
+  layout below is a contract: app/store/redis/draw.py builds the call from it
+  and tests/store/redis/test_contracts.py fails if the two disagree.
 
-  KEYS[1] cfg          hash  ver (the published configuration's version)
-  KEYS[2] rounds       zset  member "<sfx>|<end_ms>", score start_ms
-  KEYS[3] totals       hash  user -> draws in the activity
-  KEYS[4] wins         hash  user -> prizes won in the activity
-  KEYS[5] round        hash  of the round the caller guessed is open (ARGV[2])
-  KEYS[6] roundUsers   hash  user -> draws in that round (the nonce counter)
-  KEYS[7] day          hash  user -> draws on that round's day
-  KEYS[8] stream       the round's ledger stream
-  KEYS[9] idem         string holding the stored result of an Idempotency-Key
-  KEYS[10] grant       hash  user, amount, used, draw of the grant this draw spends
-  KEYS[11] userRate    string draws of this user in the current 1-second window
-  KEYS[12] ipRate      string draws from this client IP in the current 1-second window
-  KEYS[13] blockedUsers set  blacklisted user ids (mirrored from the database)
-  KEYS[14] blockedIps   set  blacklisted client IPs
+  KEYS[1]  cfg           hash   ver: the published configuration's version
+  KEYS[2]  rounds        zset   member "<sfx>|<end_ms>", score start_ms
+  KEYS[3]  totals        hash   user -> draws in the activity
+  KEYS[4]  wins          hash   user -> prizes won in the activity
+  KEYS[5]  round         hash   the round the caller guessed is open (ARGV guess)
+  KEYS[6]  roundUsers    hash   user -> draws in that round (the nonce counter)
+  KEYS[7]  day           hash   user -> draws on that round's day
+  KEYS[8]  stream        stream the round's ledger
+  KEYS[9]  idem          string the stored result of an Idempotency-Key
+  KEYS[10] grant         hash   user, amount, used, draw of the grant this draw spends
+  KEYS[11] userRate      string draws of this user in the current 1-second window
+  KEYS[12] ipRate        string draws from this client IP in the current 1-second window
+  KEYS[13] blockedUsers  set    blacklisted user ids (mirrored from the database)
+  KEYS[14] blockedIps    set    blacklisted client IPs
 
-  ARGV[1]  config version the caller's static arguments come from
-  ARGV[2]  guessed open round suffix "YYYYMMDD:i"
-  ARGV[3]  user id
-  ARGV[4]  user key: hex HMAC-SHA256(seed of the guessed round, "<user>:<client_seed>")
-  ARGV[5]  client seed (may be empty)
-  ARGV[6]  clock offset, ms
-  ARGV[7]  "1" when KEYS[9] is a real Idempotency-Key, "" otherwise
-  ARGV[8]  Idempotency-Key retention, seconds
-  ARGV[9]  grant id ("" when the activity does not draw on grants)
-  ARGV[10] client IP
-  ARGV[11] draws per second allowed per user (0: no limit)
-  ARGV[12] draws per second allowed per client IP (0: no limit)
+  Per call:
+  ARGV[1]  version       config version the caller's static arguments come from
+  ARGV[2]  guess         the round suffix "YYYYMMDD:i" the caller guessed is open
+  ARGV[3]  user          user id
+  ARGV[4]  userKey       hex HMAC-SHA256(seed of the guessed round, "<user>:<client_seed>")
+  ARGV[5]  clientSeed    may be empty
+  ARGV[6]  offset        clock offset, ms
+  ARGV[7]  useIdem       "1" when KEYS idem is a real Idempotency-Key, "" otherwise
+  ARGV[8]  idemTtl       Idempotency-Key retention, seconds
+  ARGV[9]  grantId       "" when the activity does not draw on grants
+  ARGV[10] clientIp      the client's address
+  ARGV[11] rateUser      draws per second allowed per user (0: no limit)
+  ARGV[12] rateIp        draws per second allowed per client IP (0: no limit)
   Static for that version (the caller compiled them from the same published
-  configuration; the version check makes them authoritative), from S = 13:
-  ARGV[S]    activity id           ARGV[S+1]  activity start, ms
-  ARGV[S+2]  round start, ms       ARGV[S+3]  round end, ms
-  ARGV[S+4]  odds mode ("manual" | "auto")
-  ARGV[S+5..S+8] limits per_round, per_day, total, wins_total (0 = unlimited)
-  ARGV[S+9]  kind ("time" | "count" | "amount")
-  ARGV[S+10] "1": a count draw past the last level uses the last level
-  ARGV[S+11] "1": the draw must spend the grant KEYS[10]
-  ARGV[S+12] n, the prize count, then 4 values per prize i: key, empty ("1"|"0"),
-             probability in parts per 10^9, weight
-  then P, the pool count, then 5 values per pool: first and last prize number,
-             nth (0: none), amount_min and amount_max (-1: none)
+  configuration; the version check makes them authoritative):
+  ARGV[13] activityId
+  ARGV[14] activityStart ms
+  ARGV[15] roundStart    ms
+  ARGV[16] roundEnd      ms
+  ARGV[17] mode          odds: "manual" | "auto"
+  ARGV[18] perRound      limits, 0 = unlimited
+  ARGV[19] perDay
+  ARGV[20] perTotal
+  ARGV[21] perWins
+  ARGV[22] kind          "time" | "count" | "amount"
+  ARGV[23] repeatLast    "1": a count draw past the last level uses the last level
+  ARGV[24] needsGrant    "1": the draw must spend the grant KEYS grant
+  ARGV[25] prizeCount    n, then n times:
+  ARGV[..] prize = key, empty, ppb, weight   (empty "1"|"0", ppb: probability in parts per 10^9)
+  ARGV[..] poolCount     P, then P times:
+  ARGV[..] pool = first, last, nth, amountMin, amountMax   (prize numbers; nth 0, amounts -1: none)
 
   Returns, on a draw (1) or an Idempotency-Key replay (2):
-    {status, sfx, seq, pick, won, nonce, dayCount, totalCount, random, at_ms, clientSeed}
-  where pick is the 1-based prize index picked (0: the empty remainder), won
-  is 1 only if that prize had released stock, and dayCount / totalCount are 0
-  when that limit is unlimited (the counter is not kept). Refusals (nothing
-  changed):
-    {-1}            ACTIVITY_NOT_FOUND  not published
-    {-2, next_ms}   NOT_STARTED
-    {-3}            ENDED
-    {-4, next_ms}   ROUND_CLOSED        between rounds
-    {-5} ROUND_LIMIT  {-6} DAY_LIMIT  {-7} TOTAL_LIMIT  {-8} WIN_LIMIT
-    {-9}            STALE               caller's config version is old: reload
-    {-10, sfx}      WRONG_ROUND         another round is open: retry with it
-    {-11}           ROUND_MISSING       the round's state is not in Redis
-    {-13}           GRANT_NOT_FOUND     no such grant of this user
-    {-14}           GRANT_USED          the grant was already spent
-    {-15}           NO_MORE_LEVELS      a count draw past the last level
-    {-16}           NO_POOL             no pool covers the grant's amount
-    {-17, ms}       RATE_LIMITED        too many draws this second; retry after ms
-    {-18}           BLACKLISTED         the user or the client IP is blacklisted
+  REPLY[1]  status       1 drawn, 2 replayed
+  REPLY[2]  sfx          the round drawn in
+  REPLY[3]  seq          the draw's number in the round
+  REPLY[4]  pick         1-based prize picked (0: the empty remainder)
+  REPLY[5]  won          1 only if that prize had released stock
+  REPLY[6]  nonce        the user's draws in the round, this one included
+  REPLY[7]  dayCount     0 when that limit is unlimited (the counter is not kept)
+  REPLY[8]  totalCount   0 when that limit is unlimited and kind is not count
+  REPLY[9]  random       40 hex digits
+  REPLY[10] atMs         the Redis clock (+ offset) of the draw
+  REPLY[11] clientSeed   as first given (a replay returns the first one)
 
-  A refusal changes nothing but the rate-limit counters (which expire within a
-  second): they count every attempt, refused or not.
+  Refusals change nothing but the rate-limit counters (which expire within a
+  second: they count every attempt, refused or not):
+  ERROR -1  ACTIVITY_NOT_FOUND          not published
+  ERROR -2  NOT_STARTED      {nextMs}
+  ERROR -3  ENDED
+  ERROR -4  ROUND_CLOSED     {nextMs}   between rounds
+  ERROR -5  ROUND_LIMIT
+  ERROR -6  DAY_LIMIT
+  ERROR -7  TOTAL_LIMIT
+  ERROR -8  WIN_LIMIT
+  ERROR -9  STALE                       the caller's config version is old: reload
+  ERROR -10 WRONG_ROUND      {sfx}      another round is open: retry with it
+  ERROR -11 ROUND_MISSING               the round's state is not in Redis
+  ERROR -13 GRANT_NOT_FOUND             no such grant of this user
+  ERROR -14 GRANT_USED                  the grant was already spent
+  ERROR -15 NO_MORE_LEVELS              a count draw past the last level
+  ERROR -16 NO_POOL                     no pool covers the grant's amount
+  ERROR -17 RATE_LIMITED     {waitMs}   too many draws this second
+  ERROR -18 BLACKLISTED                 the user or the client IP is blacklisted
+
+  Each draw appends one entry to KEYS stream (app/store/redis/ledger.py):
+  FIELD d  drawId        FIELD u  user          FIELD n  nonce
+  FIELD c  clientSeed    FIELD p  pick          FIELD k  prizeKey ("" on a loss)
+  FIELD w  won           FIELD x  random        FIELD t  atMs
+  FIELD o  pool          FIELD g  grantId ("" when none)
 ]]
 
 -- @include release
 
-local cfgKey, roundsKey, totalsKey, winsKey = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local roundKey, roundUsersKey, dayKey, streamKey, idemKey, grantKey =
-  KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10]
-local userRateKey, ipRateKey, blockedUsersKey, blockedIpsKey = KEYS[11], KEYS[12], KEYS[13], KEYS[14]
-local S = 13
-local kind = ARGV[S + 9]
-local version, guess, user, userKey, clientSeed = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local useIdem, idemTtl = ARGV[7] == '1', ARGV[8]
+local cfgKey = KEYS[1]
+local roundsKey = KEYS[2]
+local totalsKey = KEYS[3]
+local winsKey = KEYS[4]
+local roundKey = KEYS[5]
+local roundUsersKey = KEYS[6]
+local dayKey = KEYS[7]
+local streamKey = KEYS[8]
+local idemKey = KEYS[9]
+local grantKey = KEYS[10]
+local userRateKey = KEYS[11]
+local ipRateKey = KEYS[12]
+local blockedUsersKey = KEYS[13]
+local blockedIpsKey = KEYS[14]
+
+local version = ARGV[1]
+local guess = ARGV[2]
+local user = ARGV[3]
+local userKey = ARGV[4]
+local clientSeed = ARGV[5]
+local offset = ARGV[6]
+local useIdem = ARGV[7] == '1'
+local idemTtl = ARGV[8]
+local grantId = ARGV[9]
+local clientIp = ARGV[10]
+local rateUser = tonumber(ARGV[11])
+local rateIp = tonumber(ARGV[12])
+
+local activityId = ARGV[13]
+local activityStart = tonumber(ARGV[14])
+local roundStart = tonumber(ARGV[15])
+local roundEnd = tonumber(ARGV[16])
+local mode = ARGV[17]
+local perRound = tonumber(ARGV[18])
+local perDay = tonumber(ARGV[19])
+local perTotal = tonumber(ARGV[20])
+local perWins = tonumber(ARGV[21])
+local kind = ARGV[22]
+local repeatLast = ARGV[23] == '1'
+local needsGrant = ARGV[24] == '1'
+local prizeCount = tonumber(ARGV[25])
+
+-- The variable tail, decoded where it is read: a prize's four values, a pool's five.
+local PRIZE_AT = 26
+local POOL_AT = PRIZE_AT + 4 * prizeCount + 1
+local poolCount = tonumber(ARGV[POOL_AT - 1])
+local FIRST, LAST, NTH, AMOUNT_MIN, AMOUNT_MAX = 0, 1, 2, 3, 4
+local function poolValue(j, field)
+  return tonumber(ARGV[POOL_AT + (j - 1) * 5 + field])
+end
 
 local ver = redis.call('HGET', cfgKey, 'ver')
 if not ver then return {-1} end
 if ver ~= version then return {-9} end
 
 if redis.call('SISMEMBER', blockedUsersKey, user) == 1
-  or redis.call('SISMEMBER', blockedIpsKey, ARGV[10]) == 1 then
+  or redis.call('SISMEMBER', blockedIpsKey, clientIp) == 1 then
   return {-18}
 end
 
@@ -97,7 +162,7 @@ local function overRate(key, perSecond)
   if n == 1 then redis.call('PEXPIRE', key, 1000) end
   return n > perSecond
 end
-for _, rate in ipairs({{userRateKey, tonumber(ARGV[11])}, {ipRateKey, tonumber(ARGV[12])}}) do
+for _, rate in ipairs({{userRateKey, rateUser}, {ipRateKey, rateIp}}) do
   if overRate(rate[1], rate[2]) then
     local wait = redis.call('PTTL', rate[1])
     if wait < 0 then wait = 1000 end
@@ -120,10 +185,10 @@ if useIdem then
   end
 end
 
-local now = nowMs(ARGV[6])
+local now = nowMs(offset)
 
 -- Usually the guessed round is open; otherwise find out what is.
-if now < tonumber(ARGV[S + 2]) or now >= tonumber(ARGV[S + 3]) then
+if now < roundStart or now >= roundEnd then
   local last = redis.call('ZREVRANGEBYSCORE', roundsKey, now, '-inf', 'LIMIT', 0, 1)
   if last[1] then
     local sfx, endMs = string.match(last[1], '^(.+)|(%d+)$')
@@ -131,13 +196,11 @@ if now < tonumber(ARGV[S + 2]) or now >= tonumber(ARGV[S + 3]) then
   end
   local nxt = redis.call('ZRANGEBYSCORE', roundsKey, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   if not nxt[1] then return {-3} end
-  if now < tonumber(ARGV[S + 1]) then return {-2, nxt[2]} end
+  if now < activityStart then return {-2, nxt[2]} end
   return {-4, nxt[2]}
 end
 
 -- Limits (0 = unlimited); refusals change nothing.
-local perRound, perDay, perTotal, perWins =
-  tonumber(ARGV[S + 5]), tonumber(ARGV[S + 6]), tonumber(ARGV[S + 7]), tonumber(ARGV[S + 8])
 -- The per-day, per-activity and win counters exist only for their limits
 -- (and a count activity's levels): an unlimited one (it cannot change once
 -- the activity started) is not kept.
@@ -156,7 +219,7 @@ end
 
 -- A grant is spent only by its own user, once.
 local grantAmount = 0
-if ARGV[S + 11] == '1' then
+if needsGrant then
   local g = redis.call('HMGET', grantKey, 'user', 'amount', 'used')
   if not g[1] or g[1] ~= user then return {-13} end
   if g[3] == '1' then return {-14} end
@@ -165,32 +228,40 @@ end
 
 -- The pool: the only one (time), the user's next level (count), or the band
 -- holding the grant's amount (amount).
-local n = tonumber(ARGV[S + 12])
-local PZ = S + 13
-local PB = PZ + 4 * n
 local pool = 1
 if kind == 'count' then
   local level, top, topPool = inTotal + 1, 0, 0
   pool = 0
-  for j = 1, tonumber(ARGV[PB]) do
-    local nth = tonumber(ARGV[PB + 1 + (j - 1) * 5 + 2])
+  for j = 1, poolCount do
+    local nth = poolValue(j, NTH)
     if nth == level then pool = j end
     if nth > top then top, topPool = nth, j end
   end
   if pool == 0 then
-    if ARGV[S + 10] == '1' and level > top then pool = topPool else return {-15} end
+    if repeatLast and level > top then pool = topPool else return {-15} end
   end
 elseif kind == 'amount' then
   pool = 0
-  for j = 1, tonumber(ARGV[PB]) do
-    local lo = tonumber(ARGV[PB + 1 + (j - 1) * 5 + 3])
-    local hi = tonumber(ARGV[PB + 1 + (j - 1) * 5 + 4])
-    if grantAmount >= lo and (hi < 0 or grantAmount < hi) then pool = j break end
+  for j = 1, poolCount do
+    local lo, hi = poolValue(j, AMOUNT_MIN), poolValue(j, AMOUNT_MAX)
+    if grantAmount >= lo and (hi < 0 or grantAmount < hi) then
+      pool = j
+      break
+    end
   end
   if pool == 0 then return {-16} end
 end
-local first = tonumber(ARGV[PB + 1 + (pool - 1) * 5])
-local last = tonumber(ARGV[PB + 1 + (pool - 1) * 5 + 1])
+local first, last = poolValue(pool, FIRST), poolValue(pool, LAST)
+
+-- The pool's prizes, decoded once: key, empty, ppb, weight.
+local prizeKeyOf, empty, ppb, weight = {}, {}, {}, {}
+for i = first, last do
+  local b = PRIZE_AT + (i - 1) * 4
+  prizeKeyOf[i] = ARGV[b]
+  empty[i] = ARGV[b + 1] == '1'
+  ppb[i] = tonumber(ARGV[b + 2])
+  weight[i] = tonumber(ARGV[b + 3])
+end
 
 -- The round's moving parts: draws so far, and per prize of the pool the next
 -- slice time, units released and units won. Release the slices that are due.
@@ -204,17 +275,16 @@ end
 local row = redis.call('HMGET', roundKey, unpack(fields))
 if not row[1] then return {-11} end
 local draws = tonumber(row[1])
-local empty, released, won = {}, {}, {}
+local released, won = {}, {}
 for i = first, last do
   local b = 1 + (i - first) * 3
-  empty[i] = ARGV[PZ + (i - 1) * 4 + 1] == '1'
   released[i] = tonumber(row[b + 2])
   won[i] = tonumber(row[b + 3])
   local nextAt = tonumber(row[b + 1])
   if nextAt >= 0 and nextAt <= now then released[i] = releaseDue(roundKey, i, now) end
 end
 
--- Uniform x on [0, total) from the keyed random (see app/fairness.py).
+-- Uniform x on [0, total) from the keyed random (see app/domain/fairness.py).
 local nonce = inRound + 1
 local random = redis.sha1hex(userKey .. ':' .. nonce)
 local TWO52 = 4503599627370496
@@ -229,12 +299,12 @@ local function uniform(total)
 end
 
 local pick = 0
-if ARGV[S + 4] == 'auto' then
+if mode == 'auto' then
   local avail, total = {}, 0
   for i = first, last do
     local left = released[i] - won[i]
     if empty[i] or left < 0 then left = 0 end
-    avail[i] = tonumber(ARGV[PZ + (i - 1) * 4 + 3]) * left
+    avail[i] = weight[i] * left
     total = total + avail[i]
   end
   if total > 0 then
@@ -247,7 +317,7 @@ if ARGV[S + 4] == 'auto' then
 else
   local x, acc = uniform(1000000000), 0
   for i = first, last do
-    acc = acc + tonumber(ARGV[PZ + (i - 1) * 4 + 2])
+    acc = acc + ppb[i]
     if x < acc then pick = i break end
   end
 end
@@ -266,19 +336,19 @@ if isWin == 1 then
   -- Values read above in this same atomic call: one write for both counters.
   redis.call('HSET', roundKey, 'draws', seq, 'w' .. pick, won[pick] + 1)
   if perWins > 0 then redis.call('HINCRBY', winsKey, user, 1) end
-  prizeKey = ARGV[PZ + (pick - 1) * 4]
+  prizeKey = prizeKeyOf[pick]
 else
   redis.call('HSET', roundKey, 'draws', seq)
 end
 local atMs = string.format('%.0f', now)
-local drawId = ARGV[S] .. ':' .. guess .. ':' .. seq
-if ARGV[S + 11] == '1' then
+local drawId = activityId .. ':' .. guess .. ':' .. seq
+if needsGrant then
   redis.call('HSET', grantKey, 'used', 1, 'draw', drawId)
 end
 
 redis.call('XADD', streamKey, '*',
   'd', drawId, 'u', user, 'n', nonce, 'c', clientSeed, 'p', pick, 'k', prizeKey,
-  'w', isWin, 'x', random, 't', atMs, 'o', pool, 'g', ARGV[9])
+  'w', isWin, 'x', random, 't', atMs, 'o', pool, 'g', grantId)
 
 local result = {1, guess, seq, pick, isWin, nonce, dayCount, totalCount, random, atMs, clientSeed}
 if useIdem then

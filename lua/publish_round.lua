@@ -6,25 +6,37 @@
   started is (re)written from ARGV, keeping its seed and any top-ups already
   made to it (matched by prize key).
 
-  KEYS[1] rounds   zset  member "<sfx>|<end_ms>", score start_ms
-  KEYS[2] round    hash  the round state (see lua/draw.lua, lua/includes/release.lua)
+  KEYS[1] rounds      zset  member "<sfx>|<end_ms>", score start_ms
+  KEYS[2] round       hash  the round state (see lua/draw.lua, lua/includes/release.lua)
 
-  ARGV[1] sfx "YYYYMMDD:i"     ARGV[2] start_ms     ARGV[3] end_ms
-  ARGV[4] seed (hex)           ARGV[5] seed hash    ARGV[6] clock offset, ms
-  ARGV[7] n, the prize count, then 6 values per prize i:
-          key, empty ("1"|"0"), ppb, weight, quantity, slices "at:amount,at:amount"
+  ARGV[1] sfx         "YYYYMMDD:i"
+  ARGV[2] startMs
+  ARGV[3] endMs
+  ARGV[4] seed        hex
+  ARGV[5] seedHash
+  ARGV[6] offset      clock offset, ms
+  ARGV[7] prizeCount  n, then n times:
+  ARGV[..] prize = key, empty, ppb, weight, quantity, slices   (slices "at:amount,at:amount")
 
-  Returns 1 when written, 0 when the round was frozen and kept.
+  REPLY   written     1 when written, 0 when the round was frozen and kept
 ]]
 
 -- @include release
 
-local roundsKey, roundKey = KEYS[1], KEYS[2]
-local sfx, startMs, endMs = ARGV[1], ARGV[2], ARGV[3]
-local now = nowMs(ARGV[6])
-local n = tonumber(ARGV[7])
+local roundsKey = KEYS[1]
+local roundKey = KEYS[2]
 
-local seed, seedHash = ARGV[4], ARGV[5]
+local sfx = ARGV[1]
+local startMs = ARGV[2]
+local endMs = ARGV[3]
+local seed = ARGV[4]
+local seedHash = ARGV[5]
+local offset = ARGV[6]
+local prizeCount = tonumber(ARGV[7])
+
+local PRIZE_AT = 8
+local now = nowMs(offset)
+local n = prizeCount
 local topups = {}
 if redis.call('EXISTS', roundKey) == 1 then
   local old = redis.call('HMGET', roundKey, 'draws', 'start', 'end', 'n', 'seed', 'seedh')
@@ -42,19 +54,20 @@ end
 redis.call('HSET', roundKey, 'start', startMs, 'end', endMs, 'n', n,
   'seed', seed, 'seedh', seedHash, 'draws', 0)
 for i = 1, n do
-  local b = 7 + (i - 1) * 6
+  -- key, empty, ppb, weight, quantity, slices
+  local b = PRIZE_AT + (i - 1) * 6
   local si = tostring(i)
-  local key = ARGV[b + 1]
+  local key = ARGV[b]
   local added = topups[key] or 0
   local ns, firstAt = 0, -1
-  for at, amount in string.gmatch(ARGV[b + 6], '(%d+):(%d+)') do
+  for at, amount in string.gmatch(ARGV[b + 5], '(%d+):(%d+)') do
     ns = ns + 1
     if ns == 1 then firstAt = at end
     redis.call('HSET', roundKey, 's' .. si .. '.' .. ns, at .. ':' .. amount)
   end
   redis.call('HSET', roundKey,
-    'k' .. si, key, 'e' .. si, ARGV[b + 2], 'p' .. si, ARGV[b + 3], 'g' .. si, ARGV[b + 4],
-    'q' .. si, tonumber(ARGV[b + 5]) + added, 'a' .. si, added, 'r' .. si, added, 'w' .. si, 0,
+    'k' .. si, key, 'e' .. si, ARGV[b + 1], 'p' .. si, ARGV[b + 2], 'g' .. si, ARGV[b + 3],
+    'q' .. si, tonumber(ARGV[b + 4]) + added, 'a' .. si, added, 'r' .. si, added, 'w' .. si, 0,
     'x' .. si, 1, 'ns' .. si, ns, 't' .. si, firstAt)
 end
 redis.call('ZADD', roundsKey, startMs, sfx .. '|' .. endMs)

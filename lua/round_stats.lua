@@ -3,16 +3,26 @@
 
   KEYS[1] round        hash
   KEYS[2] roundUsers   hash  user -> draws in the round
-  ARGV[1] clock offset, ms
 
-  Returns {draws, users, n, key1, quantity1, released1, won1, ..., now_ms},
-  or {-1} ROUND_NOT_FOUND.
+  ARGV[1] offset       clock offset, ms
+
+  REPLY[1] draws
+  REPLY[2] users
+  REPLY[3] prizeCount  n, then n times:
+  REPLY[..] prize = key, quantity, released, won
+  REPLY[..] nowMs
+
+  ERROR -1 ROUND_NOT_FOUND
 ]]
 
 -- @include release
 
-local roundKey, roundUsersKey = KEYS[1], KEYS[2]
-local now = nowMs(ARGV[1])
+local roundKey = KEYS[1]
+local roundUsersKey = KEYS[2]
+
+local offset = ARGV[1]
+
+local now = nowMs(offset)
 local head = redis.call('HMGET', roundKey, 'draws', 'n')
 if not head[1] then return {-1} end
 local n = tonumber(head[2])

@@ -2,18 +2,32 @@
   Top up one prize of a round that has not ended. The added units are released
   at once (from the round's start, if it has not started yet).
 
-  KEYS[1] round    hash
-  ARGV[1] prize key    ARGV[2] units to add (> 0)    ARGV[3] clock offset, ms
+  KEYS[1] round      hash
 
-  Returns {quantity, released, now_ms} after the top-up, or
-    {-1} ROUND_NOT_FOUND   {-2} ROUND_ENDED   {-3} PRIZE_NOT_FOUND   {-4} EMPTY_PRIZE
+  ARGV[1] prizeKey
+  ARGV[2] add        units to add (> 0)
+  ARGV[3] offset     clock offset, ms
+
+  After the top-up:
+  REPLY[1] quantity
+  REPLY[2] released
+  REPLY[3] atMs      the Redis clock (+ offset) of the top-up
+
+  ERROR -1 ROUND_NOT_FOUND
+  ERROR -2 ROUND_ENDED
+  ERROR -3 PRIZE_NOT_FOUND
+  ERROR -4 EMPTY_PRIZE
 ]]
 
 -- @include release
 
 local roundKey = KEYS[1]
-local prizeKey, add = ARGV[1], tonumber(ARGV[2])
-local now = nowMs(ARGV[3])
+
+local prizeKey = ARGV[1]
+local add = tonumber(ARGV[2])
+local offset = ARGV[3]
+
+local now = nowMs(offset)
 
 local head = redis.call('HMGET', roundKey, 'end', 'n')
 if not head[1] then return {-1} end

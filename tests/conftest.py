@@ -1,13 +1,21 @@
-"""Fixtures: real Redis and fakeredis, real MariaDB and SQLite.
+"""Fixtures: real Redis and fakeredis, real MariaDB and SQLite; the unit/integration split.
 
 A service that a test needs must be running; a missing one fails the test
 (never skips it): .ci/run starts Redis and MariaDB before the suite.
+
+Every test is marked ``unit`` or ``integration`` here, at collection:
+integration when its module says so (servers, subprocesses, browsers), when
+it runs on a real backend (the ``redis``/``mariadb`` parameters of the
+backend fixtures below), or when it is ``slow``; unit otherwise. A unit test
+runs in this process only: it may not open a network connection, so
+``pytest -m unit`` needs no Redis, database or browser.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,14 +25,54 @@ import pytest
 import pytest_asyncio
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from app import engine, fakes, repository
 from app.application import create_app
 from app.config import Settings
-from app.service import Redrain
+from app.services.container import Services
+from app.store.redis.connection import connect
+from app.store.redis.fakes import fake_client
+from app.store.redis.store import RedisStore
+from app.store.sql.connection import upgrade
+from app.store.sql.database import Database
 from tests.helpers import ADMIN, MARIADB_URL, REDIS_URL, SECRET
 from tests.redisproc import redis_cluster
 
-ServiceFactory = Callable[..., Redrain]
+ServiceFactory = Callable[..., Services]
+
+# Parameters of the backend fixtures that reach a real server.
+REAL_PARAMS = {"redis", "mariadb", "redis+mariadb"}
+REAL_FIXTURES = {"mariadb_url", "cluster_url", "mariadb_stack", "make_mariadb_service"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        marks = {m.name for m in item.iter_markers()}
+        callspec = getattr(item, "callspec", None)
+        params = {v for v in (callspec.params.values() if callspec else ()) if isinstance(v, str)}
+        fixtures = set(getattr(item, "fixturenames", ()))
+        real = (
+            "integration" in marks
+            or "slow" in marks
+            or bool(params & REAL_PARAMS)
+            or bool(fixtures & REAL_FIXTURES)
+        )
+        item.add_marker(pytest.mark.integration if real else pytest.mark.unit)
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_stay_in_process(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A unit test that reaches for the network fails instead of passing by luck."""
+    if request.node.get_closest_marker("unit") is None:
+        yield
+        return
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("a unit test opened a network connection: mark it integration")
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(socket.socket, "connect", refuse)
+        mp.setattr(socket.socket, "connect_ex", refuse)
+        mp.setattr(socket, "create_connection", refuse)
+        yield
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -35,7 +83,7 @@ async def mariadb_url() -> AsyncIterator[str]:
         await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
         await conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
     url = f"{MARIADB_URL}/{name}"
-    await asyncio.to_thread(repository.upgrade, url)
+    await asyncio.to_thread(upgrade, url)
     yield url
     async with admin.begin() as conn:
         await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
@@ -51,7 +99,7 @@ def cluster_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 async def flush_cluster(url: str) -> None:
-    client = engine.connect(url, timeout=5, cluster=True)
+    client = connect(url, timeout=5, cluster=True)
     try:
         await client.flushall()  # redis-py sends it to every primary
     finally:
@@ -61,13 +109,13 @@ async def flush_cluster(url: str) -> None:
 @pytest_asyncio.fixture(scope="session")
 async def sqlite_url(tmp_path_factory: pytest.TempPathFactory) -> str:
     url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'redrain.db'}"
-    await asyncio.to_thread(repository.upgrade, url)
+    await asyncio.to_thread(upgrade, url)
     return url
 
 
 async def real_redis() -> Any:
     """A client on the test database of the real Redis, flushed."""
-    client = engine.connect(REDIS_URL, timeout=5)
+    client = connect(REDIS_URL, timeout=5)
     await client.flushdb()
     return client
 
@@ -77,33 +125,44 @@ async def flush_real_redis() -> None:
     await client.aclose()
 
 
+@pytest.fixture(params=["mariadb", "sqlite"])
+def database_url(request: pytest.FixtureRequest) -> str:
+    # Requested lazily, so a SQLite test never touches MariaDB.
+    url: str = request.getfixturevalue(f"{request.param}_url")
+    return url
+
+
+@pytest.fixture(params=["redis+mariadb", "fakeredis+sqlite"])
+def stack_url(request: pytest.FixtureRequest) -> str:
+    """The database URL of a whole backend (real Redis goes with MariaDB)."""
+    url: str = request.getfixturevalue(
+        "mariadb_url" if request.param == "redis+mariadb" else "sqlite_url"
+    )
+    return url
+
+
 @pytest_asyncio.fixture(params=["redis", "fakeredis"])
 async def redis_client(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
     """The same test on real Redis and on fakeredis."""
-    client = await real_redis() if request.param == "redis" else fakes.fake_client()
+    client = await real_redis() if request.param == "redis" else fake_client()
     yield client
     await client.aclose()
 
 
-@pytest_asyncio.fixture(params=["mariadb", "sqlite"])
-async def database(
-    request: pytest.FixtureRequest, mariadb_url: str, sqlite_url: str
-) -> AsyncIterator[repository.Database]:
+@pytest_asyncio.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
     """The same test on MariaDB and on SQLite."""
-    db = repository.Database(mariadb_url if request.param == "mariadb" else sqlite_url)
+    db = Database(database_url)
     yield db
     await db.close()
 
 
-@pytest_asyncio.fixture(params=["redis+mariadb", "fakeredis+sqlite"])
-async def stack(
-    request: pytest.FixtureRequest, mariadb_url: str, sqlite_url: str
-) -> AsyncIterator[tuple[Any, repository.Database]]:
+@pytest_asyncio.fixture
+async def stack(stack_url: str) -> AsyncIterator[tuple[Any, Database]]:
     """A whole backend: real Redis with MariaDB, or fakeredis with SQLite (embedded)."""
-    if request.param == "redis+mariadb":
-        client, db = await real_redis(), repository.Database(mariadb_url)
-    else:
-        client, db = fakes.fake_client(), repository.Database(sqlite_url)
+    real = not stack_url.startswith("sqlite")
+    client = await real_redis() if real else fake_client()
+    db = Database(stack_url)
     yield client, db
     await client.aclose()
     await db.close()
@@ -127,17 +186,17 @@ def settings_for(db_url: str, offset: float = 0.0, **kw: Any) -> Settings:
 
 
 @pytest_asyncio.fixture
-async def mariadb_stack(mariadb_url: str) -> AsyncIterator[tuple[Any, repository.Database]]:
+async def mariadb_stack(mariadb_url: str) -> AsyncIterator[tuple[Any, Database]]:
     """Real Redis with MariaDB only: for what SQLite cannot show (column limits)."""
-    client, db = await real_redis(), repository.Database(mariadb_url)
+    client, db = await real_redis(), Database(mariadb_url)
     yield client, db
     await client.aclose()
     await db.close()
 
 
 @pytest.fixture
-def make_service(stack: tuple[Any, repository.Database]) -> ServiceFactory:
-    """``make_service(offset_seconds)``: a service on the stack whose clock is shifted.
+def make_service(stack: tuple[Any, Database]) -> ServiceFactory:
+    """``make_service(offset_seconds)``: services on the stack whose clock is shifted.
 
     Several services on one stack share Redis and the database, like several
     API processes started with different REDRAIN_CLOCK_OFFSET values.
@@ -146,29 +205,29 @@ def make_service(stack: tuple[Any, repository.Database]) -> ServiceFactory:
 
 
 @pytest.fixture
-def make_mariadb_service(mariadb_stack: tuple[Any, repository.Database]) -> ServiceFactory:
+def make_mariadb_service(mariadb_stack: tuple[Any, Database]) -> ServiceFactory:
     return service_factory(*mariadb_stack)
 
 
-def service_factory(client: Any, db: repository.Database) -> ServiceFactory:
-    def make(offset: float = 0.0, **kw: Any) -> Redrain:
+def service_factory(client: Any, db: Database) -> ServiceFactory:
+    def make(offset: float = 0.0, **kw: Any) -> Services:
         settings = settings_for(db.url, offset, **kw)
-        eng = engine.Engine(
+        redis = RedisStore(
             client, offset_ms=settings.clock_offset_ms, idempotency_ttl=settings.idempotency_ttl
         )
-        return Redrain(settings, eng, db)
+        return Services(settings, redis, db)
 
     return make
 
 
 @pytest_asyncio.fixture
-async def http() -> AsyncIterator[Callable[[Redrain], httpx.AsyncClient]]:
-    """``http(service)``: an HTTP client on the real app, in process."""
+async def http() -> AsyncIterator[Callable[[Services], httpx.AsyncClient]]:
+    """``http(services)``: an HTTP client on the real app, in process."""
     clients: list[httpx.AsyncClient] = []
 
-    def make(service: Redrain) -> httpx.AsyncClient:
+    def make(services: Services) -> httpx.AsyncClient:
         c = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(service=service)),
+            transport=httpx.ASGITransport(app=create_app(services=services)),
             base_url="http://redrain.test",
         )
         clients.append(c)

@@ -1,51 +1,48 @@
-"""Drive the Lua scripts directly through :class:`app.engine.Engine` (no database)."""
+"""Drive the Lua scripts directly through :class:`RedisStore` (no database)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from app import fairness
-from app.activity import ActivityConfig, parse_config
-from app.engine import Engine
-from app.schedule import activity_window, plan_rounds, round_slices
-from app.service import limits_of
-from app.types import Limits, RoundPlan
+from app.domain import fairness
+from app.domain.activity import ActivityConfig, parse_config
+from app.domain.runtime import Runtime, compile_runtime, limits_of
+from app.domain.schedule import activity_window, plan_rounds, round_slices
+from app.domain.types import Limits, RoundPlan
+from app.store.redis.draw import Outcome
+from app.store.redis.store import RedisStore
 from tests.helpers import DAY, local, offset_to
 
 
 @dataclass
 class Loaded:
-    engine: Engine
+    redis: RedisStore
     activity_id: int
     version: int
     round: RoundPlan
     seed: bytes
     window: tuple[int, int]
-    mode: str
     limits: Limits
     config: ActivityConfig
+    _runtimes: dict[int, Runtime] = field(default_factory=dict)
 
     async def draw(
         self, user: str, client_seed: str = "", idem: str | None = None, grant: str | None = None
-    ) -> list[Any]:
-        res = await self.engine.draw(
-            self.activity_id,
+    ) -> Outcome:
+        rt = self._runtimes.get(self.version)
+        if rt is None:  # a test may change the version to see STALE
+            js = self.config.model_dump_json()
+            rt = self._runtimes[self.version] = compile_runtime(self.activity_id, self.version, js)
+        return await self.redis.draws.draw(
+            self.redis.draws.prepared(rt, self.round),
             version=self.version,
-            round_=self.round,
-            activity_start_ms=self.window[0],
-            mode=self.mode,
-            limits=self.limits,
-            kind=self.config.kind.value,
-            repeat_last=self.config.after_last_pool == "repeat_last",
-            needs_grant=self.config.needs_grant,
             grant_id=grant,
             user_id=user,
             user_key=fairness.user_key(self.seed, user, client_seed),
             client_seed=client_seed,
             idempotency_key=idem,
         )
-        return [v.decode() if isinstance(v, bytes) else v for v in res]
 
 
 async def load(
@@ -60,10 +57,10 @@ async def load(
     config = parse_config(cfg)
     rounds = plan_rounds(activity_id, config)
     seed = seed or fairness.new_seed()
-    engine = Engine(
+    redis = RedisStore(
         client, offset_ms=round(offset_to(local(DAY, 10, minute)) * 1000), idempotency_ttl=600
     )
-    await engine.publish(
+    await redis.catalogue.publish(
         activity_id,
         version=1,
         config_json=config.model_dump_json(),
@@ -75,13 +72,12 @@ async def load(
         seeds={r.sfx: (seed.hex(), fairness.seed_hash(seed)) for r in rounds},
     )
     return Loaded(
-        engine,
+        redis,
         activity_id,
         1,
         rounds[0],
         seed,
         activity_window(config),
-        config.probability.value,
         limits_of(config),
         config,
     )

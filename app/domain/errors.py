@@ -1,0 +1,158 @@
+"""The one exception hierarchy of redrain.
+
+Every error redrain raises on purpose derives from :class:`RedrainError` and
+carries a stable snake_case ``code`` and the HTTP ``status`` it answers with,
+as Starlette's ``HTTPException`` carries its status. Lower layers (domain,
+Redis, database, upstream services) raise these; library errors are
+translated where they are caught, with ``raise X from exc``; the HTTP edge
+renders any of them in one place, and the CLI prints ``message`` on one line.
+Catch by category with the mid-level bases (as httpx's ``TransportError``)::
+
+    RedrainError                      500 error
+     ├── ConfigError                  500 invalid_setting   bad settings or install; start-up stops
+     ├── ClientError                  4xx the request is at fault; nothing changed
+     │    ├── InvalidRequest          400 malformed request (bad JSON, bad header)
+     │    ├── Unauthorized            401 missing, forged or expired credentials
+     │    ├── Forbidden               403 authenticated but not allowed
+     │    ├── NotFound                404
+     │    ├── Conflict                409 state does not allow it (round closed, ...)
+     │    ├── PayloadTooLarge         413
+     │    ├── ValidationFailed        422 well-formed but invalid (names the field)
+     │    └── LimitReached            429 a limit refuses it (retry_after when known)
+     ├── DependencyError              5xx something redrain depends on failed; retry later
+     │    ├── BadGateway              502 an upstream service (WeChat) failed or timed out
+     │    └── Unavailable             503 Redis or the database cannot be reached
+     └── InternalError                500 a bug or bad data: logged, never retried blindly
+          ├── Rejected                    the database refused data
+          │    └── Duplicate              a unique key refused a row
+          ├── MalformedEntry              a ledger stream entry that can never become a row
+          └── ContractError               a script answered outside its documented contract
+
+Imports nothing else from the package.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class RedrainError(Exception):
+    """Base class. ``details`` are extra JSON-safe fields for the error body."""
+
+    code: str = "error"
+    status: ClassVar[int] = 500
+
+    def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+
+    def headers(self) -> dict[str, str]:
+        """Extra response headers this error asks for."""
+        return {}
+
+
+class ConfigError(RedrainError):
+    """A setting is missing or invalid; ``message`` is one line naming it."""
+
+    code = "invalid_setting"
+
+
+class ClientError(RedrainError):
+    status = 400
+
+
+class InvalidRequest(ClientError):
+    code = "invalid_request"
+    status = 400
+
+
+class Unauthorized(ClientError):
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(ClientError):
+    code = "forbidden"
+    status = 403
+
+
+class NotFound(ClientError):
+    code = "not_found"
+    status = 404
+
+
+class Conflict(ClientError):
+    code = "conflict"
+    status = 409
+
+
+class PayloadTooLarge(ClientError):
+    code = "payload_too_large"
+    status = 413
+
+
+class ValidationFailed(ClientError):
+    code = "validation_error"
+    status = 422
+
+
+class LimitReached(ClientError):
+    """A limit refused the request; ``retry_after`` is whole seconds, or None."""
+
+    code = "limit_reached"
+    status = 429
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        retry_after: int | None = None,
+        **details: Any,
+    ) -> None:
+        super().__init__(message, code=code, **details)
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
+
+
+class DependencyError(RedrainError):
+    status = 503
+
+
+class BadGateway(DependencyError):
+    code = "upstream_unavailable"
+    status = 502
+
+
+class Unavailable(DependencyError):
+    code = "unavailable"
+    status = 503
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": "1"}
+
+
+class InternalError(RedrainError):
+    code = "internal_error"
+    status = 500
+
+
+class Rejected(InternalError):
+    code = "rejected"
+
+
+class Duplicate(Rejected):
+    code = "duplicate"
+
+
+class MalformedEntry(InternalError):
+    code = "malformed_entry"
+
+
+class ContractError(InternalError):
+    code = "internal_error"

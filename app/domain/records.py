@@ -1,0 +1,125 @@
+"""What the database keeps, as plain records. Pure: no I/O.
+
+The store (``app.store.sql``) turns its rows into these before they leave it,
+so no ORM object travels up to the services or the HTTP edge.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from app.domain.activity import ActivityConfig
+from app.domain.types import ActivityId, DrawRecord
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityRecord:
+    id: ActivityId
+    config: ActivityConfig
+    version: int
+    status: str  # draft | published
+    created_at: dt.datetime
+    updated_at: dt.datetime
+    published_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoundRecord:
+    id: str
+    activity_id: ActivityId
+    starts_at_ms: int
+    ends_at_ms: int
+    seed: str
+    seed_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoreResult:
+    inserted: int
+    duplicates: int  # already stored, and the same draw: done
+    collisions: list[tuple[DrawRecord, DrawRecord]]  # (new, stored): same id, another draw
+
+
+@dataclass(frozen=True, slots=True)
+class StoredDraw:
+    record: DrawRecord
+    id: int
+    prize_type: str | None
+    prize_name: str | None
+    prize_value: str | None
+    fulfilment: str | None = None  # won | granted | grant_failed; None on a loss
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRecord:
+    id: str
+    activity_id: ActivityId
+    user_id: str
+    amount: int
+    reference: str
+    created_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LotteryRecord:
+    id: int
+    creator: str
+    title: str
+    draw_at: dt.datetime  # naive UTC
+    prize_name: str
+    quantity: int
+    status: int  # 0 open, 1 drawing, 2 drawn, 9 canceled
+    seed: str
+    seed_hash: str
+    drawn_at: dt.datetime | None
+    participants: int
+    winners: tuple[str, ...]  # user ids, once drawn
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    id: int
+    kind: str
+    ref: str
+    payload: dict[str, Any]
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RoundLedger:
+    """What the database holds for one round."""
+
+    draws: int
+    min_seq: int
+    max_seq: int
+    users: int
+    wins: dict[str, int]  # prize key -> wins
+
+
+@dataclass(frozen=True, slots=True)
+class BlacklistEntry:
+    kind: str  # user | ip
+    value: str
+    reason: str
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    id: int
+    stream: str
+    entry_id: str
+    draw_id: str | None
+    fields: dict[str, str]
+    reason: str
+    attempts: int
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Topup:
+    prize_key: str
+    added: int
+    at_ms: int

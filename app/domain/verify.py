@@ -1,0 +1,179 @@
+"""Replaying a round's draws from its revealed seed (SPEC §4). Pure: no I/O.
+
+Given the round's plan, its seed, its stored draws in draw order, its stock
+top-ups and, where the rules need them, each user's earlier draws (count
+activities) and each grant's amount (amount activities), check every draw:
+
+- draw numbers run 1..n, each user's nonces 1, 2, 3 …, times inside the round;
+- ``random`` = SHA-1(HMAC-SHA256(seed, "user:client_seed") + ":" + nonce);
+- the pool: the only one, the user's level (count), or the grant's band (amount);
+- the pick, from ``random`` and the pool's odds — for auto odds, the weights
+  times the stock released and not yet won at that moment;
+- that the draw won exactly when the picked prize had released stock left, and
+  that no win ever exceeded the stock released by then (even-award slices and
+  recorded top-ups, at the draw's time).
+
+``app.jobs.verify`` loads the inputs from the database; anyone with the
+revealed seed and the draws can do the same (docs/fairness.md).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from app.domain import fairness
+from app.domain.activity import ActivityConfig
+from app.domain.records import Topup
+from app.domain.schedule import round_slices
+from app.domain.types import DrawRecord, Kind, Odds, PoolPlan, RoundPlan
+
+MAX_FINDINGS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    draw_id: str | None
+    problem: str
+
+
+@dataclass
+class Report:
+    round_id: str
+    draws: int = 0
+    wins: int = 0
+    ended: bool = True
+    findings: list[Finding] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def add(self, draw_id: str | None, problem: str) -> None:
+        if len(self.findings) < MAX_FINDINGS:
+            self.findings.append(Finding(draw_id, problem))
+
+
+@dataclass(frozen=True)
+class RoundInputs:
+    """Everything a replay of one round needs."""
+
+    config: ActivityConfig
+    round: RoundPlan
+    seed: bytes
+    draws: Sequence[DrawRecord]  # in draw order (seq)
+    topups: Sequence[Topup] = ()
+    before: Mapping[str, int] = field(default_factory=dict)  # user -> earlier draws (count)
+    grants: Mapping[str, int] = field(default_factory=dict)  # grant id -> amount (amount)
+
+
+def replay(report: Report, inputs: RoundInputs) -> None:
+    """Check every draw of the round, adding what disagrees to ``report``."""
+    cfg, rnd, seed, draws = inputs.config, inputs.round, inputs.seed, inputs.draws
+    report.draws = len(draws)
+    prizes = rnd.prizes
+    pools = rnd.pools
+    # When each unit became winnable: slices, then top-ups at their time.
+    releases: list[list[tuple[int, int]]] = [
+        [(s.at_ms, s.amount) for s in sl] for sl in round_slices(cfg, rnd)
+    ]
+    by_key = {p.key: p.index for p in prizes}
+    for t in inputs.topups:
+        if t.prize_key in by_key:
+            releases[by_key[t.prize_key] - 1].append((t.at_ms, t.added))
+
+    def released(i: int, at: int) -> int:
+        return sum(n for when, n in releases[i - 1] if when <= at)
+
+    won = [0] * (len(prizes) + 1)
+    nonces: Counter[str] = Counter()
+    keys: dict[tuple[str, str], str] = {}
+    for expected_seq, r in enumerate(draws, start=1):
+        if r.seq != expected_seq:
+            report.add(r.draw_id, f"draw number {r.seq} where {expected_seq} was expected")
+        if not rnd.start_ms <= r.drawn_at_ms < rnd.end_ms:
+            report.add(r.draw_id, "drawn outside the round's window")
+        nonces[r.user_id] += 1
+        if r.nonce != nonces[r.user_id]:
+            report.add(r.draw_id, f"nonce {r.nonce} where {nonces[r.user_id]} was expected")
+        key = keys.get((r.user_id, r.client_seed)) or fairness.user_key(
+            seed, r.user_id, r.client_seed
+        )
+        keys[(r.user_id, r.client_seed)] = key
+        random = fairness.draw_random(key, r.nonce)
+        if random != r.random:
+            report.add(r.draw_id, "random value does not match seed, user, client seed, nonce")
+        pool = _pool(report, cfg, r, inputs.before, nonces, inputs.grants, pools)
+        if pool is None:
+            continue
+        if r.pool != pool:
+            report.add(r.draw_id, f"drawn in pool {r.pool}, the rules give pool {pool}")
+        first, last = pools[pool - 1].first, pools[pool - 1].last
+        left = {i: released(i, r.drawn_at_ms) - won[i] for i in range(first, last + 1)}
+        if cfg.probability is Odds.AUTO:
+            weights = [
+                0 if prizes[i - 1].empty else prizes[i - 1].weight * max(left[i], 0)
+                for i in range(first, last + 1)
+            ]
+            local = fairness.pick_auto(random, weights)
+        else:
+            local = fairness.pick_manual(
+                random, [prizes[i - 1].ppb for i in range(first, last + 1)]
+            )
+        pick = first + local - 1 if local else 0
+        if r.pick != pick:
+            report.add(r.draw_id, f"picked prize {r.pick}, the random value picks {pick}")
+        should_win = pick > 0 and not prizes[pick - 1].empty and left.get(pick, 0) > 0
+        if r.won != should_win:
+            report.add(
+                r.draw_id,
+                "recorded as a win but no prize was won"
+                if r.won
+                else "recorded as a loss but the picked prize had stock left",
+            )
+        if r.won:
+            report.wins += 1
+            prize = prizes[r.pick - 1] if 0 < r.pick <= len(prizes) else None
+            if prize is None or prize.key != r.prize_key:
+                report.add(r.draw_id, f"won prize {r.prize_key!r}, which is not the pick")
+                continue
+            won[r.pick] += 1
+            if won[r.pick] > released(r.pick, r.drawn_at_ms):
+                report.add(
+                    r.draw_id,
+                    f"win {won[r.pick]} of {prize.key} exceeds the "
+                    f"{released(r.pick, r.drawn_at_ms)} units released by then",
+                )
+
+
+def _pool(
+    report: Report,
+    cfg: ActivityConfig,
+    r: DrawRecord,
+    before: Mapping[str, int],
+    nonces: Counter[str],
+    grants: Mapping[str, int],
+    pools: tuple[PoolPlan, ...],
+) -> int | None:
+    """The 1-based pool the rules give this draw, or None (reported)."""
+    if cfg.kind is Kind.TIME:
+        return 1
+    if cfg.kind is Kind.COUNT:
+        level = before.get(r.user_id, 0) + nonces[r.user_id]
+        for j, p in enumerate(pools, start=1):
+            if p.nth == level:
+                return j
+        if cfg.after_last_pool == "repeat_last":
+            return max(range(1, len(pools) + 1), key=lambda j: pools[j - 1].nth or 0)
+        report.add(r.draw_id, f"draw at level {level}, past the last level")
+        return None
+    amount = grants.get(r.grant_id or "")
+    if amount is None:
+        report.add(r.draw_id, f"grant {r.grant_id!r} is not in the database")
+        return None
+    for j, p in enumerate(pools, start=1):
+        if amount >= (p.amount_min or 0) and (p.amount_max is None or amount < p.amount_max):
+            return j
+    report.add(r.draw_id, f"no pool covers the grant's amount {amount}")
+    return None

@@ -1,0 +1,266 @@
+"""For operators and trusted backends: activities, publishing, stock, stats,
+winners, the blacklist, and grants."""
+
+from __future__ import annotations
+
+import csv
+import io
+import ipaddress
+from collections.abc import AsyncIterator
+from typing import Literal
+
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from app.domain.activity import ActivityConfig
+from app.domain.errors import NotFound, ValidationFailed
+from app.http import responses as r
+from app.http.bodies import (
+    BlacklistBody,
+    GrantBody,
+    TopUpBody,
+    encode_cursor,
+    query_cursor,
+    query_int,
+    read,
+    read_json,
+)
+from app.http.endpoint import BODY_ERRORS, Endpoints, as_admin
+from app.http.errors import JSON
+
+endpoint = Endpoints()
+
+
+@endpoint(
+    "POST",
+    "/v1/grants",
+    "Issue a draw chance (trusted backend)",
+    auth="admin",
+    ok=201,
+    existed=True,
+    response=r.Grant,
+    body=GrantBody,
+    errors=(404, 409, 503, *BODY_ERRORS),
+)
+async def grants(request: Request) -> Response:
+    s = as_admin(request)
+    body = await read(request, GrantBody)
+    g, created = await s.grants.create(body.activity_id, body.user_id, body.amount, body.reference)
+    return JSON(r.grant(g, *await s.grants.state(g)), status_code=201 if created else 200)
+
+
+@endpoint(
+    "GET",
+    "/v1/admin/blacklist",
+    "Blacklisted users and IPs",
+    auth="admin",
+    response=r.Blacklist,
+    errors=(503,),
+)
+async def blacklist(request: Request) -> Response:
+    s = as_admin(request)
+    return JSON(r.blacklist(await s.guard.blacklist()))
+
+
+@endpoint(
+    "POST",
+    "/v1/admin/blacklist",
+    "Blacklist a user or an IP",
+    auth="admin",
+    ok=201,
+    existed=True,
+    response=r.Blacklisted,
+    body=BlacklistBody,
+    errors=(503, *BODY_ERRORS),
+)
+async def blacklist_add(request: Request) -> Response:
+    s = as_admin(request)
+    body = await read(request, BlacklistBody)
+    if body.kind == "ip":
+        try:
+            ipaddress.ip_address(body.value)
+        except ValueError as exc:
+            raise ValidationFailed("value: not an IP address", field="value") from exc
+    created = await s.guard.add(body.kind, body.value, body.reason)
+    out: r.Blacklisted = {"kind": body.kind, "value": body.value, "reason": body.reason}
+    return JSON(out, status_code=201 if created else 200)
+
+
+@endpoint(
+    "DELETE",
+    "/v1/admin/blacklist/{kind}/{value}",
+    "Lift a blacklist entry",
+    auth="admin",
+    ok=204,
+    response=None,
+    errors=(404, 503),
+)
+async def blacklist_remove(request: Request) -> Response:
+    s = as_admin(request)
+    kind: str = request.path_params["kind"]
+    if kind not in ("user", "ip"):
+        raise NotFound(f"no blacklist of kind {kind!r}", code="not_found")
+    await s.guard.remove(kind, request.path_params["value"])
+    return Response(status_code=204)
+
+
+@endpoint(
+    "GET",
+    "/v1/admin/activities",
+    "Activities, newest first",
+    auth="admin",
+    response=r.Activities,
+    errors=(422, 503),
+    query=(("limit", int), ("offset", int)),
+)
+async def list_activities(request: Request) -> Response:
+    s = as_admin(request)
+    limit = query_int(request, "limit", 100, 1, 1000)
+    offset = query_int(request, "offset", 0, 0, 10**9)
+    recs = await s.activities.latest(limit, offset)
+    return JSON({"activities": [r.admin_activity(rec) for rec in recs]})
+
+
+@endpoint(
+    "POST",
+    "/v1/admin/activities",
+    "Create an activity",
+    auth="admin",
+    ok=201,
+    response=r.AdminActivity,
+    body=ActivityConfig,
+    errors=(503, *BODY_ERRORS),
+)
+async def create_activity(request: Request) -> Response:
+    s = as_admin(request)
+    rec = await s.activities.create(await read_json(request))
+    return JSON(r.admin_activity(rec), status_code=201)
+
+
+@endpoint(
+    "GET",
+    "/v1/admin/activities/{id:rowid}",
+    "An activity",
+    auth="admin",
+    response=r.AdminActivity,
+    errors=(404, 503),
+)
+async def get_activity(request: Request) -> Response:
+    s = as_admin(request)
+    return JSON(r.admin_activity(await s.activities.get(request.path_params["id"])))
+
+
+@endpoint(
+    "PUT",
+    "/v1/admin/activities/{id:rowid}",
+    "Replace an activity (before it starts)",
+    auth="admin",
+    response=r.AdminActivity,
+    body=ActivityConfig,
+    errors=(404, 409, 503, *BODY_ERRORS),
+)
+async def replace_activity(request: Request) -> Response:
+    s = as_admin(request)
+    rec = await s.activities.replace(request.path_params["id"], await read_json(request))
+    return JSON(r.admin_activity(rec))
+
+
+@endpoint(
+    "POST",
+    "/v1/admin/activities/{id:rowid}/publish",
+    "Load rounds, stock, odds and seeds into Redis",
+    auth="admin",
+    response=r.Published,
+    errors=(404, 422, 503),
+)
+async def publish(request: Request) -> Response:
+    s = as_admin(request)
+    return JSON(r.published(await s.activities.publish(request.path_params["id"])))
+
+
+@endpoint(
+    "POST",
+    "/v1/admin/activities/{id:rowid}/stock",
+    "Top up a round",
+    auth="admin",
+    response=r.ToppedUp,
+    body=TopUpBody,
+    errors=(404, 409, 503, *BODY_ERRORS),
+)
+async def topup(request: Request) -> Response:
+    s = as_admin(request)
+    body = await read(request, TopUpBody)
+    done = await s.activities.topup(request.path_params["id"], body.round, body.prize, body.add)
+    out: r.ToppedUp = {
+        "round_id": done.round_id,
+        "prize": done.prize,
+        "quantity": done.quantity,
+        "released": done.released,
+    }
+    return JSON(out)
+
+
+@endpoint(
+    "GET",
+    "/v1/admin/activities/{id:rowid}/stats",
+    "Stock, wins, draws and users per round",
+    auth="admin",
+    response=r.Stats,
+    errors=(404, 422, 503),
+    query=(("round", str), ("limit", int)),
+)
+async def stats(request: Request) -> Response:
+    s = as_admin(request)
+    limit = query_int(request, "limit", 200, 1, 5000)
+    rt, rounds = await s.activities.stats(
+        request.path_params["id"], request.query_params.get("round"), limit
+    )
+    return JSON(r.stats(rt, rounds, s.clock.now_ms()))
+
+
+@endpoint(
+    "GET",
+    "/v1/admin/activities/{id:rowid}/winners",
+    "Winners export",
+    auth="admin",
+    response=r.Winners,
+    csv=True,
+    errors=(404, 422, 503),
+    query=(("format", Literal["json", "csv"]), ("round", str), ("limit", int), ("cursor", str)),
+)
+async def winners(request: Request) -> Response:
+    s = as_admin(request)
+    aid: int = request.path_params["id"]
+    fmt = request.query_params.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise ValidationFailed("format: expected json or csv", field="format")
+    rnd = request.query_params.get("round")
+    round_id = None if rnd is None else (rnd if rnd.startswith(f"{aid}:") else f"{aid}:{rnd}")
+    if fmt == "json":
+        limit = query_int(request, "limit", 1000, 1, 10_000)
+        cursor = query_cursor(request, 1)
+        after = cursor[0] if cursor else 0
+        rows = await s.draws.winners(aid, round_id=round_id, after_id=after, limit=limit)
+        nxt = encode_cursor(rows[-1].id) if len(rows) == limit else None
+        body: r.Winners = {"winners": [r.winner(d) for d in rows], "next_cursor": nxt}
+        return JSON(body)
+    await s.activities.get(aid)
+
+    async def lines() -> AsyncIterator[bytes]:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=r.WINNER_FIELDS, lineterminator="\r\n")
+        writer.writeheader()
+        async for page in s.draws.all_winners(aid, round_id=round_id):
+            for d in page:
+                writer.writerow(r.winner(d))
+            yield out.getvalue().encode()
+            out.seek(0)
+            out.truncate()
+        if out.tell():
+            yield out.getvalue().encode()
+
+    return StreamingResponse(
+        lines(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="winners-{aid}.csv"'},
+    )

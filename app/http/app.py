@@ -1,0 +1,47 @@
+"""The Starlette app around a :class:`~app.services.container.Services`.
+
+Connecting Redis and the database, and running the embedded worker, is the
+composition root's job (``app.application``); this module only builds the
+HTTP edge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.routing import BaseRoute
+
+from app.config import Settings
+from app.http.client_ip import ClientIp
+from app.http.errors import EXCEPTION_HANDLERS
+from app.http.fastpath import DrawFastPath
+from app.http.routes import ROUTES
+from app.services.container import Services
+
+MIDDLEWARE = [Middleware(DrawFastPath)]
+Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
+
+
+def build(
+    settings: Settings,
+    *,
+    services: Services | None = None,
+    lifespan: Lifespan | None = None,
+    routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """The app; with ``services`` given they are used as they are (tests, the
+    caller owns their connections), otherwise ``lifespan`` must set
+    ``app.state.services``. ``routes`` are added before the route table's."""
+    app = Starlette(
+        routes=[*routes, *ROUTES],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=MIDDLEWARE,
+        lifespan=lifespan,
+    )
+    if services is not None:
+        app.state.services = services
+    app.state.client_ip = ClientIp(settings.trusted_proxies, settings.client_ip_header)
+    return app

@@ -1,0 +1,183 @@
+"""Reading requests: bodies (size-capped), JSON, the request models, query
+values and cursors. Everything a client sends is parsed here, strictly:
+unknown fields are refused (no mass assignment), and a bad value is a 4xx
+naming the field."""
+
+from __future__ import annotations
+
+import base64
+import re
+from typing import Annotated, Any, Literal, TypeVar
+
+import orjson
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
+from starlette.requests import Request
+from starlette.types import Receive
+
+from app.domain.activity import describe
+from app.domain.errors import InvalidRequest, PayloadTooLarge, ValidationFailed
+from app.domain.tokens import USER_ID
+
+MAX_BODY = 64 * 1024
+ROW_ID = re.compile("[0-9]{1,18}")  # database ids: every match fits a signed BIGINT
+IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-:.]{1,64}$")
+
+
+def _too_large() -> PayloadTooLarge:
+    return PayloadTooLarge(f"request body is larger than {MAX_BODY} bytes")
+
+
+async def receive_body(receive: Receive, declared: bytes | str | None) -> bytes:
+    """The request body from the ASGI messages, refusing more than MAX_BODY."""
+    if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
+        raise _too_large()
+    # Read directly: cheaper than Starlette's stream() generator, and a body
+    # is nearly always one message.
+    message = await receive()
+    body = message.get("body", b"")
+    while message.get("more_body", False):
+        message = await receive()
+        body += message.get("body", b"")
+        if len(body) > MAX_BODY:
+            raise _too_large()
+    if message["type"] == "http.disconnect":
+        raise InvalidRequest("the client disconnected", code="client_disconnected")
+    if len(body) > MAX_BODY:
+        raise _too_large()
+    return bytes(body)
+
+
+def parse_json(body: bytes) -> Any:
+    if not body:
+        raise InvalidRequest("request body must be JSON", code="invalid_json")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"malformed JSON: {exc}", code="invalid_json") from exc
+
+
+async def read_json(request: Request) -> Any:
+    return parse_json(await receive_body(request.receive, request.headers.get("content-length")))
+
+
+# -- request models -----------------------------------------------------------
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+PositiveId = Annotated[StrictInt, Field(ge=1, le=2**63 - 1)]
+UserId = Annotated[StrictStr, Field(pattern=USER_ID.pattern)]
+
+
+class DrawBody(_Strict):
+    activity_id: PositiveId
+    client_seed: Annotated[StrictStr, Field(max_length=64, pattern=r"^[\x20-\x7e]*$")] = ""
+    grant_id: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")] | None = None
+
+
+class GrantBody(_Strict):
+    user_id: UserId
+    activity_id: PositiveId
+    amount: Annotated[StrictInt, Field(ge=0, le=10**12)]
+    reference: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+
+
+class LotteryPrize(_Strict):
+    name: Annotated[StrictStr, Field(min_length=1, max_length=100)]
+    quantity: Annotated[StrictInt, Field(ge=1, le=10_000)]
+
+
+class LotteryBody(_Strict):
+    title: Annotated[StrictStr, Field(min_length=1, max_length=100)]
+    draw_at: Annotated[AwareDatetime, Field(strict=False)]  # ISO-8601 with an offset
+    prize: LotteryPrize
+
+
+class WechatBody(_Strict):
+    code: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+
+
+class DevLoginBody(_Strict):
+    user_id: UserId
+
+
+class TopUpBody(_Strict):
+    round: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    prize: Annotated[StrictStr, Field(min_length=1, max_length=32)]
+    add: Annotated[StrictInt, Field(ge=1, le=100_000_000)]
+
+
+class BlacklistBody(_Strict):
+    kind: Literal["user", "ip"]
+    value: Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-@.:]+$")]
+    reason: Annotated[StrictStr, Field(max_length=200)] = ""
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(model: type[M], data: Any) -> M:
+    if not isinstance(data, dict):
+        raise ValidationFailed("request body must be a JSON object", field="")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        field, message = describe(exc)
+        raise ValidationFailed(message, field=field) from exc
+
+
+async def read(request: Request, model: type[M]) -> M:
+    return parse(model, await read_json(request))
+
+
+# -- query values ---------------------------------------------------------------
+
+
+def query_int(request: Request, name: str, default: int, lo: int, hi: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit() or not lo <= int(raw) <= hi:
+        raise ValidationFailed(f"{name}: expected an integer in [{lo}, {hi}]", field=name)
+    return int(raw)
+
+
+def query_activity(request: Request) -> int | None:
+    """The optional ``activity_id`` filter: a row id, like the path's ``{id:rowid}``."""
+    activity = request.query_params.get("activity_id")
+    if activity is None:
+        return None
+    if not ROW_ID.fullmatch(activity):
+        raise ValidationFailed("activity_id: expected an activity id", field="activity_id")
+    return int(activity)
+
+
+def encode_cursor(*parts: int) -> str:
+    raw = ".".join(str(p) for p in parts).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(text: str, n: int) -> tuple[int, ...]:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+        parts = tuple(int(p) for p in raw.split("."))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValidationFailed("cursor: not a cursor this API returned", field="cursor") from exc
+    if len(parts) != n:
+        raise ValidationFailed("cursor: not a cursor this API returned", field="cursor")
+    return parts
+
+
+def query_cursor(request: Request, n: int) -> tuple[int, ...] | None:
+    text = request.query_params.get("cursor")
+    return decode_cursor(text, n) if text else None

@@ -1,0 +1,78 @@
+"""The one place errors become responses.
+
+Every error body is ``{"error": {"code", "message", ...}}``; no stack traces,
+no HTML. A :class:`RedrainError` carries its own status and headers; an
+``InternalError`` (a bug or bad data) is logged with its traceback and shown
+as a bare 500, like any unexpected exception.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.domain.errors import InternalError, RedrainError, Unavailable
+
+log = logging.getLogger("redrain.http")
+
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+}
+INTERNAL = {"error": {"code": "internal_error", "message": "internal error"}}
+
+
+class JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def error_response(exc: RedrainError) -> JSON:
+    if isinstance(exc, InternalError):
+        log.error("internal error: %s", exc.message, exc_info=exc)
+        return JSON(INTERNAL, status_code=500)
+    if isinstance(exc, Unavailable):
+        log.warning("unavailable: %s (%r)", exc.message, exc.__cause__)
+    body: dict[str, Any] = {"error": {"code": exc.code, "message": exc.message, **exc.details}}
+    if "next_round_start" in exc.details:  # also top level, where clients look first
+        body["next_round_start"] = exc.details["next_round_start"]
+    return JSON(body, status_code=exc.status, headers=exc.headers())
+
+
+async def on_redrain_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RedrainError)
+    return error_response(exc)
+
+
+async def on_http_error(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = HTTP_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return JSON(
+        {"error": {"code": code, "message": message}},
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+async def on_unexpected(_: Request, exc: Exception) -> Response:
+    log.exception("unexpected error", exc_info=exc)
+    return JSON(INTERNAL, status_code=500)
+
+
+EXCEPTION_HANDLERS = {
+    RedrainError: on_redrain_error,
+    HTTPException: on_http_error,
+    Exception: on_unexpected,
+}

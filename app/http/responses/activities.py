@@ -1,0 +1,300 @@
+"""Activities, rounds, stock and stats; the blacklist."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Annotated, Any, Literal, NotRequired
+
+from typing_extensions import TypedDict
+
+from app.domain.records import ActivityRecord, BlacklistEntry, StoredDraw
+from app.domain.runtime import Runtime, iso, remaining
+from app.domain.types import RoundPlan, RoundStats
+from app.http.responses.common import WithConfig, mask, utc
+from app.services.activities import PublishSummary
+
+# -- activities and rounds ----------------------------------------------------------
+
+
+class RoundBrief(TypedDict):
+    round_id: str
+    start: str
+    end: str
+    seed_hash: str
+
+
+def round_brief(rt: Runtime, rnd: RoundPlan, seed_hash: str) -> RoundBrief:
+    zone = rt.config.zone
+    return {
+        "round_id": rnd.round_id,
+        "start": iso(rnd.start_ms, zone),
+        "end": iso(rnd.end_ms, zone),
+        "seed_hash": seed_hash,
+    }
+
+
+RoundStatus = Literal["upcoming", "open", "ended"]
+
+
+def round_status(start_ms: int, end_ms: int, now: int) -> RoundStatus:
+    if now < start_ms:
+        return "upcoming"
+    return "open" if now < end_ms else "ended"
+
+
+class ShownWinner(TypedDict):
+    user: str  # masked
+    prize: str | None
+
+
+class RoundPrize(TypedDict):
+    key: str
+    type: str
+    name: str
+    quantity: int
+
+
+class RoundInfo(RoundBrief):
+    activity_id: int
+    status: RoundStatus
+    seed: str | None  # revealed once the round has ended
+    winners: list[ShownWinner] | None  # once the round has ended
+    prizes: list[RoundPrize]
+
+
+def round_info(
+    rt: Runtime,
+    rnd: RoundPlan,
+    seed: bytes,
+    seed_hash: str,
+    shown: Sequence[StoredDraw] | None,
+    now: int,
+) -> RoundInfo:
+    """``shown``: the winners to list (masked), once the round has ended."""
+    ended = now >= rnd.end_ms
+    return {
+        "activity_id": rt.id,
+        **round_brief(rt, rnd, seed_hash),
+        "status": round_status(rnd.start_ms, rnd.end_ms, now),
+        "seed": seed.hex() if ended else None,
+        "winners": [{"user": mask(d.record.user_id), "prize": d.prize_name} for d in shown]
+        if ended and shown is not None
+        else None,
+        "prizes": [
+            {"key": p.key, "type": p.type.value, "name": p.name, "quantity": p.quantity}
+            for p in rnd.prizes
+        ],
+    }
+
+
+class AdminActivityMeta(TypedDict):
+    id: int
+    status: str  # draft | published
+    version: int
+    created_at: str | None
+    updated_at: str | None
+    published_at: str | None
+
+
+AdminActivity = Annotated[AdminActivityMeta, WithConfig()]
+
+
+class Activities(TypedDict):
+    activities: list[AdminActivity]
+
+
+def admin_activity(rec: ActivityRecord) -> dict[str, Any]:
+    meta: AdminActivityMeta = {
+        "id": rec.id,
+        "status": rec.status,
+        "version": rec.version,
+        "created_at": utc(rec.created_at),
+        "updated_at": utc(rec.updated_at),
+        "published_at": utc(rec.published_at),
+    }
+    return {**meta, **rec.config.model_dump(mode="json", exclude_none=True)}
+
+
+class RemainingChances(TypedDict):
+    round: int | None
+    day: int | None
+    total: int | None
+    wins: int | None
+
+
+class PublicActivityMeta(TypedDict):
+    """The public rules are the configuration without prize values."""
+
+    id: int
+    status: Literal["not_started", "open", "closed", "ended"]
+    server_time: str
+    current_round: RoundBrief | None
+    next_round: RoundBrief | None
+    remaining: NotRequired[RemainingChances]  # with a player token
+
+
+PublicActivity = Annotated[PublicActivityMeta, WithConfig()]
+_NO_VALUES = {"sessions": {"__all__": {"pools": {"__all__": {"prizes": {"__all__": {"value"}}}}}}}
+
+
+def public_activity(
+    rt: Runtime,
+    now: int,
+    current: RoundBrief | None,
+    nxt: RoundBrief | None,
+    counts: tuple[int, int, int, int] | None,
+) -> dict[str, Any]:
+    """``counts``: the player's draws in the round, day, activity, and wins."""
+    status: Literal["not_started", "open", "closed", "ended"]
+    if now < rt.window[0]:
+        status = "not_started"
+    elif current is not None:
+        status = "open"
+    elif nxt is None:
+        status = "ended"
+    else:
+        status = "closed"
+    meta: PublicActivityMeta = {
+        "id": rt.id,
+        "status": status,
+        "server_time": iso(now, rt.config.zone),
+        "current_round": current,
+        "next_round": nxt,
+    }
+    if counts is not None:
+        in_round, in_day, in_total, wins = counts
+        lim = rt.limits
+        meta["remaining"] = {
+            "round": remaining(lim.per_round, in_round) if current else None,
+            "day": remaining(lim.per_day, in_day),
+            "total": remaining(lim.total, in_total),
+            "wins": remaining(lim.wins_total, wins),
+        }
+    body = rt.config.model_dump(mode="json", exclude_none=True, exclude=_NO_VALUES)
+    body.update(meta)
+    return body
+
+
+class Published(TypedDict):
+    id: int
+    status: str
+    version: int
+    rounds: int
+    loaded: int
+    kept: int
+    dropped: int
+
+
+def published(done: PublishSummary) -> Published:
+    return {
+        "id": done.id,
+        "status": "published",
+        "version": done.version,
+        "rounds": done.rounds,
+        "loaded": done.loaded,
+        "kept": done.kept,
+        "dropped": done.dropped,
+    }
+
+
+class ToppedUp(TypedDict):
+    round_id: str
+    prize: str
+    quantity: int
+    released: int
+
+
+class PrizeStock(TypedDict):
+    key: str
+    quantity: int
+    released: int
+    won: int
+    remaining: int
+    released_remaining: int
+
+
+class RoundStock(TypedDict):
+    round_id: str
+    start: str
+    end: str
+    status: RoundStatus
+    draws: int
+    users: int
+    prizes: list[PrizeStock]
+
+
+class Totals(TypedDict):
+    draws: int
+    won: int
+
+
+class Stats(TypedDict):
+    activity_id: int
+    version: int
+    rounds: list[RoundStock]
+    totals: Totals
+
+
+def stats(rt: Runtime, rounds: list[RoundStats], now: int) -> Stats:
+    zone = rt.config.zone
+    return {
+        "activity_id": rt.id,
+        "version": rt.version,
+        "rounds": [
+            {
+                "round_id": st.round_id,
+                "start": iso(st.start_ms, zone),
+                "end": iso(st.end_ms, zone),
+                "status": round_status(st.start_ms, st.end_ms, now),
+                "draws": st.draws,
+                "users": st.users,
+                "prizes": [
+                    {
+                        "key": p.key,
+                        "quantity": p.quantity,
+                        "released": p.released,
+                        "won": p.won,
+                        "remaining": p.remaining,
+                        "released_remaining": p.released_remaining,
+                    }
+                    for p in st.prizes
+                ],
+            }
+            for st in rounds
+        ],
+        "totals": {
+            "draws": sum(st.draws for st in rounds),
+            "won": sum(p.won for st in rounds for p in st.prizes),
+        },
+    }
+
+
+# -- the blacklist -------------------------------------------------------------------
+
+
+class Blacklisted(TypedDict):
+    kind: Literal["user", "ip"]
+    value: str
+    reason: str
+
+
+class BlacklistListed(Blacklisted):
+    created_at: str | None
+
+
+class Blacklist(TypedDict):
+    entries: list[BlacklistListed]
+
+
+def blacklist(entries: Sequence[BlacklistEntry]) -> Blacklist:
+    return {
+        "entries": [
+            {
+                "kind": "ip" if e.kind == "ip" else "user",
+                "value": e.value,
+                "reason": e.reason,
+                "created_at": utc(e.created_at),
+            }
+            for e in entries
+        ]
+    }

@@ -1,0 +1,191 @@
+"""A draw, a player's history and grants, the winners export."""
+
+from __future__ import annotations
+
+from typing_extensions import TypedDict
+
+from app.domain.records import GrantRecord, StoredDraw
+from app.domain.runtime import Runtime, remaining
+from app.domain.types import DrawResult
+from app.http.responses.common import utc, utc_ms
+
+# -- draws ------------------------------------------------------------------------
+
+
+class Prize(TypedDict):
+    key: str
+    type: str
+    name: str | None
+    value: str | None
+
+
+class Remaining(TypedDict):
+    """Draws left; null where the limit is unlimited."""
+
+    round: int | None
+    day: int | None
+    total: int | None
+
+
+class Proof(TypedDict):
+    seed_hash: str
+    client_seed: str
+    nonce: int
+    random: str
+
+
+class Draw(TypedDict):
+    draw_id: str
+    round_id: str
+    won: bool
+    prize: Prize | None
+    remaining: Remaining
+    proof: Proof
+
+
+def draw(rt: Runtime, result: DrawResult, seed_hash: str) -> Draw:
+    lim = rt.limits
+    p = result.prize
+    return {
+        "draw_id": result.draw_id,
+        "round_id": result.round_id,
+        "won": result.won,
+        "prize": None
+        if p is None
+        else {"key": p.key, "type": p.type.value, "name": p.name, "value": p.value},
+        "remaining": {
+            "round": remaining(lim.per_round, result.counts.round),
+            "day": remaining(lim.per_day, result.counts.day),
+            "total": remaining(lim.total, result.counts.total),
+        },
+        "proof": {
+            "seed_hash": seed_hash,
+            "client_seed": result.client_seed,
+            "nonce": result.nonce,
+            "random": result.random,
+        },
+    }
+
+
+class StoredPrize(TypedDict):
+    """A won prize as the ledger row names it."""
+
+    key: str | None
+    type: str | None
+    name: str | None
+    value: str | None
+
+
+class HistoryProof(TypedDict):
+    client_seed: str
+    nonce: int
+    random: str
+
+
+class HistoryEntry(TypedDict):
+    draw_id: str
+    activity_id: int
+    round_id: str
+    won: bool
+    prize: StoredPrize | None
+    fulfilment: str | None
+    grant_id: str | None
+    drawn_at: str
+    proof: HistoryProof
+
+
+class History(TypedDict):
+    draws: list[HistoryEntry]
+    next_cursor: str | None
+
+
+def stored_prize(d: StoredDraw) -> StoredPrize | None:
+    if not d.record.won:
+        return None
+    return {
+        "key": d.record.prize_key,
+        "type": d.prize_type,
+        "name": d.prize_name,
+        "value": d.prize_value,
+    }
+
+
+def history_entry(d: StoredDraw) -> HistoryEntry:
+    r = d.record
+    return {
+        "draw_id": r.draw_id,
+        "activity_id": r.activity_id,
+        "round_id": r.round_id,
+        "won": r.won,
+        "prize": stored_prize(d),
+        "fulfilment": d.fulfilment,
+        "grant_id": r.grant_id,
+        "drawn_at": utc_ms(r.drawn_at_ms),
+        "proof": {"client_seed": r.client_seed, "nonce": r.nonce, "random": r.random},
+    }
+
+
+class Winner(TypedDict):
+    draw_id: str
+    round_id: str
+    user_id: str
+    prize_key: str | None
+    prize_type: str | None
+    prize_name: str | None
+    prize_value: str | None
+    fulfilment: str | None
+    drawn_at: str
+
+
+class Winners(TypedDict):
+    winners: list[Winner]
+    next_cursor: str | None
+
+
+WINNER_FIELDS = tuple(Winner.__annotations__)  # the CSV export's columns
+
+
+def winner(d: StoredDraw) -> Winner:
+    r = d.record
+    return {
+        "draw_id": r.draw_id,
+        "round_id": r.round_id,
+        "user_id": r.user_id,
+        "prize_key": r.prize_key,
+        "prize_type": d.prize_type,
+        "prize_name": d.prize_name,
+        "prize_value": d.prize_value,
+        "fulfilment": d.fulfilment,
+        "drawn_at": utc_ms(r.drawn_at_ms),
+    }
+
+
+# -- grants ---------------------------------------------------------------------------
+
+
+class Grant(TypedDict):
+    grant_id: str
+    user_id: str
+    activity_id: int
+    amount: int
+    reference: str
+    created_at: str | None
+    used: bool
+    draw_id: str | None
+
+
+class GrantList(TypedDict):
+    grants: list[Grant]
+
+
+def grant(g: GrantRecord, used: bool, draw_id: str | None) -> Grant:
+    return {
+        "grant_id": g.id,
+        "user_id": g.user_id,
+        "activity_id": g.activity_id,
+        "amount": g.amount,
+        "reference": g.reference,
+        "created_at": utc(g.created_at),
+        "used": used,
+        "draw_id": draw_id,
+    }

@@ -1,0 +1,473 @@
+"""``redrain worker``: flush every round's draw stream to the database, exactly once.
+
+Per tick: discover round streams of published activities, read new entries
+through the ``flush`` consumer group (one call per activity: its streams share
+a slot), write the batch in one transaction, and acknowledge only after the
+commit. Entries that a crashed or stuck consumer left pending are taken over
+with XAUTOCLAIM. A database outage keeps the batch and retries it with
+backoff; a Redis outage waits. Several workers may run at once: duplicates are
+recognised by ``draw_id`` and compared, never blindly ignored. See
+docs/worker.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from app.config import Settings
+from app.domain.errors import MalformedEntry, Rejected, Unavailable
+from app.domain.runtime import prize_of
+from app.domain.types import ActivityId, DrawRecord
+from app.jobs.failpoints import Failpoints
+from app.jobs.fulfilment import Fulfiller
+from app.jobs.progress import Progress
+from app.metrics import WorkerMetrics
+from app.services.clock import Clock
+from app.services.lotteries import Lotteries
+from app.services.runtimes import RuntimeCache
+from app.store.redis import keys, ledger
+from app.store.redis.store import RedisStore
+from app.store.redis.streams import Entry, id_key
+from app.store.sql.database import Database
+from app.upstream.webhook import Webhook
+
+log = logging.getLogger("redrain.worker")
+
+GRACE_MS = 10_000  # a round is over this long after its end: instances' clocks may differ
+LOOKAHEAD_MS = 5_000  # start following a round's stream a little before it opens
+DISCOVER_EVERY = 1.0
+MAINTAIN_EVERY = 2.0
+REPORT_EVERY = 10.0
+IDLE_PAUSE = 0.02
+MAX_BACKOFF = 5.0
+
+
+class Worker:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: RedisStore,
+        db: Database,
+        *,
+        runtimes: RuntimeCache | None = None,
+        clock: Clock | None = None,
+        name: str | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self.redis = redis
+        self.streams = redis.streams
+        self.db = db
+        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
+        self.clock = clock or Clock(settings.clock_offset_ms)
+        self.runtimes = runtimes or RuntimeCache(redis.catalogue)
+        # Scheduled lotteries and prize fulfilment run beside the flush, each in
+        # its own loop, so a slow webhook never delays the ledger.
+        self.lotteries = Lotteries(db, self.clock)
+        self.fulfiller: Fulfiller | None = None
+        if settings.webhook_url:
+            secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+            self.fulfiller = Fulfiller(
+                db.fulfilment,
+                Webhook(settings.webhook_url, secret.encode(), timeout=settings.webhook_timeout),
+                max_attempts=settings.webhook_max_attempts,
+                now_ms=self.clock.now_ms,
+            )
+        self.batch = settings.worker_batch
+        self.concurrency = settings.worker_concurrency
+        self.linger = settings.worker_linger
+        self.claim_idle_ms = round(settings.worker_claim_idle * 1000)
+        self.max_attempts = settings.worker_max_attempts
+        self.retention_ms = round(settings.stream_retention * 1000)
+        self.offset_ms = settings.clock_offset_ms
+        self.failpoints = Failpoints(settings.failpoints)
+        self.metrics = WorkerMetrics(registry or CollectorRegistry())
+        self.should_exit = False
+        self._wake = asyncio.Event()
+        self._tracked: dict[tuple[ActivityId, str], int] = {}  # (activity, sfx) -> end ms
+        self._done: dict[ActivityId, set[str]] = {}
+        self._backlog: list[Entry] = []
+        self._inflight: set[asyncio.Task[None]] = set()
+        self._failure: Unavailable | None = None
+        self._partial = False
+        self._failed: set[tuple[ActivityId, str, str]] = set()
+        self._rotation = 0
+        self._next = {"discover": 0.0, "claim": 0.0, "maintain": 0.0, "report": 0.0}
+        self.progress = Progress(time.monotonic())
+        self._trouble: str | None = None
+        self.lag = 0
+        self.pending = 0
+
+    # -- lifecycle ------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Finish the batch in hand, then return from :meth:`run` (SIGTERM/SIGINT)."""
+        self.should_exit = True
+        self._wake.set()
+
+    def install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+
+    async def _every(self, seconds: float, what: str, job: Callable[[], Awaitable[Any]]) -> None:
+        """Run ``job`` every ``seconds`` until stopped, surviving its failures."""
+        while not self.should_exit:
+            try:
+                await job()
+            except Unavailable as exc:
+                log.warning("worker %s: %s: %s", self.name, what, exc.message)
+            except Exception:
+                self.metrics.errors.inc()
+                log.exception("worker %s: %s failed; continuing", self.name, what)
+            await self._pause(seconds)
+
+    async def run(self) -> None:
+        log.info("worker %s started (batch %d)", self.name, self.batch)
+        side = [
+            asyncio.create_task(self._every(1.0, "scheduled lotteries", self.lotteries.run_due))
+        ]
+        if self.fulfiller is not None:
+            side.append(
+                asyncio.create_task(self._every(0.5, "fulfilment", self.fulfiller.run_once))
+            )
+        try:
+            await self._flush_loop()
+        finally:
+            self.stop()
+            await asyncio.gather(*side, return_exceptions=True)
+            if self.fulfiller is not None:
+                await self.fulfiller.hook.aclose()
+
+    async def _flush_loop(self) -> None:
+        delay = 0.1
+        while not self.should_exit:
+            try:
+                busy = await self.step()
+            except Unavailable as exc:
+                self._outage(str(exc.message))
+                await self._pause(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+                continue
+            except Exception:
+                # A bug must not stop the flushing: unacknowledged entries are
+                # redelivered, so log loudly, count it, back off and go on.
+                self.metrics.errors.inc()
+                log.exception("worker %s: unexpected error; continuing", self.name)
+                await self._pause(delay)
+                delay = min(delay * 2, MAX_BACKOFF)
+                continue
+            if self._trouble is not None:
+                log.warning("worker %s: recovered (%s); resuming", self.name, self._trouble)
+                self._trouble = None
+            delay = 0.1
+            if not busy:
+                await self._pause(IDLE_PAUSE)
+            elif self._partial:
+                # A partial batch: let more draws arrive so the next transaction
+                # carries more rows (fewer round trips and commits per row).
+                await self._pause(self.linger)
+        await self._settle()  # finish the batches in flight
+        if self._backlog:
+            log.warning(
+                "worker %s stopping with %d entries unwritten: they stay pending and will be "
+                "claimed by another worker or the next start",
+                self.name,
+                len(self._backlog),
+            )
+        log.info("worker %s stopped", self.name)
+
+    async def _pause(self, seconds: float) -> None:
+        if self.should_exit:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    def _outage(self, what: str) -> None:
+        if self._trouble != what:
+            log.error("worker %s: %s; retrying with backoff, nothing is lost", self.name, what)
+            self._trouble = what
+
+    async def step(self) -> bool:
+        """One tick. Returns True if it handled entries.
+
+        Up to ``concurrency`` batches are written at once: reading and parsing
+        the next batch overlaps the database writing the previous ones.
+        """
+        self._raise_failure()
+        now = time.monotonic()
+        if now >= self._next["discover"]:
+            await self.discover()
+            self._next["discover"] = now + DISCOVER_EVERY
+        if self._backlog:
+            # Retry what an outage left unwritten, alone, before reading more.
+            await self._settle()
+            entries, self._backlog = self._backlog, []
+            await self.flush(entries)
+            return True
+        entries = await self.read()
+        if len(entries) < self.batch and now >= self._next["claim"]:
+            entries += await self.claim(self.batch - len(entries))
+            self._next["claim"] = now + max(0.5, self.claim_idle_ms / 4000)
+        self._partial = len(entries) < self.batch
+        if entries:
+            await self._launch(entries)
+        if now >= self._next["maintain"]:
+            await self.maintain()
+            self._next["maintain"] = now + MAINTAIN_EVERY
+        if now >= self._next["report"]:
+            self.progress.report(
+                now, lag=self.lag, pending=self.pending, streams=len(self._tracked)
+            )
+            self._next["report"] = now + REPORT_EVERY
+        return bool(entries)
+
+    async def _launch(self, entries: list[Entry]) -> None:
+        while len(self._inflight) >= self.concurrency:
+            done, _ = await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
+            self._collect(done)
+        task = asyncio.create_task(self._flush_in_flight(entries))
+        self._inflight.add(task)
+
+    async def _flush_in_flight(self, entries: list[Entry]) -> None:
+        try:
+            await self.flush(entries)
+        except Unavailable as exc:
+            self._failure = exc  # the batch is in the backlog; the loop backs off
+
+    def _collect(self, done: set[asyncio.Task[None]]) -> None:
+        for task in done:
+            self._inflight.discard(task)
+            task.result()  # a bug in a batch surfaces here, not silently
+
+    async def _settle(self) -> None:
+        if self._inflight:
+            done, _ = await asyncio.wait(self._inflight)
+            self._collect(done)
+        self._raise_failure()
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            exc, self._failure = self._failure, None
+            raise exc
+
+    async def drain(self, within: float = 60.0) -> None:
+        """Work until every followed stream has nothing undelivered or pending;
+        raises TimeoutError after ``within`` seconds."""
+        self._next["discover"] = 0.0
+        async with asyncio.timeout(within):
+            while True:
+                try:
+                    busy = await self.step()
+                    if not busy:
+                        await self._settle()
+                except Unavailable:
+                    await asyncio.sleep(0.1)
+                    continue
+                if not busy and not self._backlog:
+                    states = [await self.streams.state(a, s) for a, s in self._tracked]
+                    if all(st.undelivered == 0 and st.pending == 0 for st in states):
+                        return
+                    self._next["claim"] = 0.0
+                if not busy:
+                    await asyncio.sleep(IDLE_PAUSE)
+
+    # -- finding streams --------------------------------------------------------
+
+    async def discover(self) -> None:
+        now = await self.redis.now_ms()
+        for aid in await self.redis.catalogue.active_activities():
+            await self.runtimes.current(aid)  # rows name the prize from the compiled rounds
+            done = self._done.get(aid)
+            if done is None:
+                done = self._done[aid] = await self.streams.flushed_rounds(aid)
+            for sfx, end in await self.redis.catalogue.started_rounds(aid, now + LOOKAHEAD_MS):
+                if sfx in done or (aid, sfx) in self._tracked:
+                    continue
+                await self.streams.ensure_group(aid, sfx)
+                self._tracked[(aid, sfx)] = end
+
+    # -- reading ------------------------------------------------------------------
+
+    async def read(self) -> list[Entry]:
+        by_activity: dict[ActivityId, list[str]] = defaultdict(list)
+        for aid, sfx in self._tracked:
+            by_activity[aid].append(sfx)
+        order = sorted(by_activity)
+        if not order:
+            return []
+        self._rotation = (self._rotation + 1) % len(order)
+        out: list[Entry] = []
+        for aid in order[self._rotation :] + order[: self._rotation]:
+            out += await self.streams.read_new(
+                aid, by_activity[aid], self.name, self.batch - len(out)
+            )
+            if len(out) >= self.batch:
+                break
+        return out
+
+    async def claim(self, room: int) -> list[Entry]:
+        out: list[Entry] = []
+        for aid, sfx in list(self._tracked):
+            got, deleted = await self.streams.claim(aid, sfx, self.name, self.claim_idle_ms, room)
+            for entry_id in deleted:
+                # Pending but gone from the stream: Redis cannot give this draw back.
+                # Reconcile decides whether the database already has it.
+                self.metrics.deleted.inc()
+                log.error(
+                    "ALARM: pending entry %s of round %s:%s was deleted before it was flushed",
+                    entry_id,
+                    aid,
+                    sfx,
+                )
+                await self._dead_letter(
+                    Entry(aid, sfx, entry_id, {}),
+                    "pending entry deleted from the stream before it was flushed",
+                    0,
+                )
+            out += got
+            room -= len(got)
+            if room <= 0:
+                break
+        return out
+
+    # -- writing ------------------------------------------------------------------
+
+    async def flush(self, entries: list[Entry]) -> None:
+        started = time.monotonic()
+        done: list[Entry] = []
+        rows: list[tuple[Entry, DrawRecord]] = []
+        try:
+            for e in entries:
+                try:
+                    rows.append((e, ledger.parse(e.id, e.fields)))
+                except MalformedEntry as exc:
+                    await self._dead_letter(e, f"malformed entry: {exc}", 1)
+                    done.append(e)
+            if rows:
+                done += await self._store(rows)
+        except Unavailable:
+            # Nothing of this batch is acknowledged; retry all of it (dead letters
+            # and stored rows are idempotent).
+            self._backlog.extend(entries)
+            raise
+        await self._ack(done)
+        self.progress.counts.batches += 1
+        elapsed = time.monotonic() - started
+        self.progress.counts.batch_seconds += elapsed
+        self.metrics.batch.observe(elapsed)
+
+    async def _store(self, rows: list[tuple[Entry, DrawRecord]]) -> list[Entry]:
+        """Write rows; returns the entries now done (stored, duplicate or dead-lettered)."""
+        try:
+            result = await self.db.draws.store(
+                [(rec, prize_of(self.runtimes.peek(rec.activity_id), rec)) for _, rec in rows],
+                now=self.clock.stamp(),
+                before_commit=lambda: self.failpoints.hit("before_commit"),
+            )
+        except Rejected as exc:
+            if len(rows) == 1:
+                return await self._refused(rows[0], exc)
+            log.warning("batch of %d refused (%s); writing one by one", len(rows), exc.message)
+            done: list[Entry] = []
+            for row in rows:
+                done += await self._store([row])
+            return done
+        self.failpoints.hit("after_commit")
+        self.progress.counts.rows += result.inserted
+        self.progress.counts.duplicates += result.duplicates
+        self.metrics.rows.inc(result.inserted)
+        self.metrics.duplicates.inc(result.duplicates)
+        collided = {new.draw_id: old for new, old in result.collisions}
+        for e, rec in rows:
+            if rec.draw_id in collided:
+                await self._dead_letter(
+                    e,
+                    f"draw_id collision: the database holds another draw {rec.draw_id} "
+                    f"(user {collided[rec.draw_id].user_id}); Redis may have lost data",
+                    1,
+                )
+        return [e for e, _ in rows]
+
+    async def _refused(self, row: tuple[Entry, DrawRecord], exc: Rejected) -> list[Entry]:
+        e = row[0]
+        attempts = await self.streams.count_failure(e.activity_id, e.sfx, e.id)
+        self._failed.add((e.activity_id, e.sfx, e.id))
+        if attempts < self.max_attempts:
+            log.warning(
+                "entry %s refused by the database (attempt %d of %d): %s",
+                e.id,
+                attempts,
+                self.max_attempts,
+                exc.message,
+            )
+            return []  # stays pending; claimed again after the claim idle time
+        await self._dead_letter(e, f"refused {attempts} times: {exc.message}", attempts)
+        return [e]
+
+    async def _dead_letter(self, e: Entry, reason: str, attempts: int) -> None:
+        await self.db.draws.dead_letter(
+            stream=keys.stream(e.activity_id, e.sfx),
+            entry_id=e.id,
+            draw_id=e.fields.get(ledger.F["drawId"]),
+            fields=e.fields,
+            reason=reason,
+            attempts=attempts,
+            now=self.clock.stamp(),
+        )
+        self.progress.counts.dead += 1
+        self.metrics.dead.labels(reason=reason.split(":")[0][:40]).inc()
+        log.error("dead-lettered entry %s of round %s:%s: %s", e.id, e.activity_id, e.sfx, reason)
+
+    async def _ack(self, done: list[Entry]) -> None:
+        by_stream: dict[tuple[ActivityId, str], list[str]] = defaultdict(list)
+        for e in done:
+            by_stream[(e.activity_id, e.sfx)].append(e.id)
+        for n, ((aid, sfx), ids) in enumerate(by_stream.items()):
+            if n:
+                self.failpoints.hit("mid_ack")
+            await self.streams.ack(aid, sfx, ids)
+            failed = [i for i in ids if (aid, sfx, i) in self._failed]
+            if failed:
+                await self.streams.clear_failures(aid, sfx, failed)
+                self._failed.difference_update((aid, sfx, i) for i in failed)
+
+    # -- upkeep ---------------------------------------------------------------------
+
+    async def maintain(self) -> None:
+        """Trim what every group acknowledged (keeping the retention window for
+        repairs), publish lag and pending, and retire streams of finished rounds."""
+        now = await self.redis.now_ms()
+        keep_from = (now - self.offset_ms - self.retention_ms, 0)
+        lag = pending = 0
+        for (aid, sfx), end in list(self._tracked.items()):
+            st = await self.streams.state(aid, sfx)
+            label = f"{aid}:{sfx}"
+            self.metrics.lag.labels(round=label).set(st.undelivered)
+            self.metrics.pending.labels(round=label).set(st.pending)
+            lag += st.undelivered
+            pending += st.pending
+            length = st.length
+            if st.trim_below is not None and length:
+                below = min(id_key(st.trim_below), keep_from)
+                length -= await self.streams.trim(aid, sfx, f"{below[0]}-{below[1]}")
+            if now >= end + GRACE_MS and st.undelivered == 0 and st.pending == 0 and length == 0:
+                await self.streams.retire(aid, sfx)
+                self._done.setdefault(aid, set()).add(sfx)
+                del self._tracked[(aid, sfx)]
+                self.metrics.lag.remove(label)
+                self.metrics.pending.remove(label)
+        self.lag, self.pending = lag, pending
+
+    def stats(self) -> dict[str, Any]:
+        return self.progress.stats(len(self._tracked))

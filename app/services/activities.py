@@ -1,0 +1,213 @@
+"""Activities for operators: create, replace, publish, top up, watch.
+
+Publishing plans every round, makes sure each has a database row with a seed
+(created once: its hash may already be public), loads the rounds into Redis
+(rounds that started or were drawn in are frozen) and switches the published
+configuration; API processes holding an older version reload on their next
+draw (docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from app import metrics
+from app.domain.activity import parse_config
+from app.domain.errors import Conflict, NotFound, RedrainError, Unavailable, ValidationFailed
+from app.domain.records import ActivityRecord
+from app.domain.runtime import Runtime, limits_of
+from app.domain.schedule import activity_window, plan_rounds, round_slices
+from app.domain.types import ActivityId, RoundPlan, RoundStats
+from app.services.clock import Clock
+from app.services.runtimes import RuntimeCache
+from app.store.redis.catalogue import ToppedUp, TopupCode
+from app.store.redis.store import RedisStore
+from app.store.sql.database import Database
+
+log = logging.getLogger("redrain.activities")
+
+READ_ONLY_FIELDS = ("id", "status", "version", "created_at", "updated_at", "published_at")
+
+
+@dataclass(frozen=True, slots=True)
+class PublishSummary:
+    id: ActivityId
+    version: int
+    rounds: int
+    loaded: int  # rounds written to Redis
+    kept: int  # rounds frozen (started or drawn in)
+    dropped: int  # rounds removed (a PUT shortened the activity)
+
+
+@dataclass(frozen=True, slots=True)
+class TopupResult:
+    round_id: str
+    prize: str
+    quantity: int
+    released: int
+
+
+_TOPUP_REFUSALS: dict[TopupCode, Callable[[str, str], RedrainError]] = {
+    TopupCode.ROUND_NOT_FOUND: lambda rid, prize: NotFound(
+        f"round {rid} is not published", code="round_not_found"
+    ),
+    TopupCode.ROUND_ENDED: lambda rid, prize: Conflict(
+        f"round {rid} has ended", code="round_ended"
+    ),
+    TopupCode.PRIZE_NOT_FOUND: lambda rid, prize: NotFound(
+        f"round {rid} has no prize {prize!r}", code="prize_not_found"
+    ),
+    TopupCode.EMPTY_PRIZE: lambda rid, prize: ValidationFailed(
+        f"prize: {prize!r} is of type empty and has no stock", field="prize"
+    ),
+}
+
+
+class Activities:
+    def __init__(
+        self, redis: RedisStore, db: Database, runtimes: RuntimeCache, clock: Clock
+    ) -> None:
+        self.redis = redis
+        self.db = db
+        self.runtimes = runtimes
+        self.clock = clock
+
+    async def create(self, data: Any) -> ActivityRecord:
+        return await self.db.activities.create(parse_config(data), now=self.clock.stamp())
+
+    async def get(self, activity_id: ActivityId) -> ActivityRecord:
+        rec = await self.db.activities.get(activity_id)
+        if rec is None:
+            raise NotFound(f"activity {activity_id} does not exist", code="activity_not_found")
+        return rec
+
+    async def latest(self, limit: int, offset: int) -> list[ActivityRecord]:
+        return await self.db.activities.latest(limit=limit, offset=offset)
+
+    async def replace(self, activity_id: ActivityId, data: Any) -> ActivityRecord:
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k not in READ_ONLY_FIELDS}
+        cfg = parse_config(data)
+        rec = await self.get(activity_id)
+        if rec.status == "published" and self.clock.now_ms() >= activity_window(rec.config)[0]:
+            raise Conflict(
+                "the activity has started; only stock top-ups are possible now",
+                code="activity_started",
+            )
+        rec = await self.db.activities.replace(activity_id, cfg, now=self.clock.stamp())
+        if rec.status == "published":
+            await self._publish(rec)
+        return rec
+
+    async def publish(self, activity_id: ActivityId) -> PublishSummary:
+        return await self._publish(await self.get(activity_id))
+
+    async def _publish(self, rec: ActivityRecord) -> PublishSummary:
+        cfg = rec.config
+        rounds = plan_rounds(rec.id, cfg)
+        seeds = await self.db.activities.ensure_rounds(rec.id, rounds)
+        done = await self.redis.catalogue.publish(
+            rec.id,
+            version=rec.version,
+            config_json=cfg.model_dump_json(exclude_none=True),
+            mode=cfg.probability.value,
+            window=activity_window(cfg),
+            limits=limits_of(cfg),
+            rounds=rounds,
+            slices=lambda r: round_slices(cfg, r),
+            seeds=seeds,
+        )
+        await self.db.activities.drop_rounds(rec.id, done.dropped)
+        await self.sync_blacklist(rec.id)
+        await self.db.activities.mark_published(rec.id, now=self.clock.stamp())
+        self.runtimes.forget(rec.id)
+        return PublishSummary(
+            rec.id, rec.version, len(rounds), done.written, done.frozen, len(done.dropped)
+        )
+
+    async def sync_blacklist(self, activity_id: ActivityId) -> None:
+        """Give a published activity its copy of the whole blacklist."""
+        entries = await self.db.guard.blacklist()
+        for kind in ("user", "ip"):
+            values = [e.value for e in entries if e.kind == kind]
+            await self.redis.guard.replace(activity_id, kind, values)
+
+    async def topup(
+        self, activity_id: ActivityId, round_ref: str, prize: str, add: int
+    ) -> TopupResult:
+        rt = await self.runtimes.fresh(activity_id)
+        rnd = round_of(rt, round_ref)
+        res = await self.redis.catalogue.topup(activity_id, rnd.sfx, prize, add)
+        if not isinstance(res, ToppedUp):
+            raise _TOPUP_REFUSALS[res](rnd.round_id, prize)
+        try:
+            await self.db.guard.record_topup(rnd.round_id, prize, add, res.at_ms)
+        except Unavailable as exc:
+            log.error("top-up of %s %s +%d applied but not recorded", rnd.round_id, prize, add)
+            raise Unavailable(
+                f"the top-up was applied in Redis but could not be recorded ({exc.message}); "
+                "do not repeat it"
+            ) from exc
+        return TopupResult(rnd.round_id, prize, res.quantity, res.released)
+
+    async def stats(
+        self, activity_id: ActivityId, round_ref: str | None = None, limit: int = 200
+    ) -> tuple[Runtime, list[RoundStats]]:
+        """Stats of one round, or of every round that has started plus the next
+        one (the latest ``limit`` of them)."""
+        rt = await self.runtimes.get(activity_id)
+        if round_ref is not None:
+            chosen = [round_of(rt, round_ref)]
+        else:
+            now = self.clock.now_ms()
+            started = [r for r in rt.timeline.rounds if r.start_ms <= now]
+            _, nxt = rt.timeline.at(now)
+            chosen = started[-limit:] + ([nxt] if nxt is not None else [])
+        out = []
+        for r in chosen:
+            st = await self.redis.catalogue.round_stats(r)
+            if st is not None:
+                out.append(st)
+        return rt, out
+
+    async def live_snapshot(
+        self, horizon_ms: int = 3_600_000
+    ) -> tuple[list[metrics.LiveStock], list[metrics.StreamLag]]:
+        """For metrics: stock of every open round, and the stream state of every
+        round that started and ended less than ``horizon_ms`` ago (the ones a
+        flush worker may still be behind on)."""
+        now = self.clock.now_ms()
+        stock: list[metrics.LiveStock] = []
+        lag: list[metrics.StreamLag] = []
+        for aid in await self.redis.catalogue.active_activities():
+            try:
+                rt = await self.runtimes.get(aid)
+            except NotFound:
+                continue
+            for r in rt.timeline.rounds:
+                if r.start_ms > now or r.end_ms <= now - horizon_ms:
+                    continue
+                if r.end_ms > now:
+                    st = await self.redis.catalogue.round_stats(r)
+                    if st is not None:
+                        stock += [
+                            metrics.LiveStock(
+                                aid, st.round_id, p.key, p.quantity, p.released, p.won
+                            )
+                            for p in st.prizes
+                            if p.quantity or p.released  # not the empty outcome
+                        ]
+                state = await self.redis.streams.state(aid, r.sfx)
+                lag.append(metrics.StreamLag(r.round_id, state.undelivered, state.pending))
+        return stock, lag
+
+
+def round_of(rt: Runtime, ref: str) -> RoundPlan:
+    """A round by id (``"<aid>:YYYYMMDD:i"``) or suffix, or 404."""
+    rnd = rt.round_of(ref)
+    if rnd is None:
+        raise NotFound(f"activity {rt.id} has no round {ref!r}", code="round_not_found")
+    return rnd

@@ -1,0 +1,73 @@
+"""Everything redrain does, wired once per process: the object the HTTP edge
+and the CLI hold. One clock and one runtime cache serve every service."""
+
+from __future__ import annotations
+
+from app.config import Settings
+from app.domain.errors import Unavailable
+from app.services.account import Account
+from app.services.activities import Activities
+from app.services.auth import Auth
+from app.services.clock import Clock
+from app.services.draws import Draws
+from app.services.grants import Grants
+from app.services.guard import Guard
+from app.services.lotteries import Lotteries
+from app.services.runtimes import RuntimeCache
+from app.store.redis.store import RedisStore
+from app.store.sql.database import Database
+from app.upstream.risk import RiskHook
+from app.upstream.wechat import WeChat
+
+
+class Services:
+    def __init__(
+        self, settings: Settings, redis: RedisStore, db: Database, *, clock: Clock | None = None
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.db = db
+        self.clock = clock or Clock(settings.clock_offset_ms)
+        self.runtimes = RuntimeCache(redis.catalogue)
+        self.auth = Auth(settings, self.clock)
+        risk = None
+        if settings.risk_url:
+            risk = RiskHook(
+                settings.risk_url, timeout=settings.risk_timeout, fail_open=settings.risk_fail_open
+            )
+        wechat = None
+        if settings.wechat_appid and settings.wechat_secret:
+            wechat = WeChat(
+                settings.wechat_api_base,
+                settings.wechat_appid,
+                settings.wechat_secret.get_secret_value(),
+                timeout=settings.wechat_timeout,
+            )
+        self.activities = Activities(redis, db, self.runtimes, self.clock)
+        self.draws = Draws(settings, redis, db, self.runtimes, self.clock, risk)
+        self.grants = Grants(redis, db, self.runtimes, self.clock)
+        self.lotteries = Lotteries(db, self.clock)
+        self.account = Account(db, self.auth, self.clock, wechat)
+        self.guard = Guard(redis, db, self.clock)
+        self._upstream = [c for c in (risk, wechat) if c is not None]
+
+    async def health(self) -> dict[str, str]:
+        """``{"redis": ..., "database": ...}``: "ok" or what is wrong."""
+        checks: dict[str, str] = {}
+        try:
+            await self.redis.ping()
+            checks["redis"] = "ok"
+        except Unavailable as exc:
+            checks["redis"] = exc.message
+        try:
+            await self.db.ping()
+            checks["database"] = "ok"
+        except Unavailable as exc:
+            checks["database"] = exc.message
+        return checks
+
+    async def close(self) -> None:
+        for client in self._upstream:
+            await client.aclose()
+        await self.redis.close()
+        await self.db.close()

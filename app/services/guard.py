@@ -1,0 +1,33 @@
+"""The blacklist: kept in the database, mirrored into every published
+activity in Redis, where the draw script refuses a listed user or IP."""
+
+from __future__ import annotations
+
+from app.domain.errors import NotFound
+from app.domain.records import BlacklistEntry
+from app.services.clock import Clock
+from app.store.redis.store import RedisStore
+from app.store.sql.database import Database
+
+
+class Guard:
+    def __init__(self, redis: RedisStore, db: Database, clock: Clock) -> None:
+        self.redis = redis
+        self.db = db
+        self.clock = clock
+
+    async def blacklist(self) -> list[BlacklistEntry]:
+        return await self.db.guard.blacklist()
+
+    async def add(self, kind: str, value: str, reason: str) -> bool:
+        """True if added, False if it was already listed."""
+        created = await self.db.guard.blacklist_add(kind, value, reason, now=self.clock.stamp())
+        aids = await self.redis.catalogue.active_activities()
+        await self.redis.guard.change(aids, kind, value, add=True)
+        return created
+
+    async def remove(self, kind: str, value: str) -> None:
+        if not await self.db.guard.blacklist_remove(kind, value):
+            raise NotFound(f"{kind} {value!r} is not blacklisted", code="not_blacklisted")
+        aids = await self.redis.catalogue.active_activities()
+        await self.redis.guard.change(aids, kind, value, add=False)

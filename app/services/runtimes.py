@@ -1,0 +1,98 @@
+"""The one cache of compiled published activities, shared by the API, the
+flush worker and reconcile.
+
+A publish stores the configuration in Redis with its version; each process
+compiles it once (:func:`app.domain.runtime.compile_runtime`) and keeps it
+until the version moves. Loading is single-flight per activity and runs off
+the event loop, so a burst after a start or a re-publish compiles once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from app.domain.errors import NotFound
+from app.domain.runtime import Runtime, compile_runtime
+from app.domain.types import ActivityId, RoundPlan
+from app.store.redis.catalogue import Catalogue
+
+VERSION_CHECK_SECONDS = 2.0  # how stale a cached activity may be for read-only views
+
+
+class RuntimeCache:
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+        self._runtimes: dict[ActivityId, Runtime] = {}
+        self._loading: dict[ActivityId, asyncio.Lock] = {}
+
+    def peek(self, activity_id: ActivityId) -> Runtime | None:
+        """The cached runtime, without asking Redis."""
+        return self._runtimes.get(activity_id)
+
+    def forget(self, activity_id: ActivityId) -> None:
+        self._runtimes.pop(activity_id, None)
+
+    async def get(self, activity_id: ActivityId, *, stale: Runtime | None = None) -> Runtime:
+        """The compiled published activity, from this cache or Redis.
+
+        ``stale`` is a runtime the caller found out of date: it is replaced
+        unless another request already replaced it. Raises :class:`NotFound`
+        (``activity_not_found``) when the activity is not published.
+        """
+        cached = self._runtimes.get(activity_id)
+        if cached is not None and cached is not stale:
+            return cached
+        async with self._loading.setdefault(activity_id, asyncio.Lock()):
+            cached = self._runtimes.get(activity_id)
+            if cached is not None and cached is not stale:
+                return cached
+            found = await self.catalogue.activity_config(activity_id)
+            if found is None:
+                self._runtimes.pop(activity_id, None)
+                raise NotFound(
+                    f"activity {activity_id} is not published", code="activity_not_found"
+                )
+            version, js = found
+            if cached is not None and cached.version == version:
+                cached.checked_at = time.monotonic()
+                return cached
+            # A year of hourly rounds takes ~0.1 s to compile: keep it off the event loop.
+            rt = await asyncio.to_thread(compile_runtime, activity_id, version, js)
+            rt.checked_at = time.monotonic()
+            self._runtimes[activity_id] = rt
+            return rt
+
+    async def fresh(self, activity_id: ActivityId) -> Runtime:
+        """Like :meth:`get`, re-checking the version if the cache is a bit old."""
+        rt = self._runtimes.get(activity_id)
+        if rt is not None and time.monotonic() - rt.checked_at < VERSION_CHECK_SECONDS:
+            return rt
+        if rt is not None and await self.catalogue.activity_version(activity_id) == rt.version:
+            rt.checked_at = time.monotonic()
+            return rt
+        return await self.get(activity_id, stale=rt)
+
+    async def current(self, activity_id: ActivityId) -> Runtime | None:
+        """The published version now (None if not published): one version read,
+        a compile only when it moved. For loops that visit every activity."""
+        version = await self.catalogue.activity_version(activity_id)
+        if version is None:
+            return None
+        cached = self._runtimes.get(activity_id)
+        if cached is not None and cached.version == version:
+            return cached
+        try:
+            return await self.get(activity_id, stale=cached)
+        except NotFound:
+            return None
+
+    async def seed_of(self, rt: Runtime, rnd: RoundPlan) -> tuple[bytes, str]:
+        """``(seed, seed_hash)`` of a published round (cached with its runtime)."""
+        got = rt.seeds.get(rnd.sfx)
+        if got is None:
+            found = await self.catalogue.round_seed(rt.id, rnd.sfx)
+            if found is None:
+                raise NotFound(f"round {rnd.round_id} is not published", code="round_not_found")
+            got = rt.seeds[rnd.sfx] = found
+        return got

@@ -1,0 +1,301 @@
+"""Published activities in Redis: publishing rounds, the configuration and
+seeds the API compiles, stock top-ups, live stock and users' counters.
+
+Owns the layouts of ``lua/publish_round.lua``, ``lua/drop_round.lua``,
+``lua/topup.lua`` and ``lua/round_stats.lua``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from app.domain.types import ActivityId, Limits, PrizeStats, RoundPlan, RoundStats, Slice
+from app.store.redis import keys
+from app.store.redis.connection import RedisConnection, text, translated
+from app.store.redis.scripts import Contract
+
+PUBLISH_CHUNK = 256  # rounds per pipeline when publishing
+
+PUBLISH_PRIZE = ("key", "empty", "ppb", "weight", "quantity", "slices")
+PUBLISH = Contract(
+    "publish_round",
+    keys=("rounds", "round"),
+    argv=(
+        "sfx",
+        "startMs",
+        "endMs",
+        "seed",
+        "seedHash",
+        "offset",
+        "prizeCount",
+        ("prize", PUBLISH_PRIZE),
+    ),
+    reply=("written",),
+)
+DROP = Contract("drop_round", keys=("rounds", "round"), argv=("sfx", "offset"), reply=("removed",))
+
+
+class TopupCode(IntEnum):
+    ROUND_NOT_FOUND = -1
+    ROUND_ENDED = -2
+    PRIZE_NOT_FOUND = -3
+    EMPTY_PRIZE = -4
+
+
+TOPUP = Contract(
+    "topup",
+    keys=("round",),
+    argv=("prizeKey", "add", "offset"),
+    reply=("quantity", "released", "atMs"),
+    errors={c.name: (c.value, None) for c in TopupCode},
+)
+STATS_PRIZE = ("key", "quantity", "released", "won")
+STATS = Contract(
+    "round_stats",
+    keys=("round", "roundUsers"),
+    argv=("offset",),
+    reply=("draws", "users", "prizeCount", ("prize", STATS_PRIZE), "nowMs"),
+    errors={"ROUND_NOT_FOUND": (-1, None)},
+)
+
+
+def ordered(contract: Contract, part: str, named: dict[str, Any]) -> list[Any]:
+    """The fixed items of ``part`` ("keys" or "argv") in the contract's order."""
+    items = contract.keys if part == "keys" else contract.argv
+    return [named[str(name)] for name in items[: contract.fixed(part)]]
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    written: int  # rounds (re)loaded
+    frozen: int  # rounds left as they were (started or drawn in)
+    dropped: list[str]  # suffixes of rounds removed
+
+
+@dataclass(frozen=True, slots=True)
+class ToppedUp:
+    quantity: int
+    released: int
+    at_ms: int
+
+
+class Catalogue:
+    def __init__(self, conn: RedisConnection) -> None:
+        self.conn = conn
+
+    # -- publishing -------------------------------------------------------
+
+    def _publish_call(
+        self,
+        activity_id: ActivityId,
+        r: RoundPlan,
+        seed: tuple[str, str],
+        sl: Sequence[Sequence[Slice]],
+    ) -> list[Any]:
+        named_keys = {"rounds": keys.rounds(activity_id), "round": keys.round_(activity_id, r.sfx)}
+        named = {
+            "sfx": r.sfx,
+            "startMs": r.start_ms,
+            "endMs": r.end_ms,
+            "seed": seed[0],
+            "seedHash": seed[1],
+            "offset": self.conn.offset,
+            "prizeCount": len(r.prizes),
+        }
+        args = ordered(PUBLISH, "argv", named)
+        for p, slices in zip(r.prizes, sl, strict=True):
+            prize = {
+                "key": p.key,
+                "empty": "1" if p.empty else "0",
+                "ppb": p.ppb,
+                "weight": p.weight,
+                "quantity": p.quantity,
+                "slices": ",".join(f"{s.at_ms}:{s.amount}" for s in slices),
+            }
+            args += [prize[f] for f in PUBLISH_PRIZE]
+        round_keys = ordered(PUBLISH, "keys", named_keys)
+        return [self.conn.scripts["publish_round"].sha, len(round_keys), *round_keys, *args]
+
+    async def publish(
+        self,
+        activity_id: ActivityId,
+        *,
+        version: int,
+        config_json: str,
+        mode: str,
+        window: tuple[int, int],
+        limits: Limits,
+        rounds: Sequence[RoundPlan],
+        slices: Callable[[RoundPlan], Sequence[Sequence[Slice]]],
+        seeds: dict[str, tuple[str, str]],
+    ) -> Published:
+        """Load every round, drop rounds the plan no longer has, then switch the
+        activity's config."""
+        await self.conn.load_scripts()
+        written = frozen = 0
+        for i in range(0, len(rounds), PUBLISH_CHUNK):
+            calls = [
+                self._publish_call(activity_id, r, seeds[r.sfx], slices(r))
+                for r in rounds[i : i + PUBLISH_CHUNK]
+            ]
+            for ok in await self.conn.evalsha_many(calls):
+                if int(ok):
+                    written += 1
+                else:
+                    frozen += 1
+        wanted = {r.sfx for r in rounds}
+        dropped: list[str] = []
+        for sfx in await self.published_rounds(activity_id):
+            if sfx in wanted:
+                continue
+            named_keys = {
+                "rounds": keys.rounds(activity_id),
+                "round": keys.round_(activity_id, sfx),
+            }
+            named = {"sfx": sfx, "offset": self.conn.offset}
+            removed = await self.conn.run(
+                "drop_round", ordered(DROP, "keys", named_keys), ordered(DROP, "argv", named)
+            )
+            if int(removed):
+                dropped.append(sfx)
+        async with translated():
+            await self.conn.client.hset(
+                keys.cfg(activity_id),
+                mapping={
+                    "ver": str(version),
+                    "id": str(activity_id),
+                    "start": str(window[0]),
+                    "end": str(window[1]),
+                    "mode": mode,
+                    "pr": str(limits.per_round),
+                    "pd": str(limits.per_day),
+                    "pt": str(limits.total),
+                    "pw": str(limits.wins_total),
+                    "json": config_json,
+                },
+            )
+            await self.conn.client.sadd(keys.ACTIVE, str(activity_id))
+        return Published(written, frozen, dropped)
+
+    # -- what the API compiles --------------------------------------------
+
+    async def activity_config(self, activity_id: ActivityId) -> tuple[int, str] | None:
+        """``(version, config JSON)`` of a published activity, or None."""
+        async with translated():
+            ver, js = await self.conn.fast.hmget(keys.cfg(activity_id), ["ver", "json"])
+        if ver is None or js is None:
+            return None
+        return int(ver), text(js)
+
+    async def activity_version(self, activity_id: ActivityId) -> int | None:
+        async with translated():
+            ver = await self.conn.fast.hget(keys.cfg(activity_id), "ver")
+        return None if ver is None else int(ver)
+
+    async def round_seed(self, activity_id: ActivityId, sfx: str) -> tuple[bytes, str] | None:
+        """``(seed, seed_hash)`` of a published round, or None."""
+        async with translated():
+            seed, seed_hash = await self.conn.fast.hmget(
+                keys.round_(activity_id, sfx), ["seed", "seedh"]
+            )
+        if seed is None:
+            return None
+        return bytes.fromhex(text(seed)), text(seed_hash)
+
+    async def active_activities(self) -> list[ActivityId]:
+        async with translated():
+            return sorted(int(v) for v in await self.conn.client.smembers(keys.ACTIVE))
+
+    async def published_rounds(self, activity_id: ActivityId) -> list[str]:
+        async with translated():
+            members = await self.conn.client.zrange(keys.rounds(activity_id), 0, -1)
+        return [text(m).split("|")[0] for m in members]
+
+    async def started_rounds(self, activity_id: ActivityId, until_ms: int) -> list[tuple[str, int]]:
+        """``(sfx, end_ms)`` of the rounds starting at or before ``until_ms``."""
+        async with translated():
+            members = await self.conn.client.zrangebyscore(
+                keys.rounds(activity_id), "-inf", until_ms
+            )
+        out = []
+        for m in members:
+            sfx, _, end = text(m).partition("|")
+            out.append((sfx, int(end)))
+        return out
+
+    # -- operations -------------------------------------------------------
+
+    async def topup(
+        self, activity_id: ActivityId, sfx: str, prize: str, add: int
+    ) -> ToppedUp | TopupCode:
+        """The prize's stock after the top-up, or why it was refused."""
+        named = {"prizeKey": prize, "add": str(add), "offset": self.conn.offset}
+        res = await self.conn.run(
+            "topup",
+            ordered(TOPUP, "keys", {"round": keys.round_(activity_id, sfx)}),
+            ordered(TOPUP, "argv", named),
+        )
+        first = int(res[0])
+        if first < 0:
+            return TopupCode(first)
+        r = {
+            name: int(res[TOPUP.index("reply", name)]) for name in ("quantity", "released", "atMs")
+        }
+        return ToppedUp(r["quantity"], r["released"], r["atMs"])
+
+    async def round_stats(self, round_: RoundPlan) -> RoundStats | None:
+        activity_id, sfx = round_.activity_id, round_.sfx
+        named_keys = {
+            "round": keys.round_(activity_id, sfx),
+            "roundUsers": keys.round_users(activity_id, sfx),
+        }
+        res = await self.conn.run(
+            "round_stats",
+            ordered(STATS, "keys", named_keys),
+            ordered(STATS, "argv", {"offset": self.conn.offset}),
+        )
+        if int(res[0]) < 0:
+            return None
+        head = {
+            name: int(res[STATS.index("reply", name)]) for name in ("draws", "users", "prizeCount")
+        }
+        at, width = STATS.fixed("reply"), len(STATS_PRIZE)
+        prizes = []
+        for i in range(head["prizeCount"]):
+            p = dict(zip(STATS_PRIZE, res[at + i * width : at + (i + 1) * width], strict=True))
+            prizes.append(
+                PrizeStats(
+                    key=text(p["key"]),
+                    quantity=int(p["quantity"]),
+                    released=int(p["released"]),
+                    won=int(p["won"]),
+                )
+            )
+        return RoundStats(
+            round_.round_id,
+            round_.start_ms,
+            round_.end_ms,
+            head["draws"],
+            head["users"],
+            tuple(prizes),
+        )
+
+    async def user_counts(
+        self, activity_id: ActivityId, user_id: str, sfx: str | None, date_key: str | None
+    ) -> tuple[int, int, int, int]:
+        """The user's draws in the round, on the day, in total, and wins in total."""
+        async with translated():
+            pipe = self.conn.client.pipeline(transaction=False)
+            if sfx is not None:
+                pipe.hget(keys.round_users(activity_id, sfx), user_id)
+            if date_key is not None:
+                pipe.hget(keys.day(activity_id, date_key), user_id)
+            pipe.hget(keys.totals(activity_id), user_id)
+            pipe.hget(keys.wins(activity_id), user_id)
+            res = [int(v or 0) for v in await pipe.execute()]
+        in_round = res.pop(0) if sfx is not None else 0
+        in_day = res.pop(0) if date_key is not None else 0
+        return in_round, in_day, res[0], res[1]

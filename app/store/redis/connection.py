@@ -1,0 +1,134 @@
+"""The Redis connection: clients, script calls, and error translation.
+
+Scripts are loaded once and called by SHA; a ``NOSCRIPT`` reply (after a Redis
+restart or ``SCRIPT FLUSH``) reloads the script and retries transparently.
+Connection problems surface as :class:`Unavailable` (HTTP 503), never as a
+hang: every call has a socket timeout. The hot path (scripts, activity and
+seed reads) goes through the pipelining transport when there is one; the
+rest uses redis-py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis import exceptions as rexc
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+
+from app import metrics
+from app.domain.errors import InternalError, Unavailable
+from app.store.redis import scripts
+from app.store.redis.transport import RedisTransport
+
+_NOT_READY = ("LOADING", "MASTERDOWN", "READONLY", "CLUSTERDOWN", "TRYAGAIN")
+
+
+def connect(url: str, *, timeout: float, cluster: bool = False) -> Any:
+    """A redis-py asyncio client with bounded timeouts and one quick retry."""
+    common: dict[str, Any] = {
+        "socket_timeout": timeout,
+        "socket_connect_timeout": timeout,
+        "decode_responses": False,
+    }
+    if cluster:
+        return aioredis.RedisCluster.from_url(url, **common)
+    # A burst waits (up to the timeout) for a pooled connection instead of failing.
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url, max_connections=256, timeout=timeout, retry=Retry(NoBackoff(), 1), **common
+    )
+    return aioredis.Redis.from_pool(pool)
+
+
+@contextlib.asynccontextmanager
+async def translated() -> AsyncIterator[None]:
+    """Redis errors as redrain's: outages 503, anything else a logged 500."""
+    try:
+        yield
+    except (rexc.ConnectionError, rexc.TimeoutError, OSError) as exc:
+        raise Unavailable("Redis cannot be reached") from exc
+    except rexc.BusyLoadingError as exc:
+        raise Unavailable("Redis is loading its dataset") from exc
+    except rexc.ResponseError as exc:
+        if str(exc).startswith(_NOT_READY):
+            raise Unavailable(f"Redis is not ready: {exc}") from exc
+        raise InternalError(f"Redis refused a command: {exc}") from exc
+    except rexc.RedisError as exc:
+        raise InternalError(f"Redis client error: {exc}") from exc
+
+
+def text(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+class RedisConnection:
+    """Clients, the loaded scripts, and the time settings every script shares."""
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        offset_ms: int,
+        idempotency_ttl: int,
+        fast: RedisTransport | None = None,
+    ) -> None:
+        self.client = client
+        self.fast: Any = fast or client
+        self.offset = str(offset_ms)  # REDRAIN_CLOCK_OFFSET, passed to every script
+        self.idempotency_ttl = str(idempotency_ttl)
+        self.scripts = {name: scripts.load(name) for name in scripts.NAMES}
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.client.aclose()
+        if self.fast is not self.client:
+            with contextlib.suppress(Exception):
+                await self.fast.aclose()
+
+    async def ping(self) -> bool:
+        async with translated():
+            return bool(await self.fast.ping())
+
+    async def load_scripts(self) -> None:
+        async with translated():
+            for script in self.scripts.values():
+                await self.fast.script_load(script.source)
+                if self.fast is not self.client:
+                    await self.client.script_load(script.source)  # publish pipelines use it
+
+    async def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+        """One EVALSHA of a script, reloading it once on NOSCRIPT."""
+        script = self.scripts[name]
+        started = time.perf_counter()
+        try:
+            async with translated():
+                try:
+                    return await self.fast.evalsha(script.sha, len(keys), *keys, *args)
+                except rexc.NoScriptError:
+                    await self.fast.script_load(script.source)
+                    return await self.fast.evalsha(script.sha, len(keys), *keys, *args)
+        finally:
+            metrics.observe_script(name, time.perf_counter() - started)
+
+    async def evalsha_many(self, calls: list[list[Any]]) -> list[Any]:
+        """Several EVALSHA of one slot in one round trip. The transport pipelines
+        concurrent calls by itself (and routes them on a cluster, where redis-py
+        refuses EVALSHA in a pipeline); redis-py (embedded) uses a pipeline."""
+        async with translated():
+            if self.fast is self.client:
+                pipe = self.client.pipeline(transaction=False)
+                for call in calls:
+                    pipe.evalsha(*call)
+                return list(await pipe.execute())
+            return list(await asyncio.gather(*[self.fast.evalsha(*call) for call in calls]))
+
+    async def now_ms(self) -> int:
+        """The Redis clock plus the offset: the time authority."""
+        async with translated():
+            sec, usec = await self.client.time()
+        return int(sec) * 1000 + int(usec) // 1000 + int(self.offset)

@@ -1,0 +1,340 @@
+"""The draw call: the sole owner of ``lua/draw.lua``'s layout.
+
+:data:`CONTRACT` names every KEYS and ARGV position, the reply's fields and
+the refusal codes, exactly as the script's header documents them (a test
+compares the two). :class:`DrawCall` builds a call from named fields and
+:func:`decode` turns the reply into a typed :class:`Drawn` or
+:class:`Refused`; nothing else in redrain knows a position.
+
+The keys and static arguments of a round (limits, odds, window, prizes,
+pools) are built once per configuration version; a draw only fills in the
+user's part.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any
+
+from app.domain.errors import ContractError
+from app.domain.runtime import Runtime
+from app.domain.types import ActivityId, PoolPlan, RoundPlan
+from app.store.redis import keys
+from app.store.redis.connection import RedisConnection, text
+from app.store.redis.scripts import Contract
+
+
+class Code(IntEnum):
+    """The draw script's first reply value: a draw, a replay, or why not."""
+
+    DRAWN = 1
+    REPLAYED = 2
+    ACTIVITY_NOT_FOUND = -1
+    NOT_STARTED = -2
+    ENDED = -3
+    ROUND_CLOSED = -4
+    ROUND_LIMIT = -5
+    DAY_LIMIT = -6
+    TOTAL_LIMIT = -7
+    WIN_LIMIT = -8
+    STALE = -9
+    WRONG_ROUND = -10
+    ROUND_MISSING = -11
+    GRANT_NOT_FOUND = -13
+    GRANT_USED = -14
+    NO_MORE_LEVELS = -15
+    NO_POOL = -16
+    RATE_LIMITED = -17
+    BLACKLISTED = -18
+
+
+# What a refusal's second value holds, when it has one.
+DETAIL = {
+    Code.NOT_STARTED: "nextMs",
+    Code.ROUND_CLOSED: "nextMs",
+    Code.WRONG_ROUND: "sfx",
+    Code.RATE_LIMITED: "waitMs",
+}
+
+PRIZE = ("key", "empty", "ppb", "weight")
+POOL = ("first", "last", "nth", "amountMin", "amountMax")
+
+CONTRACT = Contract(
+    "draw",
+    keys=(
+        "cfg",
+        "rounds",
+        "totals",
+        "wins",
+        "round",
+        "roundUsers",
+        "day",
+        "stream",
+        "idem",
+        "grant",
+        "userRate",
+        "ipRate",
+        "blockedUsers",
+        "blockedIps",
+    ),
+    argv=(
+        # per call
+        "version",
+        "guess",
+        "user",
+        "userKey",
+        "clientSeed",
+        "offset",
+        "useIdem",
+        "idemTtl",
+        "grantId",
+        "clientIp",
+        "rateUser",
+        "rateIp",
+        # static for a configuration version
+        "activityId",
+        "activityStart",
+        "roundStart",
+        "roundEnd",
+        "mode",
+        "perRound",
+        "perDay",
+        "perTotal",
+        "perWins",
+        "kind",
+        "repeatLast",
+        "needsGrant",
+        "prizeCount",
+        ("prize", PRIZE),
+        "poolCount",
+        ("pool", POOL),
+    ),
+    reply=(
+        "status",
+        "sfx",
+        "seq",
+        "pick",
+        "won",
+        "nonce",
+        "dayCount",
+        "totalCount",
+        "random",
+        "atMs",
+        "clientSeed",
+    ),
+    errors={c.name: (c.value, DETAIL.get(c)) for c in Code if c < 0},
+    stream=(
+        ("d", "drawId"),
+        ("u", "user"),
+        ("n", "nonce"),
+        ("c", "clientSeed"),
+        ("p", "pick"),
+        ("k", "prizeKey"),
+        ("w", "won"),
+        ("x", "random"),
+        ("t", "atMs"),
+        ("o", "pool"),
+        ("g", "grantId"),
+    ),
+)
+
+# Positions, from the names above.
+_K = {name: CONTRACT.index("keys", name) for name in CONTRACT.keys}
+_A = {str(name): i for i, name in enumerate(CONTRACT.argv[: CONTRACT.fixed("argv")])}
+_R = {str(name): i for i, name in enumerate(CONTRACT.reply[: CONTRACT.fixed("reply")])}
+PER_CALL = _A["activityId"]  # ARGV before this are per call; from it, static per version
+_STATIC_NAMES = CONTRACT.argv[PER_CALL : CONTRACT.fixed("argv")]
+
+
+@dataclass(frozen=True, slots=True)
+class Drawn:
+    """A draw the script made (or replayed for an Idempotency-Key)."""
+
+    replayed: bool
+    sfx: str
+    seq: int
+    pick: int  # 1-based prize of the round; 0: the empty remainder
+    won: bool
+    nonce: int
+    day_count: int
+    total_count: int
+    random: str
+    at_ms: int
+    client_seed: str
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A refusal; nothing was consumed. ``detail`` per :data:`DETAIL`."""
+
+    code: Code
+    detail: str | None = None
+
+    @property
+    def ms(self) -> int:
+        """``nextMs`` or ``waitMs`` as an integer."""
+        return int(self.detail or 0)
+
+
+Outcome = Drawn | Refused
+
+
+def decode(reply: Sequence[Any]) -> Outcome:
+    try:
+        code = Code(int(reply[_R["status"]]))
+    except (ValueError, IndexError, TypeError) as exc:
+        raise ContractError(f"draw script answered {list(reply)[:3]!r}") from exc
+    if code < 0:
+        return Refused(code, text(reply[1]) if code in DETAIL and len(reply) > 1 else None)
+    if len(reply) != len(CONTRACT.reply):
+        raise ContractError(f"draw script answered {len(reply)} values, not {len(CONTRACT.reply)}")
+    return Drawn(
+        replayed=code is Code.REPLAYED,
+        sfx=text(reply[_R["sfx"]]),
+        seq=int(reply[_R["seq"]]),
+        pick=int(reply[_R["pick"]]),
+        won=int(reply[_R["won"]]) == 1,
+        nonce=int(reply[_R["nonce"]]),
+        day_count=int(reply[_R["dayCount"]]),
+        total_count=int(reply[_R["totalCount"]]),
+        random=text(reply[_R["random"]]),
+        at_ms=int(reply[_R["atMs"]]),
+        client_seed=text(reply[_R["clientSeed"]]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RoundCall:
+    """What every draw in one round of one configuration version shares."""
+
+    activity_id: ActivityId
+    sfx: str
+    keys: tuple[str, ...]
+    static: tuple[str, ...]
+
+
+def round_call(rt: Runtime, round_: RoundPlan) -> RoundCall:
+    """The keys and static arguments of ``round_`` of the compiled activity ``rt``."""
+    activity_id, cfg = rt.id, rt.config
+    limits = rt.limits
+    named_keys = {
+        "cfg": keys.cfg(activity_id),
+        "rounds": keys.rounds(activity_id),
+        "totals": keys.totals(activity_id),
+        "wins": keys.wins(activity_id),
+        "round": keys.round_(activity_id, round_.sfx),
+        "roundUsers": keys.round_users(activity_id, round_.sfx),
+        "day": keys.day(activity_id, round_.date_key),
+        "stream": keys.stream(activity_id, round_.sfx),
+        # Per-draw keys: same-slot placeholders until a draw fills them in.
+        "idem": keys.no_idempotency(activity_id),
+        "grant": keys.no_grant(activity_id),
+        "userRate": keys.user_rate(activity_id, "-"),
+        "ipRate": keys.ip_rate(activity_id, "-"),
+        "blockedUsers": keys.blocked(activity_id, "user"),
+        "blockedIps": keys.blocked(activity_id, "ip"),
+    }
+    named: dict[str, str] = {
+        "activityId": str(activity_id),
+        "activityStart": str(rt.window[0]),
+        "roundStart": str(round_.start_ms),
+        "roundEnd": str(round_.end_ms),
+        "mode": cfg.probability.value,
+        "perRound": str(limits.per_round),
+        "perDay": str(limits.per_day),
+        "perTotal": str(limits.total),
+        "perWins": str(limits.wins_total),
+        "kind": cfg.kind.value,
+        "repeatLast": "1" if cfg.after_last_pool == "repeat_last" else "0",
+        "needsGrant": "1" if cfg.needs_grant else "0",
+        "prizeCount": str(len(round_.prizes)),
+    }
+    static = [named[name] for name in _STATIC_NAMES]  # type: ignore[index]
+    for p in round_.prizes:
+        prize = {"key": p.key, "empty": "1" if p.empty else "0", "ppb": p.ppb, "weight": p.weight}
+        static += [str(prize[f]) for f in PRIZE]
+    pools = round_.pools or (PoolPlan(1, len(round_.prizes)),)
+    static.append(str(len(pools)))  # poolCount
+    for pool in pools:
+        values = {
+            "first": pool.first,
+            "last": pool.last,
+            "nth": pool.nth or 0,
+            "amountMin": -1 if pool.amount_min is None else pool.amount_min,
+            "amountMax": -1 if pool.amount_max is None else pool.amount_max,
+        }
+        static += [str(values[f]) for f in POOL]
+    return RoundCall(
+        activity_id,
+        round_.sfx,
+        tuple(named_keys[name] for name in CONTRACT.keys),
+        tuple(static),
+    )
+
+
+_IDEM, _GRANT, _USER_RATE, _IP_RATE = _K["idem"], _K["grant"], _K["userRate"], _K["ipRate"]
+_PER_CALL = operator.itemgetter(*CONTRACT.argv[:PER_CALL])  # named values -> ARGV order
+
+
+class Draws:
+    """The one Redis call of a draw."""
+
+    def __init__(self, conn: RedisConnection) -> None:
+        self.conn = conn
+        # A few rounds per activity are live at a time; a new version replaces them.
+        self._calls: dict[tuple[ActivityId, str, int], RoundCall] = {}
+
+    def prepared(self, rt: Runtime, round_: RoundPlan) -> RoundCall:
+        """The call of ``round_`` for ``rt``'s configuration version, built once."""
+        key = (rt.id, round_.sfx, rt.version)
+        cached = self._calls.get(key)
+        if cached is None:
+            cached = self._calls[key] = round_call(rt, round_)
+        return cached
+
+    async def draw(
+        self,
+        call: RoundCall,
+        *,
+        version: int,
+        user_id: str,
+        user_key: str,
+        client_seed: str,
+        idempotency_key: str | None,
+        grant_id: str | None,
+        client_ip: str = "",
+        rate_user: float = 0,
+        rate_ip: float = 0,
+    ) -> Outcome:
+        """One EVALSHA of lua/draw.lua. The static arguments come from the
+        caller's compiled configuration of ``version``; the script refuses them
+        (STALE) if that is not the published one."""
+        aid = call.activity_id
+        draw_keys = list(call.keys)
+        if idempotency_key:
+            draw_keys[_IDEM] = keys.idempotency(aid, user_id, idempotency_key)
+        if grant_id:
+            draw_keys[_GRANT] = keys.grant(aid, grant_id)
+        draw_keys[_USER_RATE] = keys.user_rate(aid, user_id)
+        draw_keys[_IP_RATE] = keys.ip_rate(aid, client_ip or "-")
+        argv = _PER_CALL(
+            {
+                "version": str(version),
+                "guess": call.sfx,
+                "user": user_id,
+                "userKey": user_key,
+                "clientSeed": client_seed,
+                "offset": self.conn.offset,
+                "useIdem": "1" if idempotency_key else "",
+                "idemTtl": self.conn.idempotency_ttl,
+                "grantId": grant_id or "",
+                "clientIp": client_ip,
+                "rateUser": str(rate_user),
+                "rateIp": str(rate_ip),
+            }
+        )
+        reply = await self.conn.run("draw", draw_keys, [*argv, *call.static])
+        return decode(reply)

@@ -1,0 +1,230 @@
+"""Round streams (the ledger in Redis) as the flush worker and reconcile read
+them: the ``flush`` consumer group, claiming, trimming, retiring, and the
+round counters reconcile compares with the database."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis import exceptions as rexc
+
+from app.domain.types import ActivityId, RoundPlan
+from app.store.redis import keys
+from app.store.redis.connection import RedisConnection, text, translated
+
+GROUP = "flush"  # the consumer group the worker reads round streams with
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One stream entry delivered to this consumer."""
+
+    activity_id: ActivityId
+    sfx: str
+    id: str
+    fields: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class StreamState:
+    length: int
+    undelivered: int  # entries no consumer of the flush group has received yet
+    pending: int  # delivered to the flush group, not acknowledged
+    trim_below: str | None  # every group has acknowledged all entries below this id
+
+
+def next_id(entry_id: str) -> str:
+    ms, _, seq = entry_id.partition("-")
+    return f"{ms}-{int(seq or 0) + 1}"
+
+
+def id_key(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _entries(activity_id: ActivityId, sfx: str, raw: Any) -> list[Entry]:
+    return [
+        Entry(activity_id, sfx, text(eid), {text(k): text(v) for k, v in fields.items()})
+        for eid, fields in raw
+        if fields is not None
+    ]
+
+
+class Streams:
+    def __init__(self, conn: RedisConnection) -> None:
+        self.conn = conn
+
+    @property
+    def _client(self) -> Any:
+        return self.conn.client
+
+    async def flushed_rounds(self, activity_id: ActivityId) -> set[str]:
+        async with translated():
+            return {text(v) for v in await self._client.smembers(keys.flushed(activity_id))}
+
+    async def retire(self, activity_id: ActivityId, sfx: str) -> None:
+        """A finished round whose stream every group acknowledged and that is empty:
+        remember it as flushed, then drop the stream and its failure counters."""
+        client = self._client
+        async with translated():
+            await client.sadd(keys.flushed(activity_id), sfx)
+            await client.delete(keys.stream(activity_id, sfx))
+            stale = [
+                field
+                async for field, _ in client.hscan_iter(
+                    keys.failures(activity_id), match=f"{sfx}|*"
+                )
+            ]
+            if stale:
+                await client.hdel(keys.failures(activity_id), *stale)
+
+    async def ensure_group(self, activity_id: ActivityId, sfx: str) -> None:
+        """The flush group on a round stream, reading from its very first entry."""
+        async with translated():
+            try:
+                await self._client.xgroup_create(
+                    keys.stream(activity_id, sfx), GROUP, id="0", mkstream=True
+                )
+            except rexc.ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+
+    async def read_new(
+        self, activity_id: ActivityId, sfxs: Sequence[str], consumer: str, count: int
+    ) -> list[Entry]:
+        """Entries never delivered to the group, from several streams of one activity
+        (one slot, so one call even on a cluster)."""
+        by_key = {keys.stream(activity_id, sfx): sfx for sfx in sfxs}
+        per_stream = max(1, count // max(1, len(by_key)))  # COUNT applies to each stream
+        async with translated():
+            res = await self._client.xreadgroup(
+                GROUP, consumer, dict.fromkeys(by_key, ">"), count=per_stream
+            )
+        out: list[Entry] = []
+        for stream, raw in res or ():
+            out += _entries(activity_id, by_key[text(stream)], raw)
+        return out
+
+    async def ack(self, activity_id: ActivityId, sfx: str, ids: Sequence[str]) -> None:
+        if ids:
+            async with translated():
+                await self._client.xack(keys.stream(activity_id, sfx), GROUP, *ids)
+
+    async def claim(
+        self, activity_id: ActivityId, sfx: str, consumer: str, min_idle_ms: int, count: int
+    ) -> tuple[list[Entry], list[str]]:
+        """Take over entries other consumers (or this one) left pending for
+        ``min_idle_ms``. Also returns ids still pending but deleted from the stream:
+        those draws can no longer be flushed from Redis."""
+        stream = keys.stream(activity_id, sfx)
+        entries: list[Entry] = []
+        deleted: list[str] = []
+        start = "0-0"
+        async with translated():
+            while len(entries) < count:
+                res = await self._client.xautoclaim(
+                    stream, GROUP, consumer, min_idle_ms, start, count=count - len(entries)
+                )
+                start = text(res[0])
+                entries += _entries(activity_id, sfx, res[1])
+                if len(res) > 2:
+                    deleted += [text(v) for v in res[2]]
+                if start == "0-0":
+                    break
+        return entries, deleted
+
+    async def state(self, activity_id: ActivityId, sfx: str) -> StreamState:
+        stream = keys.stream(activity_id, sfx)
+        client = self._client
+        async with translated():
+            try:
+                info = await client.xinfo_stream(stream)
+            except rexc.ResponseError:  # no such key
+                return StreamState(0, 0, 0, None)
+            groups = await client.xinfo_groups(stream)
+            last = text(info["last-generated-id"])
+            trim: tuple[int, int] | None = None
+            # Without the flush group (no worker has seen this stream yet) every
+            # entry is still to be delivered.
+            undelivered, pending = int(info["length"]), 0
+            for g in groups:
+                delivered = text(g["last-delivered-id"])
+                point = id_key(next_id(delivered))
+                if int(g["pending"]):
+                    summary = await client.xpending(stream, g["name"])
+                    if summary["min"] is not None:  # else acknowledged meanwhile
+                        point = min(point, id_key(text(summary["min"])))
+                trim = point if trim is None else min(trim, point)
+                if text(g["name"]) == GROUP:
+                    pending, undelivered = int(g["pending"]), 0
+                    if id_key(last) > id_key(delivered):
+                        lag = g.get("lag")
+                        if lag is None:  # not computable after deletions: count them
+                            rest = await client.xrange(stream, f"({delivered}", "+")
+                            lag = len(rest)
+                        undelivered = int(lag)
+        return StreamState(
+            length=int(info["length"]),
+            undelivered=undelivered,
+            pending=pending,
+            trim_below=None if trim is None else f"{trim[0]}-{trim[1]}",
+        )
+
+    async def trim(self, activity_id: ActivityId, sfx: str, below: str) -> int:
+        """Delete entries with ids below ``below``; returns how many."""
+        async with translated():
+            return int(
+                await self._client.xtrim(
+                    keys.stream(activity_id, sfx), minid=below, approximate=False
+                )
+            )
+
+    async def count_failure(self, activity_id: ActivityId, sfx: str, entry_id: str) -> int:
+        async with translated():
+            return int(
+                await self._client.hincrby(keys.failures(activity_id), f"{sfx}|{entry_id}", 1)
+            )
+
+    async def clear_failures(self, activity_id: ActivityId, sfx: str, ids: Sequence[str]) -> None:
+        if ids:
+            async with translated():
+                await self._client.hdel(keys.failures(activity_id), *[f"{sfx}|{i}" for i in ids])
+
+    async def entries(self, activity_id: ActivityId, sfx: str) -> list[Entry]:
+        """Every entry still in a round's stream (reconcile --repair)."""
+        stream = keys.stream(activity_id, sfx)
+        out: list[Entry] = []
+        start = "-"
+        async with translated():
+            while True:
+                raw = await self._client.xrange(stream, start, "+", count=5000)
+                out += _entries(activity_id, sfx, raw)
+                if len(raw) < 5000:
+                    return out
+                start = f"({text(raw[-1][0])}"
+
+    # -- the counters reconcile compares --------------------------------------
+
+    async def round_counters(self, round_: RoundPlan) -> tuple[int, int, dict[str, int]] | None:
+        """``(draws, users, wins by prize key)`` as Redis counts them, or None."""
+        rk = keys.round_(round_.activity_id, round_.sfx)
+        fields = ["draws"] + [f"w{p.index}" for p in round_.prizes]
+        async with translated():
+            vals = await self._client.hmget(rk, fields)
+            users = await self._client.hlen(keys.round_users(round_.activity_id, round_.sfx))
+        if vals[0] is None:
+            return None
+        wins = {p.key: int(v or 0) for p, v in zip(round_.prizes, vals[1:], strict=True)}
+        return int(vals[0]), int(users), wins
+
+    async def round_user_counts(self, round_: RoundPlan) -> dict[str, int]:
+        out: dict[str, int] = {}
+        async with translated():
+            async for user, n in self._client.hscan_iter(
+                keys.round_users(round_.activity_id, round_.sfx), count=5000
+            ):
+                out[text(user)] = int(n)
+        return out

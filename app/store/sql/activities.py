@@ -1,0 +1,183 @@
+"""Activities, their prizes and their rounds (seeds) in the database."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from sqlalchemy import delete, insert, select, update
+
+from app.domain import fairness
+from app.domain.activity import ActivityConfig
+from app.domain.errors import NotFound
+from app.domain.records import ActivityRecord, RoundRecord
+from app.domain.types import ActivityId, RoundPlan
+from app.store.sql.connection import Connection
+from app.store.sql.models import ActivityRow, PrizeRow, RoundRow
+
+
+def _record(row: ActivityRow) -> ActivityRecord:
+    return ActivityRecord(
+        id=row.id,
+        config=ActivityConfig.model_validate_json(row.config),
+        version=row.version,
+        status=row.status,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        published_at=row.published_at,
+    )
+
+
+def config_json(cfg: ActivityConfig) -> str:
+    return orjson.dumps(cfg.model_dump(mode="json", exclude_none=True)).decode()
+
+
+def _prize_rows(activity_id: ActivityId, cfg: ActivityConfig) -> list[dict[str, Any]]:
+    rows = []
+    for si, session in enumerate(cfg.sessions):
+        for pi, pool in enumerate(session.pools):
+            for zi, p in enumerate(pool.prizes):
+                rows.append(
+                    {
+                        "activity_id": activity_id,
+                        "session_index": si,
+                        "pool_index": pi,
+                        "position": zi,
+                        "key": p.key,
+                        "type": p.type.value,
+                        "name": p.name,
+                        "value": p.value,
+                        "quantity": p.round_quantity,
+                        "probability": p.probability,
+                        "weight": p.weight,
+                        "image_url": p.image_url,
+                    }
+                )
+    return rows
+
+
+class Activities:
+    def __init__(self, db: Connection) -> None:
+        self.db = db
+
+    async def create(self, cfg: ActivityConfig, *, now: dt.datetime) -> ActivityRecord:
+        async with self.db.session() as s:
+            row = ActivityRow(
+                name=cfg.name,
+                kind=cfg.kind.value,
+                timezone=cfg.timezone,
+                start_date=cfg.start_date,
+                end_date=cfg.end_date,
+                config=config_json(cfg),
+                version=1,
+                status="draft",
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(row)
+            await s.flush()
+            await s.execute(insert(PrizeRow), _prize_rows(row.id, cfg))
+            return _record(row)
+
+    async def get(self, activity_id: ActivityId) -> ActivityRecord | None:
+        async with self.db.session() as s:
+            row = await s.get(ActivityRow, activity_id)
+            return None if row is None else _record(row)
+
+    async def latest(self, *, limit: int = 100, offset: int = 0) -> list[ActivityRecord]:
+        async with self.db.session() as s:
+            rows = await s.scalars(
+                select(ActivityRow).order_by(ActivityRow.id.desc()).limit(limit).offset(offset)
+            )
+            return [_record(r) for r in rows]
+
+    async def replace(
+        self, activity_id: ActivityId, cfg: ActivityConfig, *, now: dt.datetime
+    ) -> ActivityRecord:
+        async with self.db.session() as s:
+            row = await s.get(ActivityRow, activity_id, with_for_update=True)
+            if row is None:
+                raise NotFound(f"activity {activity_id} does not exist", code="activity_not_found")
+            row.name = cfg.name
+            row.kind = cfg.kind.value
+            row.timezone = cfg.timezone
+            row.start_date = cfg.start_date
+            row.end_date = cfg.end_date
+            row.config = config_json(cfg)
+            row.version += 1
+            row.updated_at = now
+            await s.execute(delete(PrizeRow).where(PrizeRow.activity_id == activity_id))
+            await s.execute(insert(PrizeRow), _prize_rows(activity_id, cfg))
+            return _record(row)
+
+    async def mark_published(self, activity_id: ActivityId, *, now: dt.datetime) -> None:
+        async with self.db.session() as s:
+            await s.execute(
+                update(ActivityRow)
+                .where(ActivityRow.id == activity_id)
+                .values(status="published", published_at=now)
+            )
+
+    # -- rounds -------------------------------------------------------------
+
+    async def ensure_rounds(
+        self, activity_id: ActivityId, rounds: Iterable[RoundPlan]
+    ) -> dict[str, tuple[str, str]]:
+        """Seeds of every round, creating rows (with fresh seeds) for new ones.
+
+        A round's seed is made once and never changes: its hash may already be
+        public. Returns ``{sfx: (seed hex, seed hash)}``.
+        """
+        rounds = list(rounds)
+        async with self.db.session() as s:
+            rows = {
+                r.id: r
+                for r in await s.scalars(
+                    select(RoundRow).where(RoundRow.activity_id == activity_id)
+                )
+            }
+            existing = {rid: (r.seed, r.seed_hash) for rid, r in rows.items()}
+            new_rows = []
+            for r in rounds:
+                row = rows.get(r.round_id)
+                if row is not None:
+                    # PUT may move a round that has not started: keep its times current.
+                    if (row.starts_at_ms, row.ends_at_ms) != (r.start_ms, r.end_ms):
+                        row.starts_at_ms, row.ends_at_ms = r.start_ms, r.end_ms
+                    continue
+                seed = fairness.new_seed()
+                entry = (seed.hex(), fairness.seed_hash(seed))
+                existing[r.round_id] = entry
+                new_rows.append(
+                    {
+                        "id": r.round_id,
+                        "activity_id": activity_id,
+                        "day": dt.date(int(r.sfx[:4]), int(r.sfx[4:6]), int(r.sfx[6:8])),
+                        "session_index": r.session_index,
+                        "starts_at_ms": r.start_ms,
+                        "ends_at_ms": r.end_ms,
+                        "seed": entry[0],
+                        "seed_hash": entry[1],
+                    }
+                )
+            if new_rows:
+                await s.execute(insert(RoundRow), new_rows)
+        return {r.sfx: existing[r.round_id] for r in rounds}
+
+    async def drop_rounds(self, activity_id: ActivityId, sfxs: Iterable[str]) -> None:
+        ids = [f"{activity_id}:{sfx}" for sfx in sfxs]
+        if not ids:
+            return
+        async with self.db.session() as s:
+            await s.execute(delete(RoundRow).where(RoundRow.id.in_(ids)))
+
+    async def get_round(self, round_id: str) -> RoundRecord | None:
+        async with self.db.session() as s:
+            r = await s.get(RoundRow, round_id)
+            if r is None:
+                return None
+            return RoundRecord(
+                r.id, r.activity_id, r.starts_at_ms, r.ends_at_ms, r.seed, r.seed_hash
+            )

@@ -1,0 +1,90 @@
+"""The database connection: engine, sessions, and error translation.
+
+MariaDB/MySQL through asyncmy in production, SQLite through aiosqlite when
+nothing is configured. Connection problems surface as :class:`Unavailable`
+(HTTP 503), data the database refuses as :class:`Rejected`. The repositories
+(one module per aggregate) each hold this connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy import exc as saexc
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from app.domain.errors import Duplicate, Rejected, Unavailable
+
+
+@contextlib.asynccontextmanager
+async def translated() -> AsyncIterator[None]:
+    """Database and driver errors as redrain's: outages 503, refusals Rejected."""
+    try:
+        yield
+    except (saexc.OperationalError, saexc.InterfaceError, saexc.TimeoutError) as exc:
+        raise Unavailable("the database cannot be reached") from exc
+    except saexc.IntegrityError as exc:
+        # The repositories decide what a duplicate means.
+        raise Duplicate(f"integrity error: {exc.orig}") from exc
+    except saexc.DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise Unavailable("the database connection was lost") from exc
+        raise Rejected(f"{exc.orig.__class__.__name__}: {exc.orig}") from exc
+    except (OSError, ConnectionError) as exc:
+        raise Unavailable("the database cannot be reached") from exc
+
+
+class Connection:
+    """An async engine and its sessions; one transaction per :meth:`session`."""
+
+    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+        self.url = url
+        sqlite = url.startswith("sqlite")
+        connect_args: dict[str, Any] = (
+            {"timeout": timeout} if sqlite else {"connect_timeout": max(1, round(timeout))}
+        )
+        self.engine = create_async_engine(
+            url,
+            pool_pre_ping=True,
+            pool_timeout=timeout,
+            pool_recycle=1800,
+            connect_args=connect_args,
+        )
+        if sqlite:
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with translated(), self.sessions() as s, s.begin():
+            yield s
+
+    async def ping(self) -> None:
+        async with translated(), self.engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def upgrade(url: str) -> None:
+    """Apply every migration (``redrain db upgrade``). Blocking; call from a thread
+    when an event loop is running."""
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", "app.store.sql:migrations")
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(cfg, "head")

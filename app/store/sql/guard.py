@@ -1,0 +1,53 @@
+"""The blacklist (mirrored into Redis for the draw script) and the record of
+stock top-ups (replayed by ``redrain verify``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import delete, select
+
+from app.domain.errors import Duplicate
+from app.domain.records import BlacklistEntry, Topup
+from app.store.sql.connection import Connection
+from app.store.sql.models import BlacklistRow, TopupRow
+
+
+class Guard:
+    def __init__(self, db: Connection) -> None:
+        self.db = db
+
+    async def blacklist(self) -> list[BlacklistEntry]:
+        async with self.db.session() as s:
+            q = select(BlacklistRow).order_by(BlacklistRow.kind, BlacklistRow.value)
+            return [
+                BlacklistEntry(r.kind, r.value, r.reason, r.created_at) for r in await s.scalars(q)
+            ]
+
+    async def blacklist_add(self, kind: str, value: str, reason: str, *, now: dt.datetime) -> bool:
+        """True if added, False if it was already there."""
+        try:
+            async with self.db.session() as s:
+                s.add(BlacklistRow(kind=kind, value=value, reason=reason, created_at=now))
+            return True
+        except Duplicate:
+            return False
+
+    async def blacklist_remove(self, kind: str, value: str) -> bool:
+        async with self.db.session() as s:
+            res = await s.execute(
+                delete(BlacklistRow).where(BlacklistRow.kind == kind, BlacklistRow.value == value)
+            )
+            return bool(getattr(res, "rowcount", 0))
+
+    async def record_topup(self, round_id: str, prize_key: str, added: int, at_ms: int) -> None:
+        async with self.db.session() as s:
+            s.add(TopupRow(round_id=round_id, prize_key=prize_key, added=added, at_ms=at_ms))
+
+    async def topups(self, round_id: str) -> list[Topup]:
+        """A round's top-ups, in order."""
+        async with self.db.session() as s:
+            rows = await s.scalars(
+                select(TopupRow).where(TopupRow.round_id == round_id).order_by(TopupRow.id)
+            )
+            return [Topup(r.prize_key, r.added, r.at_ms) for r in rows]

@@ -1,0 +1,212 @@
+"""Scheduled lotteries, their participants and their draw, in the database.
+
+Every transition is one statement or one transaction: a join is checked and
+written with the lottery row locked, a status change is a conditional UPDATE
+(``WHERE status = from``), and the draw marks winners and notifies every
+participant in the transaction that claims it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from sqlalchemy import delete, func, select, update
+
+from app.domain import fairness
+from app.domain.lotteries import CANCELED, DRAWING, DRAWN, OPEN, NoLongerOpen, NotDeletable
+from app.domain.records import LotteryRecord
+from app.store.sql.connection import Connection
+from app.store.sql.models import LotteryRow, ParticipantRow
+from app.store.sql.notices import insert_notices, lottery_notice
+
+
+def _lottery(row: LotteryRow, participants: int, winners: tuple[str, ...]) -> LotteryRecord:
+    return LotteryRecord(
+        id=row.id,
+        creator=row.creator,
+        title=row.title,
+        draw_at=row.draw_at,
+        prize_name=row.prize_name,
+        quantity=row.quantity,
+        status=row.status,
+        seed=row.seed,
+        seed_hash=row.seed_hash,
+        drawn_at=row.drawn_at,
+        participants=participants,
+        winners=winners,
+    )
+
+
+class Lotteries:
+    def __init__(self, db: Connection) -> None:
+        self.db = db
+
+    async def create(
+        self,
+        creator: str,
+        title: str,
+        draw_at: dt.datetime,
+        prize_name: str,
+        quantity: int,
+        *,
+        now: dt.datetime,
+    ) -> LotteryRecord:
+        seed = fairness.new_seed()
+        async with self.db.session() as s:
+            row = LotteryRow(
+                creator=creator,
+                title=title,
+                draw_at=draw_at,
+                prize_name=prize_name,
+                quantity=quantity,
+                status=OPEN,
+                seed=seed.hex(),
+                seed_hash=fairness.seed_hash(seed),
+                created_at=now,
+                updated_at=now,
+            )
+            s.add(row)
+            await s.flush()
+            return _lottery(row, 0, ())
+
+    async def get(self, lottery_id: int) -> LotteryRecord | None:
+        async with self.db.session() as s:
+            row = await s.get(LotteryRow, lottery_id)
+            if row is None:
+                return None
+            count = await s.scalar(
+                select(func.count()).where(ParticipantRow.lottery_id == lottery_id)
+            )
+            winners: tuple[str, ...] = ()
+            if row.status == DRAWN:
+                winners = tuple(
+                    await s.scalars(
+                        select(ParticipantRow.user_id)
+                        .where(
+                            ParticipantRow.lottery_id == lottery_id, ParticipantRow.won.is_(True)
+                        )
+                        .order_by(ParticipantRow.user_id)
+                    )
+                )
+            return _lottery(row, int(count or 0), winners)
+
+    async def is_participant(self, lottery_id: int, user_id: str) -> bool:
+        async with self.db.session() as s:
+            return await s.get(ParticipantRow, (lottery_id, user_id)) is not None
+
+    async def join(
+        self, lottery_id: int, user_id: str, *, now: dt.datetime, open_until: dt.datetime
+    ) -> bool:
+        """Join while open (status open and ``now`` before ``open_until``); False if
+        already a participant. Checked and written in one transaction, the
+        lottery row locked, so a join cannot slip past the worker closing it."""
+        async with self.db.session() as s:
+            row = await s.get(LotteryRow, lottery_id, with_for_update=True)
+            if row is None or row.status != OPEN or now >= open_until:
+                raise NoLongerOpen("join")
+            if await s.get(ParticipantRow, (lottery_id, user_id)) is not None:
+                return False
+            s.add(ParticipantRow(lottery_id=lottery_id, user_id=user_id, joined_at=now))
+            return True
+
+    async def leave(
+        self, lottery_id: int, user_id: str, *, now: dt.datetime, open_until: dt.datetime
+    ) -> bool:
+        """Leave while open; False if not a participant."""
+        async with self.db.session() as s:
+            row = await s.get(LotteryRow, lottery_id, with_for_update=True)
+            if row is None or row.status != OPEN or now >= open_until:
+                raise NoLongerOpen("leave")
+            res = await s.execute(
+                delete(ParticipantRow).where(
+                    ParticipantRow.lottery_id == lottery_id, ParticipantRow.user_id == user_id
+                )
+            )
+            return bool(getattr(res, "rowcount", 0))
+
+    async def move(self, lottery_id: int, frm: int, to: int, *, now: dt.datetime) -> bool:
+        """``frm`` → ``to`` if the lottery is in ``frm``: the claim that makes a
+        transition happen once, whoever races for it."""
+        async with self.db.session() as s:
+            res = await s.execute(
+                update(LotteryRow)
+                .where(LotteryRow.id == lottery_id, LotteryRow.status == frm)
+                .values(status=to, updated_at=now)
+            )
+            return bool(getattr(res, "rowcount", 0))
+
+    async def delete(self, lottery_id: int) -> bool:
+        """Delete a canceled lottery, or an open one nobody joined; False if it
+        does not exist."""
+        async with self.db.session() as s:
+            row = await s.get(LotteryRow, lottery_id, with_for_update=True)
+            if row is None:
+                return False
+            joined = await s.scalar(
+                select(func.count()).where(ParticipantRow.lottery_id == lottery_id)
+            )
+            if row.status == CANCELED or (row.status == OPEN and not joined):
+                await s.execute(
+                    delete(ParticipantRow).where(ParticipantRow.lottery_id == lottery_id)
+                )
+                await s.delete(row)
+                return True
+            raise NotDeletable()
+
+    async def due(self, now: dt.datetime, *, lead: dt.timedelta) -> tuple[list[int], list[int]]:
+        """``(to close, to draw)``: open ones within ``lead`` of their draw time,
+        and closed ones whose draw time has come."""
+        async with self.db.session() as s:
+            closing = await s.scalars(
+                select(LotteryRow.id).where(
+                    LotteryRow.status == OPEN, LotteryRow.draw_at <= now + lead
+                )
+            )
+            drawing = await s.scalars(
+                select(LotteryRow.id).where(LotteryRow.status == DRAWING, LotteryRow.draw_at <= now)
+            )
+            return list(closing), list(drawing)
+
+    async def draw(
+        self,
+        lottery_id: int,
+        pick: Callable[[LotteryRecord, list[str]], list[str]],
+        *,
+        now: dt.datetime,
+    ) -> LotteryRecord | None:
+        """Draw once: claim drawing → drawn, mark the winners ``pick`` chooses and
+        notify every participant, all in one transaction. None if someone else
+        drew it (or it is not ready); a crash before the commit leaves nothing."""
+        async with self.db.session() as s:
+            claimed = await s.execute(
+                update(LotteryRow)
+                .where(LotteryRow.id == lottery_id, LotteryRow.status == DRAWING)
+                .values(status=DRAWN, drawn_at=now, updated_at=now)
+            )
+            if not getattr(claimed, "rowcount", 0):
+                return None
+            row = await s.get(LotteryRow, lottery_id)
+            assert row is not None
+            users = sorted(
+                await s.scalars(
+                    select(ParticipantRow.user_id).where(ParticipantRow.lottery_id == lottery_id)
+                )
+            )
+            winners = pick(_lottery(row, len(users), ()), users)
+            if winners:
+                await s.execute(
+                    update(ParticipantRow)
+                    .where(
+                        ParticipantRow.lottery_id == lottery_id,
+                        ParticipantRow.user_id.in_(winners),
+                    )
+                    .values(won=True)
+                )
+            won = set(winners)
+            notices = [
+                lottery_notice(u, lottery_id, row.title, row.prize_name if u in won else None, now)
+                for u in users
+            ]
+            await insert_notices(s, notices)
+            return _lottery(row, len(users), tuple(sorted(won)))

@@ -1,0 +1,163 @@
+"""reconcile: agreement, each kind of drift named, and --repair."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from app.domain.types import DrawRecord
+from app.jobs.reconcile import Reconciler
+from app.jobs.worker import Worker
+from app.services.container import Services
+from app.store.redis import keys
+from tests.conftest import ServiceFactory
+from tests.helpers import ADMIN, DAY, REDIS_URL, SECRET, local, offset_to, prize, rain
+
+DURING = offset_to(local(DAY, 10, 5))
+AFTER = offset_to(local(DAY, 11, 5))
+
+
+async def setup(
+    make: ServiceFactory, n: int = 60, retention: float = 300
+) -> tuple[int, Services, Worker]:
+    during = make(DURING)
+    rec = await during.activities.create(rain([prize("c2", 20, 0.4)]))
+    await during.activities.publish(rec.id)
+    await asyncio.gather(*[during.draws.draw(f"u{i % 25}", rec.id) for i in range(n)])
+    after = make(AFTER)
+    settings = after.settings.model_copy(
+        update={"stream_retention": retention, "worker_claim_idle": 0.2}
+    )
+    return rec.id, after, Worker(settings, after.redis, after.db, name="w")
+
+
+async def check(svc: Services, aid: int, **kw: Any) -> Any:
+    rec = Reconciler(svc.redis, svc.db)
+    rounds, _ = await rec.ended_rounds([aid], None)
+    (c,) = await rec.run(rounds, **kw)
+    return c
+
+
+async def test_agrees_after_the_worker_drains(make_service: ServiceFactory) -> None:
+    aid, svc, worker = await setup(make_service)
+    await worker.drain(30)
+    c = await check(svc, aid)
+    assert c.agrees and c.status == "ok" and c.problems() == []
+    assert (c.redis_draws, c.db_draws) == (60, 60) and (c.redis_users, c.db_users) == (25, 25)
+
+
+async def test_deleted_row_is_named_and_repaired_from_the_stream(
+    make_service: ServiceFactory,
+) -> None:
+    aid, svc, worker = await setup(make_service)
+    await worker.drain(30)
+    gone = f"{aid}:20300601:0:17"
+    assert await svc.db.draws.delete([gone]) == 1
+    c = await check(svc, aid)
+    assert c.status == "drift" and c.missing == [gone]
+    assert any(gone in line for line in c.problems())
+    fixed = await check(svc, aid, repair=True)
+    assert fixed.agrees and fixed.repaired == 1 and fixed.unrepairable == []
+    assert await svc.db.draws.count(aid) == 60
+
+
+async def test_row_gone_after_trim_cannot_be_repaired(make_service: ServiceFactory) -> None:
+    aid, svc, worker = await setup(make_service, retention=0)
+    await worker.drain(30)
+    await worker.maintain()  # trimmed and retired: Redis keeps only the counters
+    gone = f"{aid}:20300601:0:3"
+    await svc.db.draws.delete([gone])
+    c = await check(svc, aid, repair=True)
+    assert not c.agrees and c.repaired == 0 and c.unrepairable == [gone]
+    assert any("cannot repair" in line and gone in line for line in c.problems())
+
+
+async def test_entry_never_flushed_is_named_and_repaired(make_service: ServiceFactory) -> None:
+    aid, svc, _ = await setup(make_service, n=10)
+    c = await check(svc, aid)  # no worker ran
+    assert c.status == "not drained" and len(c.missing) == 10 and c.undelivered == 10
+    fixed = await check(svc, aid, repair=True)
+    assert fixed.agrees and fixed.repaired == 10
+    # The worker, running later, finds them stored and just acknowledges them.
+    worker = Worker(svc.settings, svc.redis, svc.db, name="late")
+    await worker.drain(30)
+    assert worker.stats()["duplicates"] == 10 and worker.stats()["rows"] == 0
+    assert (await check(svc, aid)).agrees
+
+
+async def test_row_redis_never_made_is_drift(make_service: ServiceFactory) -> None:
+    aid, svc, worker = await setup(make_service, n=5)
+    await worker.drain(30)
+    fake = DrawRecord(
+        draw_id=f"{aid}:20300601:0:99",
+        activity_id=aid,
+        round_id=f"{aid}:20300601:0",
+        seq=99,
+        user_id="ghost",
+        nonce=1,
+        client_seed="",
+        pick=1,
+        won=True,
+        prize_key="c2",
+        random="0" * 40,
+        drawn_at_ms=1,
+        stream_id="1-0",
+    )
+    await svc.db.draws.store([(fake, None)], now=svc.clock.stamp())
+    c = await check(svc, aid, repair=True)
+    assert not c.agrees and c.extra == [fake.draw_id] and fake.draw_id in c.unrepairable
+    assert c.wins["c2"][1] == c.wins["c2"][0] + 1
+    assert ("ghost", 0, 1) in c.users_off
+
+
+async def test_redis_counter_drift_is_named(
+    make_service: ServiceFactory, stack: tuple[Any, Any]
+) -> None:
+    aid, svc, worker = await setup(make_service, n=8)
+    await worker.drain(30)
+    await stack[0].hincrby(keys.round_(aid, "20300601:0"), "w1", 1)  # a won count no row backs
+    c = await check(svc, aid)
+    assert not c.agrees and any(line.startswith("wins of c2") for line in c.problems())
+
+
+def cli(*args: str, offset: float, db_url: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")}
+    env.update(
+        REDRAIN_REDIS_URL=REDIS_URL,
+        REDRAIN_DATABASE_URL=db_url,
+        REDRAIN_SECRET_KEY=SECRET,
+        REDRAIN_ADMIN_TOKEN=ADMIN,
+        REDRAIN_CLOCK_OFFSET=str(offset),
+        COLUMNS="200",
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "app", "reconcile", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+async def test_cli_exit_codes_and_output(
+    make_mariadb_service: ServiceFactory, mariadb_url: str, tmp_path: Path
+) -> None:
+    aid, svc, worker = await setup(make_mariadb_service)
+    await worker.drain(30)
+    ok = cli("--activity", str(aid), "--wait", "0", offset=AFTER, db_url=mariadb_url)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert f"{aid}:20300601:0" in ok.stdout and "1 agree, 0 drift" in ok.stdout
+    gone = f"{aid}:20300601:0:5"
+    await svc.db.draws.delete([gone])
+    drift = cli("--activity", str(aid), "--wait", "0", offset=AFTER, db_url=mariadb_url)
+    assert drift.returncode == 1 and gone in drift.stdout and "drift" in drift.stdout
+    fixed = cli("--activity", str(aid), "--wait", "0", "--repair", offset=AFTER, db_url=mariadb_url)
+    assert fixed.returncode == 0 and "repaired 1 draws" in fixed.stdout
+    # While the round is still open, it is not checked (and is not a failure).
+    early = cli("--activity", str(aid), offset=DURING, db_url=mariadb_url)
+    assert early.returncode == 0 and "1 open rounds not checked yet" in early.stdout

@@ -1,0 +1,184 @@
+"""redrain verify: real rounds check out; tampering with a draw, the seed or the
+stock sequence is caught and named."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime as dt
+import os
+import subprocess
+import sys
+from typing import Any
+
+from sqlalchemy import delete, update
+
+from app.jobs.verify import Verifier
+from app.jobs.worker import Worker
+from app.services.container import Services
+from app.store.sql.database import Database
+from app.store.sql.models import DrawRow, RoundRow
+from tests.conftest import ServiceFactory
+from tests.helpers import DAY, local, offset_to, prize, rain
+
+
+async def draw_at(
+    make: ServiceFactory, aid: int, when: dt.datetime, users: list[str], **kw: Any
+) -> None:
+    svc = make(offset_to(when))
+    await asyncio.gather(*[svc.draws.draw(u, aid, **kw) for u in users], return_exceptions=True)
+
+
+async def flush(svc: Services) -> None:
+    await Worker(svc.settings, svc.redis, svc.db, name="v").drain(60)
+
+
+async def busy_round(make: ServiceFactory) -> tuple[Services, int, str]:
+    """3,000 draws in a round with 3 slices, a top-up half-way, stock that runs out."""
+    svc = make()
+    cfg = rain(
+        [prize("c2", 300, 0.3), prize("c5", 60, 0.1), prize("t", None, 0.2, type="empty")],
+        limits={"per_round": 8},
+        release={"slices": 3, "lead_seconds": 60},
+    )
+    rec = await svc.activities.create(cfg)
+    await svc.activities.publish(rec.id)
+    users = [f"v{i}" for i in range(500)]
+    for minute, top_up in ((2, False), (15, True), (25, False), (45, False)):
+        if top_up:
+            await make(offset_to(local(DAY, 10, minute))).activities.topup(
+                rec.id, "20300601:0", "c5", 20
+            )
+        await draw_at(make, rec.id, local(DAY, 10, minute, 30), users + users[:250])
+    after = make(offset_to(local(DAY, 11, 0)))  # the worker follows rounds that have started
+    await flush(after)
+    return after, rec.id, f"{rec.id}:20300601:0"
+
+
+async def check(db: Database, round_id: str) -> list[str]:
+    report = await Verifier(db).verify(round_id)
+    return [f.problem for f in report.findings]
+
+
+async def test_a_real_round_verifies_and_tampering_is_caught(make_service: ServiceFactory) -> None:
+    svc, _aid, rid = await busy_round(make_service)
+    db = svc.db
+    report = await Verifier(db).verify(rid)
+    assert report.ok, report.findings[:5]
+    assert report.draws == 3000 and report.wins > 0
+    draws = await db.draws.round_draws(rid)
+    a_loss = next(d for d in draws if not d.record.won and d.record.pick == 0)
+    a_win = next(d for d in draws if d.record.won)
+
+    async def tampered(**values: Any) -> list[str]:
+        target = values.pop("_row")
+        async with db.session() as s:
+            old = await s.get(DrawRow, target.id)
+            saved = {k: getattr(old, k) for k in values}
+            await s.execute(update(DrawRow).where(DrawRow.id == target.id).values(**values))
+        problems = await check(db, rid)
+        async with db.session() as s:
+            await s.execute(update(DrawRow).where(DrawRow.id == target.id).values(**saved))
+        return problems
+
+    assert any("random value" in p for p in await tampered(_row=a_loss, random="0" * 40))
+    assert any("picked prize" in p for p in await tampered(_row=a_loss, pick=1))
+    assert any(
+        "recorded as a win" in p for p in await tampered(_row=a_loss, won=True, prize_key="c2")
+    )
+    assert any("nonce" in p for p in await tampered(_row=a_loss, nonce=a_loss.record.nonce + 1))
+    assert any(
+        "user" in p or "random" in p for p in await tampered(_row=a_win, user_id="someone-else")
+    )
+    # The stock sequence: a win moved before its slice was released.
+    early = local(DAY, 10, 0, 1).timestamp() * 1000
+    late_win = [d for d in draws if d.record.won and d.record.drawn_at_ms > early + 40 * 60_000][-1]
+    problems = await tampered(_row=late_win, drawn_at_ms=int(early))
+    assert any("units released by then" in p for p in problems)
+    assert any("recorded as a win but no prize was won" in p for p in problems)
+    assert await check(db, rid) == []  # every change above was put back
+    # The seed.
+    async with db.session() as s:
+        await s.execute(update(RoundRow).where(RoundRow.id == rid).values(seed="00" * 32))
+    problems = await check(db, rid)
+    assert any("seed_hash" in p for p in problems) and any("random value" in p for p in problems)
+
+
+async def test_a_missing_draw_is_named(make_service: ServiceFactory) -> None:
+    svc = make_service(offset_to(local(DAY, 10, 5)))
+    rec = await svc.activities.create(rain([prize("c2", 50, 0.5)]))
+    await svc.activities.publish(rec.id)
+    for i in range(30):
+        await svc.draws.draw(f"m{i}", rec.id)
+    await flush(svc)
+    rid = f"{rec.id}:20300601:0"
+    assert await check(svc.db, rid) == []
+    async with svc.db.session() as s:
+        await s.execute(delete(DrawRow).where(DrawRow.draw_id == f"{rid}:7"))
+    assert any("draw number 8 where 7" in p for p in await check(svc.db, rid))
+
+
+async def test_auto_count_and_amount_rounds_verify(make_service: ServiceFactory) -> None:
+    svc = make_service(offset_to(local(DAY, 10, 5)))
+    auto = await svc.activities.create(
+        rain([prize("a", 40, None, weight=1), prize("b", 20, None, weight=4)], probability="auto")
+    )
+    await svc.activities.publish(auto.id)
+    await asyncio.gather(*[svc.draws.draw(f"a{i}", auto.id) for i in range(120)])
+    cfg = rain(kind="count")
+    pool = cfg["sessions"][0]["pools"][0]
+    cfg["sessions"][0]["pools"] = [
+        {**copy.deepcopy(pool), "nth": k, "prizes": [prize(f"l{k}", 100, 0.5)]} for k in (1, 2, 3)
+    ]
+    count = await svc.activities.create(cfg)
+    await svc.activities.publish(count.id)
+    for i in range(20):
+        for _ in range(3):
+            await svc.draws.draw(f"c{i}", count.id)
+    amount_cfg = rain(kind="amount")
+    amount_cfg["sessions"][0]["pools"] = [
+        {"amount_min": 0, "amount_max": 100, "prizes": [prize("x", 100, 0.5)]},
+        {"amount_min": 100, "prizes": [prize("y", 100, 0.5)]},
+    ]
+    amount = await svc.activities.create(amount_cfg)
+    await svc.activities.publish(amount.id)
+    for i in range(30):
+        grant, _ = await svc.grants.create(amount.id, f"g{i}", i * 7, f"verify-{amount.id}-{i}")
+        await svc.draws.draw(f"g{i}", amount.id, grant_id=grant.id)
+    await flush(svc)
+    for aid in (auto.id, count.id, amount.id):
+        report = await Verifier(svc.db).verify(f"{aid}:20300601:0")
+        assert report.ok and report.draws > 0, (aid, report.findings[:5])
+
+
+async def test_cli(make_mariadb_service: ServiceFactory, mariadb_url: str) -> None:
+    svc = make_mariadb_service(offset_to(local(DAY, 10, 5)))
+    rec = await svc.activities.create(rain([prize("c2", 50, 0.5)]))
+    await svc.activities.publish(rec.id)
+    for i in range(40):
+        await svc.draws.draw(f"cli{i}", rec.id)
+    await flush(svc)
+    rid = f"{rec.id}:20300601:0"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")}
+    env["REDRAIN_DATABASE_URL"] = mariadb_url
+
+    def run(round_id: str = rid) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "app", "verify", round_id],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    ok = run()
+    assert ok.returncode == 0 and "verified: 40 draws" in ok.stdout, ok.stdout + ok.stderr
+    async with svc.db.session() as s:
+        await s.execute(
+            update(DrawRow).where(DrawRow.draw_id == f"{rid}:3").values(random="f" * 40)
+        )
+    bad = run()
+    assert bad.returncode == 1 and f"{rid}:3" in bad.stdout and "MISMATCH" in bad.stdout
+    missing = run("999:20300601:0")
+    assert missing.returncode == 1 and "no such round" in missing.stdout

@@ -1,0 +1,183 @@
+"""The worker as a real process under faults: kill -9 at random moments and at
+the worst ones (before commit, after commit before XACK, between XACKs), the
+database or Redis unreachable mid-flush. Afterwards nothing is lost or doubled."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from app.domain.types import DrawResult
+from app.services.container import Services
+from tests.conftest import ServiceFactory
+from tests.helpers import ADMIN, DAY, MARIADB_URL, REDIS_URL, SECRET, local, offset_to, prize, rain
+from tests.proxy import Proxy
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+OFFSET = offset_to(local(DAY, 10, 5))
+
+
+def worker_env(database_url: str, redis_url: str = REDIS_URL, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")}
+    env.update(
+        REDRAIN_REDIS_URL=redis_url,
+        REDRAIN_DATABASE_URL=database_url,
+        REDRAIN_SECRET_KEY=SECRET,
+        REDRAIN_ADMIN_TOKEN=ADMIN,
+        REDRAIN_CLOCK_OFFSET=str(OFFSET),
+        REDRAIN_WORKER_BATCH="150",
+        REDRAIN_WORKER_CLAIM_IDLE="0.5",
+        REDRAIN_STREAM_RETENTION="0",
+        REDRAIN_REDIS_TIMEOUT="1",
+    )
+    env.update(extra)
+    return env
+
+
+def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:  # the child keeps its own copy of the descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "app", "worker"], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+async def published(svc: Services, cfg: dict[str, Any]) -> int:
+    rec = await svc.activities.create(cfg)
+    await svc.activities.publish(rec.id)
+    return rec.id
+
+
+async def draw_many(svc: Services, aids: list[int], n: int, prefix: str) -> list[DrawResult]:
+    res = await asyncio.gather(
+        *[svc.draws.draw(f"{prefix}{i}", aids[i % len(aids)]) for i in range(n)]
+    )
+    return [r for _, r in res]
+
+
+async def wait_for_rows(svc: Services, aids: list[int], expected: int, within: float) -> int:
+    deadline = time.monotonic() + within
+    while True:
+        count = sum([await svc.db.draws.count(a) for a in aids])
+        if count >= expected or time.monotonic() > deadline:
+            return count
+        await asyncio.sleep(0.2)
+
+
+async def assert_exact(svc: Services, aids: list[int], results: list[DrawResult]) -> None:
+    assert sum([await svc.db.draws.count(a) for a in aids]) == len(results)
+    stored_wins = {
+        w.record.draw_id for a in aids for w in await svc.db.draws.winners(a, limit=100_000)
+    }
+    assert stored_wins == {r.draw_id for r in results if r.won}
+    for a in aids:
+        assert await svc.db.draws.dead_letters(activity_id=a) == []
+
+
+def stop(proc: subprocess.Popen[bytes], log: Path) -> int:
+    """SIGTERM once the worker is running (a signal during start-up just kills it)."""
+    deadline = time.monotonic() + 30
+    while f"worker {socket.gethostname()}-{proc.pid} started" not in log.read_text():
+        assert time.monotonic() < deadline and proc.poll() is None, log.read_text()[-2000:]
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(30)
+
+
+async def test_kill_9_loop_loses_and_doubles_nothing(
+    make_mariadb_service: ServiceFactory, mariadb_url: str, artifacts: Path
+) -> None:
+    svc = make_mariadb_service(OFFSET)
+    # Two activities: a batch then spans two streams, so a kill can land between XACKs.
+    aids = [await published(svc, rain([prize("c2", 2000, 0.3)])) for _ in range(2)]
+    log = artifacts / "worker-kill9.log"
+    log.unlink(missing_ok=True)
+    env = worker_env(
+        mariadb_url, REDRAIN_FAILPOINTS="before_commit=0.08,after_commit=0.1,mid_ack=0.3"
+    )
+    results: list[DrawResult] = []
+    killed = 0
+    rng = random.Random()
+    for i in range(12):
+        results += await draw_many(svc, aids, 400, prefix=f"k{i}-")
+        proc = start_worker(env, log)
+        await asyncio.sleep(rng.uniform(0.8, 2.0))
+        if proc.poll() is None:
+            proc.kill()
+        if proc.wait(10) == -signal.SIGKILL:
+            killed += 1
+    assert killed >= 10
+    text = log.read_text()
+    assert "failpoint" in text  # some kills hit the worst moments on purpose
+    final = start_worker(worker_env(mariadb_url), log)
+    try:
+        count = await wait_for_rows(svc, aids, len(results), within=90)
+    finally:
+        assert stop(final, log) == 0
+    assert count == len(results)
+    await assert_exact(svc, aids, results)
+    assert "unexpected error" not in log.read_text()
+
+
+async def test_database_unreachable_mid_flush(
+    make_mariadb_service: ServiceFactory, mariadb_url: str, artifacts: Path
+) -> None:
+    svc = make_mariadb_service(OFFSET)
+    aid = await published(svc, rain([prize("c2", 5000, 0.3)]))
+    log = artifacts / "worker-db-outage.log"
+    log.unlink(missing_ok=True)
+    with Proxy(3306) as proxy:
+        url = f"{MARIADB_URL.rsplit(':', 1)[0]}:{proxy.port}/{mariadb_url.rsplit('/', 1)[1]}"
+        proc = start_worker(worker_env(url), log)
+        try:
+            results = await draw_many(svc, [aid], 500, prefix="before-")
+            assert await wait_for_rows(svc, [aid], 500, within=30) == 500
+            proxy.cut()
+            results += await draw_many(svc, [aid], 1500, prefix="during-")
+            await asyncio.sleep(3)
+            stored_during = await svc.db.draws.count(aid)
+            proxy.restore()
+            results += await draw_many(svc, [aid], 500, prefix="after-")
+            assert await wait_for_rows(svc, [aid], len(results), within=60) == len(results)
+        finally:
+            assert stop(proc, log) == 0
+    assert stored_during == 500  # nothing could be written while it was cut
+    await assert_exact(svc, [aid], results)
+    text = log.read_text()
+    assert "database cannot be reached" in text and "recovered" in text
+    assert "unexpected error" not in text
+
+
+async def test_redis_unreachable_mid_flush(
+    make_mariadb_service: ServiceFactory, mariadb_url: str, artifacts: Path
+) -> None:
+    svc = make_mariadb_service(OFFSET)
+    aid = await published(svc, rain([prize("c2", 5000, 0.3)]))
+    log = artifacts / "worker-redis-outage.log"
+    log.unlink(missing_ok=True)
+    with Proxy(6379) as proxy:
+        redis_url = f"redis://127.0.0.1:{proxy.port}/{REDIS_URL.rsplit('/', 1)[1]}"
+        proc = start_worker(worker_env(mariadb_url, redis_url), log)
+        try:
+            results = await draw_many(svc, [aid], 500, prefix="before-")
+            assert await wait_for_rows(svc, [aid], 500, within=30) == 500
+            proxy.cut()
+            results += await draw_many(svc, [aid], 1000, prefix="during-")
+            await asyncio.sleep(2.5)
+            proxy.restore()
+            assert await wait_for_rows(svc, [aid], len(results), within=60) == len(results)
+        finally:
+            assert stop(proc, log) == 0
+    await assert_exact(svc, [aid], results)
+    assert "Redis" in log.read_text()
+    assert "unexpected error" not in log.read_text()

@@ -1,0 +1,112 @@
+"""The installed ``redrain`` command, run from an unrelated directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import flush_real_redis
+from tests.helpers import ADMIN, REDIS_URL, SECRET, prize, rain
+
+pytestmark = pytest.mark.integration
+
+
+def redrain(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")}
+    full.update(env)
+    return subprocess.run(
+        [sys.executable, "-m", "app", *args],
+        cwd=cwd,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"REDRAIN_CLOCK_OFFSET": "soon"}, "REDRAIN_CLOCK_OFFSET"),
+        ({"REDRAIN_REDIS_URL": "http://x"}, "REDRAIN_REDIS_URL"),
+        ({"REDRAIN_DATABASE_URL": "postgres://x/y"}, "REDRAIN_DATABASE_URL"),
+        ({"REDRAIN_TOKEN_TTL": "5"}, "REDRAIN_TOKEN_TTL"),
+        ({"REDRAIN_REDIS_URL": REDIS_URL}, "REDRAIN_DATABASE_URL"),
+        (
+            {
+                "REDRAIN_REDIS_URL": REDIS_URL,
+                "REDRAIN_DATABASE_URL": "sqlite:///x.db",
+                "REDRAIN_SECRET_KEY": "short",
+            },
+            "REDRAIN_SECRET_KEY",
+        ),
+        (
+            {
+                "REDRAIN_REDIS_URL": REDIS_URL,
+                "REDRAIN_DATABASE_URL": "sqlite:///x.db",
+                "REDRAIN_SECRET_KEY": SECRET,
+            },
+            "REDRAIN_ADMIN_TOKEN",
+        ),
+    ],
+)
+def test_bad_setting_is_one_clear_line(tmp_path: Path, env: dict[str, str], named: str) -> None:
+    res = redrain(tmp_path, "serve", **env)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("redrain: error:") and named in lines[0], (
+        res.stderr
+    )
+
+
+def test_help_lists_commands(tmp_path: Path) -> None:
+    res = redrain(tmp_path, "--help")
+    assert res.returncode == 0
+    for cmd in ("serve", "demo", "db", "activity"):
+        assert cmd in res.stdout
+
+
+async def test_db_upgrade_create_publish(tmp_path: Path) -> None:
+    await flush_real_redis()
+    env = {
+        "REDRAIN_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "REDRAIN_REDIS_URL": REDIS_URL,
+        "REDRAIN_SECRET_KEY": SECRET,
+        "REDRAIN_ADMIN_TOKEN": ADMIN,
+    }
+    res = redrain(tmp_path, "db", "upgrade", **env)
+    assert res.returncode == 0, res.stderr
+    assert redrain(tmp_path, "db", "upgrade", **env).returncode == 0  # idempotent
+    good = tmp_path / "rain.json"
+    good.write_text(json.dumps(rain([prize("c2", 5, 0.5)])))
+    res = redrain(tmp_path, "activity", "create", str(good), **env)
+    assert res.returncode == 0, res.stderr
+    aid = int(res.stdout.strip())
+    res = redrain(tmp_path, "activity", "publish", str(aid), **env)
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    assert summary["status"] == "published" and summary["rounds"] == 1
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(rain([prize("c2", 5, 1.5)])))
+    res = redrain(tmp_path, "activity", "create", str(bad), **env)
+    assert res.returncode == 1 and "probability" in res.stderr
+    res = redrain(tmp_path, "activity", "publish", "424242", **env)
+    assert res.returncode == 1 and "424242" in res.stderr
+
+
+def test_scripts_ship_with_the_package(tmp_path: Path) -> None:
+    code = (
+        "from app.store.redis import scripts\n"
+        "src = scripts.load('draw').source\n"
+        "print(len(src), '@include' in src, 'local function releaseDue' in src)"
+    )
+    res = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert res.stdout.split()[1:] == ["False", "True"]

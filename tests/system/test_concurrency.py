@@ -1,0 +1,188 @@
+"""Invariants 1 and 2 under real concurrency: a running ``redrain serve`` hammered
+over 100+ connections, then counted. Real Redis + MariaDB with two uvicorn
+workers, and the embedded mode (fakeredis + SQLite in one process)."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from app.domain import tokens
+from app.store.sql.database import Database
+from tests.conftest import flush_cluster, flush_real_redis
+from tests.helpers import (
+    ADMIN,
+    DAY,
+    REDIS_URL,
+    SECRET,
+    local,
+    offset_to,
+    prize,
+    rain,
+    running_server,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+CONNECTIONS = 128
+ADMIN_H = {"Authorization": f"Bearer {ADMIN}"}
+
+
+@dataclass
+class Server:
+    base: str
+    database_url: str
+
+
+@pytest.fixture(params=["redis+mariadb", "cluster+mariadb", "embedded"])
+def server(
+    request: pytest.FixtureRequest, mariadb_url: str, tmp_path: Path, artifacts: Path
+) -> Iterator[Server]:
+    """A running server whose draws a worker flushes: ``redrain worker`` beside a
+    Redis-backed server, the in-process worker of the embedded one."""
+    env = {
+        "REDRAIN_SECRET_KEY": SECRET,
+        "REDRAIN_ADMIN_TOKEN": ADMIN,
+        "REDRAIN_CLOCK_OFFSET": str(offset_to(local(DAY, 10, 30))),
+        "REDRAIN_LOG_LEVEL": "warning",
+        # One client IP and one user on purpose: the invariants, not the rate limits.
+        "REDRAIN_RATE_LIMIT_USER": "0",
+        "REDRAIN_RATE_LIMIT_IP": "0",
+    }
+    if request.param == "embedded":
+        env["REDRAIN_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}"
+        with running_server(env, artifacts / "server-embedded.log") as base:
+            yield Server(base, env["REDRAIN_DATABASE_URL"])
+        return
+    if request.param == "cluster+mariadb":
+        url = request.getfixturevalue("cluster_url")
+        asyncio.run(flush_cluster(url))
+        env |= {"REDRAIN_REDIS_URL": url, "REDRAIN_REDIS_CLUSTER": "1"}
+    else:
+        asyncio.run(flush_real_redis())
+        env |= {"REDRAIN_REDIS_URL": REDIS_URL}
+    env |= {"REDRAIN_DATABASE_URL": mariadb_url}
+    full = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")} | env
+    with (
+        running_server(env, artifacts / f"server-{request.param}.log", workers=2) as base,
+        (artifacts / f"worker-{request.param}.log").open("wb") as log,
+    ):
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "app", "worker"], env=full, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            yield Server(base, mariadb_url)
+        finally:
+            worker.terminate()
+            worker.wait(30)
+
+
+async def ledger(server: Server, aid: int, expected: int) -> tuple[int, set[str]]:
+    """Rows and winning draw ids in the server's database once ``expected`` rows are in."""
+    db = Database(server.database_url)
+    try:
+        for _ in range(300):
+            if await db.draws.count(aid) >= expected:
+                break
+            await asyncio.sleep(0.1)
+        wins = {w.record.draw_id for w in await db.draws.winners(aid, limit=100_000)}
+        return await db.draws.count(aid), wins
+    finally:
+        await db.close()
+
+
+def token(user: str) -> str:
+    return tokens.issue(SECRET.encode(), user, int(time.time()) + 3600)
+
+
+class Load:
+    """An aiohttp session with up to CONNECTIONS connections, counting those it opens."""
+
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.opened = 0
+
+    async def __aenter__(self) -> Load:
+        trace = aiohttp.TraceConfig()
+
+        async def opened(*_: Any) -> None:
+            self.opened += 1
+
+        trace.on_connection_create_end.append(opened)
+        self.session = aiohttp.ClientSession(
+            self.base,
+            connector=aiohttp.TCPConnector(limit=CONNECTIONS),
+            timeout=aiohttp.ClientTimeout(total=60),
+            trace_configs=[trace],
+        )
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.session.close()
+
+    async def call(
+        self, method: str, path: str, user: str | None = None, **kw: Any
+    ) -> tuple[int, Any]:
+        headers = {"Authorization": f"Bearer {token(user) if user else ADMIN}"}
+        async with self.session.request(method, path, headers=headers, **kw) as resp:
+            return resp.status, await resp.json()
+
+    async def publish(self, cfg: dict[str, Any]) -> int:
+        status, body = await self.call("POST", "/v1/admin/activities", json=cfg)
+        assert status == 201, body
+        aid = int(body["id"])
+        status, body = await self.call("POST", f"/v1/admin/activities/{aid}/publish")
+        assert status == 200, body
+        return aid
+
+    async def draws(self, aid: int, users: list[str]) -> list[tuple[int, Any]]:
+        return list(
+            await asyncio.gather(
+                *[self.call("POST", "/v1/draw", u, json={"activity_id": aid}) for u in users]
+            )
+        )
+
+
+async def test_no_oversell_under_2000_concurrent_draws(server: Server) -> None:
+    async with Load(server.base) as load:
+        aid = await load.publish(rain([prize("big", 50, 1.0)]))
+        results = await load.draws(aid, [f"user{i}" for i in range(2000)])
+        assert load.opened >= 100
+        codes = collections.Counter(status for status, _ in results)
+        assert codes == {200: 2000}, codes
+        bodies = [body for _, body in results]
+        assert sum(1 for b in bodies if b["won"]) == 50
+        assert len({b["draw_id"] for b in bodies}) == 2000
+        _, stats = await load.call("GET", f"/v1/admin/activities/{aid}/stats")
+        (rnd,) = stats["rounds"]
+        (p,) = rnd["prizes"]
+        assert (rnd["draws"], rnd["users"]) == (2000, 2000)
+        assert (p["quantity"], p["released"], p["won"], p["remaining"]) == (50, 50, 50, 0)
+    # Invariant 3: every draw reaches the database once; its wins are exactly
+    # the 200 responses that said won, by draw_id.
+    rows, wins = await ledger(server, aid, 2000)
+    assert rows == 2000
+    assert wins == {b["draw_id"] for b in bodies if b["won"]}
+
+
+async def test_one_user_cannot_beat_per_round(server: Server) -> None:
+    async with Load(server.base) as load:
+        aid = await load.publish(rain([prize("c2", 1000, 0.5)], limits={"per_round": 3}))
+        results = await load.draws(aid, ["greedy"] * 100)
+        codes = collections.Counter(status for status, _ in results)
+        assert codes == {200: 3, 429: 97}, codes
+        assert {b["error"]["code"] for s, b in results if s == 429} == {"round_limit"}
+        assert sorted(b["proof"]["nonce"] for s, b in results if s == 200) == [1, 2, 3]
+        _, stats = await load.call("GET", f"/v1/admin/activities/{aid}/stats")
+        assert stats["rounds"][0]["draws"] == 3 and stats["rounds"][0]["users"] == 1
