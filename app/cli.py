@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
@@ -298,6 +297,7 @@ def verify(round_id: str) -> None:
     from rich.console import Console
 
     from app.jobs.verify import Verifier
+    from app.services.clock import Clock
     from app.store.sql.database import Database
 
     settings = settings_or_exit()
@@ -310,7 +310,7 @@ def verify(round_id: str) -> None:
         try:
             with out.status(f"verifying {round_id} ..."):
                 report = await Verifier(database).verify(
-                    round_id, now_ms=int(time.time() * 1000) + settings.clock_offset_ms
+                    round_id, now_ms=Clock(settings.clock_offset_ms).now_ms()
                 )
         finally:
             await database.close()
