@@ -84,6 +84,16 @@ async def assert_exact(svc: Services, aids: list[int], results: list[DrawResult]
         assert await svc.db.draws.dead_letters(activity_id=a) == []
 
 
+def started(proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Until the worker says it started, or it already died (a failpoint may
+    kill it during its first batch); at most 30 s."""
+    deadline = time.monotonic() + 30
+    line = f"worker {socket.gethostname()}-{proc.pid} started"
+    while line not in log.read_text() and proc.poll() is None:
+        assert time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.05)
+
+
 def stop(proc: subprocess.Popen[bytes], log: Path) -> int:
     """SIGTERM once the worker is running (a signal during start-up just kills it)."""
     deadline = time.monotonic() + 30
@@ -111,6 +121,7 @@ async def test_kill_9_loop_loses_and_doubles_nothing(
     for i in range(12):
         results += await draw_many(svc, aids, 400, prefix=f"k{i}-")
         proc = start_worker(env, log)
+        started(proc, log)  # start-up (imports) takes seconds on a slow machine
         await asyncio.sleep(rng.uniform(0.8, 2.0))
         if proc.poll() is None:
             proc.kill()
