@@ -20,7 +20,8 @@ from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
 from app import embedded
-from app.config import EMBEDDED_ADMIN_TOKEN, Settings, load_settings
+from app.config import EMBEDDED_ADMIN_TOKEN, EMBEDDED_OPERATOR, Settings, load_settings
+from app.domain.audit import Actor
 from app.http import app as http_app
 from app.jobs.worker import Worker
 from app.services.container import Services
@@ -65,8 +66,11 @@ async def build(settings: Settings) -> Services:
     redis, db = connect(settings)
     services = Services(settings, redis, db)
     if settings.embedded:
-        rec = await services.activities.create(embedded.sample_activity())
-        await services.activities.publish(rec.id)
+        by = Actor("embedded")
+        username, password = EMBEDDED_OPERATOR
+        await services.operators.ensure(username, password, "admin", by)
+        rec = await services.activities.create(embedded.sample_activity(), by)
+        await services.activities.publish(rec.id, by)
         log.warning(
             "EMBEDDED MODE (no REDRAIN_REDIS_URL): fakeredis + SQLite in one process, for trying "
             "redrain out only; sample activity %s is published",
@@ -105,6 +109,7 @@ def create_app(
     if services is not None:
         return http_app.build(services.settings, services=services, routes=routes)
     settings = settings or load_settings()
+    made_database = settings.embedded and settings.database_url is None
     if settings.embedded:
         settings = embedded_settings(settings)
     else:
@@ -130,5 +135,7 @@ def create_app(
                 flusher.stop()
                 await task
             await built.close()
+            if made_database and settings.database_url is not None:
+                embedded.discard(settings.database_url)
 
     return http_app.build(settings, lifespan=lifespan, routes=routes)

@@ -19,6 +19,8 @@ from app.domain.errors import ConfigError
 
 ENV_PREFIX = "REDRAIN_"
 EMBEDDED_ADMIN_TOKEN = "dev-admin-token"  # noqa: S105 - embedded try-out mode only
+# The console login embedded mode creates (and prints); try-out mode only.
+EMBEDDED_OPERATOR = ("dev", "redrain-dev-password")
 
 _DB_SCHEMES = {
     "mysql": "mysql+asyncmy",
@@ -43,6 +45,9 @@ class Settings(BaseSettings):
     secret_key: SecretStr | None = None
     admin_token: SecretStr | None = None
     dev_login: bool | None = None
+    cookie_secure: bool | None = None  # the session cookie's Secure flag; off when embedded
+    session_ttl: int = Field(default=28_800, ge=60, le=30 * 86_400)  # idle seconds
+    publish_approvals: bool = False  # four-eyes: publish waits for another publisher
     clock_offset: float = 0.0
     token_ttl: int = Field(default=86_400, ge=60, le=90 * 86_400)
     idempotency_ttl: int = Field(default=86_400, ge=60, le=30 * 86_400)
@@ -72,6 +77,16 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     webhook_timeout: float = Field(default=5.0, gt=0, le=60)
     webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+
+    @field_validator("secret_key")
+    @classmethod
+    def _secret(cls, v: SecretStr | None) -> SecretStr | None:
+        # Checked whenever it is given, embedded too: a short key signs weak tokens.
+        if v is None or not v.get_secret_value():
+            return None  # unset: embedded mode makes a random one
+        if len(v.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return v
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -133,6 +148,10 @@ class Settings(BaseSettings):
         return self.embedded if self.dev_login is None else self.dev_login
 
     @property
+    def cookie_secure_enabled(self) -> bool:
+        return not self.embedded if self.cookie_secure is None else self.cookie_secure
+
+    @property
     def clock_offset_ms(self) -> int:
         return round(self.clock_offset * 1000)
 
@@ -145,9 +164,10 @@ class Settings(BaseSettings):
         key = self.secret_key.get_secret_value() if self.secret_key else ""
         if len(key) < 32:
             raise ConfigError(f"{ENV_PREFIX}SECRET_KEY must be set to at least 32 characters")
+        # The break-glass admin token is optional: operators sign in by name.
         admin = self.admin_token.get_secret_value() if self.admin_token else ""
-        if len(admin) < 16:
-            raise ConfigError(f"{ENV_PREFIX}ADMIN_TOKEN must be set to at least 16 characters")
+        if admin and len(admin) < 16:
+            raise ConfigError(f"{ENV_PREFIX}ADMIN_TOKEN must be at least 16 characters")
 
 
 def load_settings(**overrides: Any) -> Settings:

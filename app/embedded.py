@@ -8,6 +8,7 @@ is open whenever you start it. Nothing here is meant for production.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,21 @@ from zoneinfo import ZoneInfo
 SAMPLE_ZONE = "Asia/Shanghai"
 
 
+FOLDER_PREFIX = "redrain-embedded-"
+
+
 def database_url() -> str:
     """A fresh SQLite file for this process (the fake Redis is fresh too)."""
-    folder = Path(tempfile.mkdtemp(prefix="redrain-embedded-"))
+    folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
     return f"sqlite+aiosqlite:///{folder / 'redrain.db'}"
+
+
+def discard(url: str) -> None:
+    """Remove the folder :func:`database_url` made (and nothing else): the data
+    lived as long as the process, as promised."""
+    path = Path(url.removeprefix("sqlite+aiosqlite:///")).parent
+    if path.parent == Path(tempfile.gettempdir()) and path.name.startswith(FOLDER_PREFIX):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def sample_activity(now: dt.datetime | None = None) -> dict[str, Any]:

@@ -50,7 +50,14 @@ REDIS_SECONDS = Histogram(
     buckets=_LATENCY,
 )
 
+HTTP_RESPONSES = Counter(
+    "redrain_http_responses",
+    "Answers of every route but POST /v1/draw (see redrain_draws), by route template and status",
+    ["route", "status"],
+)
+
 _outcomes: dict[str, Counter] = {}
+_responses: dict[tuple[str, int], Counter] = {}
 _scripts: dict[str, Histogram] = {}
 
 
@@ -60,6 +67,13 @@ def count_draw(outcome: str, seconds: float) -> None:
         child = _outcomes[outcome] = DRAWS.labels(outcome)
     child.inc()
     DRAW_SECONDS.observe(seconds)
+
+
+def count_response(route: str, status: int) -> None:
+    child = _responses.get((route, status))
+    if child is None:
+        child = _responses[(route, status)] = HTTP_RESPONSES.labels(route, str(status))
+    child.inc()
 
 
 def observe_script(name: str, seconds: float) -> None:

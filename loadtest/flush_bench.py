@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.config import Settings
+from app.domain.audit import Actor
 from app.jobs.worker import Worker
 from app.services.container import Services
 from app.store.redis import connection as engine_conn
@@ -36,6 +37,7 @@ from app.store.sql.connection import upgrade
 from app.store.sql.database import Database
 
 REDIS = os.environ.get("REDRAIN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
+BENCH = Actor("bench")
 MARIADB = os.environ.get("REDRAIN_BENCH_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306")
 DB_NAME = "redrain_flush_bench"
 
@@ -100,8 +102,8 @@ async def fill(client: object, aid: int, rows: int) -> None:
 async def one_run(batch: int, rows: int, client: object, settings: Settings, db: Database) -> float:
     eng = RedisStore(client, offset_ms=settings.clock_offset_ms, idempotency_ttl=60)
     svc = Services(settings, eng, db)
-    rec = await svc.activities.create(config("2030-06-01"))
-    await svc.activities.publish(rec.id)
+    rec = await svc.activities.create(config("2030-06-01"), BENCH)
+    await svc.activities.publish(rec.id, BENCH)
     await fill(client, rec.id, rows)
     worker = Worker(
         settings.model_copy(update={"worker_batch": batch}), svc.redis, db, name="bench"

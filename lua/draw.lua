@@ -30,25 +30,27 @@
   ARGV[6]  offset        clock offset, ms
   ARGV[7]  useIdem       "1" when KEYS idem is a real Idempotency-Key, "" otherwise
   ARGV[8]  idemTtl       Idempotency-Key retention, seconds
-  ARGV[9]  grantId       "" when the activity does not draw on grants
-  ARGV[10] clientIp      the client's address
-  ARGV[11] rateUser      draws per second allowed per user (0: no limit)
-  ARGV[12] rateIp        draws per second allowed per client IP (0: no limit)
+  ARGV[9]  idemBody      40 hex digits naming what the request asked for: a replay
+                         of the key with another body is refused (IDEM_REUSED)
+  ARGV[10] grantId       "" when the activity does not draw on grants
+  ARGV[11] clientIp      the client's address
+  ARGV[12] rateUser      draws per second allowed per user (0: no limit)
+  ARGV[13] rateIp        draws per second allowed per client IP (0: no limit)
   Static for that version (the caller compiled them from the same published
   configuration; the version check makes them authoritative):
-  ARGV[13] activityId
-  ARGV[14] activityStart ms
-  ARGV[15] roundStart    ms
-  ARGV[16] roundEnd      ms
-  ARGV[17] mode          odds: "manual" | "auto"
-  ARGV[18] perRound      limits, 0 = unlimited
-  ARGV[19] perDay
-  ARGV[20] perTotal
-  ARGV[21] perWins
-  ARGV[22] kind          "time" | "count" | "amount"
-  ARGV[23] repeatLast    "1": a count draw past the last level uses the last level
-  ARGV[24] needsGrant    "1": the draw must spend the grant KEYS grant
-  ARGV[25] prizeCount    n, then n times:
+  ARGV[14] activityId
+  ARGV[15] activityStart ms
+  ARGV[16] roundStart    ms
+  ARGV[17] roundEnd      ms
+  ARGV[18] mode          odds: "manual" | "auto"
+  ARGV[19] perRound      limits, 0 = unlimited
+  ARGV[20] perDay
+  ARGV[21] perTotal
+  ARGV[22] perWins
+  ARGV[23] kind          "time" | "count" | "amount"
+  ARGV[24] repeatLast    "1": a count draw past the last level uses the last level
+  ARGV[25] needsGrant    "1": the draw must spend the grant KEYS grant
+  ARGV[26] prizeCount    n, then n times:
   ARGV[..] prize = key, empty, ppb, weight   (empty "1"|"0", ppb: probability in parts per 10^9)
   ARGV[..] poolCount     P, then P times:
   ARGV[..] pool = first, last, nth, amountMin, amountMax   (prize numbers; nth 0, amounts -1: none)
@@ -66,6 +68,8 @@
   REPLY[10] atMs         the Redis clock (+ offset) of the draw
   REPLY[11] clientSeed   as first given (a replay returns the first one)
 
+  An Idempotency-Key already used returns its stored result (status 2) before
+  any other check: a replay is never refused by a limit or the rate limiter.
   Refusals change nothing but the rate-limit counters (which expire within a
   second: they count every attempt, refused or not):
   ERROR -1  ACTIVITY_NOT_FOUND          not published
@@ -85,6 +89,7 @@
   ERROR -16 NO_POOL                     no pool covers the grant's amount
   ERROR -17 RATE_LIMITED     {waitMs}   too many draws this second
   ERROR -18 BLACKLISTED                 the user or the client IP is blacklisted
+  ERROR -19 IDEM_REUSED                 the Idempotency-Key was used with another body
 
   Each draw appends one entry to KEYS stream (app/store/redis/ledger.py):
   FIELD d  drawId        FIELD u  user          FIELD n  nonce
@@ -118,27 +123,28 @@ local clientSeed = ARGV[5]
 local offset = ARGV[6]
 local useIdem = ARGV[7] == '1'
 local idemTtl = ARGV[8]
-local grantId = ARGV[9]
-local clientIp = ARGV[10]
-local rateUser = tonumber(ARGV[11])
-local rateIp = tonumber(ARGV[12])
+local idemBody = ARGV[9]
+local grantId = ARGV[10]
+local clientIp = ARGV[11]
+local rateUser = tonumber(ARGV[12])
+local rateIp = tonumber(ARGV[13])
 
-local activityId = ARGV[13]
-local activityStart = tonumber(ARGV[14])
-local roundStart = tonumber(ARGV[15])
-local roundEnd = tonumber(ARGV[16])
-local mode = ARGV[17]
-local perRound = tonumber(ARGV[18])
-local perDay = tonumber(ARGV[19])
-local perTotal = tonumber(ARGV[20])
-local perWins = tonumber(ARGV[21])
-local kind = ARGV[22]
-local repeatLast = ARGV[23] == '1'
-local needsGrant = ARGV[24] == '1'
-local prizeCount = tonumber(ARGV[25])
+local activityId = ARGV[14]
+local activityStart = tonumber(ARGV[15])
+local roundStart = tonumber(ARGV[16])
+local roundEnd = tonumber(ARGV[17])
+local mode = ARGV[18]
+local perRound = tonumber(ARGV[19])
+local perDay = tonumber(ARGV[20])
+local perTotal = tonumber(ARGV[21])
+local perWins = tonumber(ARGV[22])
+local kind = ARGV[23]
+local repeatLast = ARGV[24] == '1'
+local needsGrant = ARGV[25] == '1'
+local prizeCount = tonumber(ARGV[26])
 
 -- The variable tail, decoded where it is read: a prize's four values, a pool's five.
-local PRIZE_AT = 26
+local PRIZE_AT = 27
 local POOL_AT = PRIZE_AT + 4 * prizeCount + 1
 local poolCount = tonumber(ARGV[POOL_AT - 1])
 local FIRST, LAST, NTH, AMOUNT_MIN, AMOUNT_MAX = 0, 1, 2, 3, 4
@@ -149,6 +155,28 @@ end
 local ver = redis.call('HGET', cfgKey, 'ver')
 if not ver then return {-1} end
 if ver ~= version then return {-9} end
+
+-- A replay answers first, whatever has changed since: "<body>|" then nine
+-- comma-free fields, then the client seed (which may hold commas). Results
+-- stored before the body was kept have no "<body>|" and replay as they are.
+if useIdem then
+  local stored = redis.call('GET', idemKey)
+  if stored then
+    local pos = 1
+    if string.sub(stored, 41, 41) == '|' then
+      if string.sub(stored, 1, 40) ~= idemBody then return {-19} end
+      pos = 42
+    end
+    local out = {2}
+    for _ = 1, 9 do
+      local comma = string.find(stored, ',', pos, true)
+      out[#out + 1] = string.sub(stored, pos, comma - 1)
+      pos = comma + 1
+    end
+    out[#out + 1] = string.sub(stored, pos)
+    return out
+  end
+end
 
 if redis.call('SISMEMBER', blockedUsersKey, user) == 1
   or redis.call('SISMEMBER', blockedIpsKey, clientIp) == 1 then
@@ -167,21 +195,6 @@ for _, rate in ipairs({{userRateKey, rateUser}, {ipRateKey, rateIp}}) do
     local wait = redis.call('PTTL', rate[1])
     if wait < 0 then wait = 1000 end
     return {-17, wait}
-  end
-end
-
-if useIdem then
-  local stored = redis.call('GET', idemKey)
-  if stored then
-    -- Nine comma-free fields, then the client seed (which may hold commas).
-    local out, pos = {2}, 1
-    for _ = 1, 9 do
-      local comma = string.find(stored, ',', pos, true)
-      out[#out + 1] = string.sub(stored, pos, comma - 1)
-      pos = comma + 1
-    end
-    out[#out + 1] = string.sub(stored, pos)
-    return out
   end
 end
 
@@ -352,6 +365,6 @@ redis.call('XADD', streamKey, '*',
 
 local result = {1, guess, seq, pick, isWin, nonce, dayCount, totalCount, random, atMs, clientSeed}
 if useIdem then
-  redis.call('SET', idemKey, table.concat(result, ',', 2), 'EX', idemTtl)
+  redis.call('SET', idemKey, idemBody .. '|' .. table.concat(result, ',', 2), 'EX', idemTtl)
 end
 return result

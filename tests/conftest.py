@@ -23,10 +23,12 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from argon2 import PasswordHasher
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.application import create_app
 from app.config import Settings
+from app.services import operators
 from app.services.container import Services
 from app.store.redis.connection import connect
 from app.store.redis.fakes import fake_client
@@ -73,6 +75,16 @@ def _unit_tests_stay_in_process(request: pytest.FixtureRequest) -> Iterator[None
         mp.setattr(socket.socket, "connect_ex", refuse)
         mp.setattr(socket, "create_connection", refuse)
         yield
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cheap_password_hashing() -> Iterator[None]:
+    """argon2id at its production cost takes ~0.25 s a hash here; tests hash
+    many passwords, with the same algorithm at a cost of a few ms."""
+    real = operators.HASHER
+    operators.HASHER = PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1)
+    yield
+    operators.HASHER = real
 
 
 @pytest_asyncio.fixture(scope="session")
@@ -228,7 +240,7 @@ async def http() -> AsyncIterator[Callable[[Services], httpx.AsyncClient]]:
     def make(services: Services) -> httpx.AsyncClient:
         c = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=create_app(services=services)),
-            base_url="http://redrain.test",
+            base_url="https://redrain.test",  # Secure cookies travel
         )
         clients.append(c)
         return c
@@ -242,7 +254,7 @@ def admin_headers() -> dict[str, str]:
     return {"Authorization": f"Bearer {ADMIN}"}
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def artifacts() -> Path:
     path = Path(os.environ.get("REDRAIN_TEST_ARTIFACTS", "artifacts"))
     path.mkdir(parents=True, exist_ok=True)

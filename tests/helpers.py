@@ -17,6 +17,8 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from app.domain.audit import Actor
+
 SH = ZoneInfo("Asia/Shanghai")
 SECRET = "s" * 40
 ADMIN = "admin-token-for-tests"
@@ -145,3 +147,7 @@ def running_server(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+
+# The actor test code changes things as (the audit trail records it).
+BY = Actor("test")

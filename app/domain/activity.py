@@ -13,6 +13,7 @@ import re
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -23,6 +24,7 @@ from pydantic import (
 )
 
 from app.domain.errors import ValidationFailed
+from app.domain.text import Name, Text, WebUrl
 from app.domain.types import PPB, Kind, Odds, PrizeType
 
 MAX_ROUNDS = 20_000  # days × sessions; bounds the cost of one publish
@@ -94,12 +96,12 @@ class ReleaseConfig(_Model):
 class PrizeConfig(_Model):
     key: str = Field(pattern=_KEY)
     type: PrizeType
-    name: str = Field(min_length=1, max_length=100)
-    value: str = Field(default="", max_length=200)
+    name: Name = Field(min_length=1, max_length=100)
+    value: Name = Field(default="", max_length=200)
     quantity: int | None = Field(default=None, ge=0, le=MAX_QUANTITY)
     probability: float | None = Field(default=None, ge=0, le=1)
     weight: int = Field(default=1, ge=0, le=MAX_WEIGHT)
-    image_url: str | None = Field(default=None, max_length=500)
+    image_url: WebUrl | None = Field(default=None, max_length=500)
     release: ReleaseConfig | None = None
 
     @model_validator(mode="after")
@@ -158,8 +160,8 @@ class SessionConfig(_Model):
 
 
 class ActivityConfig(_Model):
-    name: str = Field(min_length=1, max_length=200)
-    description: str = Field(default="", max_length=2000)
+    name: Name = Field(min_length=1, max_length=200)
+    description: Text = Field(default="", max_length=2000)
     kind: Kind
     timezone: str = "Asia/Shanghai"
     start_date: dt.date
@@ -309,11 +311,18 @@ def describe(exc: ValidationError) -> tuple[str, str]:
 
 
 def parse_config(data: Any) -> ActivityConfig:
-    """Validate untrusted admin JSON; raises :class:`ValidationFailed` naming the field."""
+    """Validate untrusted admin JSON, strictly (as every request body): a number
+    must be a JSON number, ``"10"`` is refused, not coerced. Raises
+    :class:`ValidationFailed` naming the field."""
     if not isinstance(data, dict):
         raise ValidationFailed("activity configuration must be a JSON object", field="")
     try:
-        return ActivityConfig.model_validate(data)
+        raw = orjson.dumps(data)
+    except orjson.JSONEncodeError as exc:  # e.g. an integer beyond 64 bits
+        raise ValidationFailed(f"activity configuration: {exc}", field="") from exc
+    try:
+        # JSON-mode strictness: dates and times of day are strings, pairs are arrays.
+        return ActivityConfig.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         field, message = describe(exc)
         raise ValidationFailed(message, field=field) from exc

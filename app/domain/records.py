@@ -13,16 +13,19 @@ from typing import Any
 from app.domain.activity import ActivityConfig
 from app.domain.types import ActivityId, DrawRecord
 
+DRAFT, PUBLISHED, PENDING = "draft", "published", "pending_approval"
+
 
 @dataclass(frozen=True, slots=True)
 class ActivityRecord:
     id: ActivityId
     config: ActivityConfig
     version: int
-    status: str  # draft | published
+    status: str  # draft | published | pending_approval
     created_at: dt.datetime
     updated_at: dt.datetime
     published_at: dt.datetime | None
+    pending_by: str | None = None  # who asked to publish, awaiting another's approval
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,3 +126,28 @@ class Topup:
     prize_key: str
     added: int
     at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorRecord:
+    id: int
+    username: str
+    role: str
+    disabled: bool
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TokenRecord:
+    name: str
+    scope: str
+    created_by: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    operator: OperatorRecord
+    csrf_token: str
+    seen_at: dt.datetime

@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 
 from app.domain.errors import Unauthorized, ValidationFailed
+from app.domain.numbers import parse_int
 
 PREFIX = "rd1"
 USER_ID = re.compile(r"^[A-Za-z0-9_\-@]{1,64}$")
@@ -40,7 +41,8 @@ def verify(secret: bytes | Sequence[bytes], token: str, now: float) -> str:
     accepted after a rotation. Every candidate is compared in constant time.
     """
     parts = token.split(".")
-    if len(parts) != 4 or parts[0] != PREFIX or not parts[2].isdigit():
+    expires = parse_int(parts[2]) if len(parts) == 4 else None
+    if expires is None or parts[0] != PREFIX:
         raise Unauthorized("malformed token", code="invalid_token")
     body = token[: token.rfind(".")]
     secrets = [secret] if isinstance(secret, bytes) else list(secret)
@@ -50,6 +52,6 @@ def verify(secret: bytes | Sequence[bytes], token: str, now: float) -> str:
         matched |= hmac.compare_digest(_sign(key, body).encode(), given)
     if not matched:
         raise Unauthorized("token signature does not match", code="invalid_token")
-    if int(parts[2]) <= now:
+    if expires <= now:
         raise Unauthorized("token has expired", code="token_expired")
     return parts[1]

@@ -14,6 +14,7 @@ from starlette.responses import Response, StreamingResponse
 
 from app.domain.activity import ActivityConfig
 from app.domain.errors import NotFound, ValidationFailed
+from app.domain.operators import Can
 from app.http import responses as r
 from app.http.bodies import (
     BlacklistBody,
@@ -25,8 +26,9 @@ from app.http.bodies import (
     read,
     read_json,
 )
-from app.http.endpoint import BODY_ERRORS, Endpoints, as_admin
+from app.http.endpoint import BODY_ERRORS, Endpoints, actor, services
 from app.http.errors import JSON
+from app.services.activities import Pending
 
 endpoint = Endpoints()
 
@@ -35,7 +37,8 @@ endpoint = Endpoints()
     "POST",
     "/v1/grants",
     "Issue a draw chance (trusted backend)",
-    auth="admin",
+    auth="operator",
+    can=Can.GRANT,
     ok=201,
     existed=True,
     response=r.Grant,
@@ -43,7 +46,7 @@ endpoint = Endpoints()
     errors=(404, 409, 503, *BODY_ERRORS),
 )
 async def grants(request: Request) -> Response:
-    s = as_admin(request)
+    s = services(request)
     body = await read(request, GrantBody)
     g, created = await s.grants.create(body.activity_id, body.user_id, body.amount, body.reference)
     return JSON(r.grant(g, *await s.grants.state(g)), status_code=201 if created else 200)
@@ -53,12 +56,13 @@ async def grants(request: Request) -> Response:
     "GET",
     "/v1/admin/blacklist",
     "Blacklisted users and IPs",
-    auth="admin",
+    auth="operator",
+    can=Can.READ,
     response=r.Blacklist,
     errors=(503,),
 )
 async def blacklist(request: Request) -> Response:
-    s = as_admin(request)
+    s = services(request)
     return JSON(r.blacklist(await s.guard.blacklist()))
 
 
@@ -66,7 +70,8 @@ async def blacklist(request: Request) -> Response:
     "POST",
     "/v1/admin/blacklist",
     "Blacklist a user or an IP",
-    auth="admin",
+    auth="operator",
+    can=Can.EDIT,
     ok=201,
     existed=True,
     response=r.Blacklisted,
@@ -74,14 +79,14 @@ async def blacklist(request: Request) -> Response:
     errors=(503, *BODY_ERRORS),
 )
 async def blacklist_add(request: Request) -> Response:
-    s = as_admin(request)
+    s, by = services(request), actor(request)
     body = await read(request, BlacklistBody)
     if body.kind == "ip":
         try:
             ipaddress.ip_address(body.value)
         except ValueError as exc:
             raise ValidationFailed("value: not an IP address", field="value") from exc
-    created = await s.guard.add(body.kind, body.value, body.reason)
+    created = await s.guard.add(body.kind, body.value, body.reason, by)
     out: r.Blacklisted = {"kind": body.kind, "value": body.value, "reason": body.reason}
     return JSON(out, status_code=201 if created else 200)
 
@@ -90,17 +95,18 @@ async def blacklist_add(request: Request) -> Response:
     "DELETE",
     "/v1/admin/blacklist/{kind}/{value}",
     "Lift a blacklist entry",
-    auth="admin",
+    auth="operator",
+    can=Can.EDIT,
     ok=204,
     response=None,
     errors=(404, 503),
 )
 async def blacklist_remove(request: Request) -> Response:
-    s = as_admin(request)
+    s, by = services(request), actor(request)
     kind: str = request.path_params["kind"]
     if kind not in ("user", "ip"):
         raise NotFound(f"no blacklist of kind {kind!r}", code="not_found")
-    await s.guard.remove(kind, request.path_params["value"])
+    await s.guard.remove(kind, request.path_params["value"], by)
     return Response(status_code=204)
 
 
@@ -108,13 +114,14 @@ async def blacklist_remove(request: Request) -> Response:
     "GET",
     "/v1/admin/activities",
     "Activities, newest first",
-    auth="admin",
+    auth="operator",
+    can=Can.READ,
     response=r.Activities,
     errors=(422, 503),
     query=(("limit", int), ("offset", int)),
 )
 async def list_activities(request: Request) -> Response:
-    s = as_admin(request)
+    s = services(request)
     limit = query_int(request, "limit", 100, 1, 1000)
     offset = query_int(request, "offset", 0, 0, 10**9)
     recs = await s.activities.latest(limit, offset)
@@ -125,15 +132,16 @@ async def list_activities(request: Request) -> Response:
     "POST",
     "/v1/admin/activities",
     "Create an activity",
-    auth="admin",
+    auth="operator",
+    can=Can.EDIT,
     ok=201,
     response=r.AdminActivity,
     body=ActivityConfig,
     errors=(503, *BODY_ERRORS),
 )
 async def create_activity(request: Request) -> Response:
-    s = as_admin(request)
-    rec = await s.activities.create(await read_json(request))
+    s, by = services(request), actor(request)
+    rec = await s.activities.create(await read_json(request), by)
     return JSON(r.admin_activity(rec), status_code=201)
 
 
@@ -141,12 +149,13 @@ async def create_activity(request: Request) -> Response:
     "GET",
     "/v1/admin/activities/{id:rowid}",
     "An activity",
-    auth="admin",
+    auth="operator",
+    can=Can.READ,
     response=r.AdminActivity,
     errors=(404, 503),
 )
 async def get_activity(request: Request) -> Response:
-    s = as_admin(request)
+    s = services(request)
     return JSON(r.admin_activity(await s.activities.get(request.path_params["id"])))
 
 
@@ -154,14 +163,15 @@ async def get_activity(request: Request) -> Response:
     "PUT",
     "/v1/admin/activities/{id:rowid}",
     "Replace an activity (before it starts)",
-    auth="admin",
+    auth="operator",
+    can=Can.EDIT,
     response=r.AdminActivity,
     body=ActivityConfig,
     errors=(404, 409, 503, *BODY_ERRORS),
 )
 async def replace_activity(request: Request) -> Response:
-    s = as_admin(request)
-    rec = await s.activities.replace(request.path_params["id"], await read_json(request))
+    s, by = services(request), actor(request)
+    rec = await s.activities.replace(request.path_params["id"], await read_json(request), by)
     return JSON(r.admin_activity(rec))
 
 
@@ -169,28 +179,33 @@ async def replace_activity(request: Request) -> Response:
     "POST",
     "/v1/admin/activities/{id:rowid}/publish",
     "Load rounds, stock, odds and seeds into Redis",
-    auth="admin",
+    auth="operator",
+    can=Can.PUBLISH,
     response=r.Published,
     errors=(404, 422, 503),
 )
 async def publish(request: Request) -> Response:
-    s = as_admin(request)
-    return JSON(r.published(await s.activities.publish(request.path_params["id"])))
+    s, by = services(request), actor(request)
+    done = await s.activities.publish(request.path_params["id"], by)
+    if isinstance(done, Pending):  # four-eyes: another publisher approves
+        return JSON(r.pending(done), status_code=202)
+    return JSON(r.published(done))
 
 
 @endpoint(
     "POST",
     "/v1/admin/activities/{id:rowid}/stock",
     "Top up a round",
-    auth="admin",
+    auth="operator",
+    can=Can.PUBLISH,
     response=r.ToppedUp,
     body=TopUpBody,
     errors=(404, 409, 503, *BODY_ERRORS),
 )
 async def topup(request: Request) -> Response:
-    s = as_admin(request)
+    s, by = services(request), actor(request)
     body = await read(request, TopUpBody)
-    done = await s.activities.topup(request.path_params["id"], body.round, body.prize, body.add)
+    done = await s.activities.topup(request.path_params["id"], body.round, body.prize, body.add, by)
     out: r.ToppedUp = {
         "round_id": done.round_id,
         "prize": done.prize,
@@ -204,13 +219,14 @@ async def topup(request: Request) -> Response:
     "GET",
     "/v1/admin/activities/{id:rowid}/stats",
     "Stock, wins, draws and users per round",
-    auth="admin",
+    auth="operator",
+    can=Can.READ,
     response=r.Stats,
     errors=(404, 422, 503),
     query=(("round", str), ("limit", int)),
 )
 async def stats(request: Request) -> Response:
-    s = as_admin(request)
+    s = services(request)
     limit = query_int(request, "limit", 200, 1, 5000)
     rt, rounds = await s.activities.stats(
         request.path_params["id"], request.query_params.get("round"), limit
@@ -222,14 +238,15 @@ async def stats(request: Request) -> Response:
     "GET",
     "/v1/admin/activities/{id:rowid}/winners",
     "Winners export",
-    auth="admin",
+    auth="operator",
+    can=Can.READ,
     response=r.Winners,
     csv=True,
     errors=(404, 422, 503),
     query=(("format", Literal["json", "csv"]), ("round", str), ("limit", int), ("cursor", str)),
 )
 async def winners(request: Request) -> Response:
-    s = as_admin(request)
+    s = services(request)
     aid: int = request.path_params["id"]
     fmt = request.query_params.get("format", "json")
     if fmt not in ("json", "csv"):

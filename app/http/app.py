@@ -18,10 +18,12 @@ from app.config import Settings
 from app.http.client_ip import ClientIp
 from app.http.errors import EXCEPTION_HANDLERS
 from app.http.fastpath import DrawFastPath
+from app.http.middleware import Outcomes
 from app.http.routes import ROUTES
 from app.services.container import Services
 
-MIDDLEWARE = [Middleware(DrawFastPath)]
+# Outermost first: the draw's fast path, then the counting and the last resort.
+MIDDLEWARE = [Middleware(DrawFastPath), Middleware(Outcomes)]
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
 

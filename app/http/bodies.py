@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import orjson
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     ConfigDict,
@@ -24,6 +25,8 @@ from starlette.types import Receive
 
 from app.domain.activity import describe
 from app.domain.errors import InvalidRequest, PayloadTooLarge, ValidationFailed
+from app.domain.numbers import parse_int
+from app.domain.text import check_name
 from app.domain.tokens import USER_ID
 
 MAX_BODY = 64 * 1024
@@ -93,12 +96,12 @@ class GrantBody(_Strict):
 
 
 class LotteryPrize(_Strict):
-    name: Annotated[StrictStr, Field(min_length=1, max_length=100)]
+    name: Annotated[StrictStr, Field(min_length=1, max_length=100), AfterValidator(check_name)]
     quantity: Annotated[StrictInt, Field(ge=1, le=10_000)]
 
 
 class LotteryBody(_Strict):
-    title: Annotated[StrictStr, Field(min_length=1, max_length=100)]
+    title: Annotated[StrictStr, Field(min_length=1, max_length=100), AfterValidator(check_name)]
     draw_at: Annotated[AwareDatetime, Field(strict=False)]  # ISO-8601 with an offset
     prize: LotteryPrize
 
@@ -120,7 +123,23 @@ class TopUpBody(_Strict):
 class BlacklistBody(_Strict):
     kind: Literal["user", "ip"]
     value: Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-@.:]+$")]
-    reason: Annotated[StrictStr, Field(max_length=200)] = ""
+    reason: Annotated[StrictStr, Field(max_length=200), AfterValidator(check_name)] = ""
+
+
+class LoginBody(_Strict):
+    username: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    password: Annotated[StrictStr, Field(min_length=1, max_length=1024)]
+
+
+class OperatorBody(_Strict):
+    username: Annotated[StrictStr, Field(min_length=2, max_length=64)]
+    password: Annotated[StrictStr, Field(min_length=1, max_length=1024)]
+    role: Literal["viewer", "editor", "publisher", "admin"]
+
+
+class TokenBody(_Strict):
+    name: Annotated[StrictStr, Field(min_length=1, max_length=64)]
+    scope: Annotated[StrictStr, Field(min_length=1, max_length=32)]
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -147,9 +166,10 @@ def query_int(request: Request, name: str, default: int, lo: int, hi: int) -> in
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isdigit() or not lo <= int(raw) <= hi:
+    value = parse_int(raw, lo, hi)
+    if value is None:
         raise ValidationFailed(f"{name}: expected an integer in [{lo}, {hi}]", field=name)
-    return int(raw)
+    return value
 
 
 def query_activity(request: Request) -> int | None:
@@ -157,9 +177,10 @@ def query_activity(request: Request) -> int | None:
     activity = request.query_params.get("activity_id")
     if activity is None:
         return None
-    if not ROW_ID.fullmatch(activity):
+    value = parse_int(activity, 1)
+    if value is None:
         raise ValidationFailed("activity_id: expected an activity id", field="activity_id")
-    return int(activity)
+    return value
 
 
 def encode_cursor(*parts: int) -> str:
@@ -168,14 +189,16 @@ def encode_cursor(*parts: int) -> str:
 
 
 def decode_cursor(text: str, n: int) -> tuple[int, ...]:
+    """The ``n`` numbers of a cursor this API returned (each an id or a time
+    that fits a BIGINT); anything else is 422."""
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
-        parts = tuple(int(p) for p in raw.split("."))
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValidationFailed("cursor: not a cursor this API returned", field="cursor") from exc
-    if len(parts) != n:
+    parts = [parse_int(p) for p in raw.split(".")]
+    if len(parts) != n or None in parts:
         raise ValidationFailed("cursor: not a cursor this API returned", field="cursor")
-    return parts
+    return tuple(p for p in parts if p is not None)
 
 
 def query_cursor(request: Request, n: int) -> tuple[int, ...] | None:

@@ -1,10 +1,13 @@
 """Endpoints: a handler with everything a client needs to know about it.
 
 Each audience's module (``ops``, ``login``, ``players``, ``public``,
-``admin``, ``pages``) declares its endpoints with :class:`Endpoints`; the
-route table (``app.http.routes``) turns them into Starlette routes, and
-``app.http.openapi`` writes ``/openapi.json`` from the very same list, so the
-document cannot describe a route that does not exist or miss one that does.
+``admin``, ``operators``, ``pages``) declares its endpoints with
+:class:`Endpoints`; the route table (``app.http.routes``) turns them into
+Starlette routes, and ``app.http.openapi`` writes ``/openapi.json`` from the
+very same list, so the document cannot describe a route that does not exist
+or miss one that does. An operator route names what it needs (``can``): the
+endpoint checks it before its handler runs, and docs/security.md's route ×
+role table is checked against the same field.
 """
 
 from __future__ import annotations
@@ -19,12 +22,19 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.domain.audit import Actor
+from app.domain.errors import Unauthorized
+from app.domain.operators import Can, Operator
 from app.http.bodies import ROW_ID
+from app.http.client_ip import client_ip
 from app.services.container import Services
 
 Handler = Callable[[Request], Awaitable[Response]]
+SESSION_COOKIE = "redrain_session"
+DEVICE_COOKIE = "redrain_device"
+CSRF_HEADER = "x-csrf-token"
 BODY_ERRORS = (400, 413, 422)  # what any route with a JSON body may answer
-Who = Literal["none", "player", "admin", "optional"]
+Who = Literal["none", "player", "operator", "optional"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,7 @@ class Endpoint:
     query: tuple[tuple[str, Any], ...] = ()  # (name, type)
     existed: bool = False  # a 201 route that answers 200 when the thing already existed
     csv: bool = False  # also answers text/csv
+    can: Can | None = None  # an operator route: what the caller must be allowed
 
 
 class Endpoints:
@@ -54,10 +65,48 @@ class Endpoints:
         self, method: str, path: str, summary: str, **meta: Any
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
-            self.all.append(Endpoint(method, path, handler, summary, **meta))
+            can: Can | None = meta.get("can")
+            guarded = handler if can is None else _guard(handler, can)
+            self.all.append(Endpoint(method, path, guarded, summary, **meta))
             return handler
 
         return register
+
+
+def _guard(handler: Handler, can: Can) -> Handler:
+    """The handler, after the caller proved to be an operator allowed ``can``."""
+
+    async def guarded(request: Request) -> Response:
+        op = await operator(request)
+        op.require(can)
+        request.state.actor = Actor(op.actor, client_ip(request.scope))
+        request.state.operator = op
+        return await handler(request)
+
+    return guarded
+
+
+async def operator(request: Request) -> Operator:
+    """Who is calling an operator route: a bearer (the break-glass admin token
+    or an API token), else the console session cookie (whose writes need the
+    X-CSRF-Token header)."""
+    s = services(request)
+    bearer = authorization(request)
+    if bearer:
+        return await s.operators.from_bearer(bearer)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        write = request.method not in ("GET", "HEAD", "OPTIONS")
+        return await s.operators.from_session(
+            cookie, write=write, csrf=request.headers.get(CSRF_HEADER)
+        )
+    raise Unauthorized("sign in, or send an API token (Authorization: Bearer)")
+
+
+def actor(request: Request) -> Actor:
+    """The operator a guarded endpoint checked, as the audit trail names it."""
+    found: Actor = request.state.actor
+    return found
 
 
 def route(ep: Endpoint) -> Route:
@@ -71,13 +120,6 @@ def services(request: Request) -> Services:
 
 def authorization(request: Request) -> str | None:
     return request.headers.get("authorization")
-
-
-def as_admin(request: Request) -> Services:
-    """The services, once the caller proved to be the admin (or a trusted backend)."""
-    s = services(request)
-    s.auth.require_admin(authorization(request))
-    return s
 
 
 def as_player(request: Request) -> tuple[Services, str]:

@@ -44,9 +44,7 @@ def error_response(exc: RedrainError) -> JSON:
         return JSON(INTERNAL, status_code=500)
     if isinstance(exc, Unavailable):
         log.warning("unavailable: %s (%r)", exc.message, exc.__cause__)
-    body: dict[str, Any] = {"error": {"code": exc.code, "message": exc.message, **exc.details}}
-    if "next_round_start" in exc.details:  # also top level, where clients look first
-        body["next_round_start"] = exc.details["next_round_start"]
+    body = {"error": {"code": exc.code, "message": exc.message, **exc.details}}
     return JSON(body, status_code=exc.status, headers=exc.headers())
 
 
@@ -66,13 +64,9 @@ async def on_http_error(_: Request, exc: Exception) -> Response:
     )
 
 
-async def on_unexpected(_: Request, exc: Exception) -> Response:
-    log.exception("unexpected error", exc_info=exc)
-    return JSON(INTERNAL, status_code=500)
-
-
+# An exception none of these handles is logged once and answered by
+# ``app.http.middleware.Outcomes``.
 EXCEPTION_HANDLERS = {
     RedrainError: on_redrain_error,
     HTTPException: on_http_error,
-    Exception: on_unexpected,
 }

@@ -9,6 +9,7 @@ runs the same function, for an app built without the middleware.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import orjson
@@ -19,9 +20,10 @@ from app.domain.errors import InvalidRequest, RedrainError
 from app.http import responses as r
 from app.http.bodies import IDEMPOTENCY_KEY, DrawBody, parse, parse_json, receive_body
 from app.http.client_ip import client_ip
-from app.http.errors import error_response
+from app.http.errors import INTERNAL, JSON, error_response
 from app.services.container import Services
 
+log = logging.getLogger("redrain.http")
 _JSON_TYPE = (b"content-type", b"application/json")
 
 
@@ -83,6 +85,11 @@ class DrawFastPath:
             error = error_response(exc)
             status, content, headers = error.status_code, bytes(error.body), error.raw_headers
             metrics.count_draw(exc.code, time.perf_counter() - started)
+        except Exception:
+            log.exception("unexpected error on POST /v1/draw")
+            error = JSON(INTERNAL, status_code=500)
+            status, content, headers = 500, bytes(error.body), error.raw_headers
+            metrics.count_draw("internal_error", time.perf_counter() - started)
         else:
             metrics.count_draw("won" if payload["won"] else "lost", time.perf_counter() - started)
             status, content = 200, orjson.dumps(payload)

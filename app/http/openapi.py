@@ -38,8 +38,8 @@ ERROR: Schema = {
                 "next_round_start": {"type": "string"},
             },
         },
-        "next_round_start": {"type": "string"},
     },
+    "additionalProperties": False,  # SPEC §3: the one key "error"
 }
 ROW_ID: Schema = {"type": "integer", "minimum": 0, "maximum": 10**18 - 1}  # endpoint.RowId
 
@@ -146,8 +146,12 @@ def document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
         }
         if params:
             entry["parameters"] = params
-        if ep.auth in ("player", "admin"):
+        if ep.auth == "player":
             entry["security"] = [{"bearer": []}]
+        elif ep.auth == "operator":
+            entry["security"] = [{"bearer": []}, {"session": []}]
+            if ep.can is not None:
+                entry["x-redrain-can"] = ep.can.value
         elif ep.auth == "optional":
             entry["security"] = [{"bearer": []}, {}]
         if ep.body is not None:
@@ -174,8 +178,16 @@ def document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
                 "bearer": {
                     "type": "http",
                     "scheme": "bearer",
-                    "description": "A player token, or the admin token on /v1/admin and /v1/grants",
-                }
+                    "description": "A player token; on operator routes an API token "
+                    "(rdt_…) or the break-glass admin token",
+                },
+                "session": {
+                    "type": "apiKey",
+                    "in": "cookie",
+                    "name": "redrain_session",
+                    "description": "A console session (POST /v1/admin/login); its writes "
+                    "need the X-CSRF-Token header",
+                },
             },
         },
     }

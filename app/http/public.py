@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.domain.errors import NotFound
+from app.domain.numbers import parse_int
 from app.http import responses as r
 from app.http.endpoint import Endpoints, authorization, services
 from app.http.errors import JSON
@@ -46,12 +47,13 @@ async def round_info(request: Request) -> Response:
     s = services(request)
     round_id: str = request.path_params["round_id"]
     aid_text, _, sfx = round_id.partition(":")
-    if not aid_text.isdigit():
-        raise NotFound(f"round {round_id!r} does not exist", code="round_not_found")
-    rt = await s.runtimes.fresh(int(aid_text))
+    aid = parse_int(aid_text, 1)
+    if aid is None:
+        raise NotFound(f"round {round_id[:80]!r} does not exist", code="round_not_found")
+    rt = await s.runtimes.fresh(aid)
     rnd = rt.round(sfx)
     if rnd is None:
-        raise NotFound(f"round {round_id!r} does not exist", code="round_not_found")
+        raise NotFound(f"round {round_id[:80]!r} does not exist", code="round_not_found")
     seed, seed_hash = await s.runtimes.seed_of(rt, rnd)
     now = s.clock.now_ms()
     shown = None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 
+from app.domain.errors import NotFound
 from app.domain.schedule import plan_rounds
 from app.domain.types import Kind
 from app.domain.verify import Report, RoundInputs, replay
@@ -21,11 +22,12 @@ class Verifier:
         self.db = db
 
     async def verify(self, round_id: str, *, now_ms: int | None = None) -> Report:
+        """The report of one round; :class:`NotFound` when the database has no
+        such round (nothing to verify is not a fairness failure)."""
         report = Report(round_id)
         stored = await self.db.activities.get_round(round_id)
         if stored is None:
-            report.add(None, "no such round in the database")
-            return report
+            raise NotFound(f"round {round_id!r} not found in the database", code="round_not_found")
         activity = await self.db.activities.get(stored.activity_id)
         if activity is None:
             report.add(None, f"activity {stored.activity_id} is missing")

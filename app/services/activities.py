@@ -9,6 +9,7 @@ draw (docs/architecture.md).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,8 +17,16 @@ from typing import Any
 
 from app import metrics
 from app.domain.activity import parse_config
-from app.domain.errors import Conflict, NotFound, RedrainError, Unavailable, ValidationFailed
-from app.domain.records import ActivityRecord
+from app.domain.audit import Actor
+from app.domain.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    RedrainError,
+    Unavailable,
+    ValidationFailed,
+)
+from app.domain.records import PENDING, PUBLISHED, ActivityRecord
 from app.domain.runtime import Runtime, limits_of
 from app.domain.schedule import activity_window, plan_rounds, round_slices
 from app.domain.types import ActivityId, RoundPlan, RoundStats
@@ -29,7 +38,15 @@ from app.store.sql.database import Database
 
 log = logging.getLogger("redrain.activities")
 
-READ_ONLY_FIELDS = ("id", "status", "version", "created_at", "updated_at", "published_at")
+READ_ONLY_FIELDS = (
+    "id",
+    "status",
+    "version",
+    "created_at",
+    "updated_at",
+    "published_at",
+    "pending_by",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,17 +83,35 @@ _TOPUP_REFUSALS: dict[TopupCode, Callable[[str, str], RedrainError]] = {
 }
 
 
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """Publishing waits for another publisher's approval (four-eyes)."""
+
+    id: ActivityId
+    version: int
+    requested_by: str
+
+
 class Activities:
     def __init__(
-        self, redis: RedisStore, db: Database, runtimes: RuntimeCache, clock: Clock
+        self,
+        redis: RedisStore,
+        db: Database,
+        runtimes: RuntimeCache,
+        clock: Clock,
+        *,
+        approvals: bool = False,
     ) -> None:
         self.redis = redis
         self.db = db
         self.runtimes = runtimes
         self.clock = clock
+        self.approvals = approvals  # REDRAIN_PUBLISH_APPROVALS
 
-    async def create(self, data: Any) -> ActivityRecord:
-        return await self.db.activities.create(parse_config(data), now=self.clock.stamp())
+    async def create(self, data: Any, by: Actor) -> ActivityRecord:
+        cfg = parse_config(data)
+        audit = by.draft("activity.create", "activity:new")  # completed with the new id
+        return await self.db.activities.create(cfg, now=self.clock.stamp(), audit=audit)
 
     async def get(self, activity_id: ActivityId) -> ActivityRecord:
         rec = await self.db.activities.get(activity_id)
@@ -87,25 +122,60 @@ class Activities:
     async def latest(self, limit: int, offset: int) -> list[ActivityRecord]:
         return await self.db.activities.latest(limit=limit, offset=offset)
 
-    async def replace(self, activity_id: ActivityId, data: Any) -> ActivityRecord:
+    async def replace(self, activity_id: ActivityId, data: Any, by: Actor) -> ActivityRecord:
+        """The next version. A live activity is re-published at once, or, with
+        approvals, waits for another publisher while its live version stays."""
         if isinstance(data, dict):
             data = {k: v for k, v in data.items() if k not in READ_ONLY_FIELDS}
         cfg = parse_config(data)
         rec = await self.get(activity_id)
-        if rec.status == "published" and self.clock.now_ms() >= activity_window(rec.config)[0]:
+        live = rec.published_at is not None
+        if live and self.clock.now_ms() >= activity_window(rec.config)[0]:
             raise Conflict(
                 "the activity has started; only stock top-ups are possible now",
                 code="activity_started",
             )
-        rec = await self.db.activities.replace(activity_id, cfg, now=self.clock.stamp())
-        if rec.status == "published":
-            await self._publish(rec)
+        rec = await self.db.activities.replace(
+            activity_id,
+            cfg,
+            now=self.clock.stamp(),
+            audit=by.draft("activity.update", f"activity:{activity_id}", activity_id=activity_id),
+            pending_by=by.name if live and self.approvals else None,
+        )
+        if rec.status == PUBLISHED:
+            await self._publish(rec, by, "activity.publish")
         return rec
 
-    async def publish(self, activity_id: ActivityId) -> PublishSummary:
-        return await self._publish(await self.get(activity_id))
+    async def publish(self, activity_id: ActivityId, by: Actor) -> PublishSummary | Pending:
+        rec = await self.get(activity_id)
+        if not self.approvals:
+            return await self._publish(rec, by, "activity.publish")
+        if rec.status != PENDING or rec.pending_by != by.name:
+            audit = by.draft(
+                "activity.publish_requested",
+                f"activity:{rec.id}",
+                activity_id=rec.id,
+                before={"status": rec.status, "pending_by": rec.pending_by},
+                after={"status": PENDING, "pending_by": by.name, "version": rec.version},
+            )
+            await self.db.activities.mark_pending(
+                rec.id, by.name, now=self.clock.stamp(), audit=audit
+            )
+        return Pending(rec.id, rec.version, by.name)
 
-    async def _publish(self, rec: ActivityRecord) -> PublishSummary:
+    async def approve(self, activity_id: ActivityId, by: Actor) -> PublishSummary:
+        """Another publisher's go: the pending version goes live."""
+        rec = await self.get(activity_id)
+        if rec.status != PENDING:
+            raise Conflict(f"activity {rec.id} is not waiting for approval", code="not_pending")
+        if rec.pending_by == by.name:
+            raise Forbidden(
+                "a different publisher must approve what you asked to publish",
+                code="same_publisher",
+            )
+        return await self._publish(rec, by, "activity.approve")
+
+    async def _publish(self, rec: ActivityRecord, by: Actor, action: str) -> PublishSummary:
         cfg = rec.config
         rounds = plan_rounds(rec.id, cfg)
         seeds = await self.db.activities.ensure_rounds(rec.id, rounds)
@@ -122,11 +192,21 @@ class Activities:
         )
         await self.db.activities.drop_rounds(rec.id, done.dropped)
         await self.sync_blacklist(rec.id)
-        await self.db.activities.mark_published(rec.id, now=self.clock.stamp())
-        self.runtimes.forget(rec.id)
-        return PublishSummary(
+        summary = PublishSummary(
             rec.id, rec.version, len(rounds), done.written, done.frozen, len(done.dropped)
         )
+        # Redis first (idempotent: a retry after a database outage repeats it
+        # harmlessly), then the status and its audit entry in one transaction.
+        audit = by.draft(
+            action,
+            f"activity:{rec.id}",
+            activity_id=rec.id,
+            before={"status": rec.status, "pending_by": rec.pending_by, "version": rec.version},
+            after={"status": PUBLISHED, **dataclasses.asdict(summary)},
+        )
+        await self.db.activities.mark_published(rec.id, now=self.clock.stamp(), audit=audit)
+        self.runtimes.forget(rec.id)
+        return summary
 
     async def sync_blacklist(self, activity_id: ActivityId) -> None:
         """Give a published activity its copy of the whole blacklist."""
@@ -136,15 +216,24 @@ class Activities:
             await self.redis.guard.replace(activity_id, kind, values)
 
     async def topup(
-        self, activity_id: ActivityId, round_ref: str, prize: str, add: int
+        self, activity_id: ActivityId, round_ref: str, prize: str, add: int, by: Actor
     ) -> TopupResult:
         rt = await self.runtimes.fresh(activity_id)
         rnd = round_of(rt, round_ref)
         res = await self.redis.catalogue.topup(activity_id, rnd.sfx, prize, add)
         if not isinstance(res, ToppedUp):
             raise _TOPUP_REFUSALS[res](rnd.round_id, prize)
+        audit = by.draft(
+            "stock.topup",
+            f"round:{rnd.round_id}:{prize}",
+            activity_id=activity_id,
+            before={"quantity": res.quantity - add, "released": res.released - add},
+            after={"quantity": res.quantity, "released": res.released, "added": add},
+        )
         try:
-            await self.db.guard.record_topup(rnd.round_id, prize, add, res.at_ms)
+            await self.db.guard.record_topup(
+                rnd.round_id, prize, add, res.at_ms, now=self.clock.stamp(), audit=audit
+            )
         except Unavailable as exc:
             log.error("top-up of %s %s +%d applied but not recorded", rnd.round_id, prize, add)
             raise Unavailable(

@@ -13,6 +13,7 @@ from app.services.draws import Draws
 from app.services.grants import Grants
 from app.services.guard import Guard
 from app.services.lotteries import Lotteries
+from app.services.operators import Operators
 from app.services.runtimes import RuntimeCache
 from app.store.redis.store import RedisStore
 from app.store.sql.database import Database
@@ -43,12 +44,15 @@ class Services:
                 settings.wechat_secret.get_secret_value(),
                 timeout=settings.wechat_timeout,
             )
-        self.activities = Activities(redis, db, self.runtimes, self.clock)
+        self.activities = Activities(
+            redis, db, self.runtimes, self.clock, approvals=settings.publish_approvals
+        )
         self.draws = Draws(settings, redis, db, self.runtimes, self.clock, risk)
         self.grants = Grants(redis, db, self.runtimes, self.clock)
         self.lotteries = Lotteries(db, self.clock)
         self.account = Account(db, self.auth, self.clock, wechat)
         self.guard = Guard(redis, db, self.clock)
+        self.operators = Operators(settings, db, self.auth, self.clock)
         self._upstream = [c for c in (risk, wechat) if c is not None]
 
     async def health(self) -> dict[str, str]:

@@ -115,6 +115,12 @@ REFUSALS: dict[Code, Callable[[Runtime, Refused, int], RedrainError]] = {
         lambda: Conflict("no prize pool of this activity covers the grant's amount", code="no_pool")
     ),
     Code.ROUND_MISSING: _missing,
+    Code.IDEM_REUSED: _fixed(
+        lambda: ValidationFailed(
+            "Idempotency-Key was already used with another request body",
+            code="idempotency_key_reused",
+        )
+    ),
 }
 
 

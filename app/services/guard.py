@@ -3,6 +3,7 @@ activity in Redis, where the draw script refuses a listed user or IP."""
 
 from __future__ import annotations
 
+from app.domain.audit import Actor
 from app.domain.errors import NotFound
 from app.domain.records import BlacklistEntry
 from app.services.clock import Clock
@@ -19,15 +20,21 @@ class Guard:
     async def blacklist(self) -> list[BlacklistEntry]:
         return await self.db.guard.blacklist()
 
-    async def add(self, kind: str, value: str, reason: str) -> bool:
+    async def add(self, kind: str, value: str, reason: str, by: Actor) -> bool:
         """True if added, False if it was already listed."""
-        created = await self.db.guard.blacklist_add(kind, value, reason, now=self.clock.stamp())
+        audit = by.draft("blacklist.add", f"blacklist:{kind}:{value}", after={"reason": reason})
+        created = await self.db.guard.blacklist_add(
+            kind, value, reason, now=self.clock.stamp(), audit=audit
+        )
         aids = await self.redis.catalogue.active_activities()
         await self.redis.guard.change(aids, kind, value, add=True)
         return created
 
-    async def remove(self, kind: str, value: str) -> None:
-        if not await self.db.guard.blacklist_remove(kind, value):
+    async def remove(self, kind: str, value: str, by: Actor) -> None:
+        audit = by.draft("blacklist.remove", f"blacklist:{kind}:{value}", before={"listed": True})
+        if not await self.db.guard.blacklist_remove(
+            kind, value, now=self.clock.stamp(), audit=audit
+        ):
             raise NotFound(f"{kind} {value!r} is not blacklisted", code="not_blacklisted")
         aids = await self.redis.catalogue.active_activities()
         await self.redis.guard.change(aids, kind, value, add=False)

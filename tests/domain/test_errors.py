@@ -7,6 +7,7 @@ import pytest
 
 from app.domain import errors as e
 from app.domain.lotteries import NoLongerOpen, NotDeletable
+from app.domain.operators import CsrfFailed
 
 
 def concrete() -> list[type[e.RedrainError]]:
@@ -20,7 +21,11 @@ def concrete() -> list[type[e.RedrainError]]:
 
 @pytest.mark.parametrize("cls", concrete(), ids=lambda c: c.__name__)
 def test_every_error_has_a_code_and_a_status_of_its_category(cls: type[e.RedrainError]) -> None:
-    made = {NoLongerOpen: lambda: NoLongerOpen("join"), NotDeletable: NotDeletable}
+    made = {
+        NoLongerOpen: lambda: NoLongerOpen("join"),
+        NotDeletable: NotDeletable,
+        CsrfFailed: CsrfFailed,
+    }
     err = made.get(cls, lambda: cls("x"))()  # type: ignore[call-arg]
     assert err.code and err.code == err.code.lower()
     if issubclass(cls, e.ClientError):

@@ -30,7 +30,13 @@ def test_client_errors_carry_their_status_code_and_details() -> None:
         Conflict("closed", code="round_closed", next_round_start="2030-06-01T12:00:00+08:00")
     )
     assert closed.status_code == 409
-    assert body(closed)["next_round_start"] == "2030-06-01T12:00:00+08:00"  # also top level
+    assert body(closed) == {
+        "error": {
+            "code": "round_closed",
+            "message": "closed",
+            "next_round_start": "2030-06-01T12:00:00+08:00",
+        }
+    }  # the one key "error" (SPEC §3)
     limited = error_response(LimitReached("slow", code="rate_limited", retry_after=2))
     assert (limited.status_code, limited.headers["retry-after"]) == (429, "2")
 

@@ -91,7 +91,7 @@ async def test_loss_and_refusals(make_service: ServiceFactory, http: Http) -> No
     resp = await closed.post("/v1/draw", json={"activity_id": aid}, headers=bearer("bob"))
     body = assert_error(resp, 409, "round_closed")
     assert body["error"]["next_round_start"] == "2030-06-01T12:00:00+08:00"
-    assert body["next_round_start"] == "2030-06-01T12:00:00+08:00"
+    assert set(body) == {"error"}  # SPEC §3: the one key
     ended = http(make_service(offset_to(local(DAY, 13))))
     assert_error(
         await ended.post("/v1/draw", json={"activity_id": aid}, headers=bearer("bob")),
@@ -112,8 +112,12 @@ async def test_idempotency_over_http(make_service: ServiceFactory, http: Http) -
     first = await client.post(
         "/v1/draw", json={"activity_id": aid, "client_seed": "a,b"}, headers=h
     )
-    # A retry returns the first response even if the client changed its seed.
-    again = await client.post("/v1/draw", json={"activity_id": aid, "client_seed": "z"}, headers=h)
+    # A retry returns the first response; the same key with another body is refused.
+    again = await client.post(
+        "/v1/draw", json={"activity_id": aid, "client_seed": "a,b"}, headers=h
+    )
+    other = await client.post("/v1/draw", json={"activity_id": aid, "client_seed": "z"}, headers=h)
+    assert_error(other, 422, "idempotency_key_reused")
     assert first.json()["proof"]["client_seed"] == "a,b"
     assert first.status_code == again.status_code == 200
     assert again.json() == first.json()

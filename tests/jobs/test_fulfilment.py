@@ -17,7 +17,7 @@ from app.jobs.worker import Worker
 from app.services.container import Services
 from app.upstream.webhook import Webhook
 from tests.conftest import ServiceFactory
-from tests.helpers import DAY, local, offset_to, prize, rain
+from tests.helpers import BY, DAY, local, offset_to, prize, rain
 from tests.stubs import http_stub
 
 pytestmark = pytest.mark.integration  # a real loopback HTTP receiver
@@ -28,8 +28,8 @@ SECRET = b"webhook-secret"
 
 async def wins(svc: Services, n: int = 6) -> tuple[int, list[str]]:
     """``n`` won draws of a new activity by users ``<activity>-w<i>``, flushed."""
-    rec = await svc.activities.create(rain([prize("c2", 100, 1.0, value="CPN-2")]))
-    await svc.activities.publish(rec.id)
+    rec = await svc.activities.create(rain([prize("c2", 100, 1.0, value="CPN-2")]), BY)
+    await svc.activities.publish(rec.id, BY)
     results = [(await svc.draws.draw(f"{rec.id}-w{i}", rec.id))[1] for i in range(n)]
     await Worker(svc.settings, svc.redis, svc.db, name="f").drain(30)
     return rec.id, [r.draw_id for r in results]
@@ -170,8 +170,8 @@ async def test_a_win_notifies_its_user_once(svc: Services) -> None:
 async def test_worker_runs_the_hook(make_service: ServiceFactory) -> None:
     with http_stub(lambda *_: (200, b"{}")) as (url, seen):
         svc = make_service(offset_to(local(DAY, 10, 5)), webhook_url=url, webhook_secret="s" * 20)
-        rec = await svc.activities.create(rain([prize("c2", 100, 1.0)]))
-        await svc.activities.publish(rec.id)
+        rec = await svc.activities.create(rain([prize("c2", 100, 1.0)]), BY)
+        await svc.activities.publish(rec.id, BY)
         ids = [(await svc.draws.draw(f"{rec.id}-h{i}", rec.id))[1].draw_id for i in range(3)]
         worker = Worker(svc.settings, svc.redis, svc.db, name="hooked")
         task = asyncio.create_task(worker.run())

@@ -15,7 +15,7 @@ from app.jobs.worker import Worker
 from app.services.container import Services
 from app.store.redis import keys
 from tests.conftest import ServiceFactory
-from tests.helpers import ADMIN, DAY, REDIS_URL, SECRET, local, offset_to, prize, rain
+from tests.helpers import ADMIN, BY, DAY, REDIS_URL, SECRET, local, offset_to, prize, rain
 
 DURING = offset_to(local(DAY, 10, 5))
 AFTER = offset_to(local(DAY, 11, 5))
@@ -25,8 +25,8 @@ async def setup(
     make: ServiceFactory, n: int = 60, retention: float = 300
 ) -> tuple[int, Services, Worker]:
     during = make(DURING)
-    rec = await during.activities.create(rain([prize("c2", 20, 0.4)]))
-    await during.activities.publish(rec.id)
+    rec = await during.activities.create(rain([prize("c2", 20, 0.4)]), BY)
+    await during.activities.publish(rec.id, BY)
     await asyncio.gather(*[during.draws.draw(f"u{i % 25}", rec.id) for i in range(n)])
     after = make(AFTER)
     settings = after.settings.model_copy(

@@ -16,7 +16,7 @@ from app.services.container import Services
 from app.store.redis import keys
 from app.store.redis.streams import GROUP
 from tests.conftest import ServiceFactory
-from tests.helpers import DAY, local, offset_to, prize, rain
+from tests.helpers import BY, DAY, local, offset_to, prize, rain
 
 
 def worker_for(svc: Services, name: str = "w1", **settings: Any) -> Worker:
@@ -25,8 +25,8 @@ def worker_for(svc: Services, name: str = "w1", **settings: Any) -> Worker:
 
 
 async def published(svc: Services, cfg: dict[str, Any]) -> int:
-    rec = await svc.activities.create(cfg)
-    await svc.activities.publish(rec.id)
+    rec = await svc.activities.create(cfg, BY)
+    await svc.activities.publish(rec.id, BY)
     return rec.id
 
 

@@ -20,7 +20,18 @@ import pytest
 from app.domain.types import DrawResult
 from app.services.container import Services
 from tests.conftest import ServiceFactory
-from tests.helpers import ADMIN, DAY, MARIADB_URL, REDIS_URL, SECRET, local, offset_to, prize, rain
+from tests.helpers import (
+    ADMIN,
+    BY,
+    DAY,
+    MARIADB_URL,
+    REDIS_URL,
+    SECRET,
+    local,
+    offset_to,
+    prize,
+    rain,
+)
 from tests.proxy import Proxy
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -53,8 +64,8 @@ def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
 
 
 async def published(svc: Services, cfg: dict[str, Any]) -> int:
-    rec = await svc.activities.create(cfg)
-    await svc.activities.publish(rec.id)
+    rec = await svc.activities.create(cfg, BY)
+    await svc.activities.publish(rec.id, BY)
     return rec.id
 
 

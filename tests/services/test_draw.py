@@ -14,12 +14,12 @@ from app.domain.errors import Conflict, LimitReached, NotFound, ValidationFailed
 from app.services.container import Services
 from app.store.redis import keys
 from tests.conftest import ServiceFactory
-from tests.helpers import DAY, local, offset_to, prize, rain, snapshot
+from tests.helpers import BY, DAY, local, offset_to, prize, rain, snapshot
 
 
 async def published(svc: Services, cfg: dict[str, Any]) -> int:
-    rec = await svc.activities.create(cfg)
-    await svc.activities.publish(rec.id)
+    rec = await svc.activities.create(cfg, BY)
+    await svc.activities.publish(rec.id, BY)
     return rec.id
 
 
@@ -75,7 +75,7 @@ async def test_unknown_or_unpublished_activity(make_service: ServiceFactory) -> 
     with pytest.raises(NotFound) as err:
         await svc.draws.draw("bob", 999_999)
     assert err.value.code == "activity_not_found"
-    rec = await svc.activities.create(rain())
+    rec = await svc.activities.create(rain(), BY)
     with pytest.raises(NotFound):
         await svc.draws.draw("bob", rec.id)
 
@@ -228,7 +228,7 @@ async def test_republish_is_idempotent_and_keeps_stock(make_service: ServiceFact
     )
     for i in range(4):
         await svc.draws.draw(f"r{i}", aid)
-    summary = await svc.activities.publish(aid)
+    summary = await svc.activities.publish(aid, BY)
     assert summary.kept == 1 and summary.loaded == 0
     st = await prize_stats(svc, aid, "20300601:0")
     assert (st["draws"], st["c2"].won, st["c2"].released) == (4, 4, 10)
@@ -242,8 +242,8 @@ async def test_replace_before_start_republishes(make_service: ServiceFactory) ->
     aid = await published(early, rain([prize("c2", 10, 1.0)]))
     rt = await early.runtimes.get(aid)
     seed = await early.runtimes.seed_of(rt, rt.timeline.rounds[0])
-    await early.activities.topup(aid, "20300601:0", "c2", 5)  # top-ups survive a re-plan
-    rec = await early.activities.replace(aid, rain([prize("c2", 20, 1.0)], name="renamed"))
+    await early.activities.topup(aid, "20300601:0", "c2", 5, BY)  # top-ups survive a re-plan
+    rec = await early.activities.replace(aid, rain([prize("c2", 20, 1.0)], name="renamed"), BY)
     assert rec.version == 2 and rec.config.name == "renamed"
     # A process still caching version 1 reloads transparently (STALE) and draws.
     during = at(make_service, local(DAY, 10, 5))
@@ -256,7 +256,7 @@ async def test_replace_before_start_republishes(make_service: ServiceFactory) ->
     assert await during.runtimes.seed_of(rt2, rt2.timeline.rounds[0]) == seed  # seed never changes
     # Once started, replacing is refused.
     with pytest.raises(Conflict) as err:
-        await during.activities.replace(aid, rain([prize("c2", 1, 1.0)]))
+        await during.activities.replace(aid, rain([prize("c2", 1, 1.0)]), BY)
     assert err.value.code == "activity_started"
 
 
@@ -279,17 +279,17 @@ async def test_topup(make_service: ServiceFactory) -> None:
     aid = await published(svc, rain([prize("c2", 1, 1.0), prize("t", None, 0.0, type="empty")]))
     assert (await svc.draws.draw("a", aid))[1].won
     assert not (await svc.draws.draw("b", aid))[1].won
-    out = await svc.activities.topup(aid, f"{aid}:20300601:0", "c2", 2)
+    out = await svc.activities.topup(aid, f"{aid}:20300601:0", "c2", 2, BY)
     assert (out.quantity, out.released) == (3, 3)
     assert (await svc.draws.draw("c", aid))[1].won
     with pytest.raises(NotFound):
-        await svc.activities.topup(aid, "20300601:0", "nope", 1)
+        await svc.activities.topup(aid, "20300601:0", "nope", 1, BY)
     with pytest.raises(NotFound):
-        await svc.activities.topup(aid, "20300602:0", "c2", 1)
+        await svc.activities.topup(aid, "20300602:0", "c2", 1, BY)
     with pytest.raises(ValidationFailed):
-        await svc.activities.topup(aid, "20300601:0", "t", 1)
+        await svc.activities.topup(aid, "20300601:0", "t", 1, BY)
     with pytest.raises(Conflict) as err:
-        await at(make_service, local(DAY, 11, 5)).activities.topup(aid, "20300601:0", "c2", 1)
+        await at(make_service, local(DAY, 11, 5)).activities.topup(aid, "20300601:0", "c2", 1, BY)
     assert err.value.code == "round_ended"
 
 

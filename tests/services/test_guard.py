@@ -23,6 +23,7 @@ from app.services.container import Services
 from tests.conftest import ServiceFactory, admin_headers, flush_real_redis
 from tests.helpers import (
     ADMIN,
+    BY,
     DAY,
     REDIS_URL,
     SECRET,
@@ -41,8 +42,8 @@ DURING = offset_to(local(DAY, 10, 5))
 
 
 async def published(svc: Services, cfg: dict[str, Any] | None = None) -> int:
-    rec = await svc.activities.create(cfg or rain([prize("c2", 10_000, 0.5)]))
-    await svc.activities.publish(rec.id)
+    rec = await svc.activities.create(cfg or rain([prize("c2", 10_000, 0.5)]), BY)
+    await svc.activities.publish(rec.id, BY)
     return rec.id
 
 

@@ -12,7 +12,7 @@ import pytest
 from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.services.container import Services
 from tests.conftest import ServiceFactory, admin_headers
-from tests.helpers import DAY, local, offset_to, prize, rain
+from tests.helpers import BY, DAY, local, offset_to, prize, rain
 from tests.http.test_http import Http, bearer
 
 
@@ -42,8 +42,8 @@ def bands(**extra: Any) -> dict[str, Any]:
 
 
 async def published(svc: Services, cfg: dict[str, Any]) -> int:
-    rec = await svc.activities.create(cfg)
-    await svc.activities.publish(rec.id)
+    rec = await svc.activities.create(cfg, BY)
+    await svc.activities.publish(rec.id, BY)
     return rec.id
 
 

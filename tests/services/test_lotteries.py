@@ -212,11 +212,7 @@ async def test_lottery_http_flow(make_service: ServiceFactory, http: Http) -> No
         and joined.json()["participants"] == 1
     )
     public = (await client.get(f"/v1/lotteries/{lid}")).json()
-    assert (
-        "joined" not in public
-        and public["participants"] == 1
-        and public["creator"].startswith("bo")
-    )
+    assert "joined" not in public and public["participants"] == 1 and public["creator"] == "b***"
     assert_error(
         await client.post(f"/v1/lotteries/{lid}/cancel", headers=bearer("amy")), 403, "not_creator"
     )
@@ -232,7 +228,7 @@ async def test_lottery_http_flow(make_service: ServiceFactory, http: Http) -> No
     await due.lotteries.run_due()
     await due.lotteries.run_due()
     done = (await http(due).get(f"/v1/lotteries/{lid}", headers=bearer("amy"))).json()
-    assert done["status"] == "drawn" and done["won"] is True and done["winners"] == ["am***y"]
+    assert done["status"] == "drawn" and done["won"] is True and done["winners"] == ["***"]
     assert fairness.seed_hash(bytes.fromhex(done["seed"])) == done["seed_hash"]
     notes = (await http(due).get("/v1/me/notifications", headers=bearer("amy"))).json()[
         "notifications"

@@ -1,7 +1,8 @@
 """The console and the rain page in headless Chromium (Debian's ``chromium``,
-driven by Playwright): log in, create (with a validation error first) and
-publish an activity, tap falling envelopes until a win, watch the stock bar
-move, blacklist a user. Screenshots go to the test artifacts directory."""
+driven by Playwright): sign in as an operator, create (with a validation error
+first) and publish an activity, tap falling envelopes until a win, watch the
+stock bar move, blacklist a user, read the audit trail, sign out; the console
+on a phone. Screenshots go to the test artifacts directory."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, async_playwright, expect
 
-from app.config import EMBEDDED_ADMIN_TOKEN
+from app.config import EMBEDDED_ADMIN_TOKEN, EMBEDDED_OPERATOR
 from tests.helpers import running_server
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -103,15 +104,22 @@ async def shot(page: Page, artifacts: Path, name: str) -> None:
     await page.screenshot(path=str(artifacts / f"browser-{name}.png"), full_page=True)
 
 
+async def sign_in(page: Page, username: str, password: str) -> None:
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("#login button")
+
+
 async def test_console_and_rain_page(server: str, browser: Browser, artifacts: Path) -> None:
     console = await browser.new_page(viewport={"width": 1200, "height": 900})
     await console.goto(f"{server}/console")
-    # A wrong token is refused with a message, the right one opens the console.
-    await console.fill("#token", "not-the-token")
-    await console.click("#login button")
-    await expect(console.locator("#flash")).to_contain_text("not the admin token")
-    await console.fill("#token", EMBEDDED_ADMIN_TOKEN)
-    await console.click("#login button")
+    await shot(console, artifacts, "0-console-sign-in")
+    # A wrong password is refused with a message, the right one opens the console.
+    username, password = EMBEDDED_OPERATOR
+    await sign_in(console, username, "not-the-password")
+    await expect(console.locator("#flash")).to_contain_text("Wrong username or password")
+    await sign_in(console, username, password)
+    await expect(console.locator("#whoami")).to_have_text(f"{username} (admin)")
     await expect(console.locator("#list tbody tr")).not_to_have_count(0)  # the sample activity
 
     # Create: first with a probability over 1 (the field is named), then valid.
@@ -161,6 +169,39 @@ async def test_console_and_rain_page(server: str, browser: Browser, artifacts: P
     await shot(console, artifacts, "5-console-blacklist")
     await tap_an_envelope(rain)
     await expect(rain.locator("#toast")).to_contain_text("blacklisted")
+
+    # The audit trail names who did each of these, newest first.
+    await console.click("nav button[data-tab=audit]")
+    audit = console.locator("#audit-list tbody")
+    await expect(audit).to_contain_text("blacklist.add")
+    await expect(audit).to_contain_text("activity.publish")
+    await expect(audit.locator("tr").first).to_contain_text(username)
+    await expect(audit).to_contain_text("login.failed")
+    await shot(console, artifacts, "7-console-audit")
+    # A reload keeps the session (an HttpOnly cookie); signing out ends it.
+    await console.reload()
+    await expect(console.locator("#whoami")).to_have_text(f"{username} (admin)")
+    await console.click("#logout")
+    await expect(console.locator("#login")).to_be_visible()
+    after = await console.context.request.get(f"{server}/v1/admin/activities")
+    assert after.status == 401
+
+
+async def test_console_on_a_phone(server: str, browser: Browser, artifacts: Path) -> None:
+    """Sign-in and the operators' page at a phone's width."""
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
+    page = await context.new_page()
+    await page.goto(f"{server}/console")
+    await shot(page, artifacts, "8-console-phone-sign-in")
+    username, password = EMBEDDED_OPERATOR
+    await sign_in(page, username, password)
+    await page.click("nav button[data-tab=operators]")
+    await expect(page.locator("#op-list tbody")).to_contain_text(username)
+    await page.fill("#tok-name", "phone-made")
+    await page.click("#tok-add button")
+    await expect(page.locator("#tok-secret code")).to_have_text(re.compile("^rdt_"))
+    await shot(page, artifacts, "9-console-phone-operators")
+    await context.close()
 
 
 async def test_rain_page_counts_down_before_the_rain(

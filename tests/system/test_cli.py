@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -16,13 +17,16 @@ from tests.helpers import ADMIN, REDIS_URL, SECRET, prize, rain
 pytestmark = pytest.mark.integration
 
 
-def redrain(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def redrain(
+    cwd: Path, *args: str, stdin: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
     full = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")}
     full.update(env)
     return subprocess.run(
         [sys.executable, "-m", "app", *args],
         cwd=cwd,
         env=full,
+        input=stdin,
         capture_output=True,
         text=True,
         timeout=60,
@@ -37,6 +41,7 @@ def redrain(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[st
         ({"REDRAIN_REDIS_URL": "http://x"}, "REDRAIN_REDIS_URL"),
         ({"REDRAIN_DATABASE_URL": "postgres://x/y"}, "REDRAIN_DATABASE_URL"),
         ({"REDRAIN_TOKEN_TTL": "5"}, "REDRAIN_TOKEN_TTL"),
+        ({"REDRAIN_SECRET_KEY": "short"}, "REDRAIN_SECRET_KEY"),  # embedded too
         ({"REDRAIN_REDIS_URL": REDIS_URL}, "REDRAIN_DATABASE_URL"),
         (
             {
@@ -51,6 +56,7 @@ def redrain(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[st
                 "REDRAIN_REDIS_URL": REDIS_URL,
                 "REDRAIN_DATABASE_URL": "sqlite:///x.db",
                 "REDRAIN_SECRET_KEY": SECRET,
+                "REDRAIN_ADMIN_TOKEN": "short",  # optional, but not weak
             },
             "REDRAIN_ADMIN_TOKEN",
         ),
@@ -68,8 +74,47 @@ def test_bad_setting_is_one_clear_line(tmp_path: Path, env: dict[str, str], name
 def test_help_lists_commands(tmp_path: Path) -> None:
     res = redrain(tmp_path, "--help")
     assert res.returncode == 0
-    for cmd in ("serve", "demo", "db", "activity"):
+    for cmd in ("serve", "demo", "db", "activity", "operator", "token", "audit"):
         assert cmd in res.stdout
+
+
+def test_operators_tokens_and_the_audit_chain(tmp_path: Path) -> None:
+    """The first admin without any admin token, a backend's token shown once,
+    and ``redrain audit verify`` catching an entry edited in the database."""
+    db = tmp_path / "ops.db"
+    env = {"REDRAIN_DATABASE_URL": f"sqlite:///{db}"}
+    assert redrain(tmp_path, "db", "upgrade", **env).returncode == 0
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return redrain(tmp_path, *args, stdin=stdin, **env)
+
+    made = run(
+        "operator",
+        "create",
+        "alice",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin="a long passphrase\n",
+    )
+    assert made.returncode == 0 and "alice created (admin)" in made.stdout, made.stderr
+    short = run(
+        "operator", "create", "bob", "--role", "viewer", "--password-stdin", stdin="short\n"
+    )
+    assert short.returncode == 1 and "12 characters" in short.stderr
+    assert "alice\tadmin\tactive" in run("operator", "list").stdout
+    token = run("token", "create", "shop", "--scope", "grants")
+    assert token.returncode == 0 and token.stdout.strip().startswith("rdt_")
+    assert "shown once" in token.stderr
+    assert run("token", "create", "x", "--scope", "root").returncode == 1
+    assert run("operator", "disable", "alice").returncode == 0
+    assert run("token", "revoke", "shop").returncode == 0
+    intact = run("audit", "verify")
+    assert intact.returncode == 0 and "intact: 4 entries" in intact.stdout, intact.stdout
+    with sqlite3.connect(db) as conn:  # an insider rewrites who did it
+        conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 2")
+    broken = run("audit", "verify")
+    assert broken.returncode == 1 and "entry 2" in broken.stdout, broken.stdout
 
 
 async def test_db_upgrade_create_publish(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from app.store.redis.store import RedisStore
 from app.store.redis.transport import RedisTransport
 from app.store.sql.database import Database
 from tests.conftest import ServiceFactory, flush_cluster, settings_for
-from tests.helpers import DAY, local, offset_to, prize, rain
+from tests.helpers import BY, DAY, local, offset_to, prize, rain
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -69,9 +69,9 @@ async def test_a_campaign_on_a_cluster(on_cluster: ServiceFactory) -> None:
     aids = []
     for stock in (40, 25, 10):
         rec = await during.activities.create(
-            rain([prize("c2", stock, 0.6)], limits={"per_round": 2})
+            rain([prize("c2", stock, 0.6)], limits={"per_round": 2}), BY
         )
-        await during.activities.publish(rec.id)
+        await during.activities.publish(rec.id, BY)
         aids.append(rec.id)
     # The activities keep their keys on three different slots.
     assert len({slot(keys.round_(aid, "20300601:0")) for aid in aids}) == 3
@@ -106,8 +106,8 @@ async def test_rate_limits_and_blacklist_on_a_cluster(on_cluster: ServiceFactory
     svc = on_cluster(DURING, rate_limit_user=4, rate_limit_ip=0)
     aids = []
     for _ in range(2):
-        rec = await svc.activities.create(rain([prize("c2", 1000, 0.5)]))
-        await svc.activities.publish(rec.id)
+        rec = await svc.activities.create(rain([prize("c2", 1000, 0.5)]), BY)
+        await svc.activities.publish(rec.id, BY)
         aids.append(rec.id)
     res = await asyncio.gather(
         *[svc.draws.draw("fast", aids[0]) for _ in range(40)], return_exceptions=True
@@ -115,10 +115,10 @@ async def test_rate_limits_and_blacklist_on_a_cluster(on_cluster: ServiceFactory
     codes = collections.Counter(r.code if isinstance(r, LimitReached) else "drawn" for r in res)
     assert codes["drawn"] <= 8 and codes["drawn"] + codes["rate_limited"] == 40, codes
     # One blacklist entry reaches every activity's slot.
-    await svc.guard.add("user", "cheat", "bot")
+    await svc.guard.add("user", "cheat", "bot", BY)
     for aid in aids:
         with pytest.raises(Forbidden) as err:
             await svc.draws.draw("cheat", aid)
         assert err.value.code == "blacklisted"
-    await svc.guard.remove("user", "cheat")
+    await svc.guard.remove("user", "cheat", BY)
     assert (await svc.draws.draw("cheat", aids[1]))[1].draw_id

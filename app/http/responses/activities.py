@@ -11,7 +11,7 @@ from app.domain.records import ActivityRecord, BlacklistEntry, StoredDraw
 from app.domain.runtime import Runtime, iso, remaining
 from app.domain.types import RoundPlan, RoundStats
 from app.http.responses.common import WithConfig, mask, utc
-from app.services.activities import PublishSummary
+from app.services.activities import Pending, PublishSummary
 
 # -- activities and rounds ----------------------------------------------------------
 
@@ -194,6 +194,24 @@ def published(done: PublishSummary) -> Published:
         "loaded": done.loaded,
         "kept": done.kept,
         "dropped": done.dropped,
+    }
+
+
+class PendingApproval(TypedDict):
+    """Four-eyes: publishing waits until a different publisher approves."""
+
+    id: int
+    status: Literal["pending_approval"]
+    version: int
+    requested_by: str
+
+
+def pending(p: Pending) -> PendingApproval:
+    return {
+        "id": p.id,
+        "status": "pending_approval",
+        "version": p.version,
+        "requested_by": p.requested_by,
     }
 
 

@@ -39,9 +39,14 @@ def utc_ms(ms: int) -> str:
 
 
 def mask(user_id: str) -> str:
-    """Enough of a winner's id to recognise oneself, not enough to identify others."""
-    if len(user_id) <= 2:
-        return user_id[:1] + "***"
+    """Enough of a winner's id to recognise oneself, never enough to recover it:
+    at most a third of it is shown (nothing of an id under 4 characters), and
+    the stars do not tell the length."""
+    n = len(user_id)
+    if n < 4:
+        return "***"
+    if n < 9:
+        return f"{user_id[0]}***"
     return f"{user_id[:2]}***{user_id[-1]}"
 
 

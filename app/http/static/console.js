@@ -1,15 +1,17 @@
-// redrain operator console: plain JS over the admin API, no build step.
-// The admin token stays in sessionStorage (this tab only) and is sent as a
-// bearer header, never in a URL.
+// redrain operator console: plain JS over the operator API, no build step.
+// Sign-in sets an HttpOnly session cookie (this script never sees it); every
+// write carries the session's CSRF token in the X-CSRF-Token header.
 "use strict";
 
 const $ = (sel) => document.querySelector(sel);
-const state = { token: sessionStorage.getItem("redrain.admin") || "", editing: null, live: null };
+const state = { csrf: null, operator: null, editing: null, live: null, auditCursor: null };
+const RANK = { viewer: 1, editor: 2, publisher: 3, admin: 4 };
 
 function el(tag, attrs = {}, ...children) {
   const node = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
     if (k === "class") node.className = v;
+    else if (k === "width") node.style.width = v; // CSSOM: allowed by the page's CSP
     else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
     else node.setAttribute(k, v);
   }
@@ -24,9 +26,15 @@ function flash(text, bad = false) {
 }
 
 async function api(method, path, body) {
-  const headers = { Authorization: `Bearer ${state.token}` };
+  const headers = {};
   if (body !== undefined) headers["Content-Type"] = "application/json";
-  const resp = await fetch(path, { method, headers, body: body === undefined ? undefined : body });
+  if (method !== "GET" && state.csrf) headers["X-CSRF-Token"] = state.csrf;
+  const resp = await fetch(path, {
+    method,
+    headers,
+    credentials: "same-origin",
+    body: body === undefined ? undefined : body,
+  });
   const type = resp.headers.get("content-type") || "";
   const data = type.includes("json") ? await resp.json() : await resp.text();
   if (!resp.ok) {
@@ -38,42 +46,59 @@ async function api(method, path, body) {
   return data;
 }
 
-// -- log in ---------------------------------------------------------------
+// -- sign in ----------------------------------------------------------------
 
-async function login(token) {
-  state.token = token;
-  try {
-    await api("GET", "/v1/admin/activities?limit=1");
-  } catch (e) {
-    state.token = "";
-    sessionStorage.removeItem("redrain.admin");
-    flash(e.status === 401 || e.status === 403 ? "That token is not the admin token." : e.message, true);
-    return;
-  }
-  sessionStorage.setItem("redrain.admin", token);
+function signedIn(who) {
+  state.csrf = who.csrf_token;
+  state.operator = who.operator;
   $("#login").hidden = true;
   $("#who").hidden = false;
+  $("#whoami").textContent = `${who.operator.username} (${who.operator.role})`;
   $("#app").hidden = false;
+  for (const b of document.querySelectorAll("nav button[data-needs]")) {
+    b.hidden = RANK[who.operator.role] < RANK[b.dataset.needs];
+  }
   flash("");
-  await loadActivities();
+  return loadActivities();
 }
 
-$("#login").addEventListener("submit", (ev) => {
+$("#login").addEventListener("submit", async (ev) => {
   ev.preventDefault();
-  login($("#token").value.trim());
+  try {
+    const who = await api(
+      "POST",
+      "/v1/admin/login",
+      JSON.stringify({ username: $("#username").value.trim(), password: $("#password").value }),
+    );
+    $("#password").value = "";
+    await signedIn(who);
+  } catch (e) {
+    flash(e.status === 401 ? "Wrong username or password." : e.message, true);
+  }
 });
-$("#logout").addEventListener("click", (ev) => {
+
+$("#logout").addEventListener("click", async (ev) => {
   ev.preventDefault();
-  sessionStorage.removeItem("redrain.admin");
-  location.reload();
+  try {
+    await api("POST", "/v1/admin/logout");
+  } finally {
+    location.reload();
+  }
 });
+
+function can(role) {
+  return state.operator && RANK[state.operator.role] >= RANK[role];
+}
 
 for (const b of document.querySelectorAll("nav button")) {
   b.addEventListener("click", () => {
     for (const o of document.querySelectorAll("nav button")) o.classList.toggle("on", o === b);
-    $("#activities").hidden = b.dataset.tab !== "activities";
-    $("#blacklist").hidden = b.dataset.tab !== "blacklist";
+    for (const tab of ["activities", "blacklist", "audit", "operators"]) {
+      $(`#${tab}`).hidden = b.dataset.tab !== tab;
+    }
     if (b.dataset.tab === "blacklist") loadBlacklist();
+    if (b.dataset.tab === "audit") loadAudit(true);
+    if (b.dataset.tab === "operators") loadOperators();
   });
 }
 
@@ -139,7 +164,8 @@ function showEditor(title, config) {
   $("#editor-title").textContent = title;
   $("#config").value = JSON.stringify(config, null, 2);
   $("#errors").textContent = "";
-  $("#publish").disabled = state.editing === null;
+  $("#publish").disabled = state.editing === null || !can("publisher");
+  $("#approve").hidden = config.status !== "pending_approval" || !can("publisher");
 }
 
 $("#new").addEventListener("click", () => {
@@ -177,14 +203,31 @@ $("#save").addEventListener("click", async () => {
   }
 });
 
+async function published(id, r) {
+  if (r.status === "pending_approval") {
+    flash(`Activity ${id} waits for another publisher's approval.`);
+    await loadActivities();
+    return;
+  }
+  flash(`Published activity ${id}: ${r.rounds} rounds.`);
+  await loadActivities();
+  const a = await api("GET", `/v1/admin/activities/${id}`);
+  watch(id, a.name);
+}
+
 $("#publish").addEventListener("click", async () => {
   const id = state.editing;
   try {
-    const r = await api("POST", `/v1/admin/activities/${id}/publish`);
-    flash(`Published activity ${id}: ${r.rounds} rounds.`);
-    await loadActivities();
-    const a = await api("GET", `/v1/admin/activities/${id}`);
-    watch(id, a.name);
+    await published(id, await api("POST", `/v1/admin/activities/${id}/publish`));
+  } catch (e) {
+    flash(e.message, true);
+  }
+});
+
+$("#approve").addEventListener("click", async () => {
+  const id = state.editing;
+  try {
+    await published(id, await api("POST", `/v1/admin/activities/${id}/approve`));
   } catch (e) {
     flash(e.message, true);
   }
@@ -202,8 +245,8 @@ function bar(p) {
     el(
       "div",
       { class: "track", title: `won ${p.won} of ${p.released} released, ${p.quantity ?? "∞"} in all` },
-      el("div", { class: "released", style: `width:${pct(p.released)}` }),
-      el("div", { class: "won", style: `width:${pct(p.won)}` }),
+      el("div", { class: "released", width: pct(p.released) }),
+      el("div", { class: "won", width: pct(p.won) }),
     ),
     el("span", { class: "numbers" }, `${p.won} won / ${p.released} released / ${p.quantity ?? "∞"}`),
   );
@@ -259,7 +302,7 @@ $("#close-live").addEventListener("click", () => {
 $("#export").addEventListener("click", async () => {
   const id = state.live.id;
   const resp = await fetch(`/v1/admin/activities/${id}/winners?format=csv`, {
-    headers: { Authorization: `Bearer ${state.token}` },
+    credentials: "same-origin",
   });
   if (!resp.ok) return flash(`Export failed: HTTP ${resp.status}`, true);
   const url = URL.createObjectURL(await resp.blob());
@@ -319,4 +362,152 @@ $("#bl-add").addEventListener("submit", async (ev) => {
   }
 });
 
-if (state.token) login(state.token);
+// -- audit trail --------------------------------------------------------------
+
+function change(e) {
+  const show = (v) => (v === null ? "—" : JSON.stringify(v));
+  const text = e.before === null && e.after === null ? "" : `${show(e.before)} → ${show(e.after)}`;
+  return el("td", { class: "change", title: text }, text.length > 120 ? `${text.slice(0, 117)}…` : text);
+}
+
+async function loadAudit(fresh) {
+  if (fresh) state.auditCursor = null;
+  const q = new URLSearchParams({ limit: "50" });
+  for (const [name, input] of [["actor", "#audit-actor"], ["action", "#audit-action"], ["activity_id", "#audit-activity"]]) {
+    const v = $(input).value.trim();
+    if (v) q.set(name, v);
+  }
+  if (state.auditCursor) q.set("cursor", state.auditCursor);
+  try {
+    const page = await api("GET", `/v1/admin/audit?${q}`);
+    const rows = page.entries.map((e) =>
+      el(
+        "tr",
+        { class: e.action.startsWith("login.failed") || e.action === "login.throttled" ? "warn" : "" },
+        el("td", {}, e.id),
+        el("td", {}, (e.at || "").replace("T", " ").replace("Z", "")),
+        el("td", {}, e.actor),
+        el("td", {}, e.action),
+        el("td", {}, e.target),
+        change(e),
+        el("td", {}, e.ip),
+      ),
+    );
+    if (fresh) $("#audit-list tbody").replaceChildren(...rows);
+    else $("#audit-list tbody").append(...rows);
+    state.auditCursor = page.next_cursor;
+    $("#audit-more").hidden = !page.next_cursor;
+  } catch (e) {
+    flash(e.message, true);
+  }
+}
+
+$("#audit-filter").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  loadAudit(true);
+});
+$("#audit-more").addEventListener("click", () => loadAudit(false));
+
+// -- operators and tokens (admin) ------------------------------------------------
+
+async function loadOperators() {
+  const [{ operators }, { tokens }] = await Promise.all([
+    api("GET", "/v1/admin/operators"),
+    api("GET", "/v1/admin/tokens"),
+  ]);
+  $("#op-list tbody").replaceChildren(
+    ...operators.map((o) =>
+      el(
+        "tr",
+        {},
+        el("td", {}, o.username),
+        el("td", {}, o.role),
+        el("td", { class: o.disabled ? "status disabled" : "status" }, o.disabled ? "disabled" : "active"),
+        el("td", {}, (o.created_at || "").slice(0, 10)),
+        el(
+          "td",
+          {},
+          el(
+            "button",
+            {
+              onclick: async () => {
+                try {
+                  await api("POST", `/v1/admin/operators/${encodeURIComponent(o.username)}/${o.disabled ? "enable" : "disable"}`);
+                  loadOperators();
+                } catch (e) {
+                  flash(e.message, true);
+                }
+              },
+            },
+            o.disabled ? "Enable" : "Disable",
+          ),
+        ),
+      ),
+    ),
+  );
+  $("#tok-list tbody").replaceChildren(
+    ...tokens.map((t) =>
+      el(
+        "tr",
+        {},
+        el("td", {}, t.name),
+        el("td", {}, t.scope),
+        el("td", {}, t.created_by),
+        el("td", {}, (t.created_at || "").slice(0, 10)),
+        el("td", {}, t.revoked_at ? t.revoked_at.slice(0, 10) : ""),
+        el(
+          "td",
+          {},
+          t.revoked_at
+            ? ""
+            : el(
+                "button",
+                {
+                  onclick: async () => {
+                    await api("DELETE", `/v1/admin/tokens/${encodeURIComponent(t.name)}`);
+                    loadOperators();
+                  },
+                },
+                "Revoke",
+              ),
+        ),
+      ),
+    ),
+  );
+}
+
+$("#op-add").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const o = await api(
+      "POST",
+      "/v1/admin/operators",
+      JSON.stringify({ username: $("#op-name").value.trim(), password: $("#op-password").value, role: $("#op-role").value }),
+    );
+    $("#op-name").value = "";
+    $("#op-password").value = "";
+    flash(`Operator ${o.username} (${o.role}) added.`);
+    loadOperators();
+  } catch (e) {
+    flash(e.message, true);
+  }
+});
+
+$("#tok-add").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const t = await api("POST", "/v1/admin/tokens", JSON.stringify({ name: $("#tok-name").value.trim(), scope: $("#tok-scope").value }));
+    $("#tok-name").value = "";
+    const box = $("#tok-secret");
+    box.hidden = false;
+    box.replaceChildren("Copy it now, it is shown only this once: ", el("code", {}, t.token));
+    loadOperators();
+  } catch (e) {
+    flash(e.message, true);
+  }
+});
+
+// A session cookie from an earlier visit: carry on where the operator was.
+api("GET", "/v1/admin/session")
+  .then(signedIn)
+  .catch(() => {});

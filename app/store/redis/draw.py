@@ -13,6 +13,7 @@ user's part.
 
 from __future__ import annotations
 
+import hashlib
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -49,6 +50,7 @@ class Code(IntEnum):
     NO_POOL = -16
     RATE_LIMITED = -17
     BLACKLISTED = -18
+    IDEM_REUSED = -19
 
 
 # What a refusal's second value holds, when it has one.
@@ -90,6 +92,7 @@ CONTRACT = Contract(
         "offset",
         "useIdem",
         "idemTtl",
+        "idemBody",
         "grantId",
         "clientIp",
         "rateUser",
@@ -204,6 +207,13 @@ def decode(reply: Sequence[Any]) -> Outcome:
         at_ms=int(reply[_R["atMs"]]),
         client_seed=text(reply[_R["clientSeed"]]),
     )
+
+
+def request_fingerprint(activity_id: ActivityId, client_seed: str, grant_id: str | None) -> str:
+    """What a draw request asked for, as 40 hex digits: an Idempotency-Key
+    replayed with another body is refused, not answered with the first result."""
+    text = f"{activity_id}\x00{client_seed}\x00{grant_id or ''}"
+    return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,6 +340,9 @@ class Draws:
                 "offset": self.conn.offset,
                 "useIdem": "1" if idempotency_key else "",
                 "idemTtl": self.conn.idempotency_ttl,
+                "idemBody": request_fingerprint(call.activity_id, client_seed, grant_id)
+                if idempotency_key
+                else "",
                 "grantId": grant_id or "",
                 "clientIp": client_ip,
                 "rateUser": str(rate_user),

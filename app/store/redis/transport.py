@@ -40,6 +40,8 @@ import hiredis
 from redis import exceptions as rexc
 from redis.crc import key_slot
 
+from app.domain.numbers import parse_int
+
 MAX_REDIRECTS = 5
 BACKOFF_START = 0.05
 BACKOFF_MAX = 2.0
@@ -272,7 +274,7 @@ class RedisTransport:
             self.db = 0
             self.seed = _Node(self, "", 0, path=parts.path)
         else:
-            self.db = int(path) if path.isdigit() else 0
+            self.db = parse_int(path) or 0
             self.seed = _Node(self, parts.hostname or "127.0.0.1", parts.port or 6379)
         self.nodes: dict[tuple[str, int], _Node] = {}
         self.slots: list[_Node] | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from typing import Any
@@ -11,9 +12,11 @@ from sqlalchemy import delete, insert, select, update
 
 from app.domain import fairness
 from app.domain.activity import ActivityConfig
+from app.domain.audit import AuditDraft
 from app.domain.errors import NotFound
-from app.domain.records import ActivityRecord, RoundRecord
+from app.domain.records import PENDING, PUBLISHED, ActivityRecord, RoundRecord
 from app.domain.types import ActivityId, RoundPlan
+from app.store.sql.audit import append
 from app.store.sql.connection import Connection
 from app.store.sql.models import ActivityRow, PrizeRow, RoundRow
 
@@ -27,7 +30,18 @@ def _record(row: ActivityRow) -> ActivityRecord:
         created_at=row.created_at,
         updated_at=row.updated_at,
         published_at=row.published_at,
+        pending_by=row.pending_by,
     )
+
+
+def state(rec: ActivityRecord) -> dict[str, Any]:
+    """An activity as the audit trail shows it before and after a change."""
+    return {
+        "status": rec.status,
+        "version": rec.version,
+        "pending_by": rec.pending_by,
+        "config": rec.config.model_dump(mode="json", exclude_none=True),
+    }
 
 
 def config_json(cfg: ActivityConfig) -> str:
@@ -62,7 +76,11 @@ class Activities:
     def __init__(self, db: Connection) -> None:
         self.db = db
 
-    async def create(self, cfg: ActivityConfig, *, now: dt.datetime) -> ActivityRecord:
+    async def create(
+        self, cfg: ActivityConfig, *, now: dt.datetime, audit: AuditDraft | None = None
+    ) -> ActivityRecord:
+        """A new draft; ``audit`` is written in the same transaction (its target
+        and ``after`` are completed with the new id and record)."""
         async with self.db.session() as s:
             row = ActivityRow(
                 name=cfg.name,
@@ -79,7 +97,13 @@ class Activities:
             s.add(row)
             await s.flush()
             await s.execute(insert(PrizeRow), _prize_rows(row.id, cfg))
-            return _record(row)
+            rec = _record(row)
+            if audit is not None:
+                done = dataclasses.replace(
+                    audit, target=f"activity:{rec.id}", activity_id=rec.id, after=state(rec)
+                )
+                await append(s, done, now)
+            return rec
 
     async def get(self, activity_id: ActivityId) -> ActivityRecord | None:
         async with self.db.session() as s:
@@ -94,12 +118,21 @@ class Activities:
             return [_record(r) for r in rows]
 
     async def replace(
-        self, activity_id: ActivityId, cfg: ActivityConfig, *, now: dt.datetime
+        self,
+        activity_id: ActivityId,
+        cfg: ActivityConfig,
+        *,
+        now: dt.datetime,
+        audit: AuditDraft | None = None,
+        pending_by: str | None = None,
     ) -> ActivityRecord:
+        """The next version; with ``pending_by`` (four-eyes) a published activity
+        waits for approval again while its live version stays as it was."""
         async with self.db.session() as s:
             row = await s.get(ActivityRow, activity_id, with_for_update=True)
             if row is None:
                 raise NotFound(f"activity {activity_id} does not exist", code="activity_not_found")
+            before = state(_record(row))
             row.name = cfg.name
             row.kind = cfg.kind.value
             row.timezone = cfg.timezone
@@ -108,17 +141,38 @@ class Activities:
             row.config = config_json(cfg)
             row.version += 1
             row.updated_at = now
+            if pending_by is not None and row.published_at is not None:
+                row.status, row.pending_by = PENDING, pending_by
             await s.execute(delete(PrizeRow).where(PrizeRow.activity_id == activity_id))
             await s.execute(insert(PrizeRow), _prize_rows(activity_id, cfg))
-            return _record(row)
+            rec = _record(row)
+            if audit is not None:
+                await append(s, dataclasses.replace(audit, before=before, after=state(rec)), now)
+            return rec
 
-    async def mark_published(self, activity_id: ActivityId, *, now: dt.datetime) -> None:
+    async def mark_published(
+        self, activity_id: ActivityId, *, now: dt.datetime, audit: AuditDraft | None = None
+    ) -> None:
         async with self.db.session() as s:
             await s.execute(
                 update(ActivityRow)
                 .where(ActivityRow.id == activity_id)
-                .values(status="published", published_at=now)
+                .values(status=PUBLISHED, published_at=now, pending_by=None)
             )
+            if audit is not None:
+                await append(s, audit, now)
+
+    async def mark_pending(
+        self, activity_id: ActivityId, by: str, *, now: dt.datetime, audit: AuditDraft
+    ) -> None:
+        """Publishing waits for another publisher's approval (four-eyes)."""
+        async with self.db.session() as s:
+            await s.execute(
+                update(ActivityRow)
+                .where(ActivityRow.id == activity_id)
+                .values(status=PENDING, pending_by=by, updated_at=now)
+            )
+            await append(s, audit, now)
 
     # -- rounds -------------------------------------------------------------
 

@@ -10,6 +10,8 @@ One repository per aggregate, each on the same :class:`Connection`::
     db.guard        the blacklist and stock top-ups
     db.accounts     WeChat sessions
     db.fulfilment   leases on won draws for the fulfilment hook
+    db.operators    operators, their console sessions, API tokens
+    db.audit        the audit trail (appended inside each change's transaction)
 
 Repositories take times from their caller (the services' clock, which
 includes ``REDRAIN_CLOCK_OFFSET``), never from the system clock.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 from app.store.sql.accounts import Accounts
 from app.store.sql.activities import Activities
+from app.store.sql.audit import AuditLog
 from app.store.sql.connection import Connection
 from app.store.sql.draws import Draws
 from app.store.sql.fulfilment import Fulfilment
@@ -26,6 +29,7 @@ from app.store.sql.grants import Grants
 from app.store.sql.guard import Guard
 from app.store.sql.lotteries import Lotteries
 from app.store.sql.notices import Notices
+from app.store.sql.operators import Operators
 
 
 class Database(Connection):
@@ -39,3 +43,5 @@ class Database(Connection):
         self.guard = Guard(self)
         self.accounts = Accounts(self)
         self.fulfilment = Fulfilment(self)
+        self.operators = Operators(self)
+        self.audit = AuditLog(self)

@@ -7,8 +7,10 @@ import datetime as dt
 
 from sqlalchemy import delete, select
 
+from app.domain.audit import AuditDraft
 from app.domain.errors import Duplicate
 from app.domain.records import BlacklistEntry, Topup
+from app.store.sql.audit import append
 from app.store.sql.connection import Connection
 from app.store.sql.models import BlacklistRow, TopupRow
 
@@ -24,25 +26,57 @@ class Guard:
                 BlacklistEntry(r.kind, r.value, r.reason, r.created_at) for r in await s.scalars(q)
             ]
 
-    async def blacklist_add(self, kind: str, value: str, reason: str, *, now: dt.datetime) -> bool:
-        """True if added, False if it was already there."""
+    async def blacklist_add(
+        self,
+        kind: str,
+        value: str,
+        reason: str,
+        *,
+        now: dt.datetime,
+        audit: AuditDraft | None = None,
+    ) -> bool:
+        """True if added, False if it was already there (and nothing is recorded)."""
         try:
             async with self.db.session() as s:
                 s.add(BlacklistRow(kind=kind, value=value, reason=reason, created_at=now))
+                await s.flush()
+                if audit is not None:
+                    await append(s, audit, now)
             return True
         except Duplicate:
             return False
 
-    async def blacklist_remove(self, kind: str, value: str) -> bool:
+    async def blacklist_remove(
+        self,
+        kind: str,
+        value: str,
+        *,
+        now: dt.datetime | None = None,
+        audit: AuditDraft | None = None,
+    ) -> bool:
         async with self.db.session() as s:
             res = await s.execute(
                 delete(BlacklistRow).where(BlacklistRow.kind == kind, BlacklistRow.value == value)
             )
-            return bool(getattr(res, "rowcount", 0))
+            removed = bool(getattr(res, "rowcount", 0))
+            if removed and audit is not None and now is not None:
+                await append(s, audit, now)
+            return removed
 
-    async def record_topup(self, round_id: str, prize_key: str, added: int, at_ms: int) -> None:
+    async def record_topup(
+        self,
+        round_id: str,
+        prize_key: str,
+        added: int,
+        at_ms: int,
+        *,
+        now: dt.datetime | None = None,
+        audit: AuditDraft | None = None,
+    ) -> None:
         async with self.db.session() as s:
             s.add(TopupRow(round_id=round_id, prize_key=prize_key, added=added, at_ms=at_ms))
+            if audit is not None and now is not None:
+                await append(s, audit, now)
 
     async def topups(self, round_id: str) -> list[Topup]:
         """A round's top-ups, in order."""

@@ -46,6 +46,7 @@ class ActivityRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    pending_by: Mapped[str | None] = mapped_column(String(64), nullable=True)  # four-eyes
 
 
 class RoundRow(Base):
@@ -233,3 +234,84 @@ class TopupRow(Base):
     prize_key: Mapped[str] = mapped_column(String(32))
     added: Mapped[int] = mapped_column(BigInteger)
     at_ms: Mapped[int] = mapped_column(BigInteger)  # the Redis clock (+ offset) of the top-up
+
+
+class OperatorRow(Base):
+    """A person who runs campaigns: named, with a role, password hashed (argon2id)."""
+
+    __tablename__ = "operators"
+    __table_args__ = (UniqueConstraint("username", name="uq_operators_username"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(16))  # viewer | editor | publisher | admin
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class ApiTokenRow(Base):
+    """A scoped bearer token for a backend or a script; only its SHA-256 is kept."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (
+        UniqueConstraint("name", name="uq_api_tokens_name"),
+        UniqueConstraint("token_hash", name="uq_api_tokens_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64))
+    token_hash: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(32))  # grants | admin:<role>
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class OperatorSessionRow(Base):
+    """A console login: the cookie's SHA-256, its CSRF token, when last used."""
+
+    __tablename__ = "operator_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    operator_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("operators.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime)
+
+
+class AuditRow(Base):
+    """One admin write or login attempt. Append-only; a hash chain makes an
+    edit, a deletion or a reordering in the database visible (redrain audit verify)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_actor", "actor", "id"),
+        Index("ix_audit_action_at", "action", "at"),
+        Index("ix_audit_activity", "activity_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=False)
+    at: Mapped[dt.datetime] = mapped_column(DateTime)
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(40))
+    target: Mapped[str] = mapped_column(String(200))
+    activity_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    before: Mapped[str | None] = mapped_column(LongText, nullable=True)
+    after: Mapped[str | None] = mapped_column(LongText, nullable=True)
+    ip: Mapped[str] = mapped_column(String(64), default="", server_default="")
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditHeadRow(Base):
+    """The chain's head: locked by each append (one row, id 1)."""
+
+    __tablename__ = "audit_head"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))

@@ -1,0 +1,78 @@
+"""The ``redrain`` command group and what every command shares.
+
+A bad setting or argument stops with one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import NoReturn, TypeVar
+
+import click
+
+from app.config import Settings, load_settings
+from app.domain.errors import ConfigError, RedrainError
+
+T = TypeVar("T")
+
+
+def fail(message: str, status: int = 2) -> NoReturn:
+    click.echo(f"redrain: error: {message}", err=True)
+    sys.exit(status)
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        fail(exc.message)
+
+
+def production_settings() -> Settings:
+    """Settings for commands that work on the shared Redis and database."""
+    settings = settings_or_exit()
+    if settings.embedded:
+        fail(
+            "REDRAIN_REDIS_URL is not set: the embedded server keeps its data inside its own "
+            "process, so this command needs REDRAIN_REDIS_URL and REDRAIN_DATABASE_URL"
+        )
+    try:
+        settings.require_production()
+    except ConfigError as exc:
+        fail(exc.message)
+    return settings
+
+
+def run(make: Callable[[], Awaitable[T]]) -> T:
+    """Run a command's coroutine; a bad setting exits 2, any other error 1,
+    each with one line on stderr."""
+    try:
+        return asyncio.run(make())  # type: ignore[arg-type]
+    except ConfigError as exc:
+        fail(exc.message)
+    except RedrainError as exc:
+        fail(exc.message, 1)
+
+
+@click.group()
+@click.version_option(package_name="redrain")
+def main() -> None:
+    """redrain: high-concurrency prize draws (red-envelope rain, lucky wheel, ...)."""
+
+
+def setup_logging(level: str) -> None:
+    import logging
+
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+    )
+
+
+def redact(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if at and ":" in creds:
+        creds = creds.split(":", 1)[0] + ":***"
+    return f"{scheme}{sep}{creds}{at}{host}"

@@ -1,0 +1,224 @@
+"""Campaign operations from a server: ``reconcile``, ``verify``, ``db upgrade``,
+``activity create|publish``."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+import orjson
+
+from app.cli.base import fail, main, production_settings, redact, run, settings_or_exit
+from app.domain.errors import NotFound
+
+
+@main.command()
+@click.option(
+    "--activity",
+    "activities",
+    type=click.IntRange(1),
+    multiple=True,
+    help="only this activity (repeatable); default: every published one",
+)
+@click.option(
+    "--days",
+    type=click.FloatRange(0, min_open=True),
+    default=2.0,
+    show_default=True,
+    help="rounds that ended within this many days",
+)
+@click.option("--all", "everything", is_flag=True, help="every ended round, however old")
+@click.option(
+    "--wait",
+    type=click.FloatRange(0),
+    default=30.0,
+    show_default=True,
+    help="seconds to wait for each stream to drain",
+)
+@click.option("--repair", is_flag=True, help="re-drive missing draws from Redis")
+def reconcile(
+    activities: tuple[int, ...], days: float, everything: bool, wait: float, repair: bool
+) -> None:
+    """Prove Redis and the database agree for every ended round: exit 0 when they
+    do, 1 on any drift (each one named)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    settings = production_settings()
+    out = Console()
+    err = Console(stderr=True)
+
+    async def go() -> bool:
+        from app.application import connect
+        from app.jobs.reconcile import Reconciler
+
+        redis, database = connect(settings)
+        try:
+            rec = Reconciler(redis, database)
+            since = None if everything else await redis.now_ms() - int(days * 86_400_000)
+            rounds, open_now = await rec.ended_rounds(list(activities) or None, since)
+            with Progress(
+                TextColumn("[progress.description]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                console=err,
+                transient=True,
+            ) as bar:
+                task = bar.add_task("reconciling rounds", total=len(rounds))
+                checks = await rec.run(
+                    rounds, repair=repair, wait=wait, progress=lambda _: bar.advance(task)
+                )
+        finally:
+            await redis.close()
+            await database.close()
+        table = Table(title="redrain reconcile: Redis / database")
+        for col in ("round", "draws", "users", "wins", "stream", "status"):
+            table.add_column(col)
+        for c in checks:
+            colour = {"ok": "green", "drift": "red"}.get(c.status, "yellow")
+            table.add_row(
+                c.round_id,
+                f"{c.redis_draws}/{c.db_draws}",
+                f"{c.redis_users}/{c.db_users}",
+                " ".join(f"{k} {r}/{d}" for k, (r, d) in sorted(c.wins.items())),
+                "drained" if c.drained else f"{c.undelivered}+{c.pending} left",
+                f"[{colour}]{c.status}[/{colour}]",
+            )
+        out.print(table)
+        bad = [c for c in checks if not c.agrees]
+        for c in checks:
+            if not c.agrees or c.repaired:
+                for line in c.problems():
+                    out.print(f"{c.round_id}: {line}", markup=False, highlight=False)
+        out.print(
+            f"{len(checks)} rounds checked, {len(checks) - len(bad)} agree, {len(bad)} drift; "
+            f"{open_now} open rounds not checked yet",
+            markup=False,
+            highlight=False,
+        )
+        return not bad
+
+    sys.exit(0 if run(go) else 1)
+
+
+@main.command()
+@click.argument("round_id")
+def verify(round_id: str) -> None:
+    """Recompute every draw of ROUND_ID from the database and the round's seed;
+    exit 0 when all of them check out, 1 on any mismatch (each one named), 2
+    when there is no such round."""
+    from rich.console import Console
+
+    from app.jobs.verify import Verifier
+    from app.services.clock import Clock
+    from app.store.sql.database import Database
+
+    settings = settings_or_exit()
+    if settings.database_url is None:
+        fail("REDRAIN_DATABASE_URL is not set")
+    out = Console()
+
+    async def go() -> bool:
+        database = Database(settings.database_url or "")
+        try:
+            with out.status(f"verifying {round_id} ..."):
+                report = await Verifier(database).verify(
+                    round_id, now_ms=Clock(settings.clock_offset_ms).now_ms()
+                )
+        except NotFound as exc:
+            fail(exc.message)  # a usage error, not a fairness failure
+        finally:
+            await database.close()
+        for f in report.findings:
+            out.print(f"{f.draw_id or round_id}: {f.problem}", markup=False, highlight=False)
+        if not report.ended:
+            out.print("note: the round has not ended; its seed is not public yet")
+        verdict = "[green]verified[/green]" if report.ok else "[red]MISMATCH[/red]"
+        out.print(
+            f"{verdict}: {report.draws} draws, {report.wins} wins, "
+            f"{len(report.findings)} problems in {round_id}"
+        )
+        return report.ok
+
+    sys.exit(0 if run(go) else 1)
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command()
+def upgrade() -> None:
+    """Apply every migration to REDRAIN_DATABASE_URL."""
+    from app.store.sql.connection import upgrade as migrate
+
+    settings = settings_or_exit()
+    if settings.database_url is None:
+        fail("REDRAIN_DATABASE_URL is not set")
+    click.echo(f"upgrading {redact(settings.database_url)} ...", err=True)
+    try:
+        migrate(settings.database_url)
+    except Exception as exc:
+        fail(f"migration failed: {exc.__class__.__name__}: {str(exc).splitlines()[0]}", 1)
+    click.echo("database is at the latest schema", err=True)
+
+
+@main.group()
+def activity() -> None:
+    """Create and publish activities without the HTTP API."""
+
+
+@activity.command("create")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def activity_create(file: Path) -> None:
+    """Create an activity from a JSON FILE; prints its id."""
+    from app.domain.activity import parse_config
+    from app.services.clock import Clock
+    from app.store.sql.database import Database
+
+    settings = settings_or_exit()
+    if settings.database_url is None:
+        fail("REDRAIN_DATABASE_URL is not set")
+    try:
+        data = orjson.loads(file.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        fail(f"{file}: malformed JSON: {exc}")
+
+    async def go() -> int:
+        cfg = parse_config(data)
+        database = Database(settings.database_url or "")
+        try:
+            created = await database.activities.create(
+                cfg, now=Clock(settings.clock_offset_ms).stamp()
+            )
+            return created.id
+        finally:
+            await database.close()
+
+    click.echo(run(go))
+
+
+@activity.command("publish")
+@click.argument("activity_id", type=click.IntRange(1))
+def activity_publish(activity_id: int) -> None:
+    """Load an activity's rounds, stock and seeds into Redis (idempotent)."""
+    settings = production_settings()
+
+    async def go() -> dict[str, Any]:
+        from app.application import build
+        from app.domain.audit import CLI
+        from app.http.responses import pending, published
+        from app.services.activities import Pending
+
+        services = await build(settings)
+        try:
+            done = await services.activities.publish(activity_id, CLI)
+        finally:
+            await services.close()
+        return dict(pending(done)) if isinstance(done, Pending) else dict(published(done))
+
+    click.echo(orjson.dumps(run(go)).decode())

@@ -1,0 +1,131 @@
+"""The audit trail in the database: appended inside the transaction of the
+change it records, read newest first, walked whole by ``redrain audit verify``.
+
+No code path updates or deletes an entry. The one-row ``audit_head`` table
+is updated first in each append: that update takes the write lock (a row lock
+on MariaDB, the database lock on SQLite), so concurrent appends get
+consecutive ids and each chains to the one before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from collections.abc import AsyncIterator
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.domain.audit import AuditDraft, AuditEntry, seal
+from app.store.sql.connection import Connection
+from app.store.sql.models import AuditHeadRow, AuditRow
+
+
+async def append(s: AsyncSession, draft: AuditDraft, now: dt.datetime) -> AuditEntry:
+    """Write one entry in the caller's transaction (its change and the entry
+    commit or roll back together)."""
+    await s.execute(
+        update(AuditHeadRow).where(AuditHeadRow.id == 1).values(last_id=AuditHeadRow.last_id + 1)
+    )
+    head = (
+        await s.execute(
+            select(AuditHeadRow.last_id, AuditHeadRow.last_hash).where(AuditHeadRow.id == 1)
+        )
+    ).one()
+    entry = seal(draft, int(head.last_id), now, str(head.last_hash))
+    s.add(AuditRow(**dataclasses.asdict(entry)))
+    await s.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(last_hash=entry.hash))
+    return entry
+
+
+def _entry(r: AuditRow) -> AuditEntry:
+    return AuditEntry(
+        r.id,
+        r.at,
+        r.actor,
+        r.action,
+        r.target,
+        r.activity_id,
+        r.before,
+        r.after,
+        r.ip,
+        r.prev_hash,
+        r.hash,
+    )
+
+
+class AuditLog:
+    def __init__(self, db: Connection) -> None:
+        self.db = db
+
+    async def record(self, draft: AuditDraft, *, now: dt.datetime) -> AuditEntry:
+        """An entry on its own (a failed login: there is no other change)."""
+        async with self.db.session() as s:
+            return await append(s, draft, now)
+
+    async def page(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        activity_id: int | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        """Entries newest first, older than ``before_id`` when given."""
+        q = select(AuditRow)
+        if actor is not None:
+            q = q.where(AuditRow.actor == actor)
+        if action is not None:
+            q = q.where(AuditRow.action == action)
+        if activity_id is not None:
+            q = q.where(AuditRow.activity_id == activity_id)
+        if before_id is not None:
+            q = q.where(AuditRow.id < before_id)
+        q = q.order_by(AuditRow.id.desc()).limit(limit)
+        async with self.db.session() as s:
+            return [_entry(r) for r in await s.scalars(q)]
+
+    async def walk(self, chunk: int = 5000) -> AsyncIterator[list[AuditEntry]]:
+        """Every entry in id order, a chunk at a time."""
+        after = 0
+        while True:
+            async with self.db.session() as s:
+                rows = list(
+                    await s.scalars(
+                        select(AuditRow)
+                        .where(AuditRow.id > after)
+                        .order_by(AuditRow.id)
+                        .limit(chunk)
+                    )
+                )
+            if not rows:
+                return
+            yield [_entry(r) for r in rows]
+            after = rows[-1].id
+
+    async def head(self) -> tuple[int, str]:
+        """``(last id, last hash)`` as the head row records them."""
+        async with self.db.session() as s:
+            row = (
+                await s.execute(
+                    select(AuditHeadRow.last_id, AuditHeadRow.last_hash).where(AuditHeadRow.id == 1)
+                )
+            ).one()
+            return int(row.last_id), str(row.last_hash)
+
+    async def failures_since(
+        self, since: dt.datetime, *, target: str | None, ip: str | None
+    ) -> tuple[int, dt.datetime | None]:
+        """Failed logins at or after ``since`` for ``target`` or from ``ip``:
+        ``(count, the oldest one's time)``."""
+        q = select(func.count(), func.min(AuditRow.at)).where(
+            AuditRow.action == "login.failed", AuditRow.at >= since
+        )
+        if target is not None:
+            q = q.where(AuditRow.target == target)
+        if ip is not None:
+            q = q.where(AuditRow.ip == ip)
+        async with self.db.session() as s:
+            count, oldest = (await s.execute(q)).one()
+            return int(count or 0), oldest

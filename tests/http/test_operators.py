@@ -1,0 +1,411 @@
+"""Operators, roles, sessions, CSRF, throttling, tokens, four-eyes and the audit
+trail (SPEC §8), over HTTP in process, on MariaDB and on SQLite."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.domain.audit import Actor
+from app.domain.operators import Can, Role
+from app.http.routes import ENDPOINTS
+from app.services.container import Services
+from app.store.sql.models import AuditRow
+from tests.conftest import ServiceFactory, admin_headers
+from tests.helpers import DAY, local, offset_to, prize, rain
+from tests.http.test_http import assert_error, bearer
+
+Http = Callable[[Services], httpx.AsyncClient]
+PASSWORD = "correct horse battery"
+ROOT = Actor("root-test")
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "security.md"
+
+
+async def operator(svc: Services, role: str, name: str | None = None) -> str:
+    username = name or f"{role}-{id(svc) % 100_000}"
+    await svc.operators.ensure(username, PASSWORD, role, ROOT)
+    return username
+
+
+async def login(
+    client: httpx.AsyncClient, username: str, password: str = PASSWORD, ip: str = "10.0.0.5"
+) -> httpx.Response:
+    return await client.post(
+        "/v1/admin/login",
+        json={"username": username, "password": password},
+        headers={"X-Forwarded-For": ip},
+    )
+
+
+async def session(client: httpx.AsyncClient, username: str) -> dict[str, str]:
+    """Signs in; the client keeps the cookie. Returns the CSRF header to send."""
+    resp = await login(client, username)
+    assert resp.status_code == 200, resp.text
+    body = resp.json()
+    assert body["operator"]["username"] == username and body["csrf_token"]
+    return {"X-CSRF-Token": body["csrf_token"]}
+
+
+def operator_routes() -> list[tuple[str, str, Can]]:
+    return [(ep.method, ep.path, ep.can) for ep in ENDPOINTS if ep.can is not None]
+
+
+def concrete(path: str) -> str:
+    return (
+        path.replace("{id:rowid}", "999999")
+        .replace("{kind}", "user")
+        .replace("{value}", "nobody")
+        .replace("{username}", "nobody")
+        .replace("{name}", "nothing")
+    )
+
+
+@pytest.mark.parametrize("role", [r.label for r in Role])
+async def test_each_role_reaches_exactly_its_routes(
+    make_service: ServiceFactory, http: Http, role: str
+) -> None:
+    """Every operator route, with a token of each role: refused (403
+    ``forbidden``) exactly when the role is below what the route needs."""
+    svc = make_service()
+    _, secret = await svc.operators.create_token(f"t-{role}-{id(svc)}", f"admin:{role}", ROOT)
+    client = http(svc)
+    level = Role.parse(role)
+    for method, path, can in operator_routes():
+        if path == "/v1/admin/logout":
+            continue  # a bearer has no session to end
+        resp = await client.request(
+            method, concrete(path), headers={"Authorization": f"Bearer {secret}"}, json={}
+        )
+        allowed = (
+            level
+            >= {
+                Can.READ: Role.VIEWER,
+                Can.EDIT: Role.EDITOR,
+                Can.PUBLISH: Role.PUBLISHER,
+                Can.MANAGE: Role.ADMIN,
+                Can.GRANT: Role.ADMIN,
+            }[can]
+        )
+        if allowed:
+            assert resp.status_code != 403, (method, path, resp.text)
+        else:
+            assert_error(resp, 403, "forbidden")
+
+
+def test_the_route_table_in_security_md_is_the_routes() -> None:
+    """docs/security.md's route × role table lists every operator route with
+    the role the code enforces."""
+    text = DOCS.read_text(encoding="utf-8")
+    table = set(re.findall(r"^\| `(GET|POST|PUT|DELETE) ([^`]+)` \| (\w+) \|", text, re.M))
+    needs = {
+        Can.READ: "viewer",
+        Can.EDIT: "editor",
+        Can.PUBLISH: "publisher",
+        Can.MANAGE: "admin",
+        Can.GRANT: "grants",
+    }
+    plain = {(m, re.sub(r"\{(\w+):\w+\}", r"{\1}", p), needs[c]) for m, p, c in operator_routes()}
+    assert table == plain
+
+
+async def test_a_player_token_is_403_and_no_credentials_401(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    client = http(make_service())
+    assert_error(await client.get("/v1/admin/activities", headers=bearer("eve")), 403, "forbidden")
+    assert_error(await client.get("/v1/admin/activities"), 401)
+    assert_error(
+        await client.get("/v1/admin/activities", headers={"Authorization": "Bearer rdt_nope"}),
+        401,
+        "invalid_token",
+    )
+
+
+async def test_console_session_csrf_logout_and_expiry(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    svc = make_service()
+    name = await operator(svc, "editor")
+    client = http(svc)
+    csrf = await session(client, name)
+    cookie = client.cookies.get("redrain_session")
+    assert cookie
+    # Reads need no CSRF token; writes do, and the right one.
+    assert (await client.get("/v1/admin/activities")).status_code == 200
+    assert (await client.get("/v1/admin/session")).json()["csrf_token"] == csrf["X-CSRF-Token"]
+    for headers in ({}, {"X-CSRF-Token": "forged"}):
+        resp = await client.post("/v1/admin/activities", json=rain(), headers=headers)
+        assert_error(resp, 403, "csrf_failed")
+    made = await client.post("/v1/admin/activities", json=rain(), headers=csrf)
+    assert made.status_code == 201
+    # The same cookie, hours later (a process whose clock moved on): idle too long.
+    later = http(make_service(svc.settings.session_ttl + 120))
+    later.cookies.set("redrain_session", cookie)
+    assert_error(await later.get("/v1/admin/activities"), 401, "session_expired")
+    # Logout ends a session for good.
+    other = http(svc)
+    csrf2 = await session(other, name)
+    assert (await other.post("/v1/admin/logout", headers=csrf2)).status_code == 204
+    other.cookies.set("redrain_session", client.cookies.get("redrain_session") or "")
+    # (the first session is still valid until its own logout or expiry)
+    assert (await other.get("/v1/admin/activities")).status_code in (200, 401)
+
+
+async def test_the_cookie_is_httponly_strict_and_secure(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    svc = make_service()
+    name = await operator(svc, "viewer")
+    resp = await login(http(svc), name)
+    cookie = next(
+        v for k, v in resp.headers.multi_items() if k == "set-cookie" and "redrain_session" in v
+    )
+    low = cookie.lower()
+    assert "httponly" in low and "samesite=strict" in low and "path=/" in low and "secure" in low
+
+
+async def test_login_throttling_cannot_lock_the_operator_out(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    svc = make_service()
+    name = await operator(svc, "publisher")
+    own = http(svc)
+    assert (await login(own, name, ip="1.2.3.4")).status_code == 200  # a device cookie now
+    attacker = http(svc)
+    for _ in range(5):
+        assert_error(await login(attacker, name, "wrong", ip="6.6.6.6"), 401, "invalid_credentials")
+    # The attacker's address and the username (without a device cookie) are throttled.
+    resp = await login(attacker, name, ip="6.6.6.6")
+    assert_error(resp, 429, "login_throttled")
+    assert int(resp.headers["retry-after"]) > 0
+    assert_error(await login(http(svc), name, ip="7.7.7.7"), 429, "login_throttled")
+    # The operator's own browser still signs in from its usual address.
+    assert (await login(own, name, ip="1.2.3.4")).status_code == 200
+    # An unknown name answers exactly like a wrong password.
+    unknown = await login(http(svc), "nobody-at-all", "whatever", ip="8.8.8.8")
+    wrong = await login(http(svc), name, "whatever!", ip="9.9.9.9")
+    assert (
+        unknown.status_code == 401 and unknown.json() == wrong.json()
+    ) or wrong.status_code == 429
+    entries = await svc.operators.audit(
+        actor=name, action=None, activity_id=None, before_id=None, limit=100
+    )
+    actions = [e.action for e in entries]
+    assert actions.count("login.failed") >= 5 and "login.throttled" in actions
+    assert actions.count("login.succeeded") == 2
+
+
+async def test_api_token_scopes_and_revocation(make_service: ServiceFactory, http: Http) -> None:
+    svc = make_service(offset_to(local(DAY, 10, 5)))
+    client = http(svc)
+    amount = rain(kind="amount")
+    amount["sessions"][0]["pools"] = [{"amount_min": 0, "prizes": [prize("a", 10, 1.0)]}]
+    aid = (await client.post("/v1/admin/activities", json=amount, headers=admin_headers())).json()[
+        "id"
+    ]
+    await client.post(f"/v1/admin/activities/{aid}/publish", headers=admin_headers())
+    created = await client.post(
+        "/v1/admin/tokens",
+        json={"name": "shop-backend", "scope": "grants"},
+        headers=admin_headers(),
+    )
+    assert created.status_code == 201
+    secret = created.json()["token"]
+    shop = {"Authorization": f"Bearer {secret}"}
+    grant = {"user_id": "u1", "activity_id": aid, "amount": 5, "reference": "order-1"}
+    assert (await client.post("/v1/grants", json=grant, headers=shop)).status_code == 201
+    assert_error(await client.get("/v1/admin/activities", headers=shop), 403, "forbidden")
+    listed = (await client.get("/v1/admin/tokens", headers=admin_headers())).json()["tokens"]
+    shop_token = [t for t in listed if t["name"] == "shop-backend"]
+    assert shop_token and "token" not in shop_token[0] and shop_token[0]["scope"] == "grants"
+    assert (
+        await client.delete("/v1/admin/tokens/shop-backend", headers=admin_headers())
+    ).status_code == 204
+    grant2 = {**grant, "reference": "order-2"}
+    assert_error(await client.post("/v1/grants", json=grant2, headers=shop), 401, "invalid_token")
+    bad = await client.post(
+        "/v1/admin/tokens", json={"name": "x", "scope": "root"}, headers=admin_headers()
+    )
+    assert_error(bad, 422)
+
+
+async def test_four_eyes_publish(make_service: ServiceFactory, http: Http) -> None:
+    svc = make_service(offset_to(local(DAY, 10, 5)), publish_approvals=True)
+    client = http(svc)
+    alice, bob = (
+        await operator(svc, "publisher", "alice-4e"),
+        await operator(svc, "publisher", "bob-4e"),
+    )
+    a, b = {"Authorization": ""}, {"Authorization": ""}
+    _, sa = await svc.operators.create_token(f"alice-{id(svc)}", "admin:publisher", Actor(alice))
+    _, sb = await svc.operators.create_token(f"bob-{id(svc)}", "admin:publisher", Actor(bob))
+    a["Authorization"], b["Authorization"] = f"Bearer {sa}", f"Bearer {sb}"
+    aid = (await client.post("/v1/admin/activities", json=rain(), headers=a)).json()["id"]
+    asked = await client.post(f"/v1/admin/activities/{aid}/publish", headers=a)
+    assert asked.status_code == 202 and asked.json()["status"] == "pending_approval"
+    draw = await client.post("/v1/draw", json={"activity_id": aid}, headers=bearer("p"))
+    assert_error(draw, 404, "activity_not_found")  # nothing is live yet
+    assert_error(
+        await client.post(f"/v1/admin/activities/{aid}/approve", headers=a), 403, "same_publisher"
+    )
+    approved = await client.post(f"/v1/admin/activities/{aid}/approve", headers=b)
+    assert approved.status_code == 200 and approved.json()["status"] == "published"
+    assert (
+        await client.post("/v1/draw", json={"activity_id": aid}, headers=bearer("p"))
+    ).status_code == 200
+    assert_error(
+        await client.post(f"/v1/admin/activities/{aid}/approve", headers=b), 409, "not_pending"
+    )
+    entries = await svc.operators.audit(
+        actor=None, action=None, activity_id=aid, before_id=None, limit=50
+    )
+    assert [(e.action, e.actor) for e in entries][:2] == [
+        ("activity.approve", f"bob-{id(svc)}"),
+        ("activity.publish_requested", f"alice-{id(svc)}"),
+    ]
+
+
+async def test_every_admin_write_leaves_one_entry_with_before_and_after(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    svc = make_service(offset_to(local(DAY, 10, 5)))
+    client = http(svc)
+    h = admin_headers()
+    start = (await client.get("/v1/admin/audit?limit=1", headers=h)).json()["entries"]
+    first_id = start[0]["id"] if start else 0
+    aid = (
+        await client.post("/v1/admin/activities", json=rain([prize("c2", 5, 1.0)]), headers=h)
+    ).json()["id"]
+    await client.put(
+        f"/v1/admin/activities/{aid}", json=rain([prize("c2", 7, 1.0)], name="v2"), headers=h
+    )
+    await client.post(f"/v1/admin/activities/{aid}/publish", headers=h)
+    await client.post(
+        f"/v1/admin/activities/{aid}/stock",
+        json={"round": "20300601:0", "prize": "c2", "add": 3},
+        headers=h,
+    )
+    await client.post(
+        "/v1/admin/blacklist",
+        json={"kind": "user", "value": "spammer-x", "reason": "bot"},
+        headers=h,
+    )
+    await client.delete("/v1/admin/blacklist/user/spammer-x", headers=h)
+    page = (await client.get(f"/v1/admin/audit?activity_id={aid}", headers=h)).json()
+    by_action = {e["action"]: e for e in page["entries"]}
+    assert set(by_action) == {
+        "activity.create",
+        "activity.update",
+        "activity.publish",
+        "stock.topup",
+    }
+    assert all(e["actor"] == "admin-token" for e in page["entries"])
+    update = by_action["activity.update"]
+    assert update["before"]["version"] == 1 and update["after"]["version"] == 2
+    assert update["after"]["config"]["name"] == "v2"
+    topup = by_action["stock.topup"]
+    assert (topup["before"]["quantity"], topup["after"]["quantity"]) == (7, 10)
+    assert by_action["activity.publish"]["after"]["status"] == "published"
+    newer = (await client.get("/v1/admin/audit?limit=100", headers=h)).json()["entries"]
+    blacklist = [e["action"] for e in newer if e["target"] == "blacklist:user:spammer-x"]
+    assert blacklist == ["blacklist.remove", "blacklist.add"]  # newest first
+    assert [e["id"] for e in newer] == sorted((e["id"] for e in newer), reverse=True)
+    assert newer[-1]["id"] > first_id - 100
+    # A write refused before it happens leaves no entry.
+    count = len(newer)
+    bad = await client.post("/v1/admin/activities", json=rain([prize("c2", 5, 2.0)]), headers=h)
+    assert bad.status_code == 422
+    assert (
+        len((await client.get("/v1/admin/audit?limit=100", headers=h)).json()["entries"]) == count
+    )
+    # The trail has no route to edit or delete entries.
+    for method in ("PUT", "DELETE", "PATCH"):
+        assert (await client.request(method, "/v1/admin/audit", headers=h)).status_code == 405
+
+
+async def test_a_change_and_its_entry_commit_or_roll_back_together(
+    make_service: ServiceFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The entry is written inside the change's transaction: when writing it
+    fails, the change is not there either."""
+    from app.store.sql import activities as repo
+
+    svc = make_service()
+    real = repo.append
+
+    async def failing(*args: Any, **kwargs: Any) -> Any:
+        await real(*args, **kwargs)
+        raise RuntimeError("the database failed after the entry was written")
+
+    monkeypatch.setattr(repo, "append", failing)
+    before = await svc.activities.latest(1000, 0)
+    with pytest.raises(RuntimeError):
+        await svc.activities.create(rain(name="never"), ROOT)
+    assert [a.id for a in await svc.activities.latest(1000, 0)] == [a.id for a in before]
+    entries = await svc.operators.audit(
+        actor=ROOT.name, action="activity.create", activity_id=None, before_id=None, limit=10
+    )
+    assert entries == []
+    checked, broken = await svc.operators.verify_audit()
+    assert broken is None and checked > 0
+
+
+async def test_the_audit_trail_is_tamper_evident(make_service: ServiceFactory) -> None:
+    svc = make_service()
+    for i in range(3):
+        await svc.operators.ensure(f"chain-{i}-{id(svc)}", PASSWORD, "viewer", ROOT)
+    checked, broken = await svc.operators.verify_audit()
+    assert broken is None and checked >= 3
+    last = await svc.operators.audit(
+        actor=None, action=None, activity_id=None, before_id=None, limit=3
+    )
+    from sqlalchemy import delete, update
+
+    async with svc.db.session() as s:  # an insider edits an entry
+        await s.execute(update(AuditRow).where(AuditRow.id == last[1].id).values(actor="someone"))
+    _, broken = await svc.operators.verify_audit()
+    assert broken is not None and broken.id == last[1].id and "changed" in broken.problem
+    async with svc.db.session() as s:  # ...and, put back, deletes another
+        await s.execute(
+            update(AuditRow).where(AuditRow.id == last[1].id).values(actor=last[1].actor)
+        )
+        await s.execute(delete(AuditRow).where(AuditRow.id == last[2].id))
+    _, broken = await svc.operators.verify_audit()
+    assert broken is not None and broken.id == last[2].id and "missing" in broken.problem
+
+
+async def test_operators_are_managed_by_admins(make_service: ServiceFactory, http: Http) -> None:
+    svc = make_service()
+    client = http(svc)
+    h = admin_headers()
+    made = await client.post(
+        "/v1/admin/operators",
+        json={"username": "carol-ops", "password": PASSWORD, "role": "editor"},
+        headers=h,
+    )
+    if made.status_code == 409:  # MariaDB keeps operators across parametrized runs
+        await client.post("/v1/admin/operators/carol-ops/enable", headers=h)
+    else:
+        assert made.status_code == 201 and made.json()["role"] == "editor"
+    csrf = await session(http(svc), "carol-ops")
+    assert csrf
+    assert_error(
+        await client.post(
+            "/v1/admin/operators",
+            json={"username": "short-pw", "password": "short", "role": "viewer"},
+            headers=h,
+        ),
+        422,
+    )
+    disabled = await client.post("/v1/admin/operators/carol-ops/disable", headers=h)
+    assert disabled.status_code == 200 and disabled.json()["disabled"] is True
+    assert_error(await login(http(svc), "carol-ops"), 401, "invalid_credentials")
+    listed = (await client.get("/v1/admin/operators", headers=h)).json()["operators"]
+    assert any(o["username"] == "carol-ops" and o["disabled"] for o in listed)
+    assert dt.datetime.fromisoformat(listed[0]["created_at"].replace("Z", "+00:00"))
