@@ -26,12 +26,18 @@ fi
 wait_for mariadb_up 300 "MariaDB on 127.0.0.1:3306 (user root, empty password)"
 
 # The browser tests drive Debian's Chromium (Playwright's own download does not
-# work here); a fresh machine does not have it yet.
-if [ ! -x /usr/bin/chromium ]; then
-  echo "services: installing Debian's chromium for the browser tests" >&2
+# work here) and screenshot pages in Chinese (real glyphs need Noto CJK); a fresh
+# machine has neither yet.
+need=()
+[ -x /usr/bin/chromium ] || need+=(chromium)
+fc-list 2>/dev/null | grep -q "Noto Sans CJK" || need+=(fonts-noto-cjk)
+fc-list 2>/dev/null | grep -q "Noto Color Emoji" || need+=(fonts-noto-color-emoji)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "services: installing ${need[*]} for the browser tests" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y -q chromium >/dev/null 2>&1 ||
-    { apt-get update -q >/dev/null && apt-get install -y -q chromium >/dev/null; }
+  apt-get install -y -q "${need[@]}" >/dev/null 2>&1 ||
+    { apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null; }
 fi
 [ -x /usr/bin/chromium ] || { echo "services: /usr/bin/chromium is missing" >&2; exit 1; }
-echo "services: Redis, MariaDB and Chromium are up" >&2
+fc-list | grep -q "Noto Sans CJK" || { echo "services: fonts-noto-cjk is missing" >&2; exit 1; }
+echo "services: Redis, MariaDB, Chromium and fonts are up" >&2

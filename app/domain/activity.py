@@ -103,6 +103,9 @@ class PrizeConfig(_Model):
     weight: int = Field(default=1, ge=0, le=MAX_WEIGHT)
     image_url: WebUrl | None = Field(default=None, max_length=500)
     release: ReleaseConfig | None = None
+    # What one unit costs the campaign (any currency, e.g. yuan): the console's
+    # budget only; never shown to players.
+    cost: float | None = Field(default=None, ge=0, le=1_000_000_000)
 
     @model_validator(mode="after")
     def _quantity(self) -> PrizeConfig:
@@ -159,6 +162,17 @@ class SessionConfig(_Model):
         return tod_seconds(self.end)
 
 
+Game = Literal["rain", "wheel", "grid", "scratch", "pass"]
+DEFAULT_GAME: dict[Kind, Game] = {Kind.TIME: "rain", Kind.COUNT: "pass", Kind.AMOUNT: "scratch"}
+
+
+class DisplayConfig(_Model):
+    """How the players' page shows the activity (SPEC §10)."""
+
+    game: Game | None = None  # default by kind: DEFAULT_GAME
+    skin: Literal["envelope", "candy"] = "envelope"  # what the rain drops
+
+
 class ActivityConfig(_Model):
     name: Name = Field(min_length=1, max_length=200)
     description: Text = Field(default="", max_length=2000)
@@ -175,6 +189,11 @@ class ActivityConfig(_Model):
     # Each draw must consume a grant from a trusted backend: always for amount,
     # optionally for count (e.g. a chance earned by answering a question).
     require_grant: bool | None = None
+    display: DisplayConfig = DisplayConfig()
+
+    @property
+    def game(self) -> Game:
+        return self.display.game or DEFAULT_GAME[self.kind]
 
     @property
     def needs_grant(self) -> bool:
@@ -200,6 +219,8 @@ class ActivityConfig(_Model):
             raise ValueError("require_grant: an amount activity always draws on a grant")
         if self.require_grant and self.kind is Kind.TIME:
             raise ValueError("require_grant: applies to kinds count and amount only")
+        if self.display.game == "pass" and self.kind is not Kind.COUNT:
+            raise ValueError("display.game: pass (a level pass) needs kind count")
         self._check_overlaps()
         for si, session in enumerate(self.sessions):
             self._check_pools(si, session)

@@ -181,15 +181,18 @@ async def test_embedded_mode_removes_its_folder_and_refuses_a_short_secret(
 
 async def test_pages_are_sent_locked_down(make_service: ServiceFactory, http: Http) -> None:
     client = http(make_service())
-    for path in ("/console", "/rain/1"):
+    pages = {"/": 200, "/console": 200, "/verify": 200, "/docs": 200, "/play/1": 404}
+    pages |= {"/rain/1": 404, "/lotteries/1": 404}
+    for path, status in pages.items():
         resp = await client.get(path)
-        assert resp.status_code == 200
+        assert resp.status_code == status, path
+        assert resp.headers["content-type"] == "text/html; charset=utf-8"
         csp = resp.headers["content-security-policy"]
         assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp
         assert resp.headers["x-frame-options"] == "DENY"
         assert resp.headers["x-content-type-options"] == "nosniff"
         assert resp.headers["referrer-policy"] == "no-referrer"
-    assert (await client.get("/static/console.js")).headers["x-content-type-options"] == "nosniff"
+    assert (await client.get("/static/js/common.js")).headers["x-content-type-options"] == "nosniff"
 
 
 @pytest.mark.parametrize(

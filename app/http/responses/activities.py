@@ -134,7 +134,9 @@ class PublicActivityMeta(TypedDict):
 
 
 PublicActivity = Annotated[PublicActivityMeta, WithConfig()]
-_NO_VALUES = {"sessions": {"__all__": {"pools": {"__all__": {"prizes": {"__all__": {"value"}}}}}}}
+_NO_VALUES = {
+    "sessions": {"__all__": {"pools": {"__all__": {"prizes": {"__all__": {"value", "cost"}}}}}}
+}
 
 
 def public_activity(
