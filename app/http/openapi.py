@@ -118,12 +118,12 @@ def document(endpoints: Sequence[Endpoint]) -> dict[str, Any]:
         if ep.auth != "none":
             statuses |= {401, 403}
         for status in sorted(statuses):
-            content: dict[str, Any] = {"application/json": {"schema": error_ref}}
+            errs: dict[str, Any] = {"application/json": {"schema": error_ref}}
             if ep.media == "text/html" and status != 405:
                 # A page answers a missing thing with a page (an id too long for
                 # a row id never reaches it: the router's 404 is JSON).
-                content["text/html"] = {"schema": {"type": "string"}}
-            responses[str(status)] = {"description": "error", "content": content}
+                errs["text/html"] = {"schema": {"type": "string"}}
+            responses[str(status)] = {"description": "error", "content": errs}
         params = [
             {
                 "name": name,
