@@ -28,10 +28,13 @@ wait_for mariadb_up 300 "MariaDB on 127.0.0.1:3306 (user root, empty password)"
 # The browser tests drive Debian's Chromium (Playwright's own download does not
 # work here) and screenshot pages in Chinese (real glyphs need Noto CJK); a fresh
 # machine has neither yet.
+# (fc-list is read into a variable first: `fc-list | grep -q` under pipefail
+# fails with SIGPIPE when grep stops reading early.)
+has_font() { local fonts; fonts=$(fc-list 2>/dev/null || true); grep -q "$1" <<<"$fonts"; }
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
-fc-list 2>/dev/null | grep -q "Noto Sans CJK" || need+=(fonts-noto-cjk)
-fc-list 2>/dev/null | grep -q "Noto Color Emoji" || need+=(fonts-noto-color-emoji)
+has_font "Noto Sans CJK" || need+=(fonts-noto-cjk)
+has_font "Noto Color Emoji" || need+=(fonts-noto-color-emoji)
 if [ ${#need[@]} -gt 0 ]; then
   echo "services: installing ${need[*]} for the browser tests" >&2
   export DEBIAN_FRONTEND=noninteractive
@@ -39,5 +42,5 @@ if [ ${#need[@]} -gt 0 ]; then
     { apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null; }
 fi
 [ -x /usr/bin/chromium ] || { echo "services: /usr/bin/chromium is missing" >&2; exit 1; }
-fc-list | grep -q "Noto Sans CJK" || { echo "services: fonts-noto-cjk is missing" >&2; exit 1; }
+has_font "Noto Sans CJK" || { echo "services: fonts-noto-cjk is missing" >&2; exit 1; }
 echo "services: Redis, MariaDB, Chromium and fonts are up" >&2
