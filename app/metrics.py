@@ -50,6 +50,11 @@ REDIS_SECONDS = Histogram(
     buckets=_LATENCY,
 )
 
+ACTIVITY_DRAWS = Counter(
+    "redrain_activity_draws",
+    "POST /v1/draw answers per activity by outcome (the console's live view)",
+    ["activity", "outcome"],
+)
 HTTP_RESPONSES = Counter(
     "redrain_http_responses",
     "Answers of every route but POST /v1/draw (see redrain_draws), by route template and status",
@@ -57,6 +62,7 @@ HTTP_RESPONSES = Counter(
 )
 
 _outcomes: dict[str, Counter] = {}
+_by_activity: dict[tuple[int, str], Counter] = {}
 _responses: dict[tuple[str, int], Counter] = {}
 _scripts: dict[str, Histogram] = {}
 
@@ -67,6 +73,34 @@ def count_draw(outcome: str, seconds: float) -> None:
         child = _outcomes[outcome] = DRAWS.labels(outcome)
     child.inc()
     DRAW_SECONDS.observe(seconds)
+
+
+def count_activity(activity_id: int, outcome: str) -> None:
+    child = _by_activity.get((activity_id, outcome))
+    if child is None:
+        child = _by_activity[(activity_id, outcome)] = ACTIVITY_DRAWS.labels(
+            str(activity_id), outcome
+        )
+    child.inc()
+
+
+def activity_outcomes(activity_id: int) -> dict[str, int]:
+    """Draw answers for one activity so far: this process's, or every worker's
+    of this ``serve`` when it runs several."""
+    registry: CollectorRegistry = REGISTRY
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    wanted = str(activity_id)
+    out: dict[str, int] = {}
+    for family in registry.collect():
+        if family.name != "redrain_activity_draws":
+            continue
+        for sample in family.samples:
+            if sample.name.endswith("_total") and sample.labels.get("activity") == wanted:
+                outcome = sample.labels["outcome"]
+                out[outcome] = out.get(outcome, 0) + int(sample.value)
+    return out
 
 
 def count_response(route: str, status: int) -> None:

@@ -50,7 +50,8 @@
   ARGV[23] kind          "time" | "count" | "amount"
   ARGV[24] repeatLast    "1": a count draw past the last level uses the last level
   ARGV[25] needsGrant    "1": the draw must spend the grant KEYS grant
-  ARGV[26] prizeCount    n, then n times:
+  ARGV[26] stopSoldOut   "1": refuse (SOLD_OUT) once the pool has nothing left to win
+  ARGV[27] prizeCount    n, then n times:
   ARGV[..] prize = key, empty, ppb, weight   (empty "1"|"0", ppb: probability in parts per 10^9)
   ARGV[..] poolCount     P, then P times:
   ARGV[..] pool = first, last, nth, amountMin, amountMax   (prize numbers; nth 0, amounts -1: none)
@@ -90,6 +91,8 @@
   ERROR -17 RATE_LIMITED     {waitMs}   too many draws this second
   ERROR -18 BLACKLISTED                 the user or the client IP is blacklisted
   ERROR -19 IDEM_REUSED                 the Idempotency-Key was used with another body
+  ERROR -20 SOLD_OUT                    every prize of the pool is won and no slice is
+                                        left to release (only with stopSoldOut)
 
   Each draw appends one entry to KEYS stream (app/store/redis/ledger.py):
   FIELD d  drawId        FIELD u  user          FIELD n  nonce
@@ -141,10 +144,11 @@ local perWins = tonumber(ARGV[22])
 local kind = ARGV[23]
 local repeatLast = ARGV[24] == '1'
 local needsGrant = ARGV[25] == '1'
-local prizeCount = tonumber(ARGV[26])
+local stopSoldOut = ARGV[26] == '1'
+local prizeCount = tonumber(ARGV[27])
 
 -- The variable tail, decoded where it is read: a prize's four values, a pool's five.
-local PRIZE_AT = 27
+local PRIZE_AT = 28
 local POOL_AT = PRIZE_AT + 4 * prizeCount + 1
 local poolCount = tonumber(ARGV[POOL_AT - 1])
 local FIRST, LAST, NTH, AMOUNT_MIN, AMOUNT_MAX = 0, 1, 2, 3, 4
@@ -289,13 +293,20 @@ local row = redis.call('HMGET', roundKey, unpack(fields))
 if not row[1] then return {-11} end
 local draws = tonumber(row[1])
 local released, won = {}, {}
+-- Sold out: the pool has a real prize, none has stock left, none has a slice to come.
+local soldOut, anyPrize = stopSoldOut, false
 for i = first, last do
   local b = 1 + (i - first) * 3
   released[i] = tonumber(row[b + 2])
   won[i] = tonumber(row[b + 3])
   local nextAt = tonumber(row[b + 1])
-  if nextAt >= 0 and nextAt <= now then released[i] = releaseDue(roundKey, i, now) end
+  if nextAt >= 0 and nextAt <= now then released[i], nextAt = releaseDue(roundKey, i, now) end
+  if not empty[i] then
+    anyPrize = true
+    if nextAt >= 0 or released[i] > won[i] then soldOut = false end
+  end
 end
+if soldOut and anyPrize then return {-20} end
 
 -- Uniform x on [0, total) from the keyed random (see app/domain/fairness.py).
 local nonce = inRound + 1

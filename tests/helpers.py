@@ -60,9 +60,14 @@ def rain(
     limits: dict[str, int] | None = None,
     release: dict[str, Any] | None = None,
     probability: str = "manual",
+    stop_when_sold_out: bool | None = False,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A ``time`` activity config: by default one session 10:00-11:00 on DAY."""
+    """A ``time`` activity config: by default one session 10:00-11:00 on DAY.
+
+    Most tests draw on past the last unit on purpose (the losses that follow
+    are part of what they check), so draws are not stopped when sold out
+    unless asked; ``None`` leaves the product default (stop, for time)."""
     prizes = prizes if prizes is not None else [prize("c2")]
     cfg: dict[str, Any] = {
         "name": "test rain",
@@ -79,6 +84,8 @@ def rain(
     }
     if release is not None:
         cfg["release"] = release
+    if stop_when_sold_out is not None:
+        cfg["stop_when_sold_out"] = stop_when_sold_out
     cfg.update(extra)
     return cfg
 

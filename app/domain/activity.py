@@ -189,11 +189,21 @@ class ActivityConfig(_Model):
     # Each draw must consume a grant from a trusted backend: always for amount,
     # optionally for count (e.g. a chance earned by answering a question).
     require_grant: bool | None = None
+    # Refuse draws (409 sold_out) once a round's pool has nothing left to win
+    # and nothing left to release; default: yes for time, no for count/amount
+    # (a level or a grant still gets its "no prize" answer there).
+    stop_when_sold_out: bool | None = None
     display: DisplayConfig = DisplayConfig()
 
     @property
     def game(self) -> Game:
         return self.display.game or DEFAULT_GAME[self.kind]
+
+    @property
+    def stops_when_sold_out(self) -> bool:
+        if self.stop_when_sold_out is None:
+            return self.kind is Kind.TIME
+        return self.stop_when_sold_out
 
     @property
     def needs_grant(self) -> bool:

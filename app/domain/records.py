@@ -14,6 +14,8 @@ from app.domain.activity import ActivityConfig
 from app.domain.types import ActivityId, DrawRecord
 
 DRAFT, PUBLISHED, PENDING = "draft", "published", "pending_approval"
+ARCHIVED = "archived"  # a draft put away (never published); it can be restored
+STATUSES = (DRAFT, PENDING, PUBLISHED, ARCHIVED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +23,7 @@ class ActivityRecord:
     id: ActivityId
     config: ActivityConfig
     version: int
-    status: str  # draft | published | pending_approval
+    status: str  # draft | published | pending_approval | archived
     created_at: dt.datetime
     updated_at: dt.datetime
     published_at: dt.datetime | None

@@ -125,6 +125,7 @@ class DrawResult:
     client_seed: str  # as given on the draw (a replay returns the first one)
     at_ms: int
     replayed: bool  # True when an Idempotency-Key retry returned the first result
+    pick: int = 0  # 1-based prize of the round the random value picked; 0: the empty remainder
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,16 @@ from typing import Literal
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
+from app import metrics
 from app.domain.activity import ActivityConfig
 from app.domain.errors import NotFound, ValidationFailed
 from app.domain.operators import Can
+from app.domain.records import STATUSES
 from app.http import responses as r
 from app.http.bodies import (
     BlacklistBody,
     GrantBody,
+    PreviewBody,
     TopUpBody,
     encode_cursor,
     query_cursor,
@@ -28,6 +31,8 @@ from app.http.bodies import (
 )
 from app.http.endpoint import BODY_ERRORS, Endpoints, actor, services
 from app.http.errors import JSON
+from app.http.responses import planning as rp
+from app.services import planning
 from app.services.activities import Pending
 
 endpoint = Endpoints()
@@ -118,14 +123,84 @@ async def blacklist_remove(request: Request) -> Response:
     can=Can.READ,
     response=r.Activities,
     errors=(422, 503),
-    query=(("limit", int), ("offset", int)),
+    query=(
+        ("limit", int),
+        ("offset", int),
+        ("status", Literal["draft", "pending_approval", "published", "archived"]),
+    ),
 )
 async def list_activities(request: Request) -> Response:
+    """Every activity but the archived ones, or those of one ``status``."""
     s = services(request)
     limit = query_int(request, "limit", 100, 1, 1000)
     offset = query_int(request, "offset", 0, 0, 10**9)
-    recs = await s.activities.latest(limit, offset)
+    status = request.query_params.get("status")
+    if status is not None and status not in STATUSES:
+        raise ValidationFailed(f"status: expected one of {', '.join(STATUSES)}", field="status")
+    recs = await s.activities.latest(limit, offset, status)
     return JSON({"activities": [r.admin_activity(rec) for rec in recs]})
+
+
+@endpoint(
+    "POST",
+    "/v1/admin/activities/preview",
+    "The rounds, release slices and budget a configuration makes, before saving it",
+    auth="operator",
+    can=Can.READ,
+    response=rp.PlanPreview,
+    body=PreviewBody,
+    errors=BODY_ERRORS,
+)
+async def preview_activity(request: Request) -> Response:
+    body = await read(request, PreviewBody)
+    done = await planning.preview(body.config, body.players, body.taps)
+    return JSON(rp.plan_preview(done))
+
+
+@endpoint(
+    "POST",
+    "/v1/admin/activities/{id:rowid}/archive",
+    "Put a draft away (it leaves the default list)",
+    auth="operator",
+    can=Can.EDIT,
+    response=r.AdminActivity,
+    errors=(404, 409, 503),
+)
+async def archive_activity(request: Request) -> Response:
+    s, by = services(request), actor(request)
+    return JSON(r.admin_activity(await s.activities.archive(request.path_params["id"], by)))
+
+
+@endpoint(
+    "POST",
+    "/v1/admin/activities/{id:rowid}/restore",
+    "Bring an archived draft back",
+    auth="operator",
+    can=Can.EDIT,
+    response=r.AdminActivity,
+    errors=(404, 409, 503),
+)
+async def restore_activity(request: Request) -> Response:
+    s, by = services(request), actor(request)
+    rec = await s.activities.archive(request.path_params["id"], by, restore=True)
+    return JSON(r.admin_activity(rec))
+
+
+@endpoint(
+    "GET",
+    "/v1/admin/activities/{id:rowid}/outcomes",
+    "Draw answers so far by outcome: won, lost, each refusal code (live view)",
+    auth="operator",
+    can=Can.READ,
+    response=rp.Outcomes,
+    errors=(404, 503),
+)
+async def outcomes(request: Request) -> Response:
+    s = services(request)
+    aid: int = request.path_params["id"]
+    await s.activities.get(aid)  # 404 for an activity that does not exist
+    out: rp.Outcomes = {"activity_id": aid, "outcomes": metrics.activity_outcomes(aid)}
+    return JSON(out)
 
 
 @endpoint(

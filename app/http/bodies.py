@@ -120,6 +120,15 @@ class TopUpBody(_Strict):
     add: Annotated[StrictInt, Field(ge=1, le=100_000_000)]
 
 
+class PreviewBody(_Strict):
+    """A configuration to plan (validated as ``POST /v1/admin/activities``
+    would) and, for the budget, how many players tap how often per round."""
+
+    config: dict[str, Any]
+    players: Annotated[StrictInt, Field(ge=0, le=100_000_000)] = 0
+    taps: Annotated[StrictInt, Field(ge=1, le=10_000)] = 1
+
+
 class BlacklistBody(_Strict):
     kind: Literal["user", "ip"]
     value: Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-@.:]+$")]

@@ -42,14 +42,19 @@ async def perform_draw(
             code="invalid_idempotency_key",
         )
     data = parse(DrawBody, parse_json(body))
-    rt, result = await s.draws.draw(
-        user,
-        data.activity_id,
-        client_seed=data.client_seed,
-        idempotency_key=idempotency_key,
-        grant_id=data.grant_id,
-        client_ip=ip,
-    )
+    try:
+        rt, result = await s.draws.draw(
+            user,
+            data.activity_id,
+            client_seed=data.client_seed,
+            idempotency_key=idempotency_key,
+            grant_id=data.grant_id,
+            client_ip=ip,
+        )
+    except RedrainError as exc:
+        metrics.count_activity(data.activity_id, exc.code)
+        raise
+    metrics.count_activity(data.activity_id, "won" if result.won else "lost")
     seed_hash = await s.draws.seed_hash(rt, result.round_id)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return r.draw(rt, result, seed_hash), headers

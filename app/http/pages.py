@@ -23,7 +23,7 @@ from starlette.staticfiles import StaticFiles
 from app.domain.errors import NotFound, Unavailable
 from app.domain.records import PUBLISHED
 from app.http import i18n
-from app.http.endpoint import Endpoints, services
+from app.http.endpoint import SESSION_COOKIE, Endpoints, services
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -131,7 +131,10 @@ async def landing_page(request: Request) -> Response:
 
 @endpoint("GET", "/console", "The operator console (HTML)", **HTML)
 async def console_page(request: Request) -> Response:
-    return render(request, "console.html", ("console",), boot={"lang": language(request)})
+    # The session cookie is HttpOnly: the page learns from here whether to ask
+    # who is signed in (no cookie, no request doomed to a 401).
+    boot = {"session": SESSION_COOKIE in request.cookies}
+    return render(request, "console.html", ("console", "games"), boot=boot)
 
 
 async def _game(request: Request) -> Response:
@@ -145,9 +148,22 @@ async def _game(request: Request) -> Response:
         return missing(request, "unavailable", 503)
     cfg = rt.config
     game = cfg.game
-    boot = {"activity_id": aid, "game": game, "skin": cfg.display.skin}
+    skin = cfg.display.skin
+    boot = {"activity_id": aid, "game": game, "skin": skin}
     sections = ("player", "play", "games")
-    return render(request, "play.html", sections, boot=boot, game=game, name=cfg.name, aid=aid)
+    label = "rain_candy" if game == "rain" and skin == "candy" else game
+    return render(
+        request,
+        "play.html",
+        sections,
+        boot=boot,
+        game=game,
+        skin=skin,
+        label=label,
+        name=cfg.name,
+        description=cfg.description,
+        aid=aid,
+    )
 
 
 @endpoint(
@@ -182,13 +198,14 @@ async def lottery_page(request: Request) -> Response:
         return missing(request, "lottery")
     except Unavailable:
         return missing(request, "unavailable", 503)
-    boot = {"lottery_id": lid}
+    # The campaign clock (REDRAIN_CLOCK_OFFSET included) the countdown runs on.
+    boot = {"lottery_id": lid, "server_now_ms": s.clock.now_ms()}
     return render(request, "lottery.html", ("player", "lottery"), boot=boot, title=rec.title)
 
 
 @endpoint("GET", "/verify", "Check draws in the browser, trusting no server (HTML)", **HTML)
 async def verify_page(request: Request) -> Response:
-    return render(request, "verify.html", ("verify",))
+    return render(request, "verify.html", ("player", "verify"))
 
 
 @endpoint("GET", "/docs", "Interactive API documentation of /openapi.json (HTML)", **HTML)

@@ -26,7 +26,7 @@ from app.domain.errors import (
     Unavailable,
     ValidationFailed,
 )
-from app.domain.records import PENDING, PUBLISHED, ActivityRecord
+from app.domain.records import ARCHIVED, DRAFT, PENDING, PUBLISHED, ActivityRecord
 from app.domain.runtime import Runtime, limits_of
 from app.domain.schedule import activity_window, plan_rounds, round_slices
 from app.domain.types import ActivityId, RoundPlan, RoundStats
@@ -119,8 +119,42 @@ class Activities:
             raise NotFound(f"activity {activity_id} does not exist", code="activity_not_found")
         return rec
 
-    async def latest(self, limit: int, offset: int) -> list[ActivityRecord]:
-        return await self.db.activities.latest(limit=limit, offset=offset)
+    async def latest(
+        self, limit: int, offset: int, status: str | None = None
+    ) -> list[ActivityRecord]:
+        return await self.db.activities.latest(limit=limit, offset=offset, status=status)
+
+    async def archive(
+        self, activity_id: ActivityId, by: Actor, *, restore: bool = False
+    ) -> ActivityRecord:
+        """Put a draft away (out of the default list), or bring it back. Only a
+        draft that was never published: a published activity's rounds exist."""
+        rec = await self.get(activity_id)
+        before, after = (ARCHIVED, DRAFT) if restore else (DRAFT, ARCHIVED)
+        action = "activity.restore" if restore else "activity.archive"
+        audit = by.draft(
+            action,
+            f"activity:{activity_id}",
+            activity_id=activity_id,
+            before={"status": rec.status},
+            after={"status": after},
+        )
+        moved = await self.db.activities.move(
+            activity_id, before, after, now=self.clock.stamp(), audit=audit
+        )
+        if not moved:
+            raise Conflict(
+                f"activity {activity_id} is {rec.status}; only a draft never published "
+                f"can be {'restored' if restore else 'archived'}",
+                code="not_archivable" if not restore else "not_archived",
+            )
+        return await self.get(activity_id)
+
+    def _check_not_archived(self, rec: ActivityRecord) -> None:
+        if rec.status == ARCHIVED:
+            raise Conflict(
+                f"activity {rec.id} is archived; restore it first", code="activity_archived"
+            )
 
     async def replace(self, activity_id: ActivityId, data: Any, by: Actor) -> ActivityRecord:
         """The next version. A live activity is re-published at once, or, with
@@ -129,6 +163,7 @@ class Activities:
             data = {k: v for k, v in data.items() if k not in READ_ONLY_FIELDS}
         cfg = parse_config(data)
         rec = await self.get(activity_id)
+        self._check_not_archived(rec)
         live = rec.published_at is not None
         if live and self.clock.now_ms() >= activity_window(rec.config)[0]:
             raise Conflict(
@@ -148,6 +183,7 @@ class Activities:
 
     async def publish(self, activity_id: ActivityId, by: Actor) -> PublishSummary | Pending:
         rec = await self.get(activity_id)
+        self._check_not_archived(rec)
         if not self.approvals:
             return await self._publish(rec, by, "activity.publish")
         if rec.status != PENDING or rec.pending_by != by.name:

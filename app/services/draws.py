@@ -52,6 +52,12 @@ def _round_closed(rt: Runtime, r: Refused, now: int) -> RedrainError:
     )
 
 
+def _sold_out(rt: Runtime, r: Refused, now: int) -> RedrainError:
+    nxt = rt.timeline.next_after(now)
+    details = {"next_round_start": iso(nxt.start_ms, rt.config.zone)} if nxt else {}
+    return Conflict("every prize of this round has been won", code="sold_out", **details)
+
+
 def _round_limit(rt: Runtime, r: Refused, now: int) -> RedrainError:
     nxt = rt.timeline.next_after(now)
     return LimitReached(
@@ -114,6 +120,7 @@ REFUSALS: dict[Code, Callable[[Runtime, Refused, int], RedrainError]] = {
     Code.NO_POOL: _fixed(
         lambda: Conflict("no prize pool of this activity covers the grant's amount", code="no_pool")
     ),
+    Code.SOLD_OUT: _sold_out,
     Code.ROUND_MISSING: _missing,
     Code.IDEM_REUSED: _fixed(
         lambda: ValidationFailed(
@@ -138,6 +145,7 @@ def result(rt: Runtime, d: Drawn) -> DrawResult:
         client_seed=d.client_seed,
         at_ms=d.at_ms,
         replayed=d.replayed,
+        pick=d.pick,
     )
 
 

@@ -5,7 +5,8 @@
 -- s<i>.<k> "<at_ms>:<amount>", r<i> units released so far (top-ups included).
 --
 -- releaseDue(roundKey, i, now): adds every slice of prize i due by `now` to
--- r<i> and returns the new released total. Idempotent; O(slices released).
+-- r<i> and returns the new released total and the time of the next slice
+-- (-1: none left). Idempotent; O(slices released).
 local function releaseDue(roundKey, i, now)
   local si = tostring(i)
   local k = tonumber(redis.call('HGET', roundKey, 'x' .. si))
@@ -24,7 +25,7 @@ local function releaseDue(roundKey, i, now)
     k = k + 1
   end
   redis.call('HSET', roundKey, 'x' .. si, k, 't' .. si, string.format('%.0f', nextAt))
-  return redis.call('HINCRBY', roundKey, 'r' .. si, add)
+  return redis.call('HINCRBY', roundKey, 'r' .. si, add), nextAt
 end
 
 -- The Redis clock plus the operator's offset (ms), as an exact integer.

@@ -9,7 +9,7 @@ from typing_extensions import TypedDict
 
 from app.domain.records import ActivityRecord, BlacklistEntry, StoredDraw
 from app.domain.runtime import Runtime, iso, remaining
-from app.domain.types import RoundPlan, RoundStats
+from app.domain.types import Kind, RoundPlan, RoundStats
 from app.http.responses.common import WithConfig, mask, utc
 from app.services.activities import Pending, PublishSummary
 
@@ -131,6 +131,7 @@ class PublicActivityMeta(TypedDict):
     current_round: RoundBrief | None
     next_round: RoundBrief | None
     remaining: NotRequired[RemainingChances]  # with a player token
+    next_level: NotRequired[int]  # kind count, with a player token: the nth of the next draw
 
 
 PublicActivity = Annotated[PublicActivityMeta, WithConfig()]
@@ -172,6 +173,8 @@ def public_activity(
             "total": remaining(lim.total, in_total),
             "wins": remaining(lim.wins_total, wins),
         }
+        if rt.config.kind is Kind.COUNT:  # the script counts every draw of a count activity
+            meta["next_level"] = in_total + 1
     body = rt.config.model_dump(mode="json", exclude_none=True, exclude=_NO_VALUES)
     body.update(meta)
     return body

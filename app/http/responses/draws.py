@@ -32,6 +32,7 @@ class Proof(TypedDict):
     client_seed: str
     nonce: int
     random: str
+    pick: int  # 1-based prize of the round's prize list picked; 0: the empty remainder
 
 
 class Draw(TypedDict):
@@ -63,6 +64,7 @@ def draw(rt: Runtime, result: DrawResult, seed_hash: str) -> Draw:
             "client_seed": result.client_seed,
             "nonce": result.nonce,
             "random": result.random,
+            "pick": result.pick,
         },
     }
 
@@ -80,6 +82,8 @@ class HistoryProof(TypedDict):
     client_seed: str
     nonce: int
     random: str
+    pick: int  # 1-based prize of the round's prize list picked; 0: the empty remainder
+    pool: int  # 1-based pool of the session the pick was made in
 
 
 class HistoryEntry(TypedDict):
@@ -121,7 +125,13 @@ def history_entry(d: StoredDraw) -> HistoryEntry:
         "fulfilment": d.fulfilment,
         "grant_id": r.grant_id,
         "drawn_at": utc_ms(r.drawn_at_ms),
-        "proof": {"client_seed": r.client_seed, "nonce": r.nonce, "random": r.random},
+        "proof": {
+            "client_seed": r.client_seed,
+            "nonce": r.nonce,
+            "random": r.random,
+            "pick": r.pick,
+            "pool": r.pool,
+        },
     }
 
 

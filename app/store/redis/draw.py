@@ -51,6 +51,7 @@ class Code(IntEnum):
     RATE_LIMITED = -17
     BLACKLISTED = -18
     IDEM_REUSED = -19
+    SOLD_OUT = -20
 
 
 # What a refusal's second value holds, when it has one.
@@ -110,6 +111,7 @@ CONTRACT = Contract(
         "kind",
         "repeatLast",
         "needsGrant",
+        "stopSoldOut",
         "prizeCount",
         ("prize", PRIZE),
         "poolCount",
@@ -260,6 +262,7 @@ def round_call(rt: Runtime, round_: RoundPlan) -> RoundCall:
         "kind": cfg.kind.value,
         "repeatLast": "1" if cfg.after_last_pool == "repeat_last" else "0",
         "needsGrant": "1" if cfg.needs_grant else "0",
+        "stopSoldOut": "1" if cfg.stops_when_sold_out else "0",
         "prizeCount": str(len(round_.prizes)),
     }
     static = [named[name] for name in _STATIC_NAMES]  # type: ignore[index]

@@ -14,7 +14,7 @@ from app.domain import fairness
 from app.domain.activity import ActivityConfig
 from app.domain.audit import AuditDraft
 from app.domain.errors import NotFound
-from app.domain.records import PENDING, PUBLISHED, ActivityRecord, RoundRecord
+from app.domain.records import ARCHIVED, PENDING, PUBLISHED, ActivityRecord, RoundRecord
 from app.domain.types import ActivityId, RoundPlan
 from app.store.sql.audit import append
 from app.store.sql.connection import Connection
@@ -110,12 +110,46 @@ class Activities:
             row = await s.get(ActivityRow, activity_id)
             return None if row is None else _record(row)
 
-    async def latest(self, *, limit: int = 100, offset: int = 0) -> list[ActivityRecord]:
+    async def latest(
+        self, *, limit: int = 100, offset: int = 0, status: str | None = None
+    ) -> list[ActivityRecord]:
+        """Newest first: those of ``status``, or every one not archived."""
+        query = select(ActivityRow)
+        if status is None:
+            query = query.where(ActivityRow.status != ARCHIVED)
+        else:
+            query = query.where(ActivityRow.status == status)
         async with self.db.session() as s:
             rows = await s.scalars(
-                select(ActivityRow).order_by(ActivityRow.id.desc()).limit(limit).offset(offset)
+                query.order_by(ActivityRow.id.desc()).limit(limit).offset(offset)
             )
             return [_record(r) for r in rows]
+
+    async def move(
+        self,
+        activity_id: ActivityId,
+        before: str,
+        after: str,
+        *,
+        now: dt.datetime,
+        audit: AuditDraft,
+    ) -> bool:
+        """``before`` → ``after`` for an activity never published; False when it
+        was not in ``before`` (nothing changes)."""
+        async with self.db.session() as s:
+            done = await s.execute(
+                update(ActivityRow)
+                .where(
+                    ActivityRow.id == activity_id,
+                    ActivityRow.status == before,
+                    ActivityRow.published_at.is_(None),
+                )
+                .values(status=after, updated_at=now)
+            )
+            if not done.rowcount:  # type: ignore[attr-defined]
+                return False
+            await append(s, audit, now)
+            return True
 
     async def replace(
         self,

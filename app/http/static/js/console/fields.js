@@ -1,0 +1,163 @@
+// Form fields bound to a path of the activity configuration
+// ("sessions[0].pools[1].prizes[2].quantity"), the path the server names in
+// a validation error, so the error can be shown at its field.
+import { el } from "../common.js";
+
+export const parsePath = (path) =>
+  path
+    .replace(/\[(\d+)\]/g, ".$1")
+    .split(".")
+    .filter(Boolean)
+    .map((p) => (/^\d+$/.test(p) ? Number(p) : p));
+
+export function getAt(obj, path) {
+  let cur = obj;
+  for (const p of parsePath(path)) {
+    if (cur === undefined || cur === null) return undefined;
+    cur = cur[p];
+  }
+  return cur;
+}
+
+// Set a value; `undefined` deletes the key, so the server's default applies.
+export function setAt(obj, path, value) {
+  const parts = parsePath(path);
+  let cur = obj;
+  for (let i = 0; i < parts.length - 1; i++) {
+    if (cur[parts[i]] === undefined || cur[parts[i]] === null) cur[parts[i]] = typeof parts[i + 1] === "number" ? [] : {};
+    cur = cur[parts[i]];
+  }
+  const last = parts[parts.length - 1];
+  if (value === undefined) delete cur[last];
+  else cur[last] = value;
+}
+
+let serial = 0;
+
+const READ = {
+  text: (v) => (v === "" ? undefined : v),
+  required: (v) => v,
+  int: (v) => (v.trim() === "" ? undefined : Number(v)),
+  float: (v) => (v.trim() === "" ? undefined : Number(v)),
+  // Shown as a percentage, kept as a decimal with the server's precision (10^-9).
+  percent: (v) => (v.trim() === "" ? undefined : Math.round(Number(v) * 1e7) / 1e9),
+};
+
+const SHOW = {
+  percent: (v) => (v === undefined || v === null ? "" : String(Math.round(v * 1e9) / 1e7)),
+};
+
+// field(ctx, "limits.per_round", "Per round", {kind: "int", hint: "0 = unlimited"})
+export function field(ctx, path, label, opts = {}) {
+  const kind = opts.kind || "text";
+  const id = `f${++serial}`;
+  const value = getAt(ctx.cfg, path);
+  let input;
+  if (opts.options) {
+    input = el(
+      "select",
+      { id, name: path },
+      opts.options.map(([v, text]) => el("option", { value: v, selected: String(value ?? "") === String(v) }, text)),
+    );
+  } else if (kind === "textarea") {
+    input = el("textarea", { id, name: path, rows: "2" }, value ?? "");
+  } else if (kind === "check") {
+    input = el("input", { id, name: path, type: "checkbox", checked: !!value });
+  } else {
+    const type = { int: "number", float: "number", percent: "number", date: "date" }[kind] || opts.type || "text";
+    input = el("input", {
+      id,
+      name: path,
+      type,
+      value: (SHOW[kind] || ((v) => v ?? ""))(value),
+      inputmode: { int: "numeric", float: "decimal", percent: "decimal" }[kind],
+      step: { int: "1", float: "any", percent: "any" }[kind],
+      min: opts.min,
+      max: opts.max,
+      placeholder: opts.placeholder,
+      pattern: opts.pattern,
+      required: opts.required,
+      list: opts.list,
+      autocomplete: "off",
+    });
+  }
+  input.dataset.path = path;
+  const hint = opts.hint ? el("span", { class: "hint", id: `${id}-hint` }, opts.hint) : null;
+  const error = el("span", { class: "field-error", id: `${id}-error` });
+  input.setAttribute("aria-describedby", [hint && `${id}-hint`, `${id}-error`].filter(Boolean).join(" "));
+  const read = (opts.options ? (v) => (v === "" && !opts.keepEmpty ? undefined : opts.number ? Number(v) : opts.boolean ? v === "true" : v) : READ[kind]) || READ.text;
+  const update = () => {
+    const v = kind === "check" ? (input.checked ? true : undefined) : read(input.value);
+    setAt(ctx.cfg, path, v);
+    input.removeAttribute("aria-invalid");
+    error.textContent = "";
+    ctx.changed(!!opts.structural, path);
+  };
+  input.addEventListener(opts.options || kind === "check" ? "change" : "input", update);
+  const box = el(
+    "div",
+    { class: `field ${kind === "check" ? "check" : ""} ${opts.class || ""}`, "data-path": path },
+    kind === "check" ? [input, el("label", { for: id }, label)] : [el("label", { for: id }, label), input],
+    hint,
+    error,
+  );
+  return box;
+}
+
+// A group of radio cards: radios(ctx, "kind", [["time", "Timed", "…"], …])
+export function radios(ctx, path, legend, choices, { structural = true, onchange } = {}) {
+  const name = `r${++serial}`;
+  const current = getAt(ctx.cfg, path);
+  return el(
+    "fieldset",
+    { class: "radios", "data-path": path },
+    el("legend", {}, legend),
+    choices.map(([value, label, text]) => {
+      const input = el("input", { type: "radio", name, value, checked: current === value, id: `${name}-${value}` });
+      input.dataset.path = path;
+      input.addEventListener("change", () => {
+        if (onchange) onchange(value);
+        else setAt(ctx.cfg, path, value);
+        ctx.changed(structural, path);
+      });
+      return el("label", { class: "radio-card", for: `${name}-${value}` }, input, el("strong", {}, label), text ? el("span", { class: "hint" }, text) : null);
+    }),
+    el("span", { class: "field-error" }),
+  );
+}
+
+export const button = (text, onclick, cls = "") => el("button", { type: "button", class: cls, onclick }, text);
+
+// Where the server's field path lives in the five steps.
+export function stepOf(path) {
+  if (/^(name|description|kind|timezone|start_date|end_date|display|after_last_pool|require_grant|stop_when_sold_out)\b/.test(path)) return 1;
+  if (/^limits\b/.test(path) || /^sessions(\[\d+\])?(\.(start|end))?$/.test(path)) return 2;
+  if (/\.release\b|^release\b/.test(path)) return 5;
+  if (/^probability$|\.(probability|weight)$|\.prizes$/.test(path)) return 4;
+  if (/^sessions/.test(path)) return 3;
+  return 1;
+}
+
+export const TIME = "^([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d$|^24:00:00$";
+export const secondsOf = (hms) => {
+  const [h, m, s] = (hms || "0:0:0").split(":").map(Number);
+  return h * 3600 + m * 60 + (s || 0);
+};
+export const hms = (sec) => [Math.floor(sec / 3600), Math.floor((sec % 3600) / 60), sec % 60].map((n) => String(n).padStart(2, "0")).join(":");
+
+export const ZONES = [
+  "Asia/Shanghai",
+  "Asia/Hong_Kong",
+  "Asia/Taipei",
+  "Asia/Singapore",
+  "Asia/Tokyo",
+  "Asia/Seoul",
+  "Asia/Kolkata",
+  "Europe/London",
+  "Europe/Berlin",
+  "America/New_York",
+  "America/Los_Angeles",
+  "UTC",
+];
+
+export const zoneList = () => el("datalist", { id: "zones" }, ZONES.map((z) => el("option", { value: z })));

@@ -1,0 +1,493 @@
+// The players' games (SPEC §10). What every game shares: the activity's
+// public rules, the player's chances, the one way a tap draws (player.js
+// draw(): POST /v1/draw with an Idempotency-Key kept across retries), a human
+// reason for every refusal, the odds, the round's seed hash, the countdown
+// and the results. A game (games/<game>.js) only asks to draw and animates
+// the answer: mount(stage, ctx) → {update()}.
+import { $, ApiError, api, boot, duration, el, number, percent, t, toast, when } from "./common.js";
+import { draw as postDraw, playerApi, session, signIn, whoami } from "./player.js";
+
+const AID = boot.activity_id;
+const motion = matchMedia("(prefers-reduced-motion: reduce)");
+const LIMITS = [["round", "round_limit"], ["day", "day_limit"], ["total", "total_limit"]];
+// Refusals (and reasons for no chance) with a message of their own: play.err_<code>.
+const CODES = new Set([
+  "activity_not_started", "activity_ended", "round_closed", "round_limit", "day_limit",
+  "total_limit", "win_limit", "rate_limited", "blacklisted", "risk_denied",
+  "activity_not_found", "grant_not_found", "grant_used", "sold_out", "no_more_levels",
+  "no_pool", "retry", "idempotency_key_reused", "invalid_idempotency_key", "unavailable",
+  "busy", "network", "validation_error", "invalid_json", "payload_too_large", "unauthorized",
+  "invalid_token", "token_expired", "forbidden", "no_grant",
+]);
+// Refusals after which the rules are read again (the round or the counts moved on).
+const RELOADS = new Set([
+  "grant_used", "grant_not_found", "round_closed", "activity_ended", "activity_not_started",
+  "round_limit", "day_limit", "total_limit", "win_limit", "no_more_levels",
+]);
+const STOPS = new Set(["blacklisted", "risk_denied", "sold_out", "no_more_levels", "activity_not_found"]);
+
+const state = {
+  info: null, // GET /v1/activities/{id}, with the player's remaining chances
+  skew: 0, // the server's clock minus ours, ms
+  grants: [], // the player's unused grants, oldest first
+  spoilt: new Set(), // grants spent, or that no pool takes (no_pool)
+  using: new Set(), // grants of draws in flight
+  inflight: 0,
+  blocked: null, // a refusal that holds until the round changes
+  blockedRound: null,
+  results: new Map(), // draw_id → result
+  reloading: false,
+  again: false,
+  game: null,
+};
+
+// -- the rules --------------------------------------------------------------------
+
+const info = () => state.info;
+const needsGrant = () => state.info?.kind === "amount" || state.info?.require_grant === true;
+const roundOf = (i = state.info) => i?.current_round || i?.next_round || null;
+
+function session_() {
+  const r = roundOf();
+  const idx = r ? Number(r.round_id.split(":").pop()) : 0;
+  const s = state.info.sessions;
+  return s[idx] || s[0];
+}
+
+function lastLevel() {
+  return Math.max(...session_().pools.map((p) => p.nth || 0));
+}
+
+// The pools of this session's levels (count), in order.
+function levels() {
+  return [...session_().pools].sort((a, b) => a.nth - b.nth);
+}
+
+function band(amount) {
+  return session_().pools.find((p) => amount >= p.amount_min && (p.amount_max == null || amount < p.amount_max));
+}
+
+// The pool the next draw uses, or null when the page cannot tell (no grant yet).
+function pool() {
+  const i = state.info;
+  if (!i) return null;
+  if (i.kind === "time") return session_().pools[0];
+  if (i.kind === "count") {
+    const n = Math.min(i.next_level || 1, i.after_last_pool === "repeat_last" ? lastLevel() : Infinity);
+    return levels().find((p) => p.nth === n) || null;
+  }
+  const g = usableGrants()[0];
+  return g ? band(g.amount) || null : null;
+}
+
+const thanksName = (p) => p?.prizes.find((z) => z.type === "empty")?.name || t("play.thanks");
+
+// What a wheel or a grid shows: the pool's prizes and one "thanks for playing".
+// With no next pool to tell (no grant yet, every level played): the first band,
+// the last level.
+function segments(p = pool() || (state.info.kind === "count" ? levels().at(-1) : session_().pools[0])) {
+  if (!p) return [];
+  const real = p.prizes.filter((z) => z.type !== "empty");
+  const thanks = { key: "", name: thanksName(p), type: "empty", thanks: true };
+  return [...real.map((z) => ({ ...z, thanks: false })), thanks];
+}
+
+// -- chances ----------------------------------------------------------------------
+
+const usableGrants = () => state.grants.filter((g) => !state.spoilt.has(g.grant_id) && !state.using.has(g.grant_id));
+
+function chances() {
+  const i = state.info;
+  if (!i) return { left: 0, why: "loading" };
+  if (i.status !== "open") return { left: 0, why: i.status };
+  if (!session.token) return { left: 0, why: "signin" };
+  if (state.blocked) return { left: 0, why: state.blocked };
+  const r = i.remaining || {};
+  if (r.wins === 0) return { left: 0, why: "win_limit" };
+  let left = Infinity;
+  let why = null;
+  const bound = (n, code) => {
+    if (n != null && n < left) [left, why] = [Math.max(0, n), code];
+  };
+  for (const [k, code] of LIMITS) bound(r[k], code);
+  if (i.kind === "count" && i.after_last_pool !== "repeat_last") {
+    bound(lastLevel() - (i.next_level || 1) + 1, "no_more_levels");
+  }
+  if (needsGrant()) bound(usableGrants().length + state.using.size, "no_grant");
+  return { left, why: left > 0 ? null : why };
+}
+
+const ready = () => chances().left - state.inflight > 0;
+
+// -- drawing ----------------------------------------------------------------------
+
+function clientSeed() {
+  const b = crypto.getRandomValues(new Uint8Array(8));
+  return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+}
+
+// One tap: a real draw. Resolves to the draw response (with the level and
+// grant it used), or null when it was refused (the player is told why).
+async function draw() {
+  if (!ready()) {
+    explain();
+    return null;
+  }
+  const i = state.info;
+  const grant = needsGrant() ? usableGrants()[0] : null;
+  const body = { activity_id: AID, client_seed: clientSeed() };
+  if (grant) {
+    body.grant_id = grant.grant_id;
+    state.using.add(grant.grant_id);
+  }
+  const level = i.kind === "count" ? Math.min(i.next_level || 1, lastLevel()) : null;
+  state.inflight++;
+  render();
+  try {
+    const d = await postDraw(body);
+    const r = (i.remaining ||= {});
+    const same = d.round_id === i.current_round?.round_id; // answers may arrive out of order
+    for (const [k] of LIMITS) {
+      const got = d.remaining[k];
+      r[k] = !same || r[k] == null || got == null ? got : Math.min(r[k], got);
+    }
+    if (d.won && r.wins != null) r.wins = Math.max(0, r.wins - 1);
+    if (grant) state.spoilt.add(grant.grant_id);
+    if (i.kind === "count") i.next_level = (i.next_level || 1) + 1;
+    return { ...d, level, grant, at: new Date().toISOString() };
+  } catch (e) {
+    if (grant && ["grant_used", "grant_not_found"].includes(e.code)) state.spoilt.add(grant.grant_id);
+    refused(e, grant);
+    return null;
+  } finally {
+    if (grant) state.using.delete(grant.grant_id);
+    state.inflight--;
+    render();
+    later();
+  }
+}
+
+function message(code, e) {
+  if (CODES.has(code)) return t("play.err_" + code);
+  return e?.message || t("common.http_error", { status: e?.status || "?" });
+}
+
+function refused(e, grant) {
+  const code = e instanceof ApiError ? e.code : "network";
+  say(message(code, e), "refused");
+  const r = state.info.remaining || {};
+  const zero = { round_limit: "round", day_limit: "day", total_limit: "total", win_limit: "wins" }[code];
+  if (zero) r[zero] = 0;
+  if (STOPS.has(code)) [state.blocked, state.blockedRound] = [code, roundOf()?.round_id];
+  if (code === "no_pool" && grant) state.spoilt.add(grant.grant_id);
+  if (RELOADS.has(code)) reload();
+  render();
+}
+
+// Why the player cannot draw now, said out loud.
+function explain() {
+  const { why } = chances();
+  if (why && why !== "loading") say(reason(why), "note"); // the notice shows it too: no toast
+  if (why === "signin") $("#player-id")?.focus();
+}
+
+function reason(why) {
+  if (why === "signin") return t("play.sign_in_first");
+  if (why === "open" || !why) return "";
+  if (["not_started", "closed", "ended"].includes(why)) return t("play.notice_" + why, { at: nextAt() });
+  if (why === "no_grant" && boot.game === "scratch") return t("play.scratch_how");
+  if (why === "no_more_levels" && boot.game === "pass") return t("play.pass_done");
+  return message(why);
+}
+
+const nextAt = () => {
+  const r = state.info?.next_round;
+  return r ? when(r.start, state.info.timezone, { dateStyle: "medium", timeStyle: "short" }) : "";
+};
+
+// The latest outcome, in the live region (and a toast for a refusal).
+function say(text, kind) {
+  const box = $("#outcome");
+  box.className = `outcome ${kind || ""}`;
+  box.textContent = text;
+  if (kind === "refused") toast(text, 2600);
+}
+
+// A game calls settle() once its animation has shown the result.
+function settle(d, { pop = false } = {}) {
+  if (!d) return;
+  addResult(d);
+  const name = d.prize?.name;
+  say(d.won ? t("play.you_won", { prize: name }) : t("play.no_win"), d.won ? "won" : "lost");
+  if (pop) popup(d);
+  render();
+}
+
+function popup(d) {
+  const dlg = $("#pop");
+  dlg.className = `pop ${d.won ? "won" : "lost"}`;
+  $("#pop-title").textContent = d.won ? t("play.pop_won") : t("play.pop_lost");
+  $("#pop-prize").textContent = d.won ? d.prize.name : t("play.pop_lost_text");
+  $("#pop-note").textContent = d.won ? t("play.pop_won_note") : "";
+  if (!dlg.open) dlg.showModal();
+  $("#pop-close").focus();
+}
+
+// -- results ----------------------------------------------------------------------
+
+function addResult(d) {
+  if (!state.results.has(d.draw_id)) state.results.set(d.draw_id, d);
+  renderResults();
+}
+
+const verifyHref = (round) => `/verify?round=${encodeURIComponent(round)}&activity=${AID}`;
+
+function renderResults() {
+  const list = [...state.results.values()].sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
+  $("#no-results").hidden = list.length > 0;
+  $("#results").replaceChildren(
+    ...list.slice(0, 50).map((d) =>
+      el(
+        "li",
+        { class: `result ${d.won ? "won" : "lost"}`, "data-draw": d.draw_id },
+        el("span", { class: "badge" }, d.won ? t("play.won") : t("play.lost")),
+        el("span", { class: "what" }, d.won ? d.prize?.name || d.prize?.key : t("play.no_prize")),
+        el(
+          "span",
+          { class: "meta" },
+          d.level ? `${t("play.level_n", { n: d.level })} · ` : "",
+          when(d.at, state.info?.timezone, { timeStyle: "medium" }),
+          " · ",
+          el("code", {}, d.round_id),
+        ),
+        el(
+          "a",
+          { class: "verify", href: verifyHref(d.round_id), "aria-label": t("play.verify_draw", { round: d.round_id }) },
+          t("play.verify"),
+        ),
+      ),
+    ),
+  );
+}
+
+async function loadHistory() {
+  try {
+    const got = await playerApi("GET", `/v1/me/draws?activity_id=${AID}&limit=100`);
+    const rows = got.draws.slice().reverse(); // oldest first: a count activity's k-th draw is level k
+    rows.forEach((h, k) => {
+      if (!state.results.has(h.draw_id)) {
+        const level = state.info.kind === "count" && rows.length < 100 ? k + 1 : null;
+        state.results.set(h.draw_id, { ...h, at: h.drawn_at, level });
+      }
+    });
+    renderResults();
+    state.game?.update();
+  } catch {
+    /* history is a convenience: the draws themselves are safe */
+  }
+}
+
+// -- loading ----------------------------------------------------------------------
+
+async function loadGrants() {
+  const got = await playerApi("GET", `/v1/me/grants?activity_id=${AID}&limit=100`);
+  state.grants = got.grants.filter((g) => !g.used).reverse();
+}
+
+async function load() {
+  const path = `/v1/activities/${AID}`;
+  const got = session.token ? await playerApi("GET", path) : await api("GET", path);
+  state.skew = Date.parse(got.server_time) - Date.now();
+  if (session.token && (got.kind === "amount" || got.require_grant === true)) await loadGrants();
+  state.info = got;
+  // A refusal that stopped the game holds until the round changes (levels: for good).
+  const moved = roundOf()?.round_id !== state.blockedRound;
+  if (state.blocked && moved && state.blocked !== "no_more_levels") state.blocked = null;
+}
+
+// Reload the rules now (a round opened or closed, a limit was reached).
+async function reload() {
+  if (state.reloading) {
+    state.again = true; // once this one is done
+    return;
+  }
+  state.reloading = true;
+  state.again = false;
+  try {
+    await load();
+    render();
+  } catch (e) {
+    if (!(e instanceof ApiError)) toast(t("common.network"));
+  } finally {
+    setTimeout(() => {
+      state.reloading = false; // never hammer the server
+      if (state.again) reload();
+    }, 1500);
+  }
+}
+
+let laterTimer = 0;
+function later() {
+  clearTimeout(laterTimer);
+  laterTimer = setTimeout(reload, 1200); // the counts the draw response does not carry
+}
+
+// -- rendering --------------------------------------------------------------------
+
+function render() {
+  const i = state.info;
+  if (!i) return;
+  document.body.dataset.status = i.status;
+  $("#status").textContent = t("play.status_" + i.status);
+  const c = chances();
+  let left = number(Math.max(0, c.left - state.inflight));
+  if (i.status !== "open" || !session.token) left = "–";
+  else if (c.left === Infinity) left = t("play.unlimited");
+  $("#chances").textContent = left;
+  const notice = $("#notice");
+  const why = c.why === "signin" || c.why === "loading" ? "" : reason(c.why);
+  notice.hidden = !why;
+  $("#notice-text").textContent = why;
+  renderProof();
+  renderOdds();
+  tick();
+  state.game?.update();
+}
+
+function renderProof() {
+  const r = roundOf();
+  $("#round-label").textContent = state.info.current_round ? t("play.round_current") : t("play.round_next");
+  $(".proof").hidden = !r; // ended: no round to show (the verify page still checks past ones)
+  $("#round-id").textContent = r ? r.round_id : "–";
+  $("#seed-hash").textContent = r ? r.seed_hash : "–";
+  $("#verify-link").href = r ? verifyHref(r.round_id) : "/verify";
+}
+
+let oddsKey = "";
+function renderOdds() {
+  const i = state.info;
+  let shown; // [[title, pool, isNext]]
+  if (i.kind === "time") shown = [["", session_().pools[0], true]];
+  else if (i.kind === "count") shown = levels().map((p) => [t("play.level_n", { n: p.nth }), p, p === pool()]);
+  else shown = session_().pools.map((p) => [bandName(p), p, p === pool()]);
+  const key = JSON.stringify([roundOf()?.round_id, shown.map((s) => [s[0], s[2]])]);
+  if (key === oddsKey) return;
+  oddsKey = key;
+  const manual = i.probability === "manual";
+  $("#odds").replaceChildren(
+    el("p", { class: "hint" }, manual ? t("play.manual_explain") : t("play.auto_explain")),
+    ...shown.map(([title, p, next]) =>
+      el(
+        "div",
+        { class: `pool${next && shown.length > 1 ? " is-next" : ""}` },
+        title ? el("h3", {}, title, next && shown.length > 1 ? el("span", { class: "tag" }, t("play.next_tag")) : null) : null,
+        oddsTable(p, manual),
+      ),
+    ),
+  );
+}
+
+function bandName(p) {
+  const min = number(p.amount_min);
+  return p.amount_max == null ? t("play.band_from", { min }) : t("play.band", { min, max: number(p.amount_max) });
+}
+
+// A prize's chance as the page states it: manual odds as configured; auto odds
+// at full stock (weight × quantity over the pool's sum).
+function chanceOf(prize, p, manual = state.info.probability === "manual") {
+  if (manual) return prize.probability || 0;
+  const real = p.prizes.filter((z) => z.type !== "empty");
+  const sum = real.reduce((s, z) => s + (z.weight ?? 1) * (z.quantity || 0), 0);
+  return sum ? ((prize.weight ?? 1) * (prize.quantity || 0)) / sum : 0;
+}
+
+function remainder(p) {
+  const real = p.prizes.filter((z) => z.type !== "empty");
+  return Math.max(0, 1 - real.reduce((s, z) => s + (z.probability || 0), 0));
+}
+
+function oddsTable(p, manual) {
+  const real = p.prizes.filter((z) => z.type !== "empty");
+  const row = (name, chance, qty) =>
+    el("tr", {}, el("th", { scope: "row" }, name), el("td", {}, chance), el("td", {}, qty));
+  const auto = (z) => t("play.auto_chance", { weight: number(z.weight ?? 1), chance: percent(chanceOf(z, p, false)) });
+  const rows = real.map((z) => row(z.name, manual ? percent(z.probability || 0) : auto(z), number(z.quantity || 0)));
+  rows.push(row(thanksName(p), manual ? percent(remainder(p)) : t("play.auto_empty"), "–"));
+  return el(
+    "table",
+    { class: "odds-table" },
+    el("thead", {}, el("tr", {}, ...["play.prize", "play.chance", "play.per_round"].map((k) => el("th", { scope: "col" }, t(k))))),
+    el("tbody", {}, rows),
+  );
+}
+
+// The countdown: to the round's end while it is open, else to the next round.
+// The notice's big clock counts to the next round whenever the player waits for it.
+function tick() {
+  const i = state.info;
+  if (!i) return;
+  const now = Date.now() + state.skew;
+  const open = i.status === "open" && i.current_round;
+  const target = open ? i.current_round.end : i.status !== "ended" ? i.next_round?.start : null;
+  $("#clock-box").hidden = !target;
+  const waits = !open || ["round_limit", "sold_out"].includes(chances().why);
+  const big = $("#notice-wait");
+  big.hidden = !(waits && i.next_round && i.status !== "ended");
+  if (!big.hidden) {
+    $("#notice-clock-label").textContent = i.status === "not_started" ? t("play.starts_in") : t("play.next_in");
+    $("#notice-clock").textContent = duration(Date.parse(i.next_round.start) - now);
+  }
+  if (!target) return;
+  const left = Date.parse(target) - now;
+  const label = open ? "play.ends_in" : i.status === "not_started" ? "play.starts_in" : "play.next_in";
+  $("#clock-label").textContent = t(label);
+  $("#clock").textContent = duration(left);
+  if (left <= 0) reload();
+}
+
+// -- start ------------------------------------------------------------------------
+
+const ctx = {
+  get reduced() {
+    return motion.matches;
+  },
+  skin: boot.skin,
+  info,
+  pool,
+  segments,
+  levels: () => levels(),
+  lastLevel: () => lastLevel(),
+  chances,
+  ready,
+  draw,
+  settle,
+  say,
+  results: () => [...state.results.values()],
+  grants: () => usableGrants(),
+  needsGrant,
+  chanceOf,
+};
+
+async function main() {
+  $("#pop-close").addEventListener("click", () => $("#pop").close());
+  const signedIn = signIn($("#signin-box")); // a token given (fragment, storage) is adopted at once
+  const had = Boolean(session.token);
+  try {
+    await load(); // the rules are public: shown while the player signs in
+  } catch (e) {
+    $("#status").textContent = e instanceof ApiError ? message(e.code, e) : t("common.network");
+    return;
+  }
+  const mod = await import(`./games/${boot.game}.js`);
+  state.game = mod.default($("#stage"), ctx);
+  render();
+  setInterval(tick, 1000);
+  setInterval(reload, 30_000);
+  await signedIn;
+  if (!had) await load();
+  whoami($("#who"));
+  render();
+  loadHistory();
+}
+
+main();
