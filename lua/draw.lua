@@ -51,7 +51,10 @@
   ARGV[24] repeatLast    "1": a count draw past the last level uses the last level
   ARGV[25] needsGrant    "1": the draw must spend the grant KEYS grant
   ARGV[26] stopSoldOut   "1": refuse (SOLD_OUT) once the pool has nothing left to win
-  ARGV[27] prizeCount    n, then n times:
+  ARGV[27] bucket        b, 0..buckets-1: the bucket these keys hold (SPEC §9)
+  ARGV[28] buckets       K: a draw's number in the round is (bucket's draws) × K + b + 1,
+                         unique across the buckets (K = 1: the bucket's count + 1)
+  ARGV[29] prizeCount    n, then n times:
   ARGV[..] prize = key, empty, ppb, weight   (empty "1"|"0", ppb: probability in parts per 10^9)
   ARGV[..] poolCount     P, then P times:
   ARGV[..] pool = first, last, nth, amountMin, amountMax   (prize numbers; nth 0, amounts -1: none)
@@ -59,7 +62,7 @@
   Returns, on a draw (1) or an Idempotency-Key replay (2):
   REPLY[1]  status       1 drawn, 2 replayed
   REPLY[2]  sfx          the round drawn in
-  REPLY[3]  seq          the draw's number in the round
+  REPLY[3]  seq          the draw's number in the round (see ARGV buckets)
   REPLY[4]  pick         1-based prize picked (0: the empty remainder)
   REPLY[5]  won          1 only if that prize had released stock
   REPLY[6]  nonce        the user's draws in the round, this one included
@@ -92,7 +95,8 @@
   ERROR -18 BLACKLISTED                 the user or the client IP is blacklisted
   ERROR -19 IDEM_REUSED                 the Idempotency-Key was used with another body
   ERROR -20 SOLD_OUT                    every prize of the pool is won and no slice is
-                                        left to release (only with stopSoldOut)
+                                        left to release (only with stopSoldOut; with
+                                        buckets, once the round hash has so = 1)
 
   Each draw appends one entry to KEYS stream (app/store/redis/ledger.py):
   FIELD d  drawId        FIELD u  user          FIELD n  nonce
@@ -145,10 +149,12 @@ local kind = ARGV[23]
 local repeatLast = ARGV[24] == '1'
 local needsGrant = ARGV[25] == '1'
 local stopSoldOut = ARGV[26] == '1'
-local prizeCount = tonumber(ARGV[27])
+local bucket = tonumber(ARGV[27])
+local buckets = tonumber(ARGV[28])
+local prizeCount = tonumber(ARGV[29])
 
 -- The variable tail, decoded where it is read: a prize's four values, a pool's five.
-local PRIZE_AT = 28
+local PRIZE_AT = 30
 local POOL_AT = PRIZE_AT + 4 * prizeCount + 1
 local poolCount = tonumber(ARGV[POOL_AT - 1])
 local FIRST, LAST, NTH, AMOUNT_MIN, AMOUNT_MAX = 0, 1, 2, 3, 4
@@ -306,7 +312,11 @@ for i = first, last do
     if nextAt >= 0 or released[i] > won[i] then soldOut = false end
   end
 end
-if soldOut and anyPrize then return {-20} end
+-- With buckets, this bucket being empty says nothing of the others: the
+-- rebalancer marks every bucket 'so' once the whole round is sold out.
+if soldOut and anyPrize and (buckets == 1 or redis.call('HGET', roundKey, 'so') == '1') then
+  return {-20}
+end
 
 -- Uniform x on [0, total) from the keyed random (see app/domain/fairness.py).
 local nonce = inRound + 1
@@ -354,15 +364,15 @@ redis.call('HINCRBY', roundUsersKey, user, 1)
 local dayCount, totalCount = 0, 0
 if perDay > 0 then dayCount = redis.call('HINCRBY', dayKey, user, 1) end
 if keepTotal then totalCount = redis.call('HINCRBY', totalsKey, user, 1) end
-local seq = draws + 1
+local seq = draws * buckets + bucket + 1
 local prizeKey = ''
 if isWin == 1 then
   -- Values read above in this same atomic call: one write for both counters.
-  redis.call('HSET', roundKey, 'draws', seq, 'w' .. pick, won[pick] + 1)
+  redis.call('HSET', roundKey, 'draws', draws + 1, 'w' .. pick, won[pick] + 1)
   if perWins > 0 then redis.call('HINCRBY', winsKey, user, 1) end
   prizeKey = prizeKeyOf[pick]
 else
-  redis.call('HSET', roundKey, 'draws', seq)
+  redis.call('HSET', roundKey, 'draws', draws + 1)
 end
 local atMs = string.format('%.0f', now)
 local drawId = activityId .. ':' .. guess .. ':' .. seq

@@ -40,6 +40,7 @@ for i = 1, tonumber(head[2]) do
     redis.call('HINCRBY', roundKey, 'a' .. si, add)
     local q = redis.call('HINCRBY', roundKey, 'q' .. si, add)
     local r = redis.call('HINCRBY', roundKey, 'r' .. si, add)
+    redis.call('HDEL', roundKey, 'so')  -- stock again: not sold out (buckets)
     return {q, r, string.format('%.0f', now)}
   end
 end

@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from app.domain.buckets import MAX_BUCKETS
 from app.domain.errors import ValidationFailed
 from app.domain.text import Name, Text, WebUrl
 from app.domain.types import PPB, Kind, Odds, PrizeType
@@ -193,6 +194,8 @@ class ActivityConfig(_Model):
     # and nothing left to release; default: yes for time, no for count/amount
     # (a level or a grant still gets its "no prize" answer there).
     stop_when_sold_out: bool | None = None
+    # One round's draws spread over this many Redis slots (SPEC §9, app/domain/buckets.py).
+    buckets: int = Field(default=1, ge=1, le=MAX_BUCKETS)
     display: DisplayConfig = DisplayConfig()
 
     @property

@@ -131,6 +131,19 @@ class Topup:
 
 
 @dataclass(frozen=True, slots=True)
+class StockMove:
+    """Units of a prize moved from one bucket of a round to another (SPEC §9)."""
+
+    move_id: str
+    prize_key: str
+    from_bucket: int
+    to_bucket: int
+    units: int
+    out_at_ms: int
+    in_at_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class OperatorRecord:
     id: int
     username: str

@@ -126,6 +126,7 @@ class DrawResult:
     at_ms: int
     replayed: bool  # True when an Idempotency-Key retry returned the first result
     pick: int = 0  # 1-based prize of the round the random value picked; 0: the empty remainder
+    bucket: int = 0  # the bucket drawn in (SPEC §9); 0 when the activity has one
 
 
 @dataclass(frozen=True, slots=True)

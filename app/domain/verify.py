@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 
 from app.domain import fairness
 from app.domain.activity import ActivityConfig
-from app.domain.records import Topup
+from app.domain.buckets import split, split_slices
+from app.domain.records import StockMove, Topup
 from app.domain.schedule import round_slices
 from app.domain.types import DrawRecord, Kind, Odds, PoolPlan, RoundPlan
 
@@ -66,22 +67,33 @@ class RoundInputs:
     topups: Sequence[Topup] = ()
     before: Mapping[str, int] = field(default_factory=dict)  # user -> earlier draws (count)
     grants: Mapping[str, int] = field(default_factory=dict)  # grant id -> amount (amount)
+    # One bucket of K (SPEC §9): its draws only, numbered bucket+1, bucket+1+K, …,
+    # and its share of every slice and top-up (app/domain/buckets.py).
+    bucket: int = 0
+    buckets: int = 1
+    moves: Sequence[StockMove] = ()  # the round's stock moves between buckets
 
 
 def replay(report: Report, inputs: RoundInputs) -> None:
     """Check every draw of the round, adding what disagrees to ``report``."""
     cfg, rnd, seed, draws = inputs.config, inputs.round, inputs.seed, inputs.draws
-    report.draws = len(draws)
+    b, k = inputs.bucket, inputs.buckets
+    report.draws += len(draws)
     prizes = rnd.prizes
     pools = rnd.pools
     # When each unit became winnable: slices, then top-ups at their time.
-    releases: list[list[tuple[int, int]]] = [
-        [(s.at_ms, s.amount) for s in sl] for sl in round_slices(cfg, rnd)
-    ]
+    schedule = [split_slices(sl, k)[b] if k > 1 else sl for sl in round_slices(cfg, rnd)]
+    releases: list[list[tuple[int, int]]] = [[(s.at_ms, s.amount) for s in sl] for sl in schedule]
     by_key = {p.key: p.index for p in prizes}
     for t in inputs.topups:
         if t.prize_key in by_key:
-            releases[by_key[t.prize_key] - 1].append((t.at_ms, t.added))
+            releases[by_key[t.prize_key] - 1].append((t.at_ms, split(t.added, k)[b]))
+    for m in inputs.moves:  # units leave one bucket's released stock, join another's
+        if m.prize_key in by_key and b in (m.from_bucket, m.to_bucket):
+            out = m.from_bucket == b
+            releases[by_key[m.prize_key] - 1].append(
+                (m.out_at_ms, -m.units) if out else (m.in_at_ms, m.units)
+            )
 
     def released(i: int, at: int) -> int:
         return sum(n for when, n in releases[i - 1] if when <= at)
@@ -89,7 +101,8 @@ def replay(report: Report, inputs: RoundInputs) -> None:
     won = [0] * (len(prizes) + 1)
     nonces: Counter[str] = Counter()
     keys: dict[tuple[str, str], str] = {}
-    for expected_seq, r in enumerate(draws, start=1):
+    for j, r in enumerate(draws):
+        expected_seq = b + 1 + k * j
         if r.seq != expected_seq:
             report.add(r.draw_id, f"draw number {r.seq} where {expected_seq} was expected")
         if not rnd.start_ms <= r.drawn_at_ms < rnd.end_ms:

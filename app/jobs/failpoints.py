@@ -16,7 +16,9 @@ class Failpoints:
     """``REDRAIN_FAILPOINTS="before_commit=0.1,after_commit=0.2,mid_ack=0.1"``: at
     each point the process SIGKILLs itself with that probability."""
 
-    POINTS = frozenset({"before_commit", "after_commit", "mid_ack"})
+    POINTS = frozenset(
+        {"before_commit", "after_commit", "mid_ack", "moved_out", "moved_in", "move_recorded"}
+    )
 
     def __init__(self, spec: str) -> None:
         self.odds: dict[str, float] = {}

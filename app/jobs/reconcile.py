@@ -4,7 +4,8 @@ For every round that has ended, once its stream is drained: Redis's counters
 (draws, users, wins per prize, draws per user) against the database's rows.
 Because a draw id is ``<round_id>:<seq>`` and Redis numbers a round's draws
 1..n, a gap in the stored sequence numbers names exactly the missing draws,
-and a number above n names a row Redis never made. ``repair`` re-drives
+and a number above n names a row Redis never made. (With K buckets, bucket b
+numbers its draws b+1, b+1+K, …: the same holds bucket by bucket.) ``repair`` re-drives
 missing draws from what the stream still holds and says what it could not.
 No printing here: the CLI renders :class:`RoundCheck`.
 """
@@ -20,7 +21,7 @@ from app.domain.runtime import Runtime, prize_of
 from app.domain.types import ActivityId, RoundPlan
 from app.services.clock import Clock
 from app.services.runtimes import RuntimeCache
-from app.store.redis import ledger
+from app.store.redis import keys, ledger
 from app.store.redis.store import RedisStore
 from app.store.redis.streams import StreamState
 from app.store.sql.database import Database
@@ -141,39 +142,52 @@ class Reconciler:
     async def runtime(self, aid: ActivityId) -> Runtime | None:
         return await self.runtimes.current(aid)
 
-    async def _drained(self, rnd: RoundPlan, wait: float) -> StreamState:
+    async def _drained(self, rnd: RoundPlan, buckets: int, wait: float) -> StreamState:
         deadline = time.monotonic() + wait
         while True:
-            st = await self.streams.state(rnd.activity_id, rnd.sfx)
+            st = await self.streams.round_state(rnd.activity_id, rnd.sfx, buckets)
             if (st.undelivered == 0 and st.pending == 0) or time.monotonic() >= deadline:
                 return st
             await asyncio.sleep(0.2)
 
     async def check(self, rnd: RoundPlan, *, wait: float = 0.0) -> RoundCheck:
-        st = await self._drained(rnd, wait)
+        k = await self.redis.catalogue.buckets(rnd.activity_id)
+        spaces = [keys.bucket(b, k) for b in range(k)]
+        st = await self._drained(rnd, k, wait)
         c = RoundCheck(rnd.round_id, undelivered=st.undelivered, pending=st.pending)
-        counters = await self.streams.round_counters(rnd)
+        parts = [await self.streams.round_counters(rnd, s) for s in spaces]
         led = await self.db.draws.round_ledger(rnd.round_id)
         c.db_draws, c.db_users = led.draws, led.users
-        if counters is None:
+        if any(p is None for p in parts):
             c.in_redis = False
             c.extra = [
                 f"{rnd.round_id}:{s}" for s in sorted(await self.db.draws.round_seqs(rnd.round_id))
             ]
             return c
-        c.redis_draws, c.redis_users, redis_wins = counters
-        c.wins = {k: (redis_wins.get(k, 0), led.wins.get(k, 0)) for k in {*redis_wins, *led.wins}}
-        if (led.draws, led.min_seq, led.max_seq) != (
+        counters = [p for p in parts if p is not None]
+        c.redis_draws = sum(p[0] for p in counters)
+        c.redis_users = sum(p[1] for p in counters)
+        redis_wins: dict[str, int] = {}
+        for p in counters:
+            for key, n in p[2].items():
+                redis_wins[key] = redis_wins.get(key, 0) + n
+        c.wins = {
+            key: (redis_wins.get(key, 0), led.wins.get(key, 0)) for key in {*redis_wins, *led.wins}
+        }
+        if k > 1 or (led.draws, led.min_seq, led.max_seq) != (
             c.redis_draws,
             min(1, c.redis_draws),
             c.redis_draws,
         ):
             seqs = set(await self.db.draws.round_seqs(rnd.round_id))
-            made = range(1, c.redis_draws + 1)
-            c.missing = [f"{rnd.round_id}:{s}" for s in made if s not in seqs]
-            c.extra = [f"{rnd.round_id}:{s}" for s in sorted(seqs) if s > c.redis_draws]
+            # Bucket b numbers its draws b+1, b+1+k, … (lua/draw.lua).
+            made = {b + 1 + k * j for b, p in enumerate(counters) for j in range(p[0])}
+            c.missing = [f"{rnd.round_id}:{s}" for s in sorted(made - seqs)]
+            c.extra = [f"{rnd.round_id}:{s}" for s in sorted(seqs - made)]
         if c.redis_draws or c.db_draws:
-            redis_users = await self.streams.round_user_counts(rnd)
+            redis_users: dict[str, int] = {}
+            for s in spaces:
+                redis_users.update(await self.streams.round_user_counts(rnd, s))
             db_users = await self.db.draws.round_user_counts(rnd.round_id)
             c.users_off = sorted(
                 (u, redis_users.get(u, 0), db_users.get(u, 0))
@@ -190,7 +204,13 @@ class Reconciler:
             return again
         wanted = set(check.missing)
         found = {}
-        for entry in await self.streams.entries(rnd.activity_id, rnd.sfx):
+        k = await self.redis.catalogue.buckets(rnd.activity_id)
+        entries = []
+        for b in range(k):
+            entries += await self.streams.entries(
+                rnd.activity_id, keys.lane(rnd.sfx, keys.bucket(b, k))
+            )
+        for entry in entries:
             draw_id = entry.fields.get(ledger.F["drawId"])
             if draw_id in wanted:
                 found[draw_id] = ledger.parse(entry.id, entry.fields)

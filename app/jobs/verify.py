@@ -54,5 +54,9 @@ class Verifier:
             else {}
         )
         topups = await self.db.guard.topups(round_id)
-        replay(report, RoundInputs(cfg, rnd, seed, draws, topups, before, grants))
+        k = cfg.buckets
+        moves = await self.db.guard.moves(round_id) if k > 1 else []
+        for b in range(k):  # each bucket is its own sequence with its own stock
+            mine = [d for d in draws if (d.seq - 1) % k == b]
+            replay(report, RoundInputs(cfg, rnd, seed, mine, topups, before, grants, b, k, moves))
         return report

@@ -32,19 +32,21 @@ from app.domain.types import ActivityId, DrawRecord
 from app.jobs.failpoints import Failpoints
 from app.jobs.fulfilment import Fulfiller
 from app.jobs.progress import Progress
+from app.jobs.rebalance import Rebalancer
 from app.metrics import WorkerMetrics
 from app.services.clock import Clock
 from app.services.lotteries import Lotteries
 from app.services.runtimes import RuntimeCache
-from app.store.redis import keys, ledger
+from app.store.redis import ledger
 from app.store.redis.store import RedisStore
-from app.store.redis.streams import Entry, id_key
+from app.store.redis.streams import Entry, id_key, stream_key
 from app.store.sql.database import Database
 from app.upstream.webhook import Webhook
 
 log = logging.getLogger("redrain.worker")
 
 GRACE_MS = 10_000  # a round is over this long after its end: instances' clocks may differ
+REBALANCE_EVERY = 0.5  # seconds between looks at bucketed rounds (SPEC §9: "about a second")
 LOOKAHEAD_MS = 5_000  # start following a round's stream a little before it opens
 DISCOVER_EVERY = 1.0
 MAINTAIN_EVERY = 2.0
@@ -91,6 +93,9 @@ class Worker:
         self.retention_ms = round(settings.stream_retention * 1000)
         self.offset_ms = settings.clock_offset_ms
         self.failpoints = Failpoints(settings.failpoints)
+        self.rebalancer = Rebalancer(
+            redis, db, self.runtimes, self.clock, name=self.name, failpoints=self.failpoints
+        )
         self.metrics = WorkerMetrics(registry or CollectorRegistry())
         self.should_exit = False
         self._wake = asyncio.Event()
@@ -135,7 +140,10 @@ class Worker:
     async def run(self) -> None:
         log.info("worker %s started (batch %d)", self.name, self.batch)
         side = [
-            asyncio.create_task(self._every(1.0, "scheduled lotteries", self.lotteries.run_due))
+            asyncio.create_task(self._every(1.0, "scheduled lotteries", self.lotteries.run_due)),
+            asyncio.create_task(
+                self._every(REBALANCE_EVERY, "rebalance", self.rebalancer.run_once)
+            ),
         ]
         if self.fulfiller is not None:
             side.append(
@@ -417,7 +425,7 @@ class Worker:
 
     async def _dead_letter(self, e: Entry, reason: str, attempts: int) -> None:
         await self.db.draws.dead_letter(
-            stream=keys.stream(e.activity_id, e.sfx),
+            stream=stream_key(e.activity_id, e.sfx),
             entry_id=e.id,
             draw_id=e.fields.get(ledger.F["drawId"]),
             fields=e.fields,

@@ -170,6 +170,11 @@ class Activities:
                 "the activity has started; only stock top-ups are possible now",
                 code="activity_started",
             )
+        if live and cfg.buckets != rec.config.buckets:
+            # Redis holds the published rounds under the old buckets' tags.
+            raise ValidationFailed(
+                "buckets: fixed once the activity has been published", field="buckets"
+            )
         rec = await self.db.activities.replace(
             activity_id,
             cfg,
@@ -225,9 +230,10 @@ class Activities:
             rounds=rounds,
             slices=lambda r: round_slices(cfg, r),
             seeds=seeds,
+            buckets=cfg.buckets,
         )
         await self.db.activities.drop_rounds(rec.id, done.dropped)
-        await self.sync_blacklist(rec.id)
+        await self.sync_blacklist(rec.id, cfg.buckets)
         summary = PublishSummary(
             rec.id, rec.version, len(rounds), done.written, done.frozen, len(done.dropped)
         )
@@ -244,19 +250,20 @@ class Activities:
         self.runtimes.forget(rec.id)
         return summary
 
-    async def sync_blacklist(self, activity_id: ActivityId) -> None:
-        """Give a published activity its copy of the whole blacklist."""
+    async def sync_blacklist(self, activity_id: ActivityId, buckets: int = 1) -> None:
+        """Give a published activity (each of its buckets) its copy of the
+        whole blacklist."""
         entries = await self.db.guard.blacklist()
         for kind in ("user", "ip"):
             values = [e.value for e in entries if e.kind == kind]
-            await self.redis.guard.replace(activity_id, kind, values)
+            await self.redis.guard.replace(activity_id, kind, values, buckets)
 
     async def topup(
         self, activity_id: ActivityId, round_ref: str, prize: str, add: int, by: Actor
     ) -> TopupResult:
         rt = await self.runtimes.fresh(activity_id)
         rnd = round_of(rt, round_ref)
-        res = await self.redis.catalogue.topup(activity_id, rnd.sfx, prize, add)
+        res = await self.redis.catalogue.topup(activity_id, rnd.sfx, prize, add, rt.config.buckets)
         if not isinstance(res, ToppedUp):
             raise _TOPUP_REFUSALS[res](rnd.round_id, prize)
         audit = by.draft(
@@ -293,7 +300,7 @@ class Activities:
             chosen = started[-limit:] + ([nxt] if nxt is not None else [])
         out = []
         for r in chosen:
-            st = await self.redis.catalogue.round_stats(r)
+            st = await self.redis.catalogue.round_stats(r, rt.config.buckets)
             if st is not None:
                 out.append(st)
         return rt, out
@@ -316,7 +323,7 @@ class Activities:
                 if r.start_ms > now or r.end_ms <= now - horizon_ms:
                     continue
                 if r.end_ms > now:
-                    st = await self.redis.catalogue.round_stats(r)
+                    st = await self.redis.catalogue.round_stats(r, rt.config.buckets)
                     if st is not None:
                         stock += [
                             metrics.LiveStock(
@@ -325,7 +332,7 @@ class Activities:
                             for p in st.prizes
                             if p.quantity or p.released  # not the empty outcome
                         ]
-                state = await self.redis.streams.state(aid, r.sfx)
+                state = await self.redis.streams.round_state(aid, r.sfx, rt.config.buckets)
                 lag.append(metrics.StreamLag(r.round_id, state.undelivered, state.pending))
         return stock, lag
 

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 
 from app.config import Settings
 from app.domain import fairness
+from app.domain.buckets import bucket_of
 from app.domain.errors import (
     Conflict,
     Forbidden,
@@ -28,6 +29,7 @@ from app.domain.runtime import Runtime, iso, seconds_until
 from app.domain.types import ActivityId, DrawCounts, DrawResult
 from app.services.clock import Clock
 from app.services.runtimes import RuntimeCache
+from app.store.redis import keys
 from app.store.redis.draw import Code, Drawn, Refused
 from app.store.redis.store import RedisStore
 from app.store.sql.database import Database
@@ -146,6 +148,7 @@ def result(rt: Runtime, d: Drawn) -> DrawResult:
         at_ms=d.at_ms,
         replayed=d.replayed,
         pick=d.pick,
+        bucket=(d.seq - 1) % rt.config.buckets,
     )
 
 
@@ -191,12 +194,13 @@ class Draws:
             )
         now = self.clock.now_ms()
         guess = rt.timeline.nearest(now)
+        bucket = bucket_of(rt.id, user_id, cfg.buckets)
         for _ in range(MAX_ATTEMPTS):
             if guess is None:
                 break
             seed, _ = await self.runtimes.seed_of(rt, guess)
             out = await self.redis.draws.draw(
-                self.redis.draws.prepared(rt, guess),
+                self.redis.draws.prepared(rt, guess, bucket),
                 version=rt.version,
                 user_id=user_id,
                 user_key=fairness.user_key(seed, user_id, client_seed),
@@ -212,6 +216,7 @@ class Draws:
             if out.code is Code.STALE:
                 rt = await self.runtimes.get(activity_id, stale=rt)
                 guess = rt.timeline.nearest(now)
+                bucket = bucket_of(rt.id, user_id, rt.config.buckets)
             elif out.code is Code.WRONG_ROUND:
                 guess = rt.round(out.detail or "")
             else:
@@ -230,8 +235,13 @@ class Draws:
         in the activity, and wins in the activity."""
         current, nxt = rt.timeline.at(self.clock.now_ms())
         rnd = current or nxt
+        k = rt.config.buckets
         return await self.redis.catalogue.user_counts(
-            rt.id, user_id, current.sfx if current else None, rnd.date_key if rnd else None
+            rt.id,
+            user_id,
+            current.sfx if current else None,
+            rnd.date_key if rnd else None,
+            keys.bucket(bucket_of(rt.id, user_id, k), k),
         )
 
     # -- the ledger (database) ------------------------------------------------------

@@ -91,7 +91,7 @@ class RuntimeCache:
         """``(seed, seed_hash)`` of a published round (cached with its runtime)."""
         got = rt.seeds.get(rnd.sfx)
         if got is None:
-            found = await self.catalogue.round_seed(rt.id, rnd.sfx)
+            found = await self.catalogue.round_seed(rt.id, rnd.sfx, rt.config.buckets)
             if found is None:
                 raise NotFound(f"round {rnd.round_id} is not published", code="round_not_found")
             got = rt.seeds[rnd.sfx] = found

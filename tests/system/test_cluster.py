@@ -120,5 +120,12 @@ async def test_rate_limits_and_blacklist_on_a_cluster(on_cluster: ServiceFactory
         with pytest.raises(Forbidden) as err:
             await svc.draws.draw("cheat", aid)
         assert err.value.code == "blacklisted"
+    # Publishing copies the (non-empty) blacklist into the new activity's slots,
+    # every bucket's too.
+    rec = await svc.activities.create(rain([prize("c2", 10, 0.5)], buckets=3), BY)
+    await svc.activities.publish(rec.id, BY)
+    with pytest.raises(Forbidden):
+        await svc.draws.draw("cheat", rec.id)
     await svc.guard.remove("user", "cheat", BY)
     assert (await svc.draws.draw("cheat", aids[1]))[1].draw_id
+    assert (await svc.draws.draw("cheat", rec.id))[1].draw_id

@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 
 from app.domain import tokens
+from app.domain.buckets import bucket_of
 from app.store.sql.database import Database
 from tests.conftest import flush_cluster, flush_real_redis
 from tests.helpers import (
@@ -186,3 +187,43 @@ async def test_one_user_cannot_beat_per_round(server: Server) -> None:
         assert sorted(b["proof"]["nonce"] for s, b in results if s == 200) == [1, 2, 3]
         _, stats = await load.call("GET", f"/v1/admin/activities/{aid}/stats")
         assert stats["rounds"][0]["draws"] == 3 and stats["rounds"][0]["users"] == 1
+
+
+async def test_buckets_hold_every_invariant_and_stock_follows_players(server: Server) -> None:
+    """SPEC §9 on a running server: 2,000 concurrent draws on a 3-bucket
+    round, then a round whose few players all hash to one bucket (the other
+    two get nobody): the worker's rebalancer still brings them every unit."""
+    async with Load(server.base) as load:
+        aid = await load.publish(rain([prize("big", 50, 1.0)], buckets=3))
+        results = await load.draws(aid, [f"user{i}" for i in range(2000)])
+        assert collections.Counter(s for s, _ in results) == {200: 2000}
+        bodies = [b for _, b in results]
+        assert sum(b["won"] for b in bodies) == 50  # every bucket's share, none more
+        assert len({b["draw_id"] for b in bodies}) == 2000
+        assert {b["proof"]["bucket"] for b in bodies} == {0, 1, 2}
+        _, stats = await load.call("GET", f"/v1/admin/activities/{aid}/stats")
+        (p,) = stats["rounds"][0]["prizes"]
+        assert (p["quantity"], p["won"]) == (50, 50)
+        assert stats["rounds"][0]["users"] == 2000
+        rows, wins = await ledger(server, aid, 2000)
+        assert rows == 2000 and wins == {b["draw_id"] for b in bodies if b["won"]}
+
+        few = await load.publish(rain([prize("big", 60, 1.0)], limits={"per_round": 40}, buckets=3))
+        players = [u for u in (f"p{i}" for i in range(500)) if bucket_of(few, u, 3) == 0][:4]
+        won = 0
+        per_user: collections.Counter[str] = collections.Counter()
+        for _ in range(60):  # bounded: bursts of 8 draws, a little apart
+            burst = await load.draws(few, [players[i % 4] for i in range(8)])
+            for (status, body), user in zip(burst, [players[i % 4] for i in range(8)], strict=True):
+                if status == 200:
+                    per_user[user] += 1
+                    won += body["won"]
+                    assert body["proof"]["bucket"] == 0
+            if won == 60 or all(n >= 40 for n in per_user.values()):
+                break
+            await asyncio.sleep(0.3)
+        assert won == 60  # 40 of them started in buckets nobody drew in
+        assert max(per_user.values()) <= 40
+        _, stats = await load.call("GET", f"/v1/admin/activities/{few}/stats")
+        (p,) = stats["rounds"][0]["prizes"]
+        assert (p["quantity"], p["won"]) == (60, 60)

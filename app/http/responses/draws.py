@@ -33,6 +33,7 @@ class Proof(TypedDict):
     nonce: int
     random: str
     pick: int  # 1-based prize of the round's prize list picked; 0: the empty remainder
+    bucket: int  # the bucket (SPEC §9) the draw was made in, 0..buckets-1
 
 
 class Draw(TypedDict):
@@ -65,6 +66,7 @@ def draw(rt: Runtime, result: DrawResult, seed_hash: str) -> Draw:
             "nonce": result.nonce,
             "random": result.random,
             "pick": result.pick,
+            "bucket": result.bucket,
         },
     }
 

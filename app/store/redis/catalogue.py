@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any
 
+from app.domain.buckets import split, split_slices
 from app.domain.types import ActivityId, Limits, PrizeStats, RoundPlan, RoundStats, Slice
 from app.store.redis import keys
 from app.store.redis.connection import RedisConnection, text, translated
@@ -94,8 +95,15 @@ class Catalogue:
         r: RoundPlan,
         seed: tuple[str, str],
         sl: Sequence[Sequence[Slice]],
+        b: keys.Bucket = None,
     ) -> list[Any]:
-        named_keys = {"rounds": keys.rounds(activity_id), "round": keys.round_(activity_id, r.sfx)}
+        """The call loading round ``r`` into bucket ``b``, whose release
+        schedule per prize is ``sl`` (its quantity is what the slices add up to
+        when bucketed, else the prize's quantity)."""
+        named_keys = {
+            "rounds": keys.rounds(activity_id, b),
+            "round": keys.round_(activity_id, r.sfx, b),
+        }
         named = {
             "sfx": r.sfx,
             "startMs": r.start_ms,
@@ -112,7 +120,7 @@ class Catalogue:
                 "empty": "1" if p.empty else "0",
                 "ppb": p.ppb,
                 "weight": p.weight,
-                "quantity": p.quantity,
+                "quantity": p.quantity if b is None else sum(x.amount for x in slices),
                 "slices": ",".join(f"{s.at_ms}:{s.amount}" for s in slices),
             }
             args += [prize[f] for f in PUBLISH_PRIZE]
@@ -131,37 +139,58 @@ class Catalogue:
         rounds: Sequence[RoundPlan],
         slices: Callable[[RoundPlan], Sequence[Sequence[Slice]]],
         seeds: dict[str, tuple[str, str]],
+        buckets: int = 1,
     ) -> Published:
-        """Load every round, drop rounds the plan no longer has, then switch the
-        activity's config."""
+        """Load every round (into each bucket, its share of the stock), drop
+        rounds the plan no longer has, then switch the activity's config: the
+        buckets' first, the home's (which the API compiles from) last."""
         await self.conn.load_scripts()
+        spaces = [keys.bucket(b, buckets) for b in range(buckets)]
         written = frozen = 0
         for i in range(0, len(rounds), PUBLISH_CHUNK):
-            calls = [
-                self._publish_call(activity_id, r, seeds[r.sfx], slices(r))
-                for r in rounds[i : i + PUBLISH_CHUNK]
-            ]
-            for ok in await self.conn.evalsha_many(calls):
-                if int(ok):
+            chunk = rounds[i : i + PUBLISH_CHUNK]
+            calls = []
+            for r in chunk:
+                whole = slices(r)
+                shares = [split_slices(sl, buckets) for sl in whole]
+                for b, space in enumerate(spaces):
+                    sl = whole if space is None else [share[b] for share in shares]
+                    calls.append(self._publish_call(activity_id, r, seeds[r.sfx], sl, space))
+            oks = [int(ok) for ok in await self.conn.evalsha_many(calls)]
+            for j in range(len(chunk)):
+                # A round counts as written when every bucket took it.
+                if all(oks[j * buckets : (j + 1) * buckets]):
                     written += 1
                 else:
                     frozen += 1
         wanted = {r.sfx for r in rounds}
         dropped: list[str] = []
-        for sfx in await self.published_rounds(activity_id):
+        for sfx in await self.published_rounds(activity_id, spaces[0]):
             if sfx in wanted:
                 continue
-            named_keys = {
-                "rounds": keys.rounds(activity_id),
-                "round": keys.round_(activity_id, sfx),
-            }
-            named = {"sfx": sfx, "offset": self.conn.offset}
-            removed = await self.conn.run(
-                "drop_round", ordered(DROP, "keys", named_keys), ordered(DROP, "argv", named)
-            )
-            if int(removed):
+            removed = 0
+            for space in spaces:
+                named_keys = {
+                    "rounds": keys.rounds(activity_id, space),
+                    "round": keys.round_(activity_id, sfx, space),
+                }
+                named = {"sfx": sfx, "offset": self.conn.offset}
+                removed += int(
+                    await self.conn.run(
+                        "drop_round",
+                        ordered(DROP, "keys", named_keys),
+                        ordered(DROP, "argv", named),
+                    )
+                )
+            if removed == len(spaces):
                 dropped.append(sfx)
         async with translated():
+            for space in spaces:
+                if space is not None:
+                    await self.conn.client.hset(
+                        keys.cfg(activity_id, space),
+                        mapping={"ver": str(version), "id": str(activity_id)},
+                    )
             await self.conn.client.hset(
                 keys.cfg(activity_id),
                 mapping={
@@ -174,6 +203,7 @@ class Catalogue:
                     "pd": str(limits.per_day),
                     "pt": str(limits.total),
                     "pw": str(limits.wins_total),
+                    "buckets": str(buckets),
                     "json": config_json,
                 },
             )
@@ -195,11 +225,14 @@ class Catalogue:
             ver = await self.conn.fast.hget(keys.cfg(activity_id), "ver")
         return None if ver is None else int(ver)
 
-    async def round_seed(self, activity_id: ActivityId, sfx: str) -> tuple[bytes, str] | None:
-        """``(seed, seed_hash)`` of a published round, or None."""
+    async def round_seed(
+        self, activity_id: ActivityId, sfx: str, buckets: int = 1
+    ) -> tuple[bytes, str] | None:
+        """``(seed, seed_hash)`` of a published round, or None. (Every bucket
+        holds the round's one seed; bucket 0's is read.)"""
         async with translated():
             seed, seed_hash = await self.conn.fast.hmget(
-                keys.round_(activity_id, sfx), ["seed", "seedh"]
+                keys.round_(activity_id, sfx, keys.bucket(0, buckets)), ["seed", "seedh"]
             )
         if seed is None:
             return None
@@ -209,48 +242,94 @@ class Catalogue:
         async with translated():
             return sorted(int(v) for v in await self.conn.client.smembers(keys.ACTIVE))
 
-    async def published_rounds(self, activity_id: ActivityId) -> list[str]:
+    async def published_rounds(self, activity_id: ActivityId, b: keys.Bucket = None) -> list[str]:
         async with translated():
-            members = await self.conn.client.zrange(keys.rounds(activity_id), 0, -1)
+            members = await self.conn.client.zrange(keys.rounds(activity_id, b), 0, -1)
         return [text(m).split("|")[0] for m in members]
 
+    async def buckets(self, activity_id: ActivityId) -> int:
+        """How many buckets the published activity has (1 when unpublished)."""
+        async with translated():
+            return int(await self.conn.client.hget(keys.cfg(activity_id), "buckets") or 1)
+
     async def started_rounds(self, activity_id: ActivityId, until_ms: int) -> list[tuple[str, int]]:
-        """``(sfx, end_ms)`` of the rounds starting at or before ``until_ms``."""
+        """``(lane, end_ms)`` of the rounds starting at or before ``until_ms``:
+        one lane (:func:`keys.lane`) per round and bucket."""
+        k = await self.buckets(activity_id)
         async with translated():
             members = await self.conn.client.zrangebyscore(
-                keys.rounds(activity_id), "-inf", until_ms
+                keys.rounds(activity_id, keys.bucket(0, k)), "-inf", until_ms
             )
         out = []
         for m in members:
             sfx, _, end = text(m).partition("|")
-            out.append((sfx, int(end)))
+            out += [(keys.lane(sfx, keys.bucket(b, k)), int(end)) for b in range(k)]
         return out
 
     # -- operations -------------------------------------------------------
 
     async def topup(
-        self, activity_id: ActivityId, sfx: str, prize: str, add: int
+        self, activity_id: ActivityId, sfx: str, prize: str, add: int, buckets: int = 1
     ) -> ToppedUp | TopupCode:
-        """The prize's stock after the top-up, or why it was refused."""
-        named = {"prizeKey": prize, "add": str(add), "offset": self.conn.offset}
-        res = await self.conn.run(
-            "topup",
-            ordered(TOPUP, "keys", {"round": keys.round_(activity_id, sfx)}),
-            ordered(TOPUP, "argv", named),
-        )
-        first = int(res[0])
-        if first < 0:
-            return TopupCode(first)
-        r = {
-            name: int(res[TOPUP.index("reply", name)]) for name in ("quantity", "released", "atMs")
-        }
-        return ToppedUp(r["quantity"], r["released"], r["atMs"])
+        """The prize's stock after the top-up (summed over the buckets, which
+        share ``add`` as :func:`split` does), or why it was refused."""
+        total = ToppedUp(0, 0, 0)
+        for b, share in enumerate(split(add, buckets)):
+            named = {"prizeKey": prize, "add": str(share), "offset": self.conn.offset}
+            res = await self.conn.run(
+                "topup",
+                ordered(
+                    TOPUP, "keys", {"round": keys.round_(activity_id, sfx, keys.bucket(b, buckets))}
+                ),
+                ordered(TOPUP, "argv", named),
+            )
+            first = int(res[0])
+            if first < 0:
+                return TopupCode(first)
+            r = {
+                name: int(res[TOPUP.index("reply", name)])
+                for name in ("quantity", "released", "atMs")
+            }
+            total = ToppedUp(
+                total.quantity + r["quantity"], total.released + r["released"], r["atMs"]
+            )
+        return total
 
-    async def round_stats(self, round_: RoundPlan) -> RoundStats | None:
+    async def round_stats(self, round_: RoundPlan, buckets: int = 1) -> RoundStats | None:
+        """The round's counters, summed over its buckets (a user draws in one
+        bucket only, so players add up too)."""
+        parts = []
+        for b in range(buckets):
+            one = await self.bucket_stats(round_, keys.bucket(b, buckets))
+            if one is None:
+                return None
+            parts.append(one)
+        if len(parts) == 1:
+            return parts[0]
+        first = parts[0]
+        prizes = tuple(
+            PrizeStats(
+                key=p.key,
+                quantity=sum(x.prizes[i].quantity for x in parts),
+                released=sum(x.prizes[i].released for x in parts),
+                won=sum(x.prizes[i].won for x in parts),
+            )
+            for i, p in enumerate(first.prizes)
+        )
+        return RoundStats(
+            first.round_id,
+            first.start_ms,
+            first.end_ms,
+            sum(x.draws for x in parts),
+            sum(x.users for x in parts),
+            prizes,
+        )
+
+    async def bucket_stats(self, round_: RoundPlan, b: keys.Bucket) -> RoundStats | None:
         activity_id, sfx = round_.activity_id, round_.sfx
         named_keys = {
-            "round": keys.round_(activity_id, sfx),
-            "roundUsers": keys.round_users(activity_id, sfx),
+            "round": keys.round_(activity_id, sfx, b),
+            "roundUsers": keys.round_users(activity_id, sfx, b),
         }
         res = await self.conn.run(
             "round_stats",
@@ -284,17 +363,23 @@ class Catalogue:
         )
 
     async def user_counts(
-        self, activity_id: ActivityId, user_id: str, sfx: str | None, date_key: str | None
+        self,
+        activity_id: ActivityId,
+        user_id: str,
+        sfx: str | None,
+        date_key: str | None,
+        b: keys.Bucket = None,
     ) -> tuple[int, int, int, int]:
-        """The user's draws in the round, on the day, in total, and wins in total."""
+        """The user's draws in the round, on the day, in total, and wins in
+        total, from the user's bucket ``b``."""
         async with translated():
             pipe = self.conn.client.pipeline(transaction=False)
             if sfx is not None:
-                pipe.hget(keys.round_users(activity_id, sfx), user_id)
+                pipe.hget(keys.round_users(activity_id, sfx, b), user_id)
             if date_key is not None:
-                pipe.hget(keys.day(activity_id, date_key), user_id)
-            pipe.hget(keys.totals(activity_id), user_id)
-            pipe.hget(keys.wins(activity_id), user_id)
+                pipe.hget(keys.day(activity_id, date_key, b), user_id)
+            pipe.hget(keys.totals(activity_id, b), user_id)
+            pipe.hget(keys.wins(activity_id, b), user_id)
             res = [int(v or 0) for v in await pipe.execute()]
         in_round = res.pop(0) if sfx is not None else 0
         in_day = res.pop(0) if date_key is not None else 0

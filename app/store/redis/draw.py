@@ -112,6 +112,8 @@ CONTRACT = Contract(
         "repeatLast",
         "needsGrant",
         "stopSoldOut",
+        "bucket",
+        "buckets",
         "prizeCount",
         ("prize", PRIZE),
         "poolCount",
@@ -226,28 +228,31 @@ class RoundCall:
     sfx: str
     keys: tuple[str, ...]
     static: tuple[str, ...]
+    space: int | None = None  # the bucket whose keys these are (None: unbucketed)
 
 
-def round_call(rt: Runtime, round_: RoundPlan) -> RoundCall:
-    """The keys and static arguments of ``round_`` of the compiled activity ``rt``."""
+def round_call(rt: Runtime, round_: RoundPlan, b: int = 0) -> RoundCall:
+    """The keys and static arguments of ``round_`` of the compiled activity
+    ``rt``, in bucket ``b``."""
     activity_id, cfg = rt.id, rt.config
     limits = rt.limits
+    space = keys.bucket(b, cfg.buckets)
     named_keys = {
-        "cfg": keys.cfg(activity_id),
-        "rounds": keys.rounds(activity_id),
-        "totals": keys.totals(activity_id),
-        "wins": keys.wins(activity_id),
-        "round": keys.round_(activity_id, round_.sfx),
-        "roundUsers": keys.round_users(activity_id, round_.sfx),
-        "day": keys.day(activity_id, round_.date_key),
-        "stream": keys.stream(activity_id, round_.sfx),
+        "cfg": keys.cfg(activity_id, space),
+        "rounds": keys.rounds(activity_id, space),
+        "totals": keys.totals(activity_id, space),
+        "wins": keys.wins(activity_id, space),
+        "round": keys.round_(activity_id, round_.sfx, space),
+        "roundUsers": keys.round_users(activity_id, round_.sfx, space),
+        "day": keys.day(activity_id, round_.date_key, space),
+        "stream": keys.stream(activity_id, round_.sfx, space),
         # Per-draw keys: same-slot placeholders until a draw fills them in.
-        "idem": keys.no_idempotency(activity_id),
-        "grant": keys.no_grant(activity_id),
-        "userRate": keys.user_rate(activity_id, "-"),
-        "ipRate": keys.ip_rate(activity_id, "-"),
-        "blockedUsers": keys.blocked(activity_id, "user"),
-        "blockedIps": keys.blocked(activity_id, "ip"),
+        "idem": keys.no_idempotency(activity_id, space),
+        "grant": keys.no_grant(activity_id, space),
+        "userRate": keys.user_rate(activity_id, "-", space),
+        "ipRate": keys.ip_rate(activity_id, "-", space),
+        "blockedUsers": keys.blocked(activity_id, "user", space),
+        "blockedIps": keys.blocked(activity_id, "ip", space),
     }
     named: dict[str, str] = {
         "activityId": str(activity_id),
@@ -263,6 +268,8 @@ def round_call(rt: Runtime, round_: RoundPlan) -> RoundCall:
         "repeatLast": "1" if cfg.after_last_pool == "repeat_last" else "0",
         "needsGrant": "1" if cfg.needs_grant else "0",
         "stopSoldOut": "1" if cfg.stops_when_sold_out else "0",
+        "bucket": str(b),
+        "buckets": str(cfg.buckets),
         "prizeCount": str(len(round_.prizes)),
     }
     static = [named[name] for name in _STATIC_NAMES]  # type: ignore[index]
@@ -285,6 +292,7 @@ def round_call(rt: Runtime, round_: RoundPlan) -> RoundCall:
         round_.sfx,
         tuple(named_keys[name] for name in CONTRACT.keys),
         tuple(static),
+        space,
     )
 
 
@@ -298,14 +306,15 @@ class Draws:
     def __init__(self, conn: RedisConnection) -> None:
         self.conn = conn
         # A few rounds per activity are live at a time; a new version replaces them.
-        self._calls: dict[tuple[ActivityId, str, int], RoundCall] = {}
+        self._calls: dict[tuple[ActivityId, str, int, int], RoundCall] = {}
 
-    def prepared(self, rt: Runtime, round_: RoundPlan) -> RoundCall:
-        """The call of ``round_`` for ``rt``'s configuration version, built once."""
-        key = (rt.id, round_.sfx, rt.version)
+    def prepared(self, rt: Runtime, round_: RoundPlan, b: int = 0) -> RoundCall:
+        """The call of ``round_`` in bucket ``b`` for ``rt``'s configuration
+        version, built once."""
+        key = (rt.id, round_.sfx, rt.version, b)
         cached = self._calls.get(key)
         if cached is None:
-            cached = self._calls[key] = round_call(rt, round_)
+            cached = self._calls[key] = round_call(rt, round_, b)
         return cached
 
     async def draw(
@@ -325,14 +334,14 @@ class Draws:
         """One EVALSHA of lua/draw.lua. The static arguments come from the
         caller's compiled configuration of ``version``; the script refuses them
         (STALE) if that is not the published one."""
-        aid = call.activity_id
+        aid, b = call.activity_id, call.space
         draw_keys = list(call.keys)
         if idempotency_key:
-            draw_keys[_IDEM] = keys.idempotency(aid, user_id, idempotency_key)
+            draw_keys[_IDEM] = keys.idempotency(aid, user_id, idempotency_key, b)
         if grant_id:
-            draw_keys[_GRANT] = keys.grant(aid, grant_id)
-        draw_keys[_USER_RATE] = keys.user_rate(aid, user_id)
-        draw_keys[_IP_RATE] = keys.ip_rate(aid, client_ip or "-")
+            draw_keys[_GRANT] = keys.grant(aid, grant_id, b)
+        draw_keys[_USER_RATE] = keys.user_rate(aid, user_id, b)
+        draw_keys[_IP_RATE] = keys.ip_rate(aid, client_ip or "-", b)
         argv = _PER_CALL(
             {
                 "version": str(version),

@@ -22,21 +22,30 @@ class Grants:
         self.conn = conn
 
     async def put(
-        self, activity_id: ActivityId, grant_id: str, user_id: str, amount: int, reference: str
+        self,
+        activity_id: ActivityId,
+        grant_id: str,
+        user_id: str,
+        amount: int,
+        reference: str,
+        b: keys.Bucket = None,
     ) -> bool:
-        """Record a grant for the draw script; True if it was new."""
+        """Record a grant for the draw script, in the user's bucket ``b``;
+        True if it was new."""
         named = {"user": user_id, "amount": str(amount), "reference": reference}
         res = await self.conn.run(
             "grant",
-            [keys.grant(activity_id, grant_id)],
+            [keys.grant(activity_id, grant_id, b)],
             [named[str(name)] for name in CONTRACT.argv],
         )
         return int(res[_CREATED]) == 1
 
-    async def state(self, activity_id: ActivityId, grant_id: str) -> tuple[bool, str | None]:
+    async def state(
+        self, activity_id: ActivityId, grant_id: str, b: keys.Bucket = None
+    ) -> tuple[bool, str | None]:
         """``(used, draw_id)`` of a grant as Redis has it."""
         async with translated():
             used, draw = await self.conn.fast.hmget(
-                keys.grant(activity_id, grant_id), ["used", "draw"]
+                keys.grant(activity_id, grant_id, b), ["used", "draw"]
             )
         return used == b"1", None if draw is None else text(draw)

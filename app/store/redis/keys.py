@@ -6,88 +6,120 @@ the activity rather than the round because per-day, total and win limits span
 rounds and are checked inside the same atomic call; an activity's rounds never
 overlap in time, so nothing is lost by keeping them in one slot
 (docs/architecture.md).
+
+An activity split into K > 1 buckets (SPEC §9) keeps K copies of that state,
+bucket b under ``{rd:<activity_id>:<b>}``: the ``b`` argument below. ``None``
+(K = 1, and the activity's home: its configuration JSON) is the plain tag.
 """
 
 from __future__ import annotations
 
 from app.domain.types import ActivityId
 
-
-def tag(activity_id: ActivityId) -> str:
-    return f"{{rd:{activity_id}}}"
+Bucket = int | None  # None: the activity's one (or home) slot
 
 
-def cfg(activity_id: ActivityId) -> str:
-    return f"{tag(activity_id)}:cfg"
+def tag(activity_id: ActivityId, b: Bucket = None) -> str:
+    return f"{{rd:{activity_id}}}" if b is None else f"{{rd:{activity_id}:{b}}}"
 
 
-def rounds(activity_id: ActivityId) -> str:
-    return f"{tag(activity_id)}:rounds"
+def bucket(b: int, buckets: int) -> Bucket:
+    """The key space of bucket ``b`` of an activity of ``buckets``."""
+    return None if buckets <= 1 else b
 
 
-def totals(activity_id: ActivityId) -> str:
-    return f"{tag(activity_id)}:t"
+def lane(sfx: str, b: Bucket) -> str:
+    """A round's stream in one bucket, as the flush worker names it: the
+    suffix, and ``@<b>`` when the activity has buckets."""
+    return sfx if b is None else f"{sfx}@{b}"
 
 
-def wins(activity_id: ActivityId) -> str:
-    return f"{tag(activity_id)}:w"
+def parse_lane(name: str) -> tuple[str, Bucket]:
+    sfx, at, b = name.partition("@")
+    return sfx, (int(b) if at else None)
 
 
-def day(activity_id: ActivityId, date_key: str) -> str:
-    return f"{tag(activity_id)}:d:{date_key}"
+def cfg(activity_id: ActivityId, b: Bucket = None) -> str:
+    return f"{tag(activity_id, b)}:cfg"
 
 
-def round_(activity_id: ActivityId, sfx: str) -> str:
-    return f"{tag(activity_id)}:r:{sfx}"
+def rounds(activity_id: ActivityId, b: Bucket = None) -> str:
+    return f"{tag(activity_id, b)}:rounds"
 
 
-def round_users(activity_id: ActivityId, sfx: str) -> str:
-    return f"{tag(activity_id)}:r:{sfx}:u"
+def totals(activity_id: ActivityId, b: Bucket = None) -> str:
+    return f"{tag(activity_id, b)}:t"
 
 
-def stream(activity_id: ActivityId, sfx: str) -> str:
-    return f"{tag(activity_id)}:r:{sfx}:s"
+def wins(activity_id: ActivityId, b: Bucket = None) -> str:
+    return f"{tag(activity_id, b)}:w"
 
 
-def idempotency(activity_id: ActivityId, user_id: str, key: str) -> str:
-    return f"{tag(activity_id)}:i:{user_id}:{key}"
+def day(activity_id: ActivityId, date_key: str, b: Bucket = None) -> str:
+    return f"{tag(activity_id, b)}:d:{date_key}"
 
 
-def no_idempotency(activity_id: ActivityId) -> str:
+def round_(activity_id: ActivityId, sfx: str, b: Bucket = None) -> str:
+    return f"{tag(activity_id, b)}:r:{sfx}"
+
+
+def round_users(activity_id: ActivityId, sfx: str, b: Bucket = None) -> str:
+    return f"{tag(activity_id, b)}:r:{sfx}:u"
+
+
+def stream(activity_id: ActivityId, sfx: str, b: Bucket = None) -> str:
+    return f"{tag(activity_id, b)}:r:{sfx}:s"
+
+
+def moves(activity_id: ActivityId, sfx: str, b: Bucket = None) -> str:
+    """Hash of the stock moves a bucket's round took part in (lua/move_out.lua)."""
+    return f"{tag(activity_id, b)}:r:{sfx}:m"
+
+
+def rebalance_lock(activity_id: ActivityId) -> str:
+    """Held by the one worker rebalancing the activity's buckets."""
+    return f"{tag(activity_id)}:rebalance"
+
+
+def idempotency(activity_id: ActivityId, user_id: str, key: str, b: Bucket = None) -> str:
+    return f"{tag(activity_id, b)}:i:{user_id}:{key}"
+
+
+def no_idempotency(activity_id: ActivityId, b: Bucket = None) -> str:
     """A placeholder in the same slot when a draw carries no Idempotency-Key."""
-    return f"{tag(activity_id)}:i:-"
+    return f"{tag(activity_id, b)}:i:-"
 
 
-def grant(activity_id: ActivityId, grant_id: str) -> str:
-    return f"{tag(activity_id)}:g:{grant_id}"
+def grant(activity_id: ActivityId, grant_id: str, b: Bucket = None) -> str:
+    return f"{tag(activity_id, b)}:g:{grant_id}"
 
 
-def no_grant(activity_id: ActivityId) -> str:
+def no_grant(activity_id: ActivityId, b: Bucket = None) -> str:
     """A placeholder in the same slot when a draw spends no grant."""
-    return f"{tag(activity_id)}:g:-"
+    return f"{tag(activity_id, b)}:g:-"
 
 
-def user_rate(activity_id: ActivityId, user_id: str) -> str:
-    return f"{tag(activity_id)}:rl:u:{user_id}"
+def user_rate(activity_id: ActivityId, user_id: str, b: Bucket = None) -> str:
+    return f"{tag(activity_id, b)}:rl:u:{user_id}"
 
 
-def ip_rate(activity_id: ActivityId, ip: str) -> str:
-    return f"{tag(activity_id)}:rl:ip:{ip}"
+def ip_rate(activity_id: ActivityId, ip: str, b: Bucket = None) -> str:
+    return f"{tag(activity_id, b)}:rl:ip:{ip}"
 
 
-def blocked(activity_id: ActivityId, kind: str) -> str:
+def blocked(activity_id: ActivityId, kind: str, b: Bucket = None) -> str:
     """The activity's copy of the blacklist of ``kind`` ("user" or "ip")."""
-    return f"{tag(activity_id)}:bl:{kind}"
+    return f"{tag(activity_id, b)}:bl:{kind}"
 
 
-def flushed(activity_id: ActivityId) -> str:
+def flushed(activity_id: ActivityId, b: Bucket = None) -> str:
     """Set of round suffixes whose stream is fully flushed and trimmed."""
-    return f"{tag(activity_id)}:flushed"
+    return f"{tag(activity_id, b)}:flushed"
 
 
-def failures(activity_id: ActivityId) -> str:
+def failures(activity_id: ActivityId, b: Bucket = None) -> str:
     """Hash "<sfx>|<entry id>" -> times the database refused that entry."""
-    return f"{tag(activity_id)}:fails"
+    return f"{tag(activity_id, b)}:fails"
 
 
 ACTIVE = "rd:active"  # set of published activity ids (for workers and reconcile)

@@ -39,7 +39,16 @@ _ITEM = re.compile(
 _ERROR = re.compile(r"^\s*ERROR\s+(-\d+)\s+([A-Z_]+)(?:\s+\{(\w+)\})?", re.MULTILINE)
 _FIELD = re.compile(r"\bFIELD\s+(\w+)\s+(\w+)")
 
-NAMES = ("draw", "publish_round", "drop_round", "topup", "round_stats", "grant")
+NAMES = (
+    "draw",
+    "publish_round",
+    "drop_round",
+    "topup",
+    "round_stats",
+    "grant",
+    "move_out",
+    "move_in",
+)
 
 # One position of a layout: a name, or a repeated group (name, its fields).
 Item = str | tuple[str, tuple[str, ...]]

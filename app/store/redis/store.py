@@ -18,6 +18,7 @@ from app.store.redis.draw import Draws
 from app.store.redis.fakes import fake_client
 from app.store.redis.grants import Grants
 from app.store.redis.guard import Guard
+from app.store.redis.moves import Moves
 from app.store.redis.streams import Streams
 from app.store.redis.transport import RedisTransport
 
@@ -36,6 +37,7 @@ class RedisStore(RedisConnection):
         self.draws = Draws(self)
         self.grants = Grants(self)
         self.guard = Guard(self)
+        self.moves = Moves(self)
         self.streams = Streams(self)
 
 

@@ -35,6 +35,12 @@ class StreamState:
     trim_below: str | None  # every group has acknowledged all entries below this id
 
 
+def stream_key(activity_id: ActivityId, name: str) -> str:
+    """The stream key of a lane (``sfx`` or ``sfx@bucket``, :func:`keys.lane`)."""
+    sfx, b = keys.parse_lane(name)
+    return keys.stream(activity_id, sfx, b)
+
+
 def next_id(entry_id: str) -> str:
     ms, _, seq = entry_id.partition("-")
     return f"{ms}-{int(seq or 0) + 1}"
@@ -71,7 +77,7 @@ class Streams:
         client = self._client
         async with translated():
             await client.sadd(keys.flushed(activity_id), sfx)
-            await client.delete(keys.stream(activity_id, sfx))
+            await client.delete(stream_key(activity_id, sfx))
             stale = [
                 field
                 async for field, _ in client.hscan_iter(
@@ -86,7 +92,7 @@ class Streams:
         async with translated():
             try:
                 await self._client.xgroup_create(
-                    keys.stream(activity_id, sfx), GROUP, id="0", mkstream=True
+                    stream_key(activity_id, sfx), GROUP, id="0", mkstream=True
                 )
             except rexc.ResponseError as exc:
                 if "BUSYGROUP" not in str(exc):
@@ -97,21 +103,26 @@ class Streams:
     ) -> list[Entry]:
         """Entries never delivered to the group, from several streams of one activity
         (one slot, so one call even on a cluster)."""
-        by_key = {keys.stream(activity_id, sfx): sfx for sfx in sfxs}
+        by_key = {stream_key(activity_id, sfx): sfx for sfx in sfxs}
         per_stream = max(1, count // max(1, len(by_key)))  # COUNT applies to each stream
-        async with translated():
-            res = await self._client.xreadgroup(
-                GROUP, consumer, dict.fromkeys(by_key, ">"), count=per_stream
-            )
+        # One call per slot: a bucket's streams share one, the buckets do not.
+        by_slot: dict[str, list[str]] = {}
+        for key, sfx in by_key.items():
+            by_slot.setdefault(str(keys.parse_lane(sfx)[1]), []).append(key)
         out: list[Entry] = []
-        for stream, raw in res or ():
-            out += _entries(activity_id, by_key[text(stream)], raw)
+        async with translated():
+            for group in by_slot.values():
+                res = await self._client.xreadgroup(
+                    GROUP, consumer, dict.fromkeys(group, ">"), count=per_stream
+                )
+                for stream, raw in res or ():
+                    out += _entries(activity_id, by_key[text(stream)], raw)
         return out
 
     async def ack(self, activity_id: ActivityId, sfx: str, ids: Sequence[str]) -> None:
         if ids:
             async with translated():
-                await self._client.xack(keys.stream(activity_id, sfx), GROUP, *ids)
+                await self._client.xack(stream_key(activity_id, sfx), GROUP, *ids)
 
     async def claim(
         self, activity_id: ActivityId, sfx: str, consumer: str, min_idle_ms: int, count: int
@@ -119,7 +130,7 @@ class Streams:
         """Take over entries other consumers (or this one) left pending for
         ``min_idle_ms``. Also returns ids still pending but deleted from the stream:
         those draws can no longer be flushed from Redis."""
-        stream = keys.stream(activity_id, sfx)
+        stream = stream_key(activity_id, sfx)
         entries: list[Entry] = []
         deleted: list[str] = []
         start = "0-0"
@@ -137,7 +148,7 @@ class Streams:
         return entries, deleted
 
     async def state(self, activity_id: ActivityId, sfx: str) -> StreamState:
-        stream = keys.stream(activity_id, sfx)
+        stream = stream_key(activity_id, sfx)
         client = self._client
         async with translated():
             try:
@@ -173,12 +184,26 @@ class Streams:
             trim_below=None if trim is None else f"{trim[0]}-{trim[1]}",
         )
 
+    async def round_state(self, activity_id: ActivityId, sfx: str, buckets: int) -> StreamState:
+        """A round's streams, every bucket's added up (no trim point: that is
+        per stream)."""
+        states = [
+            await self.state(activity_id, keys.lane(sfx, keys.bucket(b, buckets)))
+            for b in range(buckets)
+        ]
+        return StreamState(
+            sum(s.length for s in states),
+            sum(s.undelivered for s in states),
+            sum(s.pending for s in states),
+            None,
+        )
+
     async def trim(self, activity_id: ActivityId, sfx: str, below: str) -> int:
         """Delete entries with ids below ``below``; returns how many."""
         async with translated():
             return int(
                 await self._client.xtrim(
-                    keys.stream(activity_id, sfx), minid=below, approximate=False
+                    stream_key(activity_id, sfx), minid=below, approximate=False
                 )
             )
 
@@ -195,7 +220,7 @@ class Streams:
 
     async def entries(self, activity_id: ActivityId, sfx: str) -> list[Entry]:
         """Every entry still in a round's stream (reconcile --repair)."""
-        stream = keys.stream(activity_id, sfx)
+        stream = stream_key(activity_id, sfx)
         out: list[Entry] = []
         start = "-"
         async with translated():
@@ -208,23 +233,25 @@ class Streams:
 
     # -- the counters reconcile compares --------------------------------------
 
-    async def round_counters(self, round_: RoundPlan) -> tuple[int, int, dict[str, int]] | None:
-        """``(draws, users, wins by prize key)`` as Redis counts them, or None."""
-        rk = keys.round_(round_.activity_id, round_.sfx)
+    async def round_counters(
+        self, round_: RoundPlan, b: keys.Bucket = None
+    ) -> tuple[int, int, dict[str, int]] | None:
+        """``(draws, users, wins by prize key)`` as bucket ``b`` counts them, or None."""
+        rk = keys.round_(round_.activity_id, round_.sfx, b)
         fields = ["draws"] + [f"w{p.index}" for p in round_.prizes]
         async with translated():
             vals = await self._client.hmget(rk, fields)
-            users = await self._client.hlen(keys.round_users(round_.activity_id, round_.sfx))
+            users = await self._client.hlen(keys.round_users(round_.activity_id, round_.sfx, b))
         if vals[0] is None:
             return None
         wins = {p.key: int(v or 0) for p, v in zip(round_.prizes, vals[1:], strict=True)}
         return int(vals[0]), int(users), wins
 
-    async def round_user_counts(self, round_: RoundPlan) -> dict[str, int]:
+    async def round_user_counts(self, round_: RoundPlan, b: keys.Bucket = None) -> dict[str, int]:
         out: dict[str, int] = {}
         async with translated():
             async for user, n in self._client.hscan_iter(
-                keys.round_users(round_.activity_id, round_.sfx), count=5000
+                keys.round_users(round_.activity_id, round_.sfx, b), count=5000
             ):
                 out[text(user)] = int(n)
         return out

@@ -8,15 +8,26 @@ nothing is configured. Connection problems surface as :class:`Unavailable`
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy import exc as saexc
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from app.domain.errors import Duplicate, Rejected, Unavailable
+
+T = TypeVar("T")
+# InnoDB's answers that ask the client to run the transaction again.
+RETRYABLE = {1205, 1213}  # lock wait timeout, deadlock
+RETRIES = 3
+
+
+def _retryable(exc: saexc.OperationalError) -> bool:
+    args: tuple[Any, ...] = getattr(exc.orig, "args", ())
+    return bool(args) and args[0] in RETRYABLE
 
 
 @contextlib.asynccontextmanager
@@ -64,6 +75,22 @@ class Connection:
     async def session(self) -> AsyncIterator[AsyncSession]:
         async with translated(), self.sessions() as s, s.begin():
             yield s
+
+    async def transaction(self, body: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """``body`` in one transaction, run again (up to :data:`RETRIES` times)
+        when InnoDB picks it as a deadlock victim: concurrent updates of rows
+        that share index pages do deadlock now and then, and MySQL's answer is
+        to restart the transaction."""
+        async with translated():
+            for attempt in range(1, RETRIES + 1):
+                try:
+                    async with self.sessions() as s, s.begin():
+                        return await body(s)
+                except saexc.OperationalError as exc:
+                    if attempt == RETRIES or not _retryable(exc):
+                        raise
+                    await asyncio.sleep(0.005 * attempt)
+        raise AssertionError("unreachable")  # the loop returns or raises
 
     async def ping(self) -> None:
         async with translated(), self.engine.connect() as conn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.records import StoredDraw
 from app.store.sql.connection import Connection
@@ -33,7 +34,8 @@ class Fulfilment:
     async def lease(self, row_id: int, now_ms: int, lease_ms: int) -> StoredDraw | None:
         """Take one win for delivery until ``now + lease`` (None if another worker
         holds it or it is done). Counts the attempt."""
-        async with self.db.session() as s:
+
+        async def body(s: AsyncSession) -> StoredDraw | None:
             res = await s.execute(
                 update(DrawRow)
                 .where(
@@ -50,6 +52,8 @@ class Fulfilment:
             row = (await s.execute(select_draws().where(DrawRow.id == row_id))).one()
             return stored(row)
 
+        return await self.db.transaction(body)
+
     async def attempts(self, row_id: int) -> int:
         async with self.db.session() as s:
             return int(
@@ -58,8 +62,11 @@ class Fulfilment:
 
     async def finish(self, row_id: int, status: str | None, retry_at_ms: int | None) -> None:
         """Record the hook's outcome: ``granted`` / ``grant_failed``, or a retry time."""
-        async with self.db.session() as s:
-            values: dict[str, Any] = {"fulfil_next_ms": retry_at_ms}
-            if status is not None:
-                values["fulfilment"] = status
+        values: dict[str, Any] = {"fulfil_next_ms": retry_at_ms}
+        if status is not None:
+            values["fulfilment"] = status
+
+        async def body(s: AsyncSession) -> None:
             await s.execute(update(DrawRow).where(DrawRow.id == row_id).values(**values))
+
+        await self.db.transaction(body)

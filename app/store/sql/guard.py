@@ -9,10 +9,10 @@ from sqlalchemy import delete, select
 
 from app.domain.audit import AuditDraft
 from app.domain.errors import Duplicate
-from app.domain.records import BlacklistEntry, Topup
+from app.domain.records import BlacklistEntry, StockMove, Topup
 from app.store.sql.audit import append
 from app.store.sql.connection import Connection
-from app.store.sql.models import BlacklistRow, TopupRow
+from app.store.sql.models import BlacklistRow, MoveRow, TopupRow
 
 
 class Guard:
@@ -85,3 +85,43 @@ class Guard:
                 select(TopupRow).where(TopupRow.round_id == round_id).order_by(TopupRow.id)
             )
             return [Topup(r.prize_key, r.added, r.at_ms) for r in rows]
+
+    async def record_move(self, round_id: str, move: StockMove) -> bool:
+        """Keep a completed stock move; False if it was kept before (the
+        rebalancer records it again when it completes a move found half done)."""
+        try:
+            async with self.db.session() as s:
+                s.add(
+                    MoveRow(
+                        move_id=move.move_id,
+                        round_id=round_id,
+                        prize_key=move.prize_key,
+                        from_bucket=move.from_bucket,
+                        to_bucket=move.to_bucket,
+                        units=move.units,
+                        out_at_ms=move.out_at_ms,
+                        in_at_ms=move.in_at_ms,
+                    )
+                )
+        except Duplicate:
+            return False
+        return True
+
+    async def moves(self, round_id: str) -> list[StockMove]:
+        """A round's stock moves, in the order they were recorded."""
+        async with self.db.session() as s:
+            rows = await s.scalars(
+                select(MoveRow).where(MoveRow.round_id == round_id).order_by(MoveRow.id)
+            )
+            return [
+                StockMove(
+                    r.move_id,
+                    r.prize_key,
+                    r.from_bucket,
+                    r.to_bucket,
+                    r.units,
+                    r.out_at_ms,
+                    r.in_at_ms,
+                )
+                for r in rows
+            ]

@@ -236,6 +236,24 @@ class TopupRow(Base):
     at_ms: Mapped[int] = mapped_column(BigInteger)  # the Redis clock (+ offset) of the top-up
 
 
+class MoveRow(Base):
+    """Stock moved between two buckets of a round (SPEC §9), kept so `redrain
+    verify` can replay each bucket's stock; one row per completed move."""
+
+    __tablename__ = "stock_moves"
+    __table_args__ = (UniqueConstraint("move_id", name="uq_stock_moves_move_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    move_id: Mapped[str] = mapped_column(String(64))
+    round_id: Mapped[str] = mapped_column(String(64), index=True)
+    prize_key: Mapped[str] = mapped_column(String(32))
+    from_bucket: Mapped[int] = mapped_column(SmallInteger)
+    to_bucket: Mapped[int] = mapped_column(SmallInteger)
+    units: Mapped[int] = mapped_column(BigInteger)
+    out_at_ms: Mapped[int] = mapped_column(BigInteger)  # Redis clock of the take-out
+    in_at_ms: Mapped[int] = mapped_column(BigInteger)  # Redis clock of the put-in
+
+
 class OperatorRow(Base):
     """A person who runs campaigns: named, with a role, password hashed (argon2id)."""
 

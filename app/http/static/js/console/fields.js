@@ -130,7 +130,7 @@ export const button = (text, onclick, cls = "") => el("button", { type: "button"
 
 // Where the server's field path lives in the five steps.
 export function stepOf(path) {
-  if (/^(name|description|kind|timezone|start_date|end_date|display|after_last_pool|require_grant|stop_when_sold_out)\b/.test(path)) return 1;
+  if (/^(name|description|kind|timezone|start_date|end_date|display|after_last_pool|require_grant|stop_when_sold_out|buckets)\b/.test(path)) return 1;
   if (/^limits\b/.test(path) || /^sessions(\[\d+\])?(\.(start|end))?$/.test(path)) return 2;
   if (/\.release\b|^release\b/.test(path)) return 5;
   if (/^probability$|\.(probability|weight)$|\.prizes$/.test(path)) return 4;

@@ -95,6 +95,7 @@ export function activityStep(ctx) {
       boolean: true,
       hint: t("console.sold_out_hint"),
     }),
+    field(ctx, "buckets", t("console.buckets"), { kind: "int", min: "1", max: "64", placeholder: "1", hint: t("console.buckets_hint") }),
     cfg.kind === "count" ? field(ctx, "require_grant", t("console.require_grant"), { kind: "check" }) : null,
   ];
 }
