@@ -119,8 +119,11 @@ def cluster_port() -> int:
 
 
 @contextlib.contextmanager
-def redis_cluster(folder: Path, masters: int = 3) -> Iterator[list[RedisServer]]:
-    """``masters`` nodes joined with ``redis-cli --cluster create``, slots spread evenly."""
+def redis_cluster(
+    folder: Path, masters: int = 3, *, replicas: int = 0, node_timeout_ms: int = 5000
+) -> Iterator[list[RedisServer]]:
+    """``masters`` nodes (and ``replicas`` replicas of each, listed after them)
+    joined with ``redis-cli --cluster create``, slots spread evenly."""
     nodes = [
         RedisServer(
             folder / f"node{i}",
@@ -131,10 +134,10 @@ def redis_cluster(folder: Path, masters: int = 3) -> Iterator[list[RedisServer]]
                 "--cluster-config-file",
                 str(folder / f"node{i}" / "nodes.conf"),
                 "--cluster-node-timeout",
-                "5000",
+                str(node_timeout_ms),
             ],
         )
-        for i in range(masters)
+        for i in range(masters * (1 + replicas))
     ]
     try:
         for node in nodes:
@@ -146,7 +149,7 @@ def redis_cluster(folder: Path, masters: int = 3) -> Iterator[list[RedisServer]]
                 "create",
                 *[f"127.0.0.1:{n.port}" for n in nodes],
                 "--cluster-replicas",
-                "0",
+                str(replicas),
                 "--cluster-yes",
             ],
             capture_output=True,
@@ -155,7 +158,9 @@ def redis_cluster(folder: Path, masters: int = 3) -> Iterator[list[RedisServer]]
             check=True,
         )
         deadline = time.monotonic() + 30
-        while not all("cluster_state:ok" in n.cli("cluster", "info") for n in nodes):
+        while not all("cluster_state:ok" in n.cli("cluster", "info") for n in nodes) or (
+            replicas and not all(_synced(n) for n in nodes)
+        ):
             if time.monotonic() > deadline:
                 raise RuntimeError("the test cluster did not become ready")
             time.sleep(0.1)
@@ -164,3 +169,25 @@ def redis_cluster(folder: Path, masters: int = 3) -> Iterator[list[RedisServer]]
         for node in nodes:
             node.stop()
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _synced(node: RedisServer) -> bool:
+    """A primary, or a replica whose link to its primary is up."""
+    info = node.cli("info", "replication")
+    return "role:master" in info or "master_link_status:up" in info
+
+
+def primary_of(nodes: list[RedisServer], key: str) -> RedisServer:
+    """The node serving ``key``'s slot now."""
+    slot = int(nodes[0].cli("cluster", "keyslot", key))
+    for node in nodes:
+        if node.proc is None:
+            continue
+        for line in node.cli("cluster", "nodes").splitlines():
+            fields = line.split()
+            if "myself" in fields[2] and "master" in fields[2]:
+                for r in fields[8:]:
+                    lo, _, hi = r.partition("-")
+                    if lo.isdigit() and int(lo) <= slot <= int(hi or lo):
+                        return node
+    raise RuntimeError(f"no live primary serves slot {slot}")

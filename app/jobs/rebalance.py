@@ -20,6 +20,7 @@ One worker at a time rebalances an activity (a lock in Redis).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 
@@ -32,7 +33,7 @@ from app.jobs.failpoints import Failpoints
 from app.services.clock import Clock
 from app.services.runtimes import RuntimeCache
 from app.store.redis import keys
-from app.store.redis.moves import Logged, OutCode
+from app.store.redis.moves import MoveRef, OutCode
 from app.store.redis.store import RedisStore
 from app.store.sql.database import Database
 
@@ -86,12 +87,22 @@ class Rebalancer:
         """Complete every move a crash left half done in ``rnd``."""
         k = rt.config.buckets
         for b in range(k):
-            for logged in await self.redis.moves.log(rt.id, rnd.sfx, b):
+            for logged in await self.redis.moves.log(rt.id, rnd.sfx, k, b):
                 if logged.state == "out":
                     log.warning(
                         "completing stock move %s of round %s", logged.move_id, rnd.round_id
                     )
-                    await self._complete(rt, rnd, b, logged)
+                    ref = MoveRef(
+                        rt.id,
+                        rnd.sfx,
+                        k,
+                        b,
+                        logged.peer,
+                        logged.move_id,
+                        logged.prize,
+                        logged.units,
+                    )
+                    await self._complete(rnd, ref, logged.at_ms)
 
     async def balance(self, rt: Runtime, rnd: RoundPlan) -> None:
         k = rt.config.buckets
@@ -129,25 +140,26 @@ class Rebalancer:
         self, rt: Runtime, rnd: RoundPlan, prize: int, src: int, dst: int, units: int
     ) -> None:
         move_id = f"{self.clock.now_ms()}.{secrets.token_hex(4)}"
-        out = await self.redis.moves.take_out(rt.id, rnd.sfx, src, dst, move_id, prize, units)
+        ref = MoveRef(rt.id, rnd.sfx, rt.config.buckets, src, dst, move_id, prize, units)
+        out = await self.redis.moves.take_out(ref)
         if isinstance(out, OutCode):
             return  # drawn meanwhile, or the round ended: nothing taken
         taken, at_ms = out
         self.failpoints.hit("moved_out")
-        await self._complete(rt, rnd, src, Logged(move_id, "out", prize, taken, dst, at_ms))
+        await self._complete(rnd, dataclasses.replace(ref, units=taken), at_ms)
 
-    async def _complete(self, rt: Runtime, rnd: RoundPlan, src: int, m: Logged) -> None:
-        in_at = await self.redis.moves.put_in(
-            rt.id, rnd.sfx, src, m.peer, m.move_id, m.prize, m.units
-        )
+    async def _complete(self, rnd: RoundPlan, m: MoveRef, out_at_ms: int) -> None:
+        in_at = await self.redis.moves.put_in(m)
         if in_at is None:
             log.error("stock move %s: round %s is gone from Redis", m.move_id, rnd.round_id)
             return
         self.failpoints.hit("moved_in")
         await self.db.guard.record_move(
             rnd.round_id,
-            StockMove(m.move_id, rnd.prizes[m.prize - 1].key, src, m.peer, m.units, m.at_ms, in_at),
+            StockMove(
+                m.move_id, rnd.prizes[m.prize - 1].key, m.src, m.dst, m.units, out_at_ms, in_at
+            ),
         )
         self.failpoints.hit("move_recorded")
-        await self.redis.moves.finish(rt.id, rnd.sfx, src, m)
+        await self.redis.moves.finish(m, out_at_ms)
         self.moved += m.units

@@ -50,7 +50,10 @@ def users_in(aid: int, bucket: int, k: int, n: int) -> list[str]:
 
 
 async def quantities(svc: Services, aid: int, k: int) -> list[int]:
-    return [int(await svc.redis.client.hget(keys.round_(aid, SFX, b), "q1") or 0) for b in range(k)]
+    return [
+        int(await svc.redis.client.hget(keys.round_(aid, SFX, keys.bucket(b, 3)), "q1") or 0)
+        for b in range(k)
+    ]
 
 
 async def test_stock_follows_the_players(make_service: ServiceFactory) -> None:
@@ -111,7 +114,7 @@ async def test_a_move_cut_by_a_crash_is_completed_once(
     moves = await svc.db.guard.moves(f"{aid}:{SFX}")
     assert len({m.move_id for m in moves}) == len(moves) >= 1
     for m in moves:
-        logged = await svc.redis.moves.log(aid, SFX, m.from_bucket)
+        logged = await svc.redis.moves.log(aid, SFX, 3, m.from_bucket)
         assert [x.state for x in logged if x.move_id == m.move_id] == ["done"]
 
 
@@ -119,9 +122,9 @@ async def in_flight(svc: Services, aid: int) -> int:
     """Units taken out of a bucket and not yet put in anywhere."""
     total = 0
     for b in range(3):
-        for m in await svc.redis.moves.log(aid, SFX, b):
+        for m in await svc.redis.moves.log(aid, SFX, 3, b):
             if m.state == "out":
-                landed = await svc.redis.moves.log(aid, SFX, m.peer)
+                landed = await svc.redis.moves.log(aid, SFX, 3, m.peer)
                 if not any(x.move_id == m.move_id for x in landed):
                     total += m.units
     return total

@@ -33,7 +33,7 @@ async def test_stock_is_split_and_stats_add_the_buckets_up(make_service: Service
     assert (st["c2"].quantity, st["c2"].released, st["c5"].quantity) == (10, 10, 7)
     shares = []
     for b in range(3):
-        rk = keys.round_(aid, SFX, b)
+        rk = keys.round_(aid, SFX, keys.bucket(b, 3))
         shares.append(int(await svc.redis.client.hget(rk, "q1")))
     assert sorted(shares) == [3, 3, 4] and sum(shares) == 10
     # The activity's own slot holds no round state: only the buckets do.
@@ -65,10 +65,13 @@ async def test_concurrent_draws_keep_limits_and_never_oversell(
     # Each user drew in their own bucket only.
     for u in users:
         b = bucket_of(aid, u, 3)
-        n = await svc.redis.client.hget(keys.round_users(aid, SFX, b), u)
+        n = await svc.redis.client.hget(keys.round_users(aid, SFX, keys.bucket(b, 3)), u)
         assert int(n) == 2
         for other in {0, 1, 2} - {b}:
-            assert await svc.redis.client.hget(keys.round_users(aid, SFX, other), u) is None
+            assert (
+                await svc.redis.client.hget(keys.round_users(aid, SFX, keys.bucket(other, 3)), u)
+                is None
+            )
 
 
 async def test_a_bucket_never_gives_more_than_its_share(make_service: ServiceFactory) -> None:

@@ -25,6 +25,7 @@ from app.domain.runtime import Runtime
 from app.domain.types import ActivityId, PoolPlan, RoundPlan
 from app.store.redis import keys
 from app.store.redis.connection import RedisConnection, text
+from app.store.redis.keys import Bucket
 from app.store.redis.scripts import Contract
 
 
@@ -228,7 +229,7 @@ class RoundCall:
     sfx: str
     keys: tuple[str, ...]
     static: tuple[str, ...]
-    space: int | None = None  # the bucket whose keys these are (None: unbucketed)
+    space: Bucket = None  # the bucket whose keys these are (None: unbucketed)
 
 
 def round_call(rt: Runtime, round_: RoundPlan, b: int = 0) -> RoundCall:

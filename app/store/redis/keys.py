@@ -8,35 +8,57 @@ overlap in time, so nothing is lost by keeping them in one slot
 (docs/architecture.md).
 
 An activity split into K > 1 buckets (SPEC §9) keeps K copies of that state,
-bucket b under ``{rd:<activity_id>:<b>}``: the ``b`` argument below. ``None``
-(K = 1, and the activity's home: its configuration JSON) is the plain tag.
+bucket b under ``{rd:<activity_id>:<b>.<n>}``: the ``b`` argument below, a
+``(b, K)`` pair. ``None`` (K = 1, and the activity's home: its configuration
+JSON) is the plain tag. ``n`` is the smallest number that puts the tag's slot
+in the b-th K-th of the slot space: a cluster made by ``redis-cli --cluster
+create`` gives each primary one contiguous range, so K buckets land on
+min(K, primaries) different primaries instead of wherever CRC16 throws them
+(three tags on three primaries collide two times in three otherwise).
 """
 
 from __future__ import annotations
 
+import functools
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
+
 from app.domain.types import ActivityId
 
-Bucket = int | None  # None: the activity's one (or home) slot
+Bucket = tuple[int, int] | None  # (bucket, buckets); None: the activity's one (or home) slot
+
+
+@functools.cache
+def _spread(activity_id: ActivityId, b: int, k: int) -> str:
+    lo = b * REDIS_CLUSTER_HASH_SLOTS // k
+    hi = (b + 1) * REDIS_CLUSTER_HASH_SLOTS // k
+    n = 0
+    while not lo <= key_slot(f"rd:{activity_id}:{b}.{n}".encode()) < hi:
+        n += 1  # about k tries: CRC16 spreads evenly
+    return f"rd:{activity_id}:{b}.{n}"
 
 
 def tag(activity_id: ActivityId, b: Bucket = None) -> str:
-    return f"{{rd:{activity_id}}}" if b is None else f"{{rd:{activity_id}:{b}}}"
+    return f"{{rd:{activity_id}}}" if b is None else f"{{{_spread(activity_id, *b)}}}"
 
 
 def bucket(b: int, buckets: int) -> Bucket:
     """The key space of bucket ``b`` of an activity of ``buckets``."""
-    return None if buckets <= 1 else b
+    return None if buckets <= 1 else (b, buckets)
 
 
 def lane(sfx: str, b: Bucket) -> str:
     """A round's stream in one bucket, as the flush worker names it: the
-    suffix, and ``@<b>`` when the activity has buckets."""
-    return sfx if b is None else f"{sfx}@{b}"
+    suffix, and ``@<b>/<K>`` when the activity has buckets."""
+    return sfx if b is None else f"{sfx}@{b[0]}/{b[1]}"
 
 
 def parse_lane(name: str) -> tuple[str, Bucket]:
-    sfx, at, b = name.partition("@")
-    return sfx, (int(b) if at else None)
+    sfx, at, rest = name.partition("@")
+    if not at:
+        return sfx, None
+    b, _, k = rest.partition("/")
+    return sfx, (int(b), int(k))
 
 
 def cfg(activity_id: ActivityId, b: Bucket = None) -> str:

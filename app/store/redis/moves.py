@@ -47,6 +47,21 @@ class Logged:
     at_ms: int
 
 
+@dataclass(frozen=True, slots=True)
+class MoveRef:
+    """One move: ``units`` of prize number ``prize`` from bucket ``src`` to
+    ``dst`` of a round of an activity with ``buckets`` buckets."""
+
+    activity_id: ActivityId
+    sfx: str
+    buckets: int
+    src: int
+    dst: int
+    move_id: str
+    prize: int
+    units: int
+
+
 def _parse(move_id: str, value: str) -> Logged:
     state, prize, units, peer, at = value.split(":")
     return Logged(move_id, state, int(prize), int(units), int(peer), int(at))
@@ -56,43 +71,44 @@ class Moves:
     def __init__(self, conn: RedisConnection) -> None:
         self.conn = conn
 
-    def _keys(self, aid: ActivityId, sfx: str, b: int) -> list[str]:
-        return [keys.round_(aid, sfx, b), keys.moves(aid, sfx, b)]
+    def _keys(self, m: MoveRef, b: int) -> list[str]:
+        space = keys.bucket(b, m.buckets)
+        return [keys.round_(m.activity_id, m.sfx, space), keys.moves(m.activity_id, m.sfx, space)]
 
-    async def take_out(
-        self, aid: ActivityId, sfx: str, src: int, dst: int, move_id: str, prize: int, units: int
-    ) -> tuple[int, int] | OutCode:
-        """``(units taken, at_ms)`` from bucket ``src``, or why nothing was."""
+    async def take_out(self, m: MoveRef) -> tuple[int, int] | OutCode:
+        """``(units taken, at_ms)`` from bucket ``m.src`` (at most ``m.units``),
+        or why nothing was."""
         res = await self.conn.run(
             "move_out",
-            self._keys(aid, sfx, src),
-            [move_id, str(prize), str(units), str(dst), self.conn.offset],
+            self._keys(m, m.src),
+            [m.move_id, str(m.prize), str(m.units), str(m.dst), self.conn.offset],
         )
         if int(res[0]) < 0:
             return OutCode(int(res[0]))
         return int(res[1]), int(res[2])
 
-    async def put_in(
-        self, aid: ActivityId, sfx: str, src: int, dst: int, move_id: str, prize: int, units: int
-    ) -> int | None:
-        """The put-in's time in bucket ``dst`` (the first one's, on a repeat);
+    async def put_in(self, m: MoveRef) -> int | None:
+        """The put-in's time in bucket ``m.dst`` (the first one's, on a repeat);
         None when the round is gone from Redis."""
         res = await self.conn.run(
             "move_in",
-            self._keys(aid, sfx, dst),
-            [move_id, str(prize), str(units), str(src), self.conn.offset],
+            self._keys(m, m.dst),
+            [m.move_id, str(m.prize), str(m.units), str(m.src), self.conn.offset],
         )
         return None if int(res[0]) < 0 else int(res[1])
 
-    async def finish(self, aid: ActivityId, sfx: str, src: int, logged: Logged) -> None:
+    async def finish(self, m: MoveRef, out_at_ms: int) -> None:
         """Mark a move complete in its source's log (both halves done, recorded)."""
-        done = f"done:{logged.prize}:{logged.units}:{logged.peer}:{logged.at_ms}"
+        done = f"done:{m.prize}:{m.units}:{m.dst}:{out_at_ms}"
         async with translated():
-            await self.conn.client.hset(keys.moves(aid, sfx, src), logged.move_id, done)
+            await self.conn.client.hset(
+                keys.moves(m.activity_id, m.sfx, keys.bucket(m.src, m.buckets)), m.move_id, done
+            )
 
-    async def log(self, aid: ActivityId, sfx: str, b: int) -> list[Logged]:
+    async def log(self, aid: ActivityId, sfx: str, k: int, b: int) -> list[Logged]:
+        """Bucket ``b`` of ``k``'s move log, by move id."""
         async with translated():
-            raw = await self.conn.client.hgetall(keys.moves(aid, sfx, b))
+            raw = await self.conn.client.hgetall(keys.moves(aid, sfx, keys.bucket(b, k)))
         return sorted((_parse(text(k), text(v)) for k, v in raw.items()), key=lambda m: m.move_id)
 
     async def lock(self, aid: ActivityId, owner: str, ttl_ms: int) -> bool:
@@ -111,4 +127,6 @@ class Moves:
         whole has nothing left (lua/draw.lua reads the flag)."""
         async with translated():
             for b in range(buckets):
-                await self.conn.client.hset(keys.round_(aid, sfx, b), "so", "1")
+                await self.conn.client.hset(
+                    keys.round_(aid, sfx, keys.bucket(b, buckets)), "so", "1"
+                )

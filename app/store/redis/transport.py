@@ -43,6 +43,7 @@ from redis.crc import key_slot
 from app.domain.numbers import parse_int
 
 MAX_REDIRECTS = 5
+REFRESH_AFTER_FAILURE = 0.25  # s between slot-map reads prompted by an unreachable node
 BACKOFF_START = 0.05
 BACKOFF_MAX = 2.0
 
@@ -279,6 +280,7 @@ class RedisTransport:
         self.nodes: dict[tuple[str, int], _Node] = {}
         self.slots: list[_Node] | None = None
         self._refreshing: asyncio.Lock | None = None
+        self._refreshed_at = 0.0
 
     # -- routing -----------------------------------------------------------------
 
@@ -319,18 +321,47 @@ class RedisTransport:
 
     # -- commands ----------------------------------------------------------------
 
+    async def _failed_over(self, node: _Node, key: bytes | str | None) -> _Node | None:
+        """After ``node`` could not be reached: the slot map again (at most every
+        ``REFRESH_AFTER_FAILURE`` s), and the node now serving ``key`` if it is
+        another one — a replica promoted by a failover."""
+        if not self.cluster or time.monotonic() - self._refreshed_at < REFRESH_AFTER_FAILURE:
+            return None
+        self._refreshed_at = time.monotonic()
+        try:
+            await self._refresh_slots()
+        except rexc.RedisError:
+            return None
+        now = await self._route(key)
+        return None if now is node else now
+
     async def execute(self, *args: Any, key: bytes | str | None = None) -> Any:
-        """Run one command; ``key`` routes it on a cluster."""
+        """Run one command; ``key`` routes it on a cluster.
+
+        On a cluster, a node that cannot be reached makes the slot map be read
+        again: a command that never left (no connection) is sent to the node
+        now owning its slot; one lost with its connection is not resent (it may
+        have run), and fails (503) while the next calls follow the new map."""
         packed = pack(*args)
         node = await self._route(key)
         asking = False
         for _ in range(MAX_REDIRECTS):
             try:
-                if asking:
+                try:
                     link = await node.link()
+                except rexc.ConnectionError:
+                    moved = await self._failed_over(node, key)
+                    if moved is None:
+                        raise
+                    node, asking = moved, False
+                    continue
+                if asking:
                     link.send(pack("ASKING")).add_done_callback(_consume)
+                try:
                     return await link.send(packed)
-                return await node.call(packed)
+                except (rexc.ConnectionError, rexc.TimeoutError):
+                    await self._failed_over(node, key)
+                    raise
             except rexc.ResponseError as exc:
                 msg = str(exc)
                 if not self.cluster or not msg.startswith(("MOVED ", "ASK ")):
