@@ -53,6 +53,10 @@ def connect(settings: Settings) -> tuple[RedisStore, Database]:
         connections=settings.redis_connections,
         offset_ms=settings.clock_offset_ms,
         idempotency_ttl=settings.idempotency_ttl,
+        wait_replicas=settings.redis_wait_replicas,
+        wait_timeout_ms=round(settings.redis_wait_timeout * 1000),
+        sentinels=settings.sentinel_addresses,
+        service=settings.redis_sentinel_master,
     )
     assert settings.database_url is not None
     return redis, Database(settings.database_url)

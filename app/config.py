@@ -39,8 +39,16 @@ class Settings(BaseSettings):
 
     redis_url: str | None = None
     redis_cluster: bool = False
+    # Standalone Redis behind Sentinel: "host:port,host:port" and the primary's
+    # name; the URL (optional then) gives only the password and database.
+    redis_sentinels: str | None = None
+    redis_sentinel_master: str = "mymaster"
     redis_timeout: float = Field(default=2.0, gt=0, le=60)
     redis_connections: int = Field(default=1, ge=1, le=64)  # hot-path links per node
+    # Durability mode: each draw waits (Redis WAIT) for this many replicas to
+    # have it before it is answered; 503 when they do not within the timeout.
+    redis_wait_replicas: int = Field(default=0, ge=0, le=16)
+    redis_wait_timeout: float = Field(default=0.2, gt=0, le=10)  # seconds
     database_url: str | None = None
     secret_key: SecretStr | None = None
     admin_token: SecretStr | None = None
@@ -141,7 +149,19 @@ class Settings(BaseSettings):
     @property
     def embedded(self) -> bool:
         """No Redis configured: run on fakeredis + SQLite in one process."""
-        return self.redis_url is None
+        return self.redis_url is None and not self.redis_sentinels
+
+    @property
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        out = []
+        for part in filter(None, (p.strip() for p in (self.redis_sentinels or "").split(","))):
+            host, _, port = part.rpartition(":")
+            if not host or not port.isdigit():
+                raise ConfigError(
+                    f"invalid setting {ENV_PREFIX}REDIS_SENTINELS: {part!r} is not host:port"
+                )
+            out.append((host, int(port)))
+        return out
 
     @property
     def dev_login_enabled(self) -> bool:
@@ -161,6 +181,11 @@ class Settings(BaseSettings):
             raise ConfigError(
                 f"{ENV_PREFIX}DATABASE_URL is required when {ENV_PREFIX}REDIS_URL is set"
             )
+        if self.redis_sentinels and self.redis_cluster:
+            raise ConfigError(
+                f"{ENV_PREFIX}REDIS_SENTINELS and {ENV_PREFIX}REDIS_CLUSTER exclude each other"
+            )
+        self.sentinel_addresses  # noqa: B018 - validates them
         key = self.secret_key.get_secret_value() if self.secret_key else ""
         if len(key) < 32:
             raise ConfigError(f"{ENV_PREFIX}SECRET_KEY must be set to at least 32 characters")
@@ -168,6 +193,8 @@ class Settings(BaseSettings):
         admin = self.admin_token.get_secret_value() if self.admin_token else ""
         if admin and len(admin) < 16:
             raise ConfigError(f"{ENV_PREFIX}ADMIN_TOKEN must be at least 16 characters")
+        if self.redis_wait_replicas and self.redis_wait_timeout * 1000 < 1:
+            raise ConfigError(f"{ENV_PREFIX}REDIS_WAIT_TIMEOUT must be at least 0.001 s")
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -55,6 +55,10 @@ ACTIVITY_DRAWS = Counter(
     "POST /v1/draw answers per activity by outcome (the console's live view)",
     ["activity", "outcome"],
 )
+WAIT_SHORT = Counter(
+    "redrain_redis_wait_short",
+    "Draws answered 503 because fewer than REDRAIN_REDIS_WAIT_REPLICAS replicas had them in time",
+)
 HTTP_RESPONSES = Counter(
     "redrain_http_responses",
     "Answers of every route but POST /v1/draw (see redrain_draws), by route template and status",

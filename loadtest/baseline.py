@@ -48,7 +48,10 @@ class RegisteredScripts(RedisStore):
             name: client.register_script(script.source) for name, script in self.scripts.items()
         }
 
-    async def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
+    async def run(
+        self, name: str, keys: Sequence[str], args: Sequence[Any], *, durable: bool = False
+    ) -> Any:
+        # (The baseline never waits for replicas: durable is accepted and unused.)
         async with translated():
             return await self._registered[name](keys=list(keys), args=list(args))
 

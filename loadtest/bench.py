@@ -428,7 +428,10 @@ def main() -> None:
             proc.terminate()
             proc.wait(30)
         asyncio.run(scratch_database(MARIADB, DB_NAME, "drop"))
-        shutil.rmtree(work, ignore_errors=True)
+        if sys.exc_info()[0] is None:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"bench failed: the servers' logs are in {work}", file=sys.stderr)
 
 
 if __name__ == "__main__":

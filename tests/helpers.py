@@ -90,6 +90,31 @@ def rain(
     return cfg
 
 
+def all_day_utc(
+    prizes: list[dict[str, Any]] | None = None, *, buckets: int = 1, **extra: Any
+) -> dict[str, Any]:
+    """A ``time`` activity open all day (UTC) today and tomorrow, for tests on
+    real time (private Redis servers killed or paused mid-rain)."""
+    today = dt.datetime.now(dt.UTC).date()
+    return {
+        "name": "all-day rain",
+        "kind": "time",
+        "timezone": "UTC",
+        "start_date": today.isoformat(),
+        "end_date": (today + dt.timedelta(days=1)).isoformat(),
+        "buckets": buckets,
+        "stop_when_sold_out": False,
+        "sessions": [
+            {
+                "start": "00:00:00",
+                "end": "24:00:00",
+                "pools": [{"prizes": prizes or [prize("c2", 10**6, 0.3)]}],
+            }
+        ],
+        **extra,
+    }
+
+
 async def snapshot(client: Any) -> dict[bytes, Any]:
     """Every key with its type and contents, to prove a request changed nothing."""
     out: dict[bytes, Any] = {}

@@ -223,7 +223,10 @@ class Activities:
         done = await self.redis.catalogue.publish(
             rec.id,
             version=rec.version,
-            config_json=cfg.model_dump_json(exclude_none=True),
+            # Defaults left out: an API process of the previous release (a
+            # rolling upgrade) then still reads a config whose new options
+            # are unused.
+            config_json=cfg.model_dump_json(exclude_none=True, exclude_defaults=True),
             mode=cfg.probability.value,
             window=activity_window(cfg),
             limits=limits_of(cfg),

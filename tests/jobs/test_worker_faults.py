@@ -17,8 +17,10 @@ from typing import Any
 
 import pytest
 
+from app.domain.buckets import bucket_of
 from app.domain.types import DrawResult
 from app.services.container import Services
+from app.store.redis import keys
 from tests.conftest import ServiceFactory
 from tests.helpers import (
     ADMIN,
@@ -203,3 +205,60 @@ async def test_redis_unreachable_mid_flush(
     await assert_exact(svc, [aid], results)
     assert "Redis" in log.read_text()
     assert "unexpected error" not in log.read_text()
+
+
+async def test_rebalancer_killed_mid_move_conserves_every_unit(
+    make_mariadb_service: ServiceFactory, mariadb_url: str, artifacts: Path
+) -> None:
+    """Issue 15: worker lives that SIGKILL themselves between the halves of a
+    stock move — after the take-out, after the put-in, after the record, in
+    turn — while players in one bucket keep it dry. The round's units
+    (quantity over the buckets plus any in flight) never change, each life
+    completes what the last one left half done, and a clean worker finishes
+    every move exactly once."""
+    svc = make_mariadb_service(OFFSET)
+    aid = await published(svc, rain([prize("c2", 30, 1.0)], buckets=3))
+    sfx = "20300601:0"
+    players = [u for u in (f"m{i}" for i in range(3000)) if bucket_of(aid, u, 3) == 0]
+    log = artifacts / "worker-rebalance-kill.log"
+    log.unlink(missing_ok=True)
+
+    async def total() -> int:
+        units = 0
+        for b in range(3):
+            q = await svc.redis.client.hget(keys.round_(aid, sfx, keys.bucket(b, 3)), "q1")
+            units += int(q)
+            for m in await svc.redis.moves.log(aid, sfx, 3, b):
+                landed = await svc.redis.moves.log(aid, sfx, 3, m.peer)
+                if m.state == "out" and not any(x.move_id == m.move_id for x in landed):
+                    units += m.units  # in flight
+        return units
+
+    drawn = 0
+    points = ["moved_out", "moved_in", "move_recorded"]
+    for i in range(9):  # bounded: nine worker lives, three at each point
+        for u in players[i * 12 : i * 12 + 12]:
+            drawn += (await svc.draws.draw(u, aid))[1].won
+        proc = start_worker(worker_env(mariadb_url, REDRAIN_FAILPOINTS=f"{points[i % 3]}=1"), log)
+        started(proc, log)
+        await asyncio.sleep(1.5)  # three looks (every 0.5 s), unless a failpoint fired
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+        await svc.redis.client.delete(keys.rebalance_lock(aid))  # the dead worker's lease
+        assert await total() == 30
+    text = log.read_text()
+    assert {p for p in points if f"failpoint {p}" in text} == set(points), text[-2000:]
+    assert "completing stock move" in text
+    final = start_worker(worker_env(mariadb_url), log)
+    try:
+        await asyncio.sleep(2.5)
+    finally:
+        assert stop(final, log) == 0
+    assert await total() == 30
+    for b in range(3):
+        assert all(m.state != "out" for m in await svc.redis.moves.log(aid, sfx, 3, b))
+    moves = await svc.db.guard.moves(f"{aid}:{sfx}")
+    assert moves and len({m.move_id for m in moves}) == len(moves)
+    st = (await svc.activities.stats(aid, sfx))[1][0]
+    assert st.prizes[0].won == drawn <= 30

@@ -135,7 +135,7 @@ async def test_reconcile_and_verify_see_every_bucket(make_service: ServiceFactor
     await during.activities.topup(aid, SFX, "c5", 4, BY)
     await asyncio.gather(*[during.draws.draw(f"v{i}", aid) for i in range(30)])
     after = at(make_service, local(DAY, 11, 5))
-    await worker_for(after).drain(30)
+    await worker_for(after, stream_retention=300).drain(30)  # kept: --repair reads it
 
     rec = Reconciler(after.redis, after.db)
     rounds, _ = await rec.ended_rounds([aid], None)

@@ -15,14 +15,17 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import redis.asyncio as aioredis
 from redis import exceptions as rexc
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
 from app import metrics
-from app.domain.errors import InternalError, Unavailable
+from app.domain.errors import ConfigError, InternalError, Unavailable
+from app.domain.numbers import parse_int
 from app.store.redis import scripts
 from app.store.redis.transport import RedisTransport
 
@@ -43,6 +46,29 @@ def connect(url: str, *, timeout: float, cluster: bool = False) -> Any:
         url, max_connections=256, timeout=timeout, retry=Retry(NoBackoff(), 1), **common
     )
     return aioredis.Redis.from_pool(pool)
+
+
+def connect_sentinel(
+    url: str, sentinels: Sequence[tuple[str, int]], service: str, *, timeout: float
+) -> Any:
+    """A redis-py client on the primary Sentinel names, following failovers."""
+    parts = urlsplit(url)
+    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+        list(sentinels), socket_timeout=timeout, socket_connect_timeout=timeout
+    )
+    client = sentinel.master_for(
+        service,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        decode_responses=False,
+        password=unquote(parts.password) if parts.password else None,
+        username=unquote(parts.username) if parts.username else None,
+        db=parse_int(parts.path.strip("/")) or 0,
+    )
+    # Closed with the client (RedisConnection.close): the connections to the
+    # sentinels themselves, and the pool the primary's client was made from.
+    client.redrain_closers = [*sentinel.sentinels, client.connection_pool]
+    return client
 
 
 @contextlib.asynccontextmanager
@@ -76,9 +102,15 @@ class RedisConnection:
         offset_ms: int,
         idempotency_ttl: int,
         fast: RedisTransport | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 200,
     ) -> None:
         self.client = client
         self.fast: Any = fast or client
+        if wait_replicas and fast is None:
+            raise ConfigError("REDRAIN_REDIS_WAIT_REPLICAS needs a Redis server (not embedded)")
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = wait_timeout_ms
         self.offset = str(offset_ms)  # REDRAIN_CLOCK_OFFSET, passed to every script
         self.idempotency_ttl = str(idempotency_ttl)
         self.scripts = {name: scripts.load(name) for name in scripts.NAMES}
@@ -86,6 +118,9 @@ class RedisConnection:
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self.client.aclose()
+        for closer in getattr(self.client, "redrain_closers", ()):
+            with contextlib.suppress(Exception):
+                await (closer.disconnect() if hasattr(closer, "disconnect") else closer.aclose())
         if self.fast is not self.client:
             with contextlib.suppress(Exception):
                 await self.fast.aclose()
@@ -101,19 +136,43 @@ class RedisConnection:
                 if self.fast is not self.client:
                     await self.client.script_load(script.source)  # publish pipelines use it
 
-    async def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
-        """One EVALSHA of a script, reloading it once on NOSCRIPT."""
+    async def run(
+        self, name: str, keys: Sequence[str], args: Sequence[Any], *, durable: bool = False
+    ) -> Any:
+        """One EVALSHA of a script, reloading it once on NOSCRIPT. ``durable``
+        (the draw) in the WAIT mode: answered only once ``wait_replicas``
+        replicas have its writes, else :class:`Unavailable` (503: a retry with
+        the same Idempotency-Key gets the stored answer, or draws anew if a
+        failover lost it)."""
         script = self.scripts[name]
         started = time.perf_counter()
         try:
             async with translated():
                 try:
-                    return await self.fast.evalsha(script.sha, len(keys), *keys, *args)
+                    return await self._call(script.sha, keys, args, durable)
                 except rexc.NoScriptError:
                     await self.fast.script_load(script.source)
-                    return await self.fast.evalsha(script.sha, len(keys), *keys, *args)
+                    return await self._call(script.sha, keys, args, durable)
         finally:
             metrics.observe_script(name, time.perf_counter() - started)
+
+    async def _call(self, sha: str, keys: Sequence[str], args: Sequence[Any], durable: bool) -> Any:
+        if not (durable and self.wait_replicas):
+            return await self.fast.evalsha(sha, len(keys), *keys, *args)
+        reply, acked = await self.fast.evalsha_wait(
+            sha,
+            len(keys),
+            *keys,
+            *args,
+            replicas=self.wait_replicas,
+            timeout_ms=self.wait_timeout_ms,
+        )
+        if acked < self.wait_replicas:
+            metrics.WAIT_SHORT.inc()
+            raise Unavailable(
+                f"the draw reached {acked} of {self.wait_replicas} replicas in time; retry it"
+            )
+        return reply
 
     async def evalsha_many(self, calls: list[list[Any]]) -> list[Any]:
         """Several EVALSHA of one slot in one round trip. The transport pipelines

@@ -362,5 +362,5 @@ class Draws:
                 "rateIp": str(rate_ip),
             }
         )
-        reply = await self.conn.run("draw", draw_keys, [*argv, *call.static])
+        reply = await self.conn.run("draw", draw_keys, [*argv, *call.static], durable=True)
         return decode(reply)

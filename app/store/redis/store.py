@@ -10,10 +10,11 @@ same :class:`RedisConnection`::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from app.store.redis.catalogue import Catalogue
-from app.store.redis.connection import RedisConnection, connect
+from app.store.redis.connection import RedisConnection, connect, connect_sentinel
 from app.store.redis.draw import Draws
 from app.store.redis.fakes import fake_client
 from app.store.redis.grants import Grants
@@ -31,8 +32,17 @@ class RedisStore(RedisConnection):
         offset_ms: int,
         idempotency_ttl: int,
         fast: RedisTransport | None = None,
+        wait_replicas: int = 0,
+        wait_timeout_ms: int = 200,
     ) -> None:
-        super().__init__(client, offset_ms=offset_ms, idempotency_ttl=idempotency_ttl, fast=fast)
+        super().__init__(
+            client,
+            offset_ms=offset_ms,
+            idempotency_ttl=idempotency_ttl,
+            fast=fast,
+            wait_replicas=wait_replicas,
+            wait_timeout_ms=wait_timeout_ms,
+        )
         self.catalogue = Catalogue(self)
         self.draws = Draws(self)
         self.grants = Grants(self)
@@ -49,11 +59,32 @@ def open_store(
     connections: int,
     offset_ms: int,
     idempotency_ttl: int,
+    wait_replicas: int = 0,
+    wait_timeout_ms: int = 200,
+    sentinels: Sequence[tuple[str, int]] = (),
+    service: str = "mymaster",
 ) -> RedisStore:
     """Redis as configured: fakeredis in this process when ``url`` is None
     (embedded mode), else redis-py plus the pipelining transport."""
-    if url is None:
+    if url is None and not sentinels:
         return RedisStore(fake_client(), offset_ms=offset_ms, idempotency_ttl=idempotency_ttl)
-    fast = RedisTransport(url, timeout=timeout, connections=connections, cluster=cluster)
-    client = connect(url, timeout=timeout, cluster=cluster)
-    return RedisStore(client, offset_ms=offset_ms, idempotency_ttl=idempotency_ttl, fast=fast)
+    if sentinels:
+        # The URL (if any) only carries the password and database; the address
+        # of the primary comes from the sentinels, in both clients.
+        url = url or "redis://sentinel"
+        fast = RedisTransport(
+            url, timeout=timeout, connections=connections, sentinels=sentinels, service=service
+        )
+        client = connect_sentinel(url, sentinels, service, timeout=timeout)
+    else:
+        assert url is not None  # the embedded case returned above
+        fast = RedisTransport(url, timeout=timeout, connections=connections, cluster=cluster)
+        client = connect(url, timeout=timeout, cluster=cluster)
+    return RedisStore(
+        client,
+        offset_ms=offset_ms,
+        idempotency_ttl=idempotency_ttl,
+        fast=fast,
+        wait_replicas=wait_replicas,
+        wait_timeout_ms=wait_timeout_ms,
+    )

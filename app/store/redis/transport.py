@@ -33,6 +33,7 @@ import contextlib
 import socket
 import ssl
 import time
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -176,10 +177,17 @@ class _Node:
     """One Redis server: a few links, connected lazily with backoff."""
 
     def __init__(
-        self, client: RedisTransport, host: str, port: int, path: str | None = None
+        self,
+        client: RedisTransport,
+        host: str,
+        port: int,
+        path: str | None = None,
+        *,
+        plain: bool = False,
     ) -> None:
         self.client = client
         self.host, self.port, self.path = host, port, path
+        self.plain = plain  # a Sentinel: no AUTH, no SELECT
         self.links: list[_Link] = []
         self.next = 0
         self.connecting: asyncio.Future[None] | None = None  # the connect in progress
@@ -240,6 +248,8 @@ class _Node:
             conn = loop.create_connection(factory, self.host, self.port, ssl=c.ssl)
         async with asyncio.timeout(c.timeout):
             _, link = await conn
+            if self.plain:
+                return link
             if c.password is not None:
                 creds = (c.username, c.password) if c.username else (c.password,)
                 await link.send(pack("AUTH", *creds))
@@ -261,9 +271,21 @@ class RedisTransport:
     """Pipelining client: ``execute``, ``evalsha``, a few read commands."""
 
     def __init__(
-        self, url: str, *, timeout: float = 2.0, connections: int = 1, cluster: bool = False
+        self,
+        url: str,
+        *,
+        timeout: float = 2.0,
+        connections: int = 1,
+        cluster: bool = False,
+        sentinels: Sequence[tuple[str, int]] = (),
+        service: str | None = None,
     ) -> None:
         parts = urlsplit(url)
+        # Sentinel: the primary's address comes from the sentinels, first and
+        # again whenever the primary cannot be reached or has become a replica.
+        self.sentinels = [_Node(self, host, port, plain=True) for host, port in sentinels]
+        self.service = service
+        self._resolved = not self.sentinels
         self.timeout = timeout
         self.connections = connections
         self.cluster = cluster
@@ -311,7 +333,31 @@ class RedisTransport:
                 return
             raise rexc.ConnectionError(f"no cluster node answered CLUSTER SLOTS: {last}")
 
+    async def _resolve(self) -> None:
+        """Ask the sentinels (in turn) where the primary of ``service`` is."""
+        last: Exception | None = None
+        for sentinel in self.sentinels:
+            try:
+                addr = await sentinel.call(
+                    pack("SENTINEL", "get-master-addr-by-name", self.service)
+                )
+            except rexc.RedisError as exc:
+                last = exc
+                continue
+            if not addr:
+                last = rexc.ConnectionError(f"sentinel knows no primary {self.service!r}")
+                continue
+            host, port = addr[0].decode(), int(addr[1])
+            if (host, port) != (self.seed.host, self.seed.port):
+                old, self.seed = self.seed, _Node(self, host, port)
+                old.close()
+            self._resolved = True
+            return
+        raise rexc.ConnectionError(f"no sentinel gave the primary {self.service!r}: {last}")
+
     async def _route(self, key: bytes | str | None) -> _Node:
+        if not self._resolved:
+            await self._resolve()
         if not self.cluster or key is None:
             return self.seed
         if self.slots is None:
@@ -325,11 +371,13 @@ class RedisTransport:
         """After ``node`` could not be reached: the slot map again (at most every
         ``REFRESH_AFTER_FAILURE`` s), and the node now serving ``key`` if it is
         another one — a replica promoted by a failover."""
-        if not self.cluster or time.monotonic() - self._refreshed_at < REFRESH_AFTER_FAILURE:
+        if not (self.cluster or self.sentinels) or (
+            time.monotonic() - self._refreshed_at < REFRESH_AFTER_FAILURE
+        ):
             return None
         self._refreshed_at = time.monotonic()
         try:
-            await self._refresh_slots()
+            await (self._refresh_slots() if self.cluster else self._resolve())
         except rexc.RedisError:
             return None
         now = await self._route(key)
@@ -364,6 +412,13 @@ class RedisTransport:
                     raise
             except rexc.ResponseError as exc:
                 msg = str(exc)
+                if msg.startswith("READONLY") and self.sentinels:
+                    # The old primary came back as a replica: nothing ran there.
+                    moved = await self._failed_over(node, key)
+                    if moved is None:
+                        raise
+                    node, asking = moved, False
+                    continue
                 if not self.cluster or not msg.startswith(("MOVED ", "ASK ")):
                     raise
                 kind, _, where = msg.split(" ", 2)
@@ -373,6 +428,30 @@ class RedisTransport:
                 if not asking:
                     await self._refresh_slots()
         raise rexc.ClusterError(f"too many cluster redirections for {args[0]!r}")
+
+    async def evalsha_wait(
+        self, sha: str, numkeys: int, *keys_and_args: Any, replicas: int, timeout_ms: int
+    ) -> tuple[Any, int]:
+        """EVALSHA, then ``WAIT replicas timeout_ms`` on the same connection in
+        the same write: the script's reply and how many replicas have its
+        writes (WAIT covers every earlier write of that connection)."""
+        key = keys_and_args[0] if numkeys else None
+        node = await self._route(key)
+        for _ in range(MAX_REDIRECTS):
+            link = await node.link()
+            script = link.send(pack("EVALSHA", sha, numkeys, *keys_and_args))
+            waited = link.send(pack("WAIT", replicas, timeout_ms))
+            try:
+                reply = await script
+            except rexc.ResponseError as exc:
+                waited.add_done_callback(_consume)
+                if not self.cluster or not str(exc).startswith("MOVED "):
+                    raise
+                await self._refresh_slots()
+                node = await self._route(key)
+                continue
+            return reply, int(await waited)
+        raise rexc.ClusterError("too many cluster redirections for EVALSHA")
 
     async def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
         key = keys_and_args[0] if numkeys else None
@@ -400,7 +479,7 @@ class RedisTransport:
         return bool(await self.execute("PING"))
 
     async def aclose(self) -> None:
-        for node in (self.seed, *self.nodes.values()):
+        for node in (self.seed, *self.nodes.values(), *self.sentinels):
             node.close()
         with contextlib.suppress(Exception):
             await asyncio.sleep(0)
