@@ -235,13 +235,12 @@ class Draws:
         in the activity, and wins in the activity."""
         current, nxt = rt.timeline.at(self.clock.now_ms())
         rnd = current or nxt
-        k = rt.config.buckets
         return await self.redis.catalogue.user_counts(
             rt.id,
             user_id,
             current.sfx if current else None,
             rnd.date_key if rnd else None,
-            keys.bucket(bucket_of(rt.id, user_id, k), k),
+            keys.user_space(rt.id, user_id, rt.config.buckets),
         )
 
     # -- the ledger (database) ------------------------------------------------------

@@ -11,22 +11,14 @@ from __future__ import annotations
 import secrets
 
 from app.domain import tokens
-from app.domain.buckets import bucket_of
 from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.domain.records import GrantRecord
-from app.domain.runtime import Runtime
 from app.domain.types import ActivityId
 from app.services.clock import Clock
 from app.services.runtimes import RuntimeCache
 from app.store.redis import keys
 from app.store.redis.store import RedisStore
 from app.store.sql.database import Database
-
-
-def _space(rt: Runtime, user_id: str) -> keys.Bucket:
-    """The key space of the user's bucket: a grant lives where the user draws."""
-    k = rt.config.buckets
-    return keys.bucket(bucket_of(rt.id, user_id, k), k)
 
 
 class Grants:
@@ -68,14 +60,21 @@ class Grants:
             )
         # Redis after the database: a retry by reference completes a half-made grant.
         await self.redis.grants.put(
-            activity_id, grant.id, user_id, amount, reference, _space(rt, user_id)
+            activity_id,
+            grant.id,
+            user_id,
+            amount,
+            reference,
+            keys.user_space(rt.id, user_id, rt.config.buckets),
         )
         return grant, created
 
     async def state(self, grant: GrantRecord) -> tuple[bool, str | None]:
         """``(used, draw_id)``: spent inside the draw script, so Redis knows."""
         rt = await self.runtimes.get(grant.activity_id)
-        return await self.redis.grants.state(grant.activity_id, grant.id, _space(rt, grant.user_id))
+        return await self.redis.grants.state(
+            grant.activity_id, grant.id, keys.user_space(rt.id, grant.user_id, rt.config.buckets)
+        )
 
     async def of_user(self, user_id: str, grant_id: str) -> GrantRecord:
         """One of the caller's grants; another user's is as unknown as a made-up id."""

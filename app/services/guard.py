@@ -6,6 +6,7 @@ from __future__ import annotations
 from app.domain.audit import Actor
 from app.domain.errors import NotFound
 from app.domain.records import BlacklistEntry
+from app.domain.types import ActivityId
 from app.services.clock import Clock
 from app.store.redis.store import RedisStore
 from app.store.sql.database import Database
@@ -26,8 +27,7 @@ class Guard:
         created = await self.db.guard.blacklist_add(
             kind, value, reason, now=self.clock.stamp(), audit=audit
         )
-        aids = await self.redis.catalogue.active_activities()
-        await self.redis.guard.change(aids, kind, value, add=True)
+        await self.redis.guard.change(await self._published(), kind, value, add=True)
         return created
 
     async def remove(self, kind: str, value: str, by: Actor) -> None:
@@ -36,5 +36,9 @@ class Guard:
             kind, value, now=self.clock.stamp(), audit=audit
         ):
             raise NotFound(f"{kind} {value!r} is not blacklisted", code="not_blacklisted")
-        aids = await self.redis.catalogue.active_activities()
-        await self.redis.guard.change(aids, kind, value, add=False)
+        await self.redis.guard.change(await self._published(), kind, value, add=False)
+
+    async def _published(self) -> list[tuple[ActivityId, int]]:
+        """Every published activity with its number of buckets (one blacklist copy each)."""
+        catalogue = self.redis.catalogue
+        return [(aid, await catalogue.buckets(aid)) for aid in await catalogue.active_activities()]

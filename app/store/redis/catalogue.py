@@ -152,7 +152,7 @@ class Catalogue:
             calls = []
             for r in chunk:
                 whole = slices(r)
-                shares = [split_slices(sl, buckets) for sl in whole]
+                shares = [split_slices(sl, buckets) for sl in whole] if buckets > 1 else []
                 for b, space in enumerate(spaces):
                     sl = whole if space is None else [share[b] for share in shares]
                     calls.append(self._publish_call(activity_id, r, seeds[r.sfx], sl, space))

@@ -13,14 +13,6 @@ class Guard:
     def __init__(self, conn: RedisConnection) -> None:
         self.conn = conn
 
-    async def _targets(self, activity_id: ActivityId, kind: str) -> list[str]:
-        """The activity's copies of the ``kind`` blacklist: one per bucket (the
-        published configuration records how many)."""
-        async with translated():
-            k = int(await self.conn.client.hget(keys.cfg(activity_id), "buckets") or 1)
-        # (Catalogue.buckets reads the same field; the guard keeps to its own class.)
-        return [keys.blocked(activity_id, kind, keys.bucket(b, k)) for b in range(k)]
-
     async def replace(
         self, activity_id: ActivityId, kind: str, values: Sequence[str], buckets: int = 1
     ) -> None:
@@ -41,10 +33,18 @@ class Guard:
                 await client.rename(tmp, target)
 
     async def change(
-        self, activity_ids: Sequence[ActivityId], kind: str, value: str, *, add: bool
+        self,
+        activities: Sequence[tuple[ActivityId, int]],
+        kind: str,
+        value: str,
+        *,
+        add: bool,
     ) -> None:
+        """Add or remove one value in every copy: ``activities`` are
+        ``(activity id, its buckets)``."""
         client = self.conn.client
         async with translated():
-            for aid in activity_ids:
-                for key in await self._targets(aid, kind):
+            for aid, k in activities:
+                for b in range(k):
+                    key = keys.blocked(aid, kind, keys.bucket(b, k))
                     await (client.sadd(key, value) if add else client.srem(key, value))

@@ -23,6 +23,7 @@ import functools
 
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
+from app.domain.buckets import bucket_of
 from app.domain.types import ActivityId
 
 Bucket = tuple[int, int] | None  # (bucket, buckets); None: the activity's one (or home) slot
@@ -45,6 +46,12 @@ def tag(activity_id: ActivityId, b: Bucket = None) -> str:
 def bucket(b: int, buckets: int) -> Bucket:
     """The key space of bucket ``b`` of an activity of ``buckets``."""
     return None if buckets <= 1 else (b, buckets)
+
+
+def user_space(activity_id: ActivityId, user_id: str, buckets: int) -> Bucket:
+    """The key space of the user's bucket (app/domain/buckets.py): where every
+    key of the user's draws, grants and counters lives."""
+    return bucket(bucket_of(activity_id, user_id, buckets), buckets)
 
 
 def lane(sfx: str, b: Bucket) -> str:
