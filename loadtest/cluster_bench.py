@@ -36,7 +36,7 @@ from app.domain.audit import Actor
 from app.domain.buckets import bucket_of
 from app.services.container import Services
 from app.store.redis.connection import connect
-from app.store.redis.draw import Drawn
+from app.store.redis.draw import Drawn, RoundCall
 from app.store.redis.store import open_store
 from app.store.sql.connection import upgrade
 from app.store.sql.database import Database
@@ -79,6 +79,20 @@ def config(k: int) -> dict[str, Any]:
     }
 
 
+async def draw_as(svc: Services, call: RoundCall, version: int, seed: bytes, user: str) -> bool:
+    """One draw through the API's own store call, no HTTP; True if drawn."""
+    out = await svc.redis.draws.draw(
+        call,
+        version=version,
+        user_id=user,
+        user_key=fairness.user_key(seed, user, ""),
+        client_seed="",
+        idempotency_key=None,
+        grant_id=None,
+    )
+    return isinstance(out, Drawn)
+
+
 async def script_usec(urls: list[str]) -> dict[str, tuple[int, int]]:
     """``(calls, usec)`` of evalsha on each primary."""
     out = {}
@@ -108,16 +122,7 @@ async def one_run(svc: Services, urls: list[str], k: int, draws: int, tasks: int
     async def worker(t: int) -> int:
         n = 0
         for u in users[t * per_task : (t + 1) * per_task]:
-            out = await svc.redis.draws.draw(
-                calls[bucket_of(rt.id, u, k)],
-                version=rt.version,
-                user_id=u,
-                user_key=fairness.user_key(seed, u, ""),
-                client_seed="",
-                idempotency_key=None,
-                grant_id=None,
-            )
-            n += isinstance(out, Drawn)
+            n += await draw_as(svc, calls[bucket_of(rt.id, u, k)], rt.version, seed, u)
         return n
 
     t0 = time.perf_counter()

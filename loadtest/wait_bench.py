@@ -24,13 +24,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.config import Settings
-from app.domain import fairness
 from app.services.container import Services
-from app.store.redis.draw import Drawn
 from app.store.redis.store import open_store
 from app.store.sql.connection import upgrade
 from app.store.sql.database import Database
-from loadtest.cluster_bench import BY, config
+from loadtest.cluster_bench import BY, config, draw_as
 from tests.redisproc import RedisServer
 
 
@@ -58,17 +56,8 @@ async def one_run(svc: Services, draws: int, tasks: int) -> dict[str, float]:
         for i in range(per_task):
             u = f"u{rec.id}-{t}-{i}"
             t0 = time.perf_counter()
-            out = await svc.redis.draws.draw(
-                call,
-                version=rt.version,
-                user_id=u,
-                user_key=fairness.user_key(seed, u, ""),
-                client_seed="",
-                idempotency_key=None,
-                grant_id=None,
-            )
+            n += await draw_as(svc, call, rt.version, seed, u)
             latencies.append(time.perf_counter() - t0)
-            n += isinstance(out, Drawn)
         return n
 
     t0 = time.perf_counter()
