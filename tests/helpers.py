@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from app.domain.audit import Actor
+from app.domain.buckets import bucket_of
 
 SH = ZoneInfo("Asia/Shanghai")
 SECRET = "s" * 40
@@ -113,6 +114,12 @@ def all_day_utc(
         ],
         **extra,
     }
+
+
+def users_in(aid: int, bucket: int, k: int, n: int, prefix: str = "p") -> list[str]:
+    """The first ``n`` user ids ``<prefix><i>`` that hash to ``bucket`` of ``k``."""
+    found = (f"{prefix}{i}" for i in range(100_000) if bucket_of(aid, f"{prefix}{i}", k) == bucket)
+    return [next(found) for _ in range(n)]
 
 
 async def snapshot(client: Any) -> dict[bytes, Any]:

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 
-from app.domain.buckets import bucket_of
 from app.domain.errors import Conflict
 from app.jobs.failpoints import Failpoints
 from app.jobs.rebalance import Rebalancer
@@ -17,7 +16,7 @@ from app.jobs.verify import Verifier
 from app.services.container import Services
 from app.store.redis import keys
 from tests.conftest import ServiceFactory
-from tests.helpers import DAY, local, prize, rain
+from tests.helpers import DAY, local, prize, rain, users_in
 from tests.jobs.test_worker import worker_for
 from tests.services.test_draw import at, prize_stats, published
 
@@ -42,11 +41,6 @@ class CrashAt(Failpoints):
 
 def rebalancer(svc: Services, failpoints: Failpoints | None = None, name: str = "r1") -> Rebalancer:
     return Rebalancer(svc.redis, svc.db, svc.runtimes, svc.clock, name=name, failpoints=failpoints)
-
-
-def users_in(aid: int, bucket: int, k: int, n: int) -> list[str]:
-    found = (f"p{i}" for i in range(10_000) if bucket_of(aid, f"p{i}", k) == bucket)
-    return [next(found) for _ in range(n)]
 
 
 async def quantities(svc: Services, aid: int, k: int) -> list[int]:

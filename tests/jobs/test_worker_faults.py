@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 
-from app.domain.buckets import bucket_of
 from app.domain.types import DrawResult
 from app.services.container import Services
 from app.store.redis import keys
@@ -33,6 +32,7 @@ from tests.helpers import (
     offset_to,
     prize,
     rain,
+    users_in,
 )
 from tests.proxy import Proxy
 
@@ -219,7 +219,7 @@ async def test_rebalancer_killed_mid_move_conserves_every_unit(
     svc = make_mariadb_service(OFFSET)
     aid = await published(svc, rain([prize("c2", 30, 1.0)], buckets=3))
     sfx = "20300601:0"
-    players = [u for u in (f"m{i}" for i in range(3000)) if bucket_of(aid, u, 3) == 0]
+    players = users_in(aid, 0, 3, 108, prefix="m")  # 12 for each of nine lives
     log = artifacts / "worker-rebalance-kill.log"
     log.unlink(missing_ok=True)
 

@@ -19,7 +19,6 @@ import aiohttp
 import pytest
 
 from app.domain import tokens
-from app.domain.buckets import bucket_of
 from app.store.sql.database import Database
 from tests.conftest import flush_cluster, flush_real_redis
 from tests.helpers import (
@@ -32,6 +31,7 @@ from tests.helpers import (
     prize,
     rain,
     running_server,
+    users_in,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -209,7 +209,7 @@ async def test_buckets_hold_every_invariant_and_stock_follows_players(server: Se
         assert rows == 2000 and wins == {b["draw_id"] for b in bodies if b["won"]}
 
         few = await load.publish(rain([prize("big", 60, 1.0)], limits={"per_round": 40}, buckets=3))
-        players = [u for u in (f"p{i}" for i in range(500)) if bucket_of(few, u, 3) == 0][:4]
+        players = users_in(few, 0, 3, 4)
         won = 0
         per_user: collections.Counter[str] = collections.Counter()
         for _ in range(60):  # bounded: bursts of 8 draws, a little apart
