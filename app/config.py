@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     stream_retention: float = Field(default=300.0, ge=0, le=7 * 86_400)
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     failpoints: str = ""  # test and rehearsal only; see docs/worker.md
+    # Admission control (docs/api.md, 503 busy): draws in flight per API
+    # worker (docs/performance.md: 64 keeps p99 near 60 ms at saturation), and how
+    # late the worker's event loop may run (seconds), before a draw is refused
+    # at once with Retry-After; 0 switches a gate off. docs/performance.md.
+    draw_concurrency: int = Field(default=256, ge=0, le=1_000_000)
+    draw_lag_budget: float = Field(default=0.0, ge=0, le=10)
+    busy_retry_after: int = Field(default=1, ge=1, le=60)
     rate_limit_user: float = Field(default=10.0, ge=0, le=100_000)  # draws/s per user; 0 off
     rate_limit_ip: float = Field(default=500.0, ge=0, le=1_000_000)  # draws/s per client IP
     trusted_proxies: str = "127.0.0.1,::1"  # peers whose client-IP header is believed

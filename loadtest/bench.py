@@ -167,8 +167,9 @@ def run_wrk(
     )
 
 
-async def prepare(base: str, bases: list[str]) -> int:
-    """Publish the activity through ``base``; one draw on every server's draw routes."""
+async def prepare(base: str, bases: list[str], *, baseline: bool = True) -> int:
+    """Publish the activity through ``base``; one draw on every server's draw routes
+    (and on the baseline route of ``base``)."""
     prizes = [
         {
             "key": "c2",
@@ -203,7 +204,9 @@ async def prepare(base: str, bases: list[str]) -> int:
         (await c.post(f"/v1/admin/activities/{aid}/publish", headers=headers)).raise_for_status()
         token = tokens.issue(SECRET.encode(), "warmup", int(time.time()) + 86_400)
         auth = {"Authorization": f"Bearer {token}"}
-        urls = [f"{base}/bench/draw-baseline", *(f"{b}/v1/draw" for b in bases)]
+        urls = [f"{b}/v1/draw" for b in bases]
+        if baseline:
+            urls.append(f"{base}/bench/draw-baseline")
         for url in urls:
             r = await c.post(url, json={"activity_id": aid}, headers=auth)
             assert r.status_code == 200, r.text
@@ -245,6 +248,7 @@ def report(
         f"API CPU per request: a draw costs {cost['draw'] / cost['ping']:.2f} pings; "
         f"the baseline draw costs {cost['baseline'] / cost['draw']:.2f} draws"
     )
+    summary["stages"] = stages(results, [t for t in targets if t.startswith("draw")])
     if against is not None:
         old, old_ping = f"draw@{against}", f"ping@{against}"
         per_round = statistics.median(
@@ -261,6 +265,37 @@ def report(
         )
     summary["runs"] = {t: [r.__dict__ for r in results[t]] for t in targets}
     return summary
+
+
+def stages(results: dict[str, list[Result]], draws: list[str]) -> dict[str, dict[str, float]]:
+    """CPU per draw of every process (median over rounds, microseconds), the
+    whole machine's, and the co-located ceiling: cores ÷ the machine's CPU per
+    draw, the draws/s this box could reach with every core busy."""
+    cores = os.cpu_count() or 1
+    out: dict[str, dict[str, float]] = {}
+    for t in draws:
+        runs = results[t]
+        names = sorted({k for r in runs for k in r.cpu})
+        per = {k: statistics.median(r.cpu.get(k, 0) / r.rps * 1e6 for r in runs) for k in names}
+        per["api (all workers)"] = statistics.median(r.api_us for r in runs)
+        machine = statistics.median(sum(r.cpu.values()) / r.rps * 1e6 for r in runs)
+        server = statistics.median(
+            sum(v for k, v in r.cpu.items() if k != "wrk") / r.rps * 1e6 for r in runs
+        )
+        per["machine"], per["machine without wrk"] = machine, server
+        per["ceiling draws/s"] = cores / machine * 1e6
+        per["ceiling without wrk"] = cores / server * 1e6
+        per["measured draws/s"] = statistics.median(r.rps for r in runs)
+        out[t] = per
+        print(f"\nCPU per draw, {t} (us, median of rounds; {cores} cores):")
+        for k in [*(k for k in names if not k.startswith("api-")), "api (all workers)"]:
+            print(f"  {k:<22}{per[k]:>8.1f}")
+        print(
+            f"  {'machine':<22}{machine:>8.1f}   co-located ceiling {per['ceiling draws/s']:,.0f} "
+            f"draws/s (measured {per['measured draws/s']:,.0f}); without wrk "
+            f"{server:.1f} us, ceiling {per['ceiling without wrk']:,.0f}"
+        )
+    return out
 
 
 def checkout(rev: str, work: Path) -> Path:

@@ -21,7 +21,8 @@ Catch by category with the mid-level bases (as httpx's ``TransportError``)::
      │    └── LimitReached            429 a limit refuses it (retry_after when known)
      ├── DependencyError              5xx something redrain depends on failed; retry later
      │    ├── BadGateway              502 an upstream service (WeChat) failed or timed out
-     │    └── Unavailable             503 Redis or the database cannot be reached
+     │    ├── Unavailable             503 Redis or the database cannot be reached
+     │    └── Busy                    503 busy: past this worker's capacity (admission)
      └── InternalError                500 a bug or bad data: logged, never retried blindly
           ├── Rejected                    the database refused data
           │    └── Duplicate              a unique key refused a row
@@ -135,6 +136,20 @@ class Unavailable(DependencyError):
 
     def headers(self) -> dict[str, str]:
         return {"Retry-After": "1"}
+
+
+class Busy(DependencyError):
+    """Refused before any work: the worker is past its capacity (docs/api.md)."""
+
+    code = "busy"
+    status = 503
+
+    def __init__(self, retry_after: int = 1) -> None:
+        super().__init__("too many draws right now; retry after a moment")
+        self.retry_after = retry_after
+
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
 
 
 class InternalError(RedrainError):

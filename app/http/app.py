@@ -15,6 +15,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from app.config import Settings
+from app.http.admission import Admission
 from app.http.client_ip import ClientIp
 from app.http.errors import EXCEPTION_HANDLERS
 from app.http.fastpath import DrawFastPath
@@ -46,4 +47,7 @@ def build(
     if services is not None:
         app.state.services = services
     app.state.client_ip = ClientIp(settings.trusted_proxies, settings.client_ip_header)
+    app.state.admission = Admission(
+        settings.draw_concurrency, settings.draw_lag_budget, settings.busy_retry_after
+    )
     return app

@@ -16,8 +16,9 @@ import orjson
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from app import metrics
-from app.domain.errors import InvalidRequest, RedrainError
+from app.domain.errors import Busy, InvalidRequest, RedrainError
 from app.http import responses as r
+from app.http.admission import Admission
 from app.http.bodies import IDEMPOTENCY_KEY, DrawBody, parse, parse_json, receive_body
 from app.http.client_ip import client_ip
 from app.http.errors import INTERNAL, JSON, error_response
@@ -65,6 +66,14 @@ class DrawFastPath:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self._busy: tuple[bytes, list[tuple[bytes, bytes]]] | None = None
+
+    def busy(self, admission: Admission) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+        """The 503 busy answer, rendered once."""
+        if self._busy is None:
+            error = error_response(Busy(admission.retry_after))
+            self._busy = bytes(error.body), error.raw_headers
+        return self._busy
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != "/v1/draw" or scope["method"] != "POST":
@@ -78,9 +87,17 @@ class DrawFastPath:
                 idempotency_key = value.decode("latin-1")
             elif name == b"content-length":
                 declared = value
-        service: Services = scope["app"].state.services
+        state = scope["app"].state
+        service: Services = state.services
+        admission: Admission = state.admission
         started = time.perf_counter()
         headers: list[tuple[bytes, bytes]]
+        if not admission.admit():
+            metrics.count_busy()
+            content, headers = self.busy(admission)
+            await send({"type": "http.response.start", "status": 503, "headers": headers})
+            await send({"type": "http.response.body", "body": content})
+            return
         try:
             body = await receive_body(receive, declared)
             payload, extra = await perform_draw(
@@ -101,5 +118,7 @@ class DrawFastPath:
             headers = [_JSON_TYPE, (b"content-length", str(len(content)).encode())]
             if extra:
                 headers += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+        finally:
+            admission.done()
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})

@@ -267,6 +267,7 @@ class Activities:
         rt = await self.runtimes.fresh(activity_id)
         rnd = round_of(rt, round_ref)
         res = await self.redis.catalogue.topup(activity_id, rnd.sfx, prize, add, rt.config.buckets)
+        self.runtimes.reopened(activity_id)
         if not isinstance(res, ToppedUp):
             raise _TOPUP_REFUSALS[res](rnd.round_id, prize)
         audit = by.draft(

@@ -36,6 +36,8 @@ class Auth:
         self.secret = (secret or secrets.token_urlsafe(32)).encode()
         previous = settings.secret_key_previous
         self._previous = previous.get_secret_value().encode() if previous else None
+        self._current = (self.secret,)
+        self._both = (self.secret, self._previous) if self._previous else self._current
         self._previous_until = (
             settings.secret_key_previous_until.timestamp()
             if settings.secret_key_previous_until
@@ -54,9 +56,9 @@ class Auth:
         if self.admin_token and hmac.compare_digest(token.encode(), self.admin_token):
             return Principal(None)
         now = self.clock.wall()
-        keys: list[bytes] = [self.secret]
+        keys: tuple[bytes, ...] = self._current
         if self._previous and (self._previous_until is None or now < self._previous_until):
-            keys.append(self._previous)  # tokens signed before a rotation
+            keys = self._both  # tokens signed before a rotation
         return Principal(tokens.verify(keys, token, now))
 
     def is_admin_token(self, token: str) -> bool:

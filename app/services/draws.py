@@ -30,7 +30,7 @@ from app.domain.types import ActivityId, DrawCounts, DrawResult
 from app.services.clock import Clock
 from app.services.runtimes import RuntimeCache
 from app.store.redis import keys
-from app.store.redis.draw import Code, Drawn, Refused
+from app.store.redis.draw import Code, Drawn, Refused, RoundCall
 from app.store.redis.store import RedisStore
 from app.store.sql.database import Database
 from app.upstream.risk import RiskHook
@@ -54,7 +54,7 @@ def _round_closed(rt: Runtime, r: Refused, now: int) -> RedrainError:
     )
 
 
-def _sold_out(rt: Runtime, r: Refused, now: int) -> RedrainError:
+def _sold_out(rt: Runtime, r: Refused | None, now: int) -> RedrainError:
     nxt = rt.timeline.next_after(now)
     details = {"next_round_start": iso(nxt.start_ms, rt.config.zone)} if nxt else {}
     return Conflict("every prize of this round has been won", code="sold_out", **details)
@@ -170,6 +170,15 @@ class Draws:
         self.rate_user = settings.rate_limit_user
         self.rate_ip = settings.rate_limit_ip
 
+    async def _known_sold_out(
+        self, rt: Runtime, call: RoundCall, bucket: int, user_id: str, key: str | None
+    ) -> bool:
+        """Sold out as this process last heard (see RuntimeCache.known_sold_out),
+        unless the draw is a retry whose answer Redis kept."""
+        if not self.runtimes.known_sold_out(rt.id, call.sfx, bucket):
+            return False
+        return not (key and await self.redis.draws.has_answer(call, user_id, key))
+
     async def draw(
         self,
         user_id: str,
@@ -198,9 +207,12 @@ class Draws:
         for _ in range(MAX_ATTEMPTS):
             if guess is None:
                 break
+            call = self.redis.draws.prepared(rt, guess, bucket)
+            if await self._known_sold_out(rt, call, bucket, user_id, idempotency_key):
+                raise _sold_out(rt, None, now)
             seed, _ = await self.runtimes.seed_of(rt, guess)
             out = await self.redis.draws.draw(
-                self.redis.draws.prepared(rt, guess, bucket),
+                call,
                 version=rt.version,
                 user_id=user_id,
                 user_key=fairness.user_key(seed, user_id, client_seed),
@@ -222,6 +234,8 @@ class Draws:
             else:
                 if out.code is Code.ACTIVITY_NOT_FOUND:
                     self.runtimes.forget(rt.id)
+                elif out.code is Code.SOLD_OUT:
+                    self.runtimes.sold_out(rt.id, guess.sfx, bucket)
                 raise REFUSALS[out.code](rt, out, self.clock.now_ms())
         raise Conflict("the activity changed during the draw; try again", code="retry")
 

@@ -18,6 +18,10 @@ from app.domain.types import ActivityId, RoundPlan
 from app.store.redis.catalogue import Catalogue
 
 VERSION_CHECK_SECONDS = 2.0  # how stale a cached activity may be for read-only views
+# How long a process remembers that a round (bucket) is sold out: the tail of
+# a rain, most of its taps, then costs no Redis call. A top-up through this
+# process forgets at once; one through another reopens within this time.
+SOLD_OUT_MEMORY = 1.0
 
 
 class RuntimeCache:
@@ -25,6 +29,27 @@ class RuntimeCache:
         self.catalogue = catalogue
         self._runtimes: dict[ActivityId, Runtime] = {}
         self._loading: dict[ActivityId, asyncio.Lock] = {}
+        self.sold_out_memory = SOLD_OUT_MEMORY
+        self._sold_out: dict[tuple[ActivityId, str, int], float] = {}  # -> until (monotonic)
+
+    def known_sold_out(self, activity_id: ActivityId, sfx: str, bucket: int) -> bool:
+        until = self._sold_out.get((activity_id, sfx, bucket))
+        if until is None:
+            return False
+        if until > time.monotonic():
+            return True
+        del self._sold_out[(activity_id, sfx, bucket)]
+        return False
+
+    def sold_out(self, activity_id: ActivityId, sfx: str, bucket: int) -> None:
+        now = time.monotonic()
+        if len(self._sold_out) > 1024:  # rounds long over
+            self._sold_out = {k: v for k, v in self._sold_out.items() if v > now}
+        self._sold_out[(activity_id, sfx, bucket)] = now + self.sold_out_memory
+
+    def reopened(self, activity_id: ActivityId) -> None:
+        """Stock was added (a top-up): forget what was sold out."""
+        self._sold_out = {k: v for k, v in self._sold_out.items() if k[0] != activity_id}
 
     def peek(self, activity_id: ActivityId) -> Runtime | None:
         """The cached runtime, without asking Redis."""

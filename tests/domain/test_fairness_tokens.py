@@ -65,3 +65,18 @@ def test_tokens_round_trip_and_refusals() -> None:
             tokens.verify(secret, bad, 1_000)
     with pytest.raises(ValidationFailed, match="user_id"):
         tokens.issue(secret, "bad id", 2_000)
+
+
+def test_a_remembered_token_still_expires_and_is_bound_to_its_secrets() -> None:
+    key, other = b"k" * 32, b"o" * 32
+    tok = tokens.issue(key, "alice", 1_000)
+    assert tokens.verify(key, tok, 999) == "alice"
+    assert tokens.verify(key, tok, 999) == "alice"  # the remembered answer
+    with pytest.raises(Unauthorized) as err:
+        tokens.verify(key, tok, 1_000)
+    assert err.value.code == "token_expired"
+    with pytest.raises(Unauthorized):
+        tokens.verify(other, tok, 999)  # another secret: checked anew, refused
+    assert tokens.verify((other, key), tok, 999) == "alice"  # the rotation window
+    with pytest.raises(Unauthorized):
+        tokens.verify(key, tok[:-2] + "AA", 999)

@@ -92,3 +92,41 @@ async def test_concurrent_draws_sell_out_exactly(make_service: ServiceFactory) -
     assert len(sold_out) == 300 - wins - losses > 0
     st = await prize_stats(svc, aid, SFX)
     assert (st["draws"], st["c2"].won) == (wins + losses, 30)
+
+
+async def test_a_process_remembers_sold_out_for_a_second(make_service: ServiceFactory) -> None:
+    """The tail of a rain costs no Redis call: stock added behind this process's
+    back (another API process's top-up) is seen only once the memory lapses;
+    a top-up through this process is seen at once."""
+    svc = at(make_service, local(DAY, 10, 5))
+    svc.runtimes.sold_out_memory = 0.3
+    aid = await published(svc, rain([prize("c2", 1, 1.0)], stop_when_sold_out=True))
+    assert (await svc.draws.draw("first", aid))[1].won
+    with pytest.raises(Conflict):
+        await svc.draws.draw("second", aid)
+    await svc.redis.catalogue.topup(aid, SFX, "c2", 1, 1)  # as another process would
+    with pytest.raises(Conflict) as err:
+        await svc.draws.draw("second", aid)  # remembered: Redis was not asked
+    assert err.value.code == "sold_out"
+    await asyncio.sleep(0.35)
+    assert (await svc.draws.draw("second", aid))[1].won  # the memory lapsed
+
+    with pytest.raises(Conflict):
+        await svc.draws.draw("third", aid)
+    await svc.activities.topup(aid, f"{aid}:{SFX}", "c2", 1, BY)  # through this process
+    assert (await svc.draws.draw("third", aid))[1].won
+
+
+async def test_a_retry_of_the_last_win_is_replayed_not_refused(
+    make_service: ServiceFactory,
+) -> None:
+    svc = at(make_service, local(DAY, 10, 5))
+    aid = await published(svc, rain([prize("c2", 1, 1.0)], stop_when_sold_out=True))
+    _, won = await svc.draws.draw("winner", aid, idempotency_key="tap-1")
+    assert won.won
+    with pytest.raises(Conflict):
+        await svc.draws.draw("other", aid, idempotency_key="tap-2")  # remembered now
+    _, again = await svc.draws.draw("winner", aid, idempotency_key="tap-1")
+    assert again.replayed and again.draw_id == won.draw_id and again.won
+    with pytest.raises(Conflict):
+        await svc.draws.draw("winner", aid, idempotency_key="tap-3")  # a new tap

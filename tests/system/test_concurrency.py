@@ -227,3 +227,71 @@ async def test_buckets_hold_every_invariant_and_stock_follows_players(server: Se
         _, stats = await load.call("GET", f"/v1/admin/activities/{few}/stats")
         (p,) = stats["rounds"][0]["prizes"]
         assert (p["quantity"], p["won"]) == (60, 60)
+
+
+async def test_past_capacity_draws_are_busy_and_a_retry_with_the_key_is_served_once(
+    mariadb_url: str, artifacts: Path
+) -> None:
+    """One worker bounded to 4 draws in flight, 400 taps on 128 connections: the
+    excess is refused 503 busy with Retry-After at once, consuming nothing;
+    retrying each refused tap with its Idempotency-Key (as the games do) ends
+    with every tap served exactly once and the stock won exactly."""
+    await flush_real_redis()
+    env = {
+        "REDRAIN_SECRET_KEY": SECRET,
+        "REDRAIN_ADMIN_TOKEN": ADMIN,
+        "REDRAIN_CLOCK_OFFSET": str(offset_to(local(DAY, 10, 30))),
+        "REDRAIN_LOG_LEVEL": "warning",
+        "REDRAIN_RATE_LIMIT_USER": "0",
+        "REDRAIN_RATE_LIMIT_IP": "0",
+        "REDRAIN_REDIS_URL": REDIS_URL,
+        "REDRAIN_DATABASE_URL": mariadb_url,
+        "REDRAIN_DRAW_CONCURRENCY": "4",
+    }
+    full = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")} | env
+    with (
+        running_server(env, artifacts / "server-busy.log") as base,
+        (artifacts / "worker-busy.log").open("wb") as log,
+    ):
+        worker = subprocess.Popen(  # noqa: ASYNC220  started once, before the load
+            [sys.executable, "-m", "app", "worker"], env=full, stdout=log, stderr=subprocess.STDOUT
+        )
+        try:
+            async with Load(base) as load:
+                aid = await load.publish(rain([prize("big", 50, 1.0)]))
+
+                async def tap(user: str, key: str) -> tuple[int, Any, str | None]:
+                    headers = {"Authorization": f"Bearer {token(user)}", "Idempotency-Key": key}
+                    async with load.session.post(
+                        "/v1/draw", json={"activity_id": aid}, headers=headers
+                    ) as resp:
+                        return resp.status, await resp.json(), resp.headers.get("Retry-After")
+
+                todo = {f"user{i}": f"key{i}" for i in range(400)}
+                served: dict[str, Any] = {}
+                busy = 0
+                for _ in range(400):  # bounded: each pass retries what was refused
+                    answers = await asyncio.gather(*(tap(u, k) for u, k in todo.items()))
+                    for (status, body, retry_after), user in zip(answers, list(todo), strict=True):
+                        assert status in (200, 503), (status, body)
+                        if status == 503:
+                            assert body["error"]["code"] == "busy" and retry_after == "1", body
+                            busy += 1
+                        else:
+                            served[user] = body
+                            del todo[user]
+                    if not todo:
+                        break
+                    await asyncio.sleep(0.02)
+                assert not todo and busy > 0
+                assert sum(1 for b in served.values() if b["won"]) == 50
+                assert len({b["draw_id"] for b in served.values()}) == 400
+                _, stats = await load.call("GET", f"/v1/admin/activities/{aid}/stats")
+                (rnd,) = stats["rounds"]
+                assert rnd["draws"] == 400  # refusals consumed nothing
+            rows, wins = await ledger(Server(base, mariadb_url), aid, 400)
+            assert rows == 400
+            assert wins == {b["draw_id"] for b in served.values() if b["won"]}
+        finally:
+            worker.terminate()
+            worker.wait(30)

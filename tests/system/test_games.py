@@ -551,6 +551,47 @@ async def test_a_retried_draw_reuses_its_idempotency_key(
     assert len(drawn) == 1 and drawn[0]["won"]
 
 
+@pytest.mark.parametrize(("lang", "phone"), [("en", False), ("zh-CN", True)])
+async def test_a_busy_refusal_is_retried_after_retry_after_with_the_same_key(
+    server: str, browser: Browser, artifacts: Path, lang: str, phone: bool
+) -> None:
+    """The server answers the first tap 503 busy (past its capacity, docs/api.md):
+    the page says so, waits Retry-After times a random factor in [1, 2), and
+    retries with the same Idempotency-Key; the retry draws."""
+    aid = await publish(server, all_day(wheel_prizes(), name="Busy rain", display={"game": "grid"}))
+    token = await player_token(server, f"busy-{lang}")
+    seen: list[tuple[float, str]] = []
+    busy = b'{"error":{"code":"busy","message":"too many draws right now; retry after a moment"}}'
+
+    async def crowded(route: Route) -> None:
+        seen.append((dt.datetime.now().timestamp(), route.request.headers["idempotency-key"]))
+        if len(seen) == 1:
+            await route.fulfill(
+                status=503,
+                headers={"Retry-After": "1", "Content-Type": "application/json"},
+                body=busy,
+            )
+        else:
+            await route.continue_()
+
+    async with opened(browser, lang=lang, phone=phone, reduced_motion="reduce") as (
+        _,
+        page,
+        watch,
+    ):
+        await page.route("**/v1/draw", crowded)
+        await play(page, server, aid, token, lang)
+        await press(page, "#go")
+        await expect(page.locator("#toast")).to_have_text(i18n.section(lang, "common")["busy"])
+        await shoot(page, artifacts, f"game-busy-{lang}-{'phone' if phone else 'desktop'}")
+        await close_popup(page, "")  # won or not: the retry's real answer
+        assert len(seen) == 2
+        assert seen[0][1] == seen[1][1]  # the same Idempotency-Key
+        assert 1.0 <= seen[1][0] - seen[0][0] < 2.5  # Retry-After x [1, 2), plus the page
+        await expect(page.locator("#results .result")).to_have_count(1)
+        watch.expect("status of 503")
+
+
 def minutes(far: str | None) -> int:
     d, h, m = (int(n) for n in re.findall(r"\d+", far or ""))
     return (d * 24 + h) * 60 + m

@@ -24,7 +24,7 @@ from app.domain.errors import ContractError
 from app.domain.runtime import Runtime
 from app.domain.types import ActivityId, PoolPlan, RoundPlan
 from app.store.redis import keys
-from app.store.redis.connection import RedisConnection, text
+from app.store.redis.connection import RedisConnection, text, translated
 from app.store.redis.keys import Bucket
 from app.store.redis.scripts import Contract
 
@@ -317,6 +317,13 @@ class Draws:
         if cached is None:
             cached = self._calls[key] = round_call(rt, round_, b)
         return cached
+
+    async def has_answer(self, call: RoundCall, user_id: str, idempotency_key: str) -> bool:
+        """Whether the script already answered this Idempotency-Key (a retry
+        must get that answer, not a refusal remembered in process)."""
+        key = keys.idempotency(call.activity_id, user_id, idempotency_key, call.space)
+        async with translated():
+            return bool(await self.conn.fast.exists(key))
 
     async def draw(
         self,

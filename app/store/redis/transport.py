@@ -468,6 +468,9 @@ class RedisTransport:
             return sha
         return await self.execute("SCRIPT", "LOAD", source)
 
+    async def exists(self, key: str) -> int:
+        return int(await self.execute("EXISTS", key, key=key))
+
     async def hget(self, key: str, field: str) -> Any:
         return await self.execute("HGET", key, field, key=key)
 

@@ -124,10 +124,18 @@ export async function playerApi(method, path, opts = {}) {
   }
 }
 
+// How long to wait before retry `i` (0-based) of a refused or failed tap: at
+// least the server's Retry-After (503 busy: the server is past its capacity),
+// times a random factor in [1, 2) so that a crowd refused at once does not
+// come back at once.
+export function backoff(i, retryAfter) {
+  return Math.max(300 * 2 ** i, (retryAfter || 0) * 1000) * (1 + Math.random());
+}
+
 // One tap: POST /v1/draw with an Idempotency-Key. A retry after a network
-// failure or a 503 reuses the key, so the server answers the first draw
-// instead of drawing again.
-export async function draw(body, tries = 4) {
+// failure or a 503 (busy or unavailable) reuses the key, so the server answers
+// the first draw instead of drawing again.
+export async function draw(body, tries = 5) {
   const key = freshKey();
   for (let i = 0; ; i++) {
     try {
@@ -135,8 +143,8 @@ export async function draw(body, tries = 4) {
     } catch (e) {
       const again = e instanceof TypeError || e.status === 503;
       if (!again || i >= tries - 1) throw e;
-      toast(t("common.network"));
-      await sleep(Math.max(300 * 2 ** i, (e.retryAfter || 0) * 1000));
+      toast(t(e.code === "busy" ? "common.busy" : "common.network"));
+      await sleep(backoff(i, e.retryAfter));
     }
   }
 }
