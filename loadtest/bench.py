@@ -83,6 +83,8 @@ class Result:
     p99_ms: float
     errors: int
     cpu: dict[str, float] = field(default_factory=dict)  # process -> cores used
+    redis_usec: dict[str, float] = field(default_factory=dict)  # command -> usec in the run
+    wall: float = 1.0  # seconds the run took
 
     @property
     def api_us(self) -> float:
@@ -125,6 +127,22 @@ def ms(text: str) -> float:
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
+def commandstats(redis_port: int | None) -> dict[str, float]:
+    """Redis's own time per command so far (INFO commandstats), microseconds."""
+    if redis_port is None:
+        return {}
+    out = subprocess.run(
+        ["redis-cli", "-p", str(redis_port), "INFO", "commandstats"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    return {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r"^cmdstat_(\S+?):calls=\d+,usec=(\d+)", out, re.M)
+    }
+
+
 def run_wrk(
     url: str,
     wrk_args: list[str],
@@ -132,7 +150,9 @@ def run_wrk(
     processes: dict[str, int],
     duration: float,
     prefix: list[str],
+    redis_port: int | None = None,
 ) -> Result:
+    stats_before = commandstats(redis_port)
     before = {k: cpu_ticks(p) for k, p in processes.items()}
     wrk_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
@@ -153,6 +173,8 @@ def run_wrk(
             raise SystemExit(f"unexpected wrk output:\n{out}")
         return m.group(1)
 
+    stats_after = commandstats(redis_port)
+    used = {k: v - stats_before.get(k, 0) for k, v in stats_after.items()}
     errors = 0
     if m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
         errors += int(m.group(1))
@@ -164,6 +186,8 @@ def run_wrk(
         p99_ms=ms(find(r"^\s+99%\s+(\S+)")),
         errors=errors,
         cpu=cpu,
+        redis_usec={k: v for k, v in used.items() if v > 0},
+        wall=wall,
     )
 
 
@@ -290,6 +314,13 @@ def stages(results: dict[str, list[Result]], draws: list[str]) -> dict[str, dict
         print(f"\nCPU per draw, {t} (us, median of rounds; {cores} cores):")
         for k in [*(k for k in names if not k.startswith("api-")), "api (all workers)"]:
             print(f"  {k:<22}{per[k]:>8.1f}")
+        commands = sorted({c for r in runs for c in r.redis_usec})
+        for c in commands:  # INFO commandstats: Redis's own time in each command
+            per[f"redis {c}"] = statistics.median(
+                r.redis_usec.get(c, 0) / r.rps / r.wall for r in runs
+            )
+            if per[f"redis {c}"] >= 0.05:
+                print(f"    redis {c:<16}{per[f'redis {c}']:>8.2f}")
         print(
             f"  {'machine':<22}{machine:>8.1f}   co-located ceiling {per['ceiling draws/s']:,.0f} "
             f"draws/s (measured {per['measured draws/s']:,.0f}); without wrk "
@@ -361,6 +392,7 @@ def main() -> None:
     db_url = f"{MARIADB}/{DB_NAME}"
     upgrade(db_url)
     redis_proc, redis_url = start_redis(work, cpus=side_cpus)
+    redis_port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
     now_local = dt.datetime(2030, 6, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
     env = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")} | {
         "REDRAIN_REDIS_URL": redis_url,
@@ -445,7 +477,9 @@ def main() -> None:
             k = r % len(targets)
             for name in targets[k:] + targets[:k]:  # rotate to spread drift
                 url, wrk_args, extra, processes = plan[name]
-                res = run_wrk(url, wrk_args, extra, processes, args.duration, taskset(side_cpus))
+                res = run_wrk(
+                    url, wrk_args, extra, processes, args.duration, taskset(side_cpus), redis_port
+                )
                 results[name].append(res)
                 busiest = ", ".join(
                     f"{k} {v:.2f}" for k, v in sorted(res.cpu.items(), key=lambda kv: -kv[1])

@@ -136,16 +136,17 @@ class Conn(asyncio.Protocol):
             length = int(header(head, b"content-length") or 0)
             if len(self.buf) < end + 4 + length:
                 return
+            body = bytes(self.buf[end + 4 : end + 4 + length])
             del self.buf[: end + 4 + length]
-            self.answered(int(head[9:12]), head)
+            self.answered(int(head[9:12]), head, body)
 
-    def answered(self, status: int, head: bytes) -> None:
+    def answered(self, status: int, head: bytes, body: bytes) -> None:
         took = self.loop.time() - self.sent
         self.load.open -= 1
         t = self.load.tally
         if status == 200:
             t.accepted.append(took)
-        elif status == 503:  # busy (Redis is up throughout)
+        elif status == 503 and b'"busy"' in body:
             t.busy.append(took)
         else:
             t.other[status] = t.other.get(status, 0) + 1
