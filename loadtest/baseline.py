@@ -98,6 +98,8 @@ def main() -> None:
     os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="redrain-bench-"))
     import uvicorn
 
+    from app.http.protocol import CoalescingHttpTools
+
     uvicorn.run(
         "loadtest.baseline:create_app",
         factory=True,
@@ -108,6 +110,7 @@ def main() -> None:
         access_log=False,
         server_header=False,
         proxy_headers=False,
+        http=CoalescingHttpTools,  # as `redrain serve` runs it
     )
 
 

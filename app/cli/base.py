@@ -45,11 +45,22 @@ def production_settings() -> Settings:
     return settings
 
 
+def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    try:
+        import uvloop
+    except ImportError:  # uvicorn[standard] brings it; without it, the stock loop
+        return None
+    return uvloop.new_event_loop
+
+
 def run(make: Callable[[], Awaitable[T]]) -> T:
     """Run a command's coroutine; a bad setting exits 2, any other error 1,
     each with one line on stderr."""
     try:
-        return asyncio.run(make())  # type: ignore[arg-type]
+        # uvloop, as uvicorn runs the API: the flush worker's profile showed
+        # the stock loop's selector and socket writes in a fifth of its samples.
+        with asyncio.Runner(loop_factory=_loop_factory()) as runner:
+            return runner.run(make())  # type: ignore[arg-type]
     except ConfigError as exc:
         fail(exc.message)
     except RedrainError as exc:

@@ -18,6 +18,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
     import uvicorn
 
     from app.application import create_app
+    from app.http.protocol import CoalescingHttpTools
 
     if settings.embedded and workers > 1:
         fail("embedded mode runs in one process; set REDRAIN_REDIS_URL to use --workers")
@@ -35,6 +36,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         # The client IP is redrain's to decide (REDRAIN_TRUSTED_PROXIES and
         # REDRAIN_CLIENT_IP_HEADER), not rewritten by uvicorn beforehand.
         "proxy_headers": False,
+        "http": CoalescingHttpTools,  # one send per answer, not two
     }
     if workers == 1:
         uvicorn.run(create_app(settings), **common)
