@@ -68,12 +68,11 @@ class Settings(BaseSettings):
     stream_retention: float = Field(default=300.0, ge=0, le=7 * 86_400)
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
     failpoints: str = ""  # test and rehearsal only; see docs/worker.md
-    # Admission control (docs/api.md, 503 busy): draws in flight per API
-    # worker (docs/performance.md: 64 keeps p99 near 60 ms at saturation), and how
-    # late the worker's event loop may run (seconds), before a draw is refused
-    # at once with Retry-After; 0 switches a gate off. docs/performance.md.
-    draw_concurrency: int = Field(default=256, ge=0, le=1_000_000)
-    draw_lag_budget: float = Field(default=0.0, ge=0, le=10)
+    # Admission control (docs/api.md, 503 busy): past this many draws in
+    # flight per API worker, a draw is admitted only while the oldest in flight
+    # is younger than the budget (seconds), never past 4x; 0 = no bound.
+    draw_concurrency: int = Field(default=64, ge=0, le=1_000_000)
+    draw_latency_budget: float = Field(default=0.1, ge=0, le=60)
     busy_retry_after: int = Field(default=1, ge=1, le=60)
     rate_limit_user: float = Field(default=10.0, ge=0, le=100_000)  # draws/s per user; 0 off
     rate_limit_ip: float = Field(default=500.0, ge=0, le=1_000_000)  # draws/s per client IP

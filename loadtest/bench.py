@@ -343,11 +343,13 @@ def checkout(rev: str, work: Path) -> Path:
 
 
 def start_api(
-    cmd: list[str], env: dict[str, str], log: Path, cpus: str | None
+    cmd: list[str], env: dict[str, str], log: Path, cpus: str | None, root: Path = ROOT
 ) -> subprocess.Popen[bytes]:
+    """``cmd`` run in ``root``: ``python -m`` puts the working directory first on
+    sys.path, so a server of another revision must also start in its folder."""
     with log.open("wb") as out:
         return subprocess.Popen(
-            [*taskset(cpus), *cmd], env=env, stdout=out, stderr=subprocess.STDOUT
+            [*taskset(cpus), *cmd], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=root
         )
 
 
@@ -423,7 +425,11 @@ def main() -> None:
         old_cmd = [sys.executable, "-m", "app", "serve", "--port", str(old_port)]
         old_cmd += ["--workers", str(args.workers)]
         servers[args.against] = start_api(
-            old_cmd, env | {"PYTHONPATH": str(old_root)}, work / "server-before.log", api_cpus
+            old_cmd,
+            env | {"PYTHONPATH": str(old_root)},
+            work / "server-before.log",
+            api_cpus,
+            old_root,
         )
     with (work / "worker.log").open("wb") as worker_log:
         flusher = subprocess.Popen(

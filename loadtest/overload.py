@@ -284,7 +284,7 @@ def main() -> None:
         cmd = [sys.executable, "-m", "app", "serve", "--port", str(ports[rev])]
         cmd += ["--workers", str(args.workers)]
         log = work / f"server{'-' + rev if rev else ''}.log"
-        servers[rev] = start_api(cmd, env | {"PYTHONPATH": str(root)}, log, None)
+        servers[rev] = start_api(cmd, env | {"PYTHONPATH": str(root)}, log, None, root)
     with (work / "worker.log").open("wb") as wlog:
         flusher = subprocess.Popen(
             [sys.executable, "-m", "app", "worker"],

@@ -47,7 +47,12 @@ def build(
     if services is not None:
         app.state.services = services
     app.state.client_ip = ClientIp(settings.trusted_proxies, settings.client_ip_header)
+    # Embedded mode (fakeredis in process, for trying it out) draws ~10x
+    # slower than Redis: its default is no bound, so a demo's burst is served.
+    unbounded = settings.embedded and "draw_concurrency" not in settings.model_fields_set
     app.state.admission = Admission(
-        settings.draw_concurrency, settings.draw_lag_budget, settings.busy_retry_after
+        0 if unbounded else settings.draw_concurrency,
+        settings.draw_latency_budget,
+        settings.busy_retry_after,
     )
     return app

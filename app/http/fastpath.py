@@ -92,7 +92,8 @@ class DrawFastPath:
         admission: Admission = state.admission
         started = time.perf_counter()
         headers: list[tuple[bytes, bytes]]
-        if not admission.admit():
+        ticket = admission.admit()
+        if ticket is None:
             metrics.count_busy()
             content, headers = self.busy(admission)
             await send({"type": "http.response.start", "status": 503, "headers": headers})
@@ -119,6 +120,6 @@ class DrawFastPath:
             if extra:
                 headers += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
         finally:
-            admission.done()
+            admission.done(ticket)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})

@@ -3,14 +3,13 @@ a draw at once, consuming nothing; the health and metrics routes stay served."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import time
 from typing import Any
 
 import httpx
 
-from app.http.admission import WINDOW, Admission
+from app.http.admission import Admission
 from tests.conftest import ServiceFactory, admin_headers
 from tests.helpers import DAY, local, prize, rain
 from tests.http.test_http import Http, assert_error, bearer, setup
@@ -33,9 +32,9 @@ async def test_past_the_bound_a_draw_is_503_busy_and_consumes_nothing(
 ) -> None:
     client, aid = await setup(make_service, http, rain([prize("c2", 5, 1.0)]), local(DAY, 10, 5))
     adm = admission_of(client)
-    held = adm.limit
+    adm.limit, adm.hard = 2, 8  # (in process, fakeredis is embedded mode: unbounded)
     before = busy_count((await client.get("/metrics")).text)
-    adm.in_flight = held  # as if that many draws were waiting on Redis
+    held = [adm.admit() for _ in range(adm.hard)]  # as if that many draws waited on Redis
     resp = await client.post("/v1/draw", json={"activity_id": aid}, headers=bearer("p1"))
     body = assert_error(resp, 503, "busy")
     assert resp.headers["retry-after"] == "1"
@@ -44,9 +43,11 @@ async def test_past_the_bound_a_draw_is_503_busy_and_consumes_nothing(
     assert busy_count((await client.get("/metrics")).text) == before + 1
     stats = (await client.get(f"/v1/admin/activities/{aid}/stats", headers=admin_headers())).json()
     assert stats["rounds"][0]["draws"] == 0  # nothing consumed
-    assert adm.in_flight == held  # a refusal never counts itself in flight
+    assert adm.in_flight == adm.hard  # a refusal never counts itself in flight
 
-    adm.in_flight = 0
+    for ticket in held:
+        assert ticket is not None
+        adm.done(ticket)
     resp = await client.post("/v1/draw", json={"activity_id": aid}, headers=bearer("p1"))
     assert resp.status_code == 200 and resp.json()["won"]
     assert adm.in_flight == 0  # released once answered
@@ -62,29 +63,36 @@ async def test_a_failed_draw_leaves_no_slot_taken(make_service: ServiceFactory, 
     assert adm.in_flight == 0
 
 
-async def test_the_concurrency_bound() -> None:
-    adm = Admission(concurrency=2, lag_budget=0, retry_after=1)
-    assert adm.admit() and adm.admit()
-    assert not adm.admit()
-    adm.done()
-    assert adm.admit()
-    unbounded = Admission(concurrency=0, lag_budget=0, retry_after=1)
-    assert all(unbounded.admit() for _ in range(10_000))
+def test_past_the_bound_only_a_young_queue_is_admitted() -> None:
+    adm = Admission(concurrency=2, latency_budget=0.05, retry_after=1)
+    first, second = adm.admit(), adm.admit()
+    assert first is not None and second is not None
+    third = adm.admit()  # past the bound, but the oldest is young: a burst
+    assert third is not None
+    time.sleep(0.06)  # the oldest in flight is now past the budget
+    assert adm.admit() is None
+    adm.done(first)  # still at the bound, and the oldest left is old too
+    assert adm.admit() is None
+    adm.done(second)
+    assert adm.admit() is not None  # under the bound again
 
 
-async def test_a_standing_loop_lag_refuses_and_a_single_stall_does_not() -> None:
-    adm = Admission(concurrency=0, lag_budget=0.01, retry_after=1)
-    assert adm.admit()  # starts the probe
-    adm.done()
-    time.sleep(0.05)  # noqa: ASYNC251  one stall (a GC pause): one late tick, not a queue
-    await asyncio.sleep(WINDOW * 2.5)
-    assert adm.admit()
-    adm.done()
-    deadline = time.monotonic() + WINDOW * 3
-    while time.monotonic() < deadline:  # every tick late: a standing queue
-        time.sleep(0.02)  # noqa: ASYNC251  blocking the loop is the point
-        await asyncio.sleep(0)
-    assert adm.lag > 0.01
-    assert not adm.admit()
-    await asyncio.sleep(WINDOW * 2.5)  # the queue drained
-    assert adm.admit()
+async def test_embedded_mode_is_unbounded_unless_set(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    svc = make_service()
+    adm = admission_of(http(svc))
+    embedded = svc.settings.embedded
+    assert (adm.limit == 1 << 62) == embedded
+    if embedded:
+        svc.settings = svc.settings.model_copy(update={"draw_concurrency": 64})
+        svc.settings.model_fields_set.add("draw_concurrency")
+        assert admission_of(http(svc)).limit == 64
+
+
+def test_never_past_four_times_the_bound() -> None:
+    adm = Admission(concurrency=2, latency_budget=60, retry_after=1)
+    assert all(adm.admit() is not None for _ in range(8))
+    assert adm.admit() is None
+    unbounded = Admission(concurrency=0, latency_budget=0, retry_after=1)
+    assert all(unbounded.admit() is not None for _ in range(10_000))
