@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     failpoints: str = ""  # test and rehearsal only; see docs/worker.md
     # Admission control (docs/api.md, 503 busy): past this many draws in
     # flight per API worker, a draw is admitted only while the oldest in flight
-    # is younger than the budget (seconds), never past 4x; 0 = no bound.
+    # is younger than the budget (seconds), never past 2x; 0 = no bound.
     draw_concurrency: int = Field(default=64, ge=0, le=1_000_000)
     draw_latency_budget: float = Field(default=0.1, ge=0, le=60)
     busy_retry_after: int = Field(default=1, ge=1, le=60)
