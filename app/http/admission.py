@@ -6,7 +6,7 @@ handler saw them. Each worker now bounds the draws it has in flight (between
 admission and answer). Past ``REDRAIN_DRAW_CONCURRENCY`` a draw is still
 admitted while the oldest draw in flight is younger than
 ``REDRAIN_DRAW_LATENCY_BUDGET`` — a burst the worker clears within the budget
-is served — and refused otherwise, or in any case past four times the bound.
+is served — and refused otherwise, or in any case past twice the bound.
 A refusal is 503 ``busy`` with ``Retry-After`` (the games back off with jitter
 and retry with the same Idempotency-Key); it parses nothing and touches no
 store, so it costs about a ping and frees the CPU the admitted draws need.
