@@ -210,7 +210,9 @@ def run(
     me2 = resource.getrusage(resource.RUSAGE_SELF)
     cpu = {k: (cpu_ticks(p) - before[k]) / TICK / wall for k, p in processes.items()}
     cpu["generator"] = (me2.ru_utime + me2.ru_stime - me.ru_utime - me.ru_stime) / wall
+    answered = len(tally.accepted) + len(tally.busy) + sum(tally.other.values())
     return {
+        "answered_per_s": answered / args.duration,
         "accepted_per_s": len(tally.accepted) / args.duration,
         "busy_per_s": len(tally.busy) / args.duration,
         "busy_share": len(tally.busy) / max(1, len(tally.busy) + len(tally.accepted)),
@@ -224,6 +226,79 @@ def run(
         "unanswered": tally.unanswered,
         "cpu": {k: round(v, 2) for k, v in cpu.items()},
     }
+
+
+async def publish_rain(base: str, stock: int, stop: bool) -> int:
+    """A rain whose stock runs out within its first second of load."""
+    import httpx
+
+    cfg = {
+        "name": f"sold out early (stop_when_sold_out={stop})",
+        "kind": "time",
+        "timezone": "Asia/Shanghai",
+        "start_date": "2030-06-01",
+        "end_date": "2030-06-01",
+        "probability": "manual",
+        "stop_when_sold_out": stop,
+        "limits": {"per_round": 0},
+        "sessions": [
+            {
+                "start": "00:00:00",
+                "end": "24:00:00",
+                "pools": [
+                    {
+                        "prizes": [
+                            {
+                                "key": "env",
+                                "type": "coupon",
+                                "name": "envelope",
+                                "value": "E",
+                                "quantity": stock,
+                                "probability": 0.5,
+                            },
+                        ]
+                    }
+                ],
+            }
+        ],
+    }
+    headers = {"Authorization": f"Bearer {ADMIN}"}
+    async with httpx.AsyncClient(base_url=base, timeout=60) as c:
+        aid = int((await c.post("/v1/admin/activities", json=cfg, headers=headers)).json()["id"])
+        (await c.post(f"/v1/admin/activities/{aid}/publish", headers=headers)).raise_for_status()
+    return aid
+
+
+async def rows_of(db_url: str, aid: int) -> int:
+    from app.store.sql.database import Database
+
+    db = Database(db_url)
+    try:
+        return await db.draws.count(aid)
+    finally:
+        await db.close()
+
+
+def sold_out_runs(
+    port: int, db_url: str, toks: list[str], args: argparse.Namespace, procs: dict[str, int]
+) -> dict[str, object]:
+    """The same crowd on two rains whose 200 envelopes go in the first second:
+    one that goes on answering losses (the behaviour before 409 sold_out), one
+    that stops. Answers/s and the ledger rows each wrote."""
+    out: dict[str, object] = {}
+    base = f"http://127.0.0.1:{port}"
+    for stop in (False, True):
+        aid = asyncio.run(publish_rain(base, 200, stop))
+        r = run(port, aid, toks, args, True, procs)
+        time.sleep(3)  # the flush worker catches up
+        r["ledger_rows"] = asyncio.run(rows_of(db_url, aid))
+        out[f"stop_when_sold_out={stop}"] = r
+        print(
+            f"  stop_when_sold_out={stop!s:<5}  answered {r['answered_per_s']:>8,.0f}/s  "
+            f"(200: {r['accepted_per_s']:,.0f}/s, others {r['other']})  ledger rows "
+            f"{r['ledger_rows']:,}\n  {'':<22} cpu(cores) {r['cpu']}"
+        )
+    return out
 
 
 def show(name: str, r: dict[str, object]) -> None:
@@ -245,6 +320,11 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--against", metavar="REV")
     ap.add_argument("--no-wrk", action="store_true")
+    ap.add_argument(
+        "--sold-out",
+        action="store_true",
+        help="only: a rain that sells out in its first second, with and without stopping",
+    )
     ap.add_argument(
         "--set",
         action="append",
@@ -309,6 +389,10 @@ def main() -> None:
             f"{args.duration:g} s per run, {os.cpu_count()} cores"
         )
         results: dict[str, object] = {}
+        if args.sold_out:
+            procs = {f"api-{i + 1}": p for i, p in enumerate(workers_of(servers[""].pid))}
+            results = sold_out_runs(ports[""], db_url, toks, args, procs | shared)
+            revs = {}
         for rev in revs:
             at = f"@{rev}" if rev else ""
             procs = {f"api-{i + 1}": p for i, p in enumerate(workers_of(servers[rev].pid))}

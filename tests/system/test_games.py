@@ -248,25 +248,26 @@ async def test_rain_wins_loses_and_stops_after_the_last_chance(
         watch.expect()
 
 
+@pytest.mark.parametrize(("lang", "phone"), [("en", True), ("zh-CN", False)])
 async def test_rain_stops_when_sold_out_and_counts_down(
-    server: str, browser: Browser, artifacts: Path
+    server: str, browser: Browser, artifacts: Path, lang: str, phone: bool
 ) -> None:
     # The default for a time activity: once the last envelope is won the
     # server answers 409 sold_out; the rain stops and counts to tomorrow's round.
     aid = await publish(server, all_day([gift("red", 1, 1.0)], limits={"per_round": 3}))
-    async with opened(browser, lang="en", phone=True) as (_, page, watch):
+    async with opened(browser, lang=lang, phone=phone) as (_, page, watch):
         posted = draws_posted(page)
-        await play(page, server, aid, await player_token(server, "sold-out"), "en")
+        await play(page, server, aid, await player_token(server, f"sold-out-{lang}"), lang)
         await press(page, "#grab")
-        await expect(page.locator("#outcome")).to_have_text(say("en", "you_won", prize="Prize red"))
+        await expect(page.locator("#outcome")).to_have_text(say(lang, "you_won", prize="Prize red"))
         await press(page, "#grab")
-        await expect(page.locator("#outcome")).to_have_text(say("en", "err_sold_out"))
+        await expect(page.locator("#outcome")).to_have_text(say(lang, "sold_out_envelopes"))
         await expect(page.locator("#grab")).to_have_attribute("aria-disabled", "true")
         await expect(page.locator(".sky .drop:not(.opened)")).to_have_count(0)
         await expect(page.locator("#notice-wait")).to_be_visible()
         await expect(page.locator("#notice-clock")).to_have_text(re.compile(r"\d"))
         await accessible(page)
-        await shoot(page, artifacts, "play-rain-en-sold-out")
+        await shoot(page, artifacts, f"play-rain-{lang}-sold-out")
         await press(page, "#grab")  # stopped: no third request
         assert len(posted) == 2
         watch.expect("409")

@@ -168,6 +168,9 @@ async function draw() {
 }
 
 function message(code, e) {
+  if (code === "sold_out" && boot.game === "rain") {
+    return t(boot.skin === "candy" ? "play.sold_out_candy" : "play.sold_out_envelopes");
+  }
   if (CODES.has(code)) return t("play.err_" + code);
   return e?.message || t("common.http_error", { status: e?.status || "?" });
 }
