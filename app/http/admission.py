@@ -8,8 +8,10 @@ admitted while the oldest draw in flight is younger than
 ``REDRAIN_DRAW_LATENCY_BUDGET`` — a burst the worker clears within the budget
 is served — and refused otherwise, or in any case past twice the bound.
 A refusal is 503 ``busy`` with ``Retry-After`` (the games back off with jitter
-and retry with the same Idempotency-Key); it parses nothing and touches no
-store, so it costs about a ping and frees the CPU the admitted draws need.
+and retry with the same Idempotency-Key). It is decided after the token, the
+Idempotency-Key and the body are checked (a few µs: bad input stays a 4xx
+under load) and before any store is asked, so it costs little more than a
+ping and frees the CPU the admitted draws need.
 ``/healthz`` and ``/metrics`` never pass through here. docs/api.md says what
 clients see, docs/performance.md how the bound was chosen.
 """

@@ -34,8 +34,12 @@ async def perform_draw(
     idempotency_key: str | None,
     body: bytes,
     ip: str = "",
+    admission: Admission | None = None,
 ) -> tuple[r.Draw, dict[str, str] | None]:
-    """POST /v1/draw from its raw inputs: the body and extra response headers."""
+    """POST /v1/draw from its raw inputs: the body and extra response headers.
+
+    Admission comes after the cheap checks (token, key, body: a few µs), so
+    bad input is a 4xx even under load, and before any store is asked."""
     user = s.auth.require_user(authorization)
     if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
         raise InvalidRequest(
@@ -43,6 +47,9 @@ async def perform_draw(
             code="invalid_idempotency_key",
         )
     data = parse(DrawBody, parse_json(body))
+    ticket = admission.admit() if admission is not None else None
+    if admission is not None and ticket is None:
+        raise Busy(admission.retry_after)
     try:
         rt, result = await s.draws.draw(
             user,
@@ -55,6 +62,9 @@ async def perform_draw(
     except RedrainError as exc:
         metrics.count_activity(data.activity_id, exc.code)
         raise
+    finally:
+        if admission is not None and ticket is not None:
+            admission.done(ticket)
     metrics.count_activity(data.activity_id, "won" if result.won else "lost")
     seed_hash = await s.draws.seed_hash(rt, result.round_id)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
@@ -92,18 +102,15 @@ class DrawFastPath:
         admission: Admission = state.admission
         started = time.perf_counter()
         headers: list[tuple[bytes, bytes]]
-        ticket = admission.admit()
-        if ticket is None:
-            metrics.count_busy()
-            content, headers = self.busy(admission)
-            await send({"type": "http.response.start", "status": 503, "headers": headers})
-            await send({"type": "http.response.body", "body": content})
-            return
         try:
             body = await receive_body(receive, declared)
             payload, extra = await perform_draw(
-                service, authorization, idempotency_key, body, client_ip(scope)
+                service, authorization, idempotency_key, body, client_ip(scope), admission
             )
+        except Busy:
+            metrics.count_busy()
+            status = 503
+            content, headers = self.busy(admission)
         except RedrainError as exc:
             error = error_response(exc)
             status, content, headers = error.status_code, bytes(error.body), error.raw_headers
@@ -119,7 +126,5 @@ class DrawFastPath:
             headers = [_JSON_TYPE, (b"content-length", str(len(content)).encode())]
             if extra:
                 headers += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
-        finally:
-            admission.done(ticket)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": content})

@@ -47,6 +47,7 @@ async def draw(request: Request) -> Response:
         request.headers.get("idempotency-key"),
         body,
         client_ip(request.scope),
+        request.app.state.admission,
     )
     return JSON(payload, headers=headers)
 

@@ -44,6 +44,11 @@ async def test_past_the_bound_a_draw_is_503_busy_and_consumes_nothing(
     stats = (await client.get(f"/v1/admin/activities/{aid}/stats", headers=admin_headers())).json()
     assert stats["rounds"][0]["draws"] == 0  # nothing consumed
     assert adm.in_flight == adm.hard  # a refusal never counts itself in flight
+    # Bad input is still told apart under load: a 4xx, not busy.
+    resp = await client.post("/v1/draw", json={"activity_id": aid}, headers={})
+    assert_error(resp, 401)
+    resp = await client.post("/v1/draw", content=b"{", headers=bearer("p1"))
+    assert_error(resp, 400, "invalid_json")
 
     for ticket in held:
         assert ticket is not None
