@@ -273,6 +273,23 @@ def server_quantiles(base: str, qs: tuple[float, ...]) -> list[float | None]:
     return out
 
 
+def wait_measured(proc: subprocess.Popen[bytes], timeout: float) -> float:
+    """Wait for ``proc``; the cores it used on average (from /proc, sampled
+    each half second): a load generator near 1.0 is one saturated process, and
+    the players' latencies then are partly its own."""
+    tick = os.sysconf("SC_CLK_TCK")
+    start, used = time.monotonic(), 0
+    while proc.poll() is None and time.monotonic() - start < timeout:
+        try:
+            fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            used = int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+        time.sleep(0.5)
+    proc.wait(timeout=max(1.0, timeout - (time.monotonic() - start)))
+    return used / tick / max(1e-9, time.monotonic() - start)
+
+
 def locust_stats(prefix: Path) -> dict[str, dict[str, str]]:
     path = Path(f"{prefix}_stats.csv")
     if not path.exists():
@@ -399,7 +416,7 @@ def main() -> None:
         )
         stack.log(f"locust: {plan.users} players arriving at {plan.spawn_rate}/s")
         run_faults(stack, plan, t0, proxy)
-        locust.wait(timeout=end_s + 120)
+        locust_cores = wait_measured(locust, end_s + 120)
         stack.log("burst over; waiting for the streams to drain")
         drained = wait_drained(base, round_ids, 120)
         stack.log("drained" if drained else "NOT drained after 120 s")
@@ -524,6 +541,12 @@ def main() -> None:
         f"p99 {draw_stats.get('99%', '?')} ms, max {float(draw_stats.get('Max Response Time') or 0):.0f} ms; "
         f"in the API: p50 <= {server_p50} ms, p99 <= {server_p99} ms (histogram buckets)"
     )
+    busy_share = refusals.get("busy", 0) / max(1, len(answers))
+    print(
+        f"refused as busy (admission): {refusals.get('busy', 0)} ({busy_share:.1%} of draw "
+        f"requests); the load generator (one Locust process) used {locust_cores:.2f} cores "
+        f"of {os.cpu_count()}"
+    )
     print("refusals by code: " + ", ".join(f"{k} {v}" for k, v in refusals.most_common()))
     print("wins per prize (database / Redis / released / quantity):")
     for rid, key, won_db, won_redis, released, quantity in per_prize:
@@ -543,6 +566,8 @@ def main() -> None:
         "api_p50_ms_at_most": server_p50,
         "api_p99_ms_at_most": server_p99,
         "refusals": dict(refusals),
+        "busy_share": busy_share,
+        "locust_cores": locust_cores,
     }
     report["timeline"] = stack.events
     if args.json:
