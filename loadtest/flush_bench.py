@@ -8,7 +8,10 @@ and drops its own database. For each batch size it publishes an activity, fills
 its round streams with ``--rows`` well-formed ledger entries (two rounds, so a
 batch spans streams as in a real burst), then times the real Worker draining
 them: every row is written, checked for duplicates and acknowledged.
-Prints rows/s per run and the median per batch size.
+Prints rows/s per run and the median per batch size, with the CPU per row of
+the worker (this process), of Redis (the server behind the URL, found by its
+port) and of MariaDB (``mariadbd`` on this machine), and Redis's own time per
+row in the stream commands (INFO commandstats).
 """
 
 from __future__ import annotations
@@ -17,15 +20,19 @@ import argparse
 import asyncio
 import datetime as dt
 import os
+import re
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlparse
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sqlalchemy.ext.asyncio import create_async_engine
 
+from app import heap
 from app.config import Settings
 from app.domain.audit import Actor
 from app.jobs.worker import Worker
@@ -35,6 +42,7 @@ from app.store.redis import keys
 from app.store.redis.store import RedisStore
 from app.store.sql.connection import upgrade
 from app.store.sql.database import Database
+from loadtest.bench import TICK, commandstats, cpu_ticks, pid_of
 
 REDIS = os.environ.get("REDRAIN_BENCH_REDIS_URL", "redis://127.0.0.1:6379/11")
 BENCH = Actor("bench")
@@ -99,11 +107,20 @@ async def fill(client: object, aid: int, rows: int) -> None:
         await pipe.execute()
 
 
+def redis_pid(port: int) -> int | None:
+    """The redis-server listening on ``port`` (this machine's, not a container's)."""
+    out = subprocess.run(
+        ["redis-cli", "-p", str(port), "INFO", "server"], capture_output=True, text=True
+    ).stdout
+    m = re.search(r"^process_id:(\d+)", out, re.M)
+    return int(m.group(1)) if m else None
+
+
 async def one_run(
-    batch: int, rows: int, client: object, settings: Settings, db: Database
-) -> tuple[float, float]:
-    """Rows/s, and this process's CPU per row in microseconds (the worker runs
-    here: its Python, not Redis's or MariaDB's)."""
+    batch: int, rows: int, client: object, settings: Settings, db: Database, *, settle: bool
+) -> tuple[float, dict[str, float]]:
+    """Rows/s, and CPU per row in microseconds: the worker (this process), Redis,
+    MariaDB, and Redis's own time in the stream commands."""
     eng = RedisStore(client, offset_ms=settings.clock_offset_ms, idempotency_ttl=60)
     svc = Services(settings, eng, db)
     rec = await svc.activities.create(config("2030-06-01"), BENCH)
@@ -112,11 +129,30 @@ async def one_run(
     worker = Worker(
         settings.model_copy(update={"worker_batch": batch}), svc.redis, db, name="bench"
     )
+    port = urlparse(REDIS).port or 6379
+    others = {"redis": redis_pid(port), "mariadb": pid_of("mariadbd")}
+    ticks0 = {k: cpu_ticks(p) for k, p in others.items() if p}
+    stats0 = commandstats(port)
+    if settle:
+        heap.settle()  # as `redrain worker` does after start-up
     t0, c0 = time.perf_counter(), time.process_time()
     await worker.drain(600)
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    costs = {"worker": cpu / rows * 1e6}
+    for k, p in others.items():
+        if p:
+            costs[k] = (cpu_ticks(p) - ticks0[k]) / TICK / rows * 1e6
+    stats1 = commandstats(port)
+    costs["redis streams"] = (
+        sum(stats1.get(c, 0) - stats0.get(c, 0) for c in ("xreadgroup", "xack", "xautoclaim"))
+        / rows
+    )
     assert await db.draws.count(rec.id) == rows, "not every row was written"
-    return rows / elapsed, cpu / rows * 1e6
+    return rows / elapsed, costs
+
+
+def per_row(costs: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:5.1f}" for k, v in costs.items())
 
 
 def parse_args() -> argparse.Namespace:
@@ -131,6 +167,12 @@ def parse_args() -> argparse.Namespace:
         choices=("uvloop", "asyncio"),
         default="uvloop",
         help="the event loop (redrain worker runs on uvloop; asyncio: the stock loop)",
+    )
+    ap.add_argument(
+        "--gc",
+        choices=("settled", "default"),
+        default="settled",
+        help="the collector as `redrain worker` sets it (app/heap.py) or Python's default",
     )
     return ap.parse_args()
 
@@ -156,21 +198,26 @@ async def main(args: argparse.Namespace) -> None:
     client = engine_conn.connect(REDIS, timeout=10)
     db = Database(url)
     print(
-        f"flush benchmark: {args.rows} rows per run, {args.loop} loop, MariaDB {MARIADB}, "
+        f"flush benchmark: {args.rows} rows per run, {args.loop} loop, gc {args.gc}, MariaDB {MARIADB}, "
         f"Redis {REDIS}"
     )
     try:
         for batch in (int(b) for b in args.batches.split(",")):
-            rates, costs = [], []
+            rates: list[float] = []
+            costs: dict[str, list[float]] = {}
             for _ in range(args.repeat):
                 await client.flushdb()
-                rate, cost = await one_run(batch, args.rows, client, settings, db)
+                rate, cost = await one_run(
+                    batch, args.rows, client, settings, db, settle=args.gc == "settled"
+                )
                 rates.append(rate)
-                costs.append(cost)
-                print(f"  batch {batch:>5}: {rate:>9,.0f} rows/s  worker CPU {cost:5.1f} us/row")
+                for k, v in cost.items():
+                    costs.setdefault(k, []).append(v)
+                print(f"  batch {batch:>5}: {rate:>9,.0f} rows/s  CPU us/row: {per_row(cost)}")
+            medians = {k: statistics.median(v) for k, v in costs.items()}
             print(
-                f"batch {batch:>5}: median {statistics.median(rates):>9,.0f} rows/s, worker CPU "
-                f"{statistics.median(costs):5.1f} us/row"
+                f"batch {batch:>5}: median {statistics.median(rates):>9,.0f} rows/s, "
+                f"CPU us/row: {per_row(medians)}"
             )
     finally:
         await client.flushdb()

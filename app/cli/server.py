@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from app import heap
 from app.cli.base import fail, main, production_settings, run, settings_or_exit, setup_logging
 from app.config import EMBEDDED_ADMIN_TOKEN, EMBEDDED_OPERATOR, Settings
 from app.domain.errors import ConfigError
@@ -136,6 +137,7 @@ def worker(batch: int | None, metrics_port: int | None) -> None:
         redis, database = connect(settings)
         try:
             flusher = Worker(settings, redis, database)
+            heap.settle()
             if settings.worker_metrics_port:
                 start_http_server(settings.worker_metrics_port, registry=flusher.metrics.registry)
             flusher.install_signal_handlers()
