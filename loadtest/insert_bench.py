@@ -8,8 +8,11 @@ mysql+asyncmy://root@127.0.0.1:3306; created and dropped here), batch by
 batch, one commit per batch, and prints the CPU per row of this process (the
 client) and of ``mariadbd`` for:
 
-- ``insert``: the flush worker's statement (one multi-row INSERT per batch,
-  asyncmy's executemany), with every index of the table;
+- ``insert``: one multi-row INSERT per batch in text (asyncmy's executemany:
+  every value escaped into the statement), what the worker did before and
+  still does on MySQL;
+- ``bulk``: the worker's path on MariaDB (app/store/sql/bulk.py): one
+  prepared INSERT, every row bound in binary by ``COM_STMT_BULK_EXECUTE``;
 - ``load data``: the same rows as a tab-separated file and ``LOAD DATA INFILE``
   (the server reads the file: MariaDB must run on this machine with
   ``secure_file_priv`` empty; asyncmy's ``LOCAL`` variant, which a remote
@@ -37,8 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.domain.types import DrawRecord
+from app.store.sql import bulk
 from app.store.sql.connection import upgrade
-from app.store.sql.draws import _INSERT_COLUMNS, _draw_row, _insert_sql
+from app.store.sql.draws import _INSERT_COLUMNS, _draw_row
 from loadtest.bench import TICK, cpu_ticks, pid_of
 from loadtest.harness import scratch_database
 
@@ -86,7 +90,7 @@ def tsv(rows: list[tuple[Any, ...]]) -> str:
 async def one_run(
     conn: Any, mode: str, batches: list[list[tuple[Any, ...]]], tmp: Path
 ) -> dict[str, float]:
-    sql = _insert_sql("format")
+    sql = bulk.statement("draws", _INSERT_COLUMNS, "%s")
     load = (
         f"LOAD DATA INFILE '{tmp}' INTO TABLE draws CHARACTER SET utf8mb4 "
         f"({', '.join(_INSERT_COLUMNS)})"
@@ -96,7 +100,10 @@ async def one_run(
     c0, s0, t0 = time.process_time(), cpu_ticks(server) if server else 0, time.perf_counter()
     async with conn.cursor() as cur:
         for batch in batches:
-            if mode == "load data":
+            if mode == "bulk":  # as the worker writes on MariaDB (app/store/sql/bulk.py)
+                names, bound = bulk.without_null_columns(_INSERT_COLUMNS, batch)
+                assert await bulk.bind(conn, bulk.statement("draws", names, "?"), bound)
+            elif mode == "load data":
                 tmp.write_text(tsv(batch))  # noqa: ASYNC240 - part of the cost measured
                 await cur.execute(load)
                 assert cur.rowcount == len(batch), "LOAD DATA skipped rows"
@@ -121,7 +128,7 @@ async def main(args: argparse.Namespace) -> None:
     admin = create_async_engine(url)
     conn = await asyncmy.connect(host="127.0.0.1", port=3306, user="root", db=DB_NAME)
     tmp = Path(tempfile.gettempdir()) / "redrain-insert-bench.tsv"
-    modes = ["insert", "load data", *(f"insert -{ix}" for ix in INDEXES)]
+    modes = ["insert", "bulk", "load data", *(f"insert -{ix}" for ix in INDEXES)]
     results: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     print(f"insert benchmark: {args.rows} rows per run, batches of {args.batch}, {MARIADB}")
     seq = 1
@@ -129,7 +136,7 @@ async def main(args: argparse.Namespace) -> None:
         for _ in range(args.repeat):
             for mode in modes:
                 async with admin.begin() as c:
-                    # TRUNCATE, not DELETE: no purge left to run (and be counted) during the next run
+                    # TRUNCATE, not DELETE: no purge left to count in the next run
                     await c.exec_driver_sql("TRUNCATE TABLE draws")
                     for ix in INDEXES:  # every index back, then drop the one priced
                         if ix not in await index_names(c):
@@ -142,9 +149,8 @@ async def main(args: argparse.Namespace) -> None:
                     for k in range(args.rows // args.batch)
                 ]
                 seq += args.rows
-                r = await one_run(
-                    conn, "load data" if mode == "load data" else "insert", batches, tmp
-                )
+                kind = mode if mode in ("bulk", "load data") else "insert"
+                r = await one_run(conn, kind, batches, tmp)
                 results[mode].append(r)
                 print(
                     f"  {mode:30} " + "  ".join(f"{k} {v:,.1f}" for k, v in r.items()), flush=True

@@ -1,0 +1,81 @@
+"""Many rows in one statement, bound in binary where MariaDB offers it.
+
+The flush worker writes every draw as a row. A multi-row INSERT in text makes
+the driver escape each of a row's nineteen values into the statement (asyncmy:
+~3.7 µs of client CPU per row) and the server parse them back. MariaDB's
+``COM_STMT_BULK_EXECUTE`` binds all the rows of a prepared statement in binary
+(asyncmy packs them in C: ~0.8 µs per row) and costs the server ~30% less per
+row (``loadtest/insert_bench.py``; docs/performance.md, issue 16).
+
+The binary protocol needs a type per column, so columns NULL in every row of
+the batch are left out of the statement (they are NULL by default). MySQL,
+SQLite, a driver without the operation, or rows it cannot bind (a column
+mixing types) take the text path: the same rows, the same transaction, the
+same errors. A unique-key violation is :class:`Duplicate` either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from app.domain.errors import Duplicate, Rejected, Unavailable
+
+
+async def insert(
+    conn: AsyncConnection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """``INSERT INTO table (columns) VALUES …`` for every row, in ``conn``'s
+    transaction. ``table`` and ``columns`` are the caller's constants."""
+    if not rows:
+        return
+    dialect = conn.dialect
+    if dialect.driver == "asyncmy" and getattr(dialect, "is_mariadb", False):
+        names, bound = without_null_columns(columns, rows)
+        raw = (await conn.get_raw_connection()).driver_connection
+        if await bind(raw, statement(table, names, "?"), bound):
+            return
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    await conn.exec_driver_sql(statement(table, columns, mark), list(rows))
+
+
+def without_null_columns(
+    columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> tuple[list[str], Sequence[tuple[Any, ...]]]:
+    """The columns with a value in some row, and the rows cut to them."""
+    keep = [i for i in range(len(columns)) if any(r[i] is not None for r in rows)]
+    if len(keep) == len(columns):
+        return list(columns), rows
+    return [columns[i] for i in keep], [tuple([r[i] for i in keep]) for r in rows]
+
+
+def statement(table: str, columns: Sequence[str], mark: str) -> str:
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) "  # noqa: S608 - constants
+        f"VALUES ({', '.join([mark] * len(columns))})"
+    )
+
+
+async def bind(driver: Any, sql: str, rows: Sequence[tuple[Any, ...]]) -> bool:
+    """Prepare ``sql`` (``?`` placeholders) on asyncmy connection ``driver`` and bind
+    every row at once.
+    True when MariaDB took the rows; False when this path cannot (nothing written)."""
+    from asyncmy import errors
+
+    try:
+        stmt = await driver.prepare(sql)
+        try:
+            await stmt.execute_bulk(rows)
+        finally:
+            await stmt.close()
+    except (ValueError, errors.NotSupportedError):
+        return False  # raised before the rows were sent
+    except errors.IntegrityError as exc:
+        raise Duplicate(f"integrity error: {exc}") from exc
+    except (errors.OperationalError, errors.InterfaceError, OSError) as exc:
+        raise Unavailable("the database cannot be reached") from exc
+    except errors.Error as exc:
+        raise Rejected(f"{exc.__class__.__name__}: {exc}") from exc
+    return True

@@ -1,0 +1,120 @@
+"""Draw rows written by the flush worker: bound in binary on MariaDB
+(COM_STMT_BULK_EXECUTE), in text elsewhere; the same rows and errors either way."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from app.domain.errors import Duplicate
+from app.domain.types import DrawRecord, PrizePlan, PrizeType
+from app.store.sql import bulk
+from app.store.sql.database import Database
+from app.store.sql.draws import _INSERT_COLUMNS, _draw_row, in_round, select_draws, stored
+from app.store.sql.models import NotificationRow
+
+NOW = dt.datetime(2030, 6, 1, 2, 0, 7)
+ROUND = "424242:20300601:0"
+PRIZE = PrizePlan(1, "c2", PrizeType.COUPON, "2 元券", "CPN-'2'\\", 10, 10**8, 1)
+
+
+def draw(
+    seq: int, *, user: str = "u", seed: str = "", won: bool = False, round_id: str = ROUND
+) -> DrawRecord:
+    return DrawRecord(
+        draw_id=f"{round_id}:{seq}",
+        activity_id=424242,
+        round_id=round_id,
+        seq=seq,
+        user_id=user,
+        nonce=seq,
+        client_seed=seed,
+        pick=1 if won else 0,
+        won=won,
+        prize_key="c2" if won else None,
+        random=f"{seq:040x}",
+        drawn_at_ms=1_900_000_000_000 + seq,
+        stream_id=f"1900000000000-{seq}",
+    )
+
+
+async def rows_of_round(
+    db: Database, round_id: str = ROUND
+) -> dict[str, tuple[DrawRecord, str | None, str | None]]:
+    async with db.session() as s:
+        got = [stored(r) for r in await s.execute(select_draws().where(in_round(round_id)))]
+    return {d.record.draw_id: (d.record, d.prize_value, d.fulfilment) for d in got}
+
+
+async def statements_executed(db: Database) -> int:
+    """MariaDB's count of prepared statements executed (server-wide)."""
+    async with db.session() as s:
+        res = await (await s.connection()).exec_driver_sql(
+            "SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'"
+        )
+        return int(res.one()[1])
+
+
+async def test_every_value_survives_the_trip(database: Database) -> None:
+    # Values a text statement must escape and a binary one must not mangle.
+    batch = [
+        (draw(1, user="用户-é", seed="tab\there 'q' \"dq\" back\\slash\nnl"), None),
+        (draw(2, won=True), PRIZE),
+        (draw(3, user="x" * 64, seed="🎁"), None),
+    ]
+    mariadb = database.url.startswith("mysql")
+    before = await statements_executed(database) if mariadb else 0
+    result = await database.draws.store(batch, now=NOW)
+    assert (result.inserted, result.duplicates, result.collisions) == (3, 0, [])
+    if mariadb:  # the binary path was taken: one prepared statement for the batch
+        assert await statements_executed(database) > before
+    got = await rows_of_round(database)
+    for rec, prize in batch:
+        assert got[rec.draw_id][0] == rec
+        assert got[rec.draw_id][1] == (prize.value if prize else None)
+        assert got[rec.draw_id][2] == ("won" if prize else None)
+    async with database.session() as s:
+        notices = (
+            await s.scalars(select(NotificationRow).where(NotificationRow.ref == f"{ROUND}:2"))
+        ).all()
+    assert len(notices) == 1  # the win's notice, in the same transaction
+
+
+async def test_a_duplicate_fails_the_whole_bound_batch(database: Database) -> None:
+    r = "424242:20300601:1"
+    await database.draws.store([(draw(5, round_id=r), None)], now=NOW)
+    rows = [_draw_row(draw(n, round_id=r), None) for n in (4, 5, 6)]
+    with pytest.raises(Duplicate):
+        async with database.session() as s:
+            await bulk.insert(await s.connection(), "draws", _INSERT_COLUMNS, rows)
+    assert set(await rows_of_round(database, r)) == {f"{r}:5"}  # 4 and 6 rolled back
+    # The worker's way: the batch is redone comparing each stored draw.
+    result = await database.draws.store([(draw(n, round_id=r), None) for n in (4, 5, 6)], now=NOW)
+    assert (result.inserted, result.duplicates) == (2, 1)
+    assert set(await rows_of_round(database, r)) == {f"{r}:{n}" for n in (4, 5, 6)}
+
+
+async def test_a_column_mixing_types_is_written_in_text(database: Database) -> None:
+    # The binary protocol needs one type per column; asyncmy refuses before
+    # sending anything and the text path writes the same rows.
+    mixed = [_draw_row(draw(7), None), _draw_row(draw(8), None)]
+    mixed[1] = (*mixed[1][:3], str(mixed[1][3]), *mixed[1][4:])  # seq as text
+    mariadb = database.url.startswith("mysql")
+    before = await statements_executed(database) if mariadb else 0
+    async with database.session() as s:
+        await bulk.insert(await s.connection(), "draws", _INSERT_COLUMNS, mixed)
+    if mariadb:
+        assert await statements_executed(database) == before
+    got = await rows_of_round(database)
+    assert got[f"{ROUND}:8"][0] == draw(8)
+
+
+def test_columns_null_in_every_row_are_left_out() -> None:
+    rows = [("a", None, 1, None), ("b", None, None, None)]
+    names, cut = bulk.without_null_columns(["w", "x", "y", "z"], rows)
+    assert names == ["w", "y"] and cut == [("a", 1), ("b", None)]
+    full = [("a", 1)]
+    assert bulk.without_null_columns(["w", "y"], full) == (["w", "y"], full)
+    assert bulk.statement("t", ["w", "y"], "?") == "INSERT INTO t (w, y) VALUES (?, ?)"
