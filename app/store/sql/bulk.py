@@ -25,20 +25,41 @@ from app.domain.errors import Duplicate, Rejected, Unavailable
 
 
 async def insert(
-    conn: AsyncConnection, table: str, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+    conn: AsyncConnection,
+    table: str,
+    columns: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    unless: Sequence[str] = (),
 ) -> None:
     """``INSERT INTO table (columns) VALUES …`` for every row, in ``conn``'s
-    transaction. ``table`` and ``columns`` are the caller's constants."""
+    transaction. With ``unless`` (the columns of a unique key), a row whose key
+    is already stored is left as it is; any other error still surfaces.
+    ``table`` and the column names are the caller's constants."""
     if not rows:
         return
     dialect = conn.dialect
-    if dialect.driver == "asyncmy" and getattr(dialect, "is_mariadb", False):
+    sqlite = dialect.name == "sqlite"
+    if unless:
+        suffix = (
+            f" ON CONFLICT ({', '.join(unless)}) DO NOTHING"
+            if sqlite
+            else f" ON DUPLICATE KEY UPDATE {unless[0]} = {unless[0]}"
+        )
+    else:
+        suffix = ""
+    if binds(conn):
         names, bound = without_null_columns(columns, rows)
         raw = (await conn.get_raw_connection()).driver_connection
-        if await bind(raw, statement(table, names, "?"), bound):
+        if await bind(raw, statement(table, names, "?") + suffix, bound):
             return
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    await conn.exec_driver_sql(statement(table, columns, mark), list(rows))
+    await conn.exec_driver_sql(statement(table, columns, mark) + suffix, list(rows))
+
+
+def binds(conn: AsyncConnection) -> bool:
+    """True on MariaDB through asyncmy: rows are bound in binary there."""
+    return conn.dialect.driver == "asyncmy" and bool(getattr(conn.dialect, "is_mariadb", False))
 
 
 def without_null_columns(

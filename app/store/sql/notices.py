@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.records import Notice
 from app.domain.types import DrawRecord, PrizePlan
+from app.store.sql import bulk
 from app.store.sql.connection import Connection
 from app.store.sql.models import NotificationRow
 
@@ -50,17 +51,24 @@ def lottery_notice(
     }
 
 
+_NOTICE_COLUMNS = ("user_id", "kind", "ref", "payload", "created_at")
+_ONCE = ["user_id", "kind", "ref"]  # uq_notifications_once
+
+
 async def insert_notices(s: AsyncSession, notices: list[dict[str, Any]]) -> None:
     """Insert notifications; one already sent (same user, kind, ref — e.g. a draw
     row re-driven by reconcile --repair) is left as it is. Only that unique key
     is forgiven: any other error surfaces (no INSERT IGNORE)."""
     if not notices:
         return
-    dialect = (await s.connection()).dialect.name
-    if dialect == "sqlite":
-        stmt: Any = sqlite_insert(NotificationRow).on_conflict_do_nothing(
-            index_elements=["user_id", "kind", "ref"]
-        )
+    conn = await s.connection()
+    if bulk.binds(conn):  # in binary on MariaDB, as the draw rows they go with
+        rows = [tuple([n[c] for c in _NOTICE_COLUMNS]) for n in notices]
+        await bulk.insert(conn, "notifications", _NOTICE_COLUMNS, rows, unless=_ONCE)
+        return
+    # Elsewhere through SQLAlchemy, whose types store the datetimes (SQLite has none).
+    if conn.dialect.name == "sqlite":
+        stmt: Any = sqlite_insert(NotificationRow).on_conflict_do_nothing(index_elements=_ONCE)
     else:
         ins = mysql_insert(NotificationRow)
         stmt = ins.on_duplicate_key_update(ref=ins.inserted.ref)

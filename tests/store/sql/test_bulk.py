@@ -118,3 +118,25 @@ def test_columns_null_in_every_row_are_left_out() -> None:
     full = [("a", 1)]
     assert bulk.without_null_columns(["w", "y"], full) == (["w", "y"], full)
     assert bulk.statement("t", ["w", "y"], "?") == "INSERT INTO t (w, y) VALUES (?, ?)"
+
+
+async def test_rows_already_stored_can_be_left_as_they_are(database: Database) -> None:
+    r = "424242:20300601:2"
+    await database.draws.store([(draw(1, round_id=r, seed="first"), None)], now=NOW)
+    again = [_draw_row(draw(n, round_id=r, seed="second"), None) for n in (1, 2)]
+    async with database.session() as s:
+        await bulk.insert(await s.connection(), "draws", _INSERT_COLUMNS, again, unless=["draw_id"])
+    got = await rows_of_round(database, r)
+    assert got[f"{r}:1"][0].client_seed == "first" and got[f"{r}:2"][0].client_seed == "second"
+
+
+async def test_a_win_notified_twice_is_notified_once(database: Database) -> None:
+    r = "424242:20300601:3"
+    won = draw(1, round_id=r, won=True, user="once")
+    await database.draws.store([(won, PRIZE)], now=NOW)
+    await database.draws.delete([won.draw_id])  # as reconcile --repair finds it missing
+    await database.draws.store([(won, PRIZE)], now=NOW)
+    notices = await database.notices.of_user("once", limit=10, before_id=None)
+    assert [n.ref for n in notices] == [won.draw_id]
+    assert notices[0].payload["prize"]["value"] == PRIZE.value
+    assert notices[0].created_at == NOW
