@@ -53,7 +53,7 @@ def connect_sentinel(
 ) -> Any:
     """A redis-py client on the primary Sentinel names, following failovers."""
     parts = urlsplit(url)
-    sentinel = Sentinel(  # type: ignore[no-untyped-call]
+    sentinel = Sentinel(  # type: ignore[no-untyped-call, unused-ignore]
         list(sentinels), socket_timeout=timeout, socket_connect_timeout=timeout
     )
     client = sentinel.master_for(
