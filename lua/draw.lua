@@ -109,9 +109,10 @@
 
 -- Cost: this runs once per draw, so it avoids what is dear in Redis' Lua
 -- (measured with loadtest/lua_cost.py): a number passed to redis.call (an
--- snprintf each), a number turned into a string (a sprintf), tonumber of a
--- string (a strtod), and tables. Limits, flags and counters stay strings until
--- a number is needed; numbers sent to Redis are formatted once.
+-- snprintf each), a number turned into a string (a sprintf), tonumber (a C
+-- call and two strtod; "s + 0" is one strtod), Lua pattern matching, tables
+-- and closures. Limits, flags and counters stay strings until a number is
+-- needed; numbers sent to Redis are formatted once.
 
 local cfgKey = KEYS[1]
 local roundsKey = KEYS[2]
@@ -139,13 +140,13 @@ local idemTtl = ARGV[8]
 local idemBody = ARGV[9]
 local grantId = ARGV[10]
 local clientIp = ARGV[11]
-local rateUser = tonumber(ARGV[12])
-local rateIp = tonumber(ARGV[13])
+local rateUser = ARGV[12] + 0
+local rateIp = ARGV[13] + 0
 
 local activityId = ARGV[14]
 local activityStart = ARGV[15]
-local roundStart = tonumber(ARGV[16])
-local roundEnd = tonumber(ARGV[17])
+local roundStart = ARGV[16] + 0
+local roundEnd = ARGV[17] + 0
 local mode = ARGV[18]
 local perRound = ARGV[19]
 local perDay = ARGV[20]
@@ -157,25 +158,13 @@ local needsGrant = ARGV[25] == '1'
 local stopSoldOut = ARGV[26] == '1'
 local bucket = ARGV[27]
 local buckets = ARGV[28]
-local prizeCount = tonumber(ARGV[29])
+local prizeCount = ARGV[29] + 0
 
--- The variable tail, decoded where it is read: a prize's four values, a pool's five.
+-- The variable tail, read where it is needed: prize i's key, empty, ppb and
+-- weight at ARGV[PRIZE_AT + 4(i - 1) + 0..3]; pool j's first, last, nth,
+-- amountMin and amountMax at ARGV[POOL_AT + 5(j - 1) + 0..4].
 local PRIZE_AT = 30
 local POOL_AT = PRIZE_AT + 4 * prizeCount + 1
-local FIRST, LAST, NTH, AMOUNT_MIN, AMOUNT_MAX = 0, 1, 2, 3, 4
-local function poolValue(j, field)
-  return tonumber(ARGV[POOL_AT + (j - 1) * 5 + field])
-end
--- A limit: 0 (unlimited) without a strtod for the usual "0".
-local function limit(s)
-  if s == '0' then return 0 end
-  return tonumber(s)
-end
--- A small count as Redis gets it (the same digits as a number would give).
-local function digits(n)
-  if n >= 0 and n < 10 then return string.char(48 + n) end
-  return tostring(n)
-end
 
 local ver = redis.call('HGET', cfgKey, 'ver')
 if not ver then return {-1} end
@@ -239,7 +228,7 @@ if now < roundStart or now >= roundEnd then
   end
   local nxt = redis.call('ZRANGEBYSCORE', roundsKey, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   if not nxt[1] then return {-3} end
-  if now < tonumber(activityStart) then return {-2, nxt[2]} end
+  if now < activityStart + 0 then return {-2, nxt[2]} end
   return {-4, nxt[2]}
 end
 
@@ -247,17 +236,21 @@ end
 -- The per-day, per-activity and win counters exist only for their limits
 -- (and a count activity's levels): an unlimited one (it cannot change once
 -- the activity started) is not kept.
-perRound, perDay, perTotal, perWins = limit(perRound), limit(perDay), limit(perTotal), limit(perWins)
+perRound = perRound == '0' and 0 or perRound + 0
+perDay = perDay == '0' and 0 or perDay + 0
+perTotal = perTotal == '0' and 0 or perTotal + 0
+perWins = perWins == '0' and 0 or perWins + 0
 local keepTotal = perTotal > 0 or kind == 'count'
-local inRound = tonumber(redis.call('HGET', roundUsersKey, user) or 0)
+local inRound = redis.call('HGET', roundUsersKey, user)
+inRound = inRound and inRound + 0 or 0
 if perRound > 0 and inRound >= perRound then return {-5} end
-if perDay > 0 and tonumber(redis.call('HGET', dayKey, user) or 0) >= perDay then
+if perDay > 0 and (redis.call('HGET', dayKey, user) or 0) + 0 >= perDay then
   return {-6}
 end
 local inTotal = 0
-if keepTotal then inTotal = tonumber(redis.call('HGET', totalsKey, user) or 0) end
+if keepTotal then inTotal = (redis.call('HGET', totalsKey, user) or 0) + 0 end
 if perTotal > 0 and inTotal >= perTotal then return {-7} end
-if perWins > 0 and tonumber(redis.call('HGET', winsKey, user) or 0) >= perWins then
+if perWins > 0 and (redis.call('HGET', winsKey, user) or 0) + 0 >= perWins then
   return {-8}
 end
 
@@ -274,30 +267,39 @@ end
 -- holding the grant's amount (amount).
 local pool = 1
 if kind == 'count' then
-  local poolCount = tonumber(ARGV[POOL_AT - 1])
   local level, top, topPool = inTotal + 1, 0, 0
   pool = 0
-  for j = 1, poolCount do
-    local nth = poolValue(j, NTH)
+  local at = POOL_AT
+  for j = 1, ARGV[POOL_AT - 1] + 0 do
+    local nth = ARGV[at + 2] + 0
     if nth == level then pool = j end
     if nth > top then top, topPool = nth, j end
+    at = at + 5
   end
   if pool == 0 then
     if repeatLast and level > top then pool = topPool else return {-15} end
   end
 elseif kind == 'amount' then
-  local poolCount = tonumber(ARGV[POOL_AT - 1])
   pool = 0
-  for j = 1, poolCount do
-    local lo, hi = poolValue(j, AMOUNT_MIN), poolValue(j, AMOUNT_MAX)
+  local at = POOL_AT
+  for j = 1, ARGV[POOL_AT - 1] + 0 do
+    local lo, hi = ARGV[at + 3] + 0, ARGV[at + 4] + 0
     if grantAmount >= lo and (hi < 0 or grantAmount < hi) then
       pool = j
       break
     end
+    at = at + 5
   end
   if pool == 0 then return {-16} end
 end
-local first, last = poolValue(pool, FIRST), poolValue(pool, LAST)
+local first = ARGV[POOL_AT + (pool - 1) * 5] + 0
+local last = ARGV[POOL_AT + (pool - 1) * 5 + 1] + 0
+
+-- A small count as Redis gets it (the same digits a number would give).
+local function digits(n)
+  if n >= 0 and n < 10 then return string.char(48 + n) end
+  return tostring(n)
+end
 
 -- The round's moving parts: draws so far, and per prize of the pool the next
 -- slice time, units released and units won, read into one row: prize i at
@@ -331,11 +333,6 @@ end
 local draws = row[1]
 if not draws then return {-11} end
 
--- A prize's arguments: key, empty, ppb, weight.
-local function prizeArg(i, field)
-  return ARGV[PRIZE_AT + (i - 1) * 4 + field]
-end
-
 -- Release the slices that are due. Sold out: the pool has a real prize, none
 -- has stock left, none has a slice to come.
 local soldOut, anyPrize = stopSoldOut, false
@@ -345,12 +342,12 @@ for i = first, last do
   if nextAt == '-1' then
     nextAt = -1
   else
-    nextAt = tonumber(nextAt)
+    nextAt = nextAt + 0
     if nextAt >= 0 and nextAt <= now then row[b + 1], nextAt = releaseDue(roundKey, i, now) end
   end
-  if soldOut and prizeArg(i, 1) ~= '1' then
+  if soldOut and ARGV[PRIZE_AT + 4 * i - 3] ~= '1' then
     anyPrize = true
-    if nextAt >= 0 or tonumber(row[b + 1]) > tonumber(row[b + 2]) then soldOut = false end
+    if nextAt >= 0 or row[b + 1] + 0 > row[b + 2] + 0 then soldOut = false end
   end
   b = b + 3
 end
@@ -380,9 +377,9 @@ if mode == 'auto' then
   local avail, total = {}, 0
   b = 2
   for i = first, last do
-    local left = tonumber(row[b + 1]) - tonumber(row[b + 2])
-    if prizeArg(i, 1) == '1' or left < 0 then left = 0 end
-    avail[i] = tonumber(prizeArg(i, 3)) * left
+    local left = row[b + 1] - row[b + 2]
+    if ARGV[PRIZE_AT + 4 * i - 3] == '1' or left < 0 then left = 0 end
+    avail[i] = ARGV[PRIZE_AT + 4 * i - 1] * left
     total = total + avail[i]
     b = b + 3
   end
@@ -396,31 +393,31 @@ if mode == 'auto' then
 else
   local x, acc = uniform(1000000000), 0
   for i = first, last do
-    acc = acc + tonumber(prizeArg(i, 2))
+    acc = acc + ARGV[PRIZE_AT + 4 * i - 2]
     if x < acc then pick = i break end
   end
 end
 
 -- A picked prize with no released stock left is a loss: never re-pick.
 local isWin, wonBefore = 0, 0
-if pick > 0 and prizeArg(pick, 1) ~= '1' then
+if pick > 0 and ARGV[PRIZE_AT + 4 * pick - 3] ~= '1' then
   b = 2 + (pick - first) * 3
-  wonBefore = tonumber(row[b + 2])
-  if tonumber(row[b + 1]) - wonBefore > 0 then isWin = 1 end
+  wonBefore = row[b + 2] + 0
+  if row[b + 1] - wonBefore > 0 then isWin = 1 end
 end
 
 redis.call('HINCRBY', roundUsersKey, user, '1')
 local dayCount, totalCount = 0, 0
 if perDay > 0 then dayCount = redis.call('HINCRBY', dayKey, user, '1') end
 if keepTotal then totalCount = redis.call('HINCRBY', totalsKey, user, '1') end
-draws = tonumber(draws)
+draws = draws + 0
 local seq, seqS, drawsS
 if buckets == '1' and bucket == '0' then
   seq = draws + 1
   seqS = tostring(seq)
   drawsS = seqS
 else
-  seq = draws * tonumber(buckets) + tonumber(bucket) + 1
+  seq = draws * buckets + bucket + 1
   seqS = tostring(seq)
   drawsS = tostring(draws + 1)
 end
@@ -430,7 +427,7 @@ if isWin == 1 then
   -- Values read above in this same atomic call: one write for both counters.
   redis.call('HSET', roundKey, 'draws', drawsS, 'w' .. pickS, tostring(wonBefore + 1))
   if perWins > 0 then redis.call('HINCRBY', winsKey, user, '1') end
-  prizeKey = prizeArg(pick, 0)
+  prizeKey = ARGV[PRIZE_AT + 4 * pick - 4]
   winS = '1'
 else
   redis.call('HSET', roundKey, 'draws', drawsS)
@@ -443,7 +440,7 @@ end
 
 redis.call('XADD', streamKey, '*',
   'd', drawId, 'u', user, 'n', nonceS, 'c', clientSeed, 'p', pickS, 'k', prizeKey,
-  'w', winS, 'x', random, 't', atMs, 'o', pool == 1 and '1' or tostring(pool), 'g', grantId)
+  'w', winS, 'x', random, 't', atMs, 'o', pool == 1 and '1' or digits(pool), 'g', grantId)
 
 if useIdem then
   redis.call('SET', idemKey, idemBody .. '|' .. guess .. ',' .. seqS .. ',' .. pickS .. ','
