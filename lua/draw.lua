@@ -305,7 +305,17 @@ end
 -- slice time, units released and units won, read into one row: prize i at
 -- row[b], b = 2 + (i - first) * 3. A prize's values stay strings until needed.
 local row
-if last - first < 3 then
+if first == 1 and last >= 1 and last <= 3 then
+  -- The pool of a time activity with up to three prizes: constant fields.
+  if last == 1 then
+    row = redis.call('HMGET', roundKey, 'draws', 't1', 'r1', 'w1')
+  elseif last == 2 then
+    row = redis.call('HMGET', roundKey, 'draws', 't1', 'r1', 'w1', 't2', 'r2', 'w2')
+  else
+    row = redis.call('HMGET', roundKey, 'draws', 't1', 'r1', 'w1', 't2', 'r2', 'w2',
+      't3', 'r3', 'w3')
+  end
+elseif last >= first and last - first < 3 then
   -- The usual pools, without building the field list.
   local s1 = digits(first)
   if last == first then
