@@ -1,10 +1,12 @@
 """What one draw costs Redis: lua/draw.lua's instructions (or µs) per call.
 
-Compares git refs (default: ``main`` and the working tree) in one run. For each
-ref the ref's own ``app/`` and ``lua/`` are exported to a temporary folder and a
-child process imports them from there, so a ref with another ARGV layout is
-called the way that ref calls it (through RedisStore and
-app/store/redis/draw.py, the real code path).
+Compares git refs (default: ``base`` and the working tree) in one run; "base"
+is where this branch left main (git merge-base main HEAD). For each ref the
+ref's own ``app/`` and ``lua/`` are exported to a temporary folder and a child
+process imports them from there, so a ref with another ARGV layout is called
+the way that ref calls it (through RedisStore and app/store/redis/draw.py, the
+real code path). The first repeat after the warm-up runs ~10% dearer than the
+others (in every ref): report medians of 3 or more.
 
 Each child starts a private redis-server (a free loopback port, no persistence),
 publishes a typical activity (bench.py's: a ``time`` activity, two prizes,
@@ -24,7 +26,7 @@ Modes:
                 draws, then INFO commandstats' usec_per_call of evalsha
                 (wall-clock: noisy on a shared machine).
 
-    python loadtest/lua_cost.py                       # main vs working tree
+    python loadtest/lua_cost.py                       # base vs working tree
     python loadtest/lua_cost.py --refs main HEAD~1 .  # any refs; "." = working tree
     python loadtest/lua_cost.py --mode commandstats --draws 20000 --repeats 5
 """
@@ -281,7 +283,7 @@ def wait_ping(port: int, proc: subprocess.Popen[bytes]) -> None:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--refs", nargs="+", default=["main", "."], help='git refs; "." = working tree')
+    p.add_argument("--refs", nargs="+", default=["base", "."], help='git refs; "." = working tree')
     p.add_argument("--mode", choices=("callgrind", "commandstats"), default="callgrind")
     p.add_argument("--draws", type=int, default=None, help="draws per repeat")
     p.add_argument("--repeats", type=int, default=3)
@@ -298,7 +300,7 @@ def main() -> None:
     draws = args.draws or (1000 if args.mode == "callgrind" else 20_000)
     results: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory(prefix="lua_cost.") as tmp:
-        for n, ref in enumerate(args.refs):
+        for n, ref in enumerate(resolve(r) for r in args.refs):
             src = export(ref, Path(tmp) / f"src{n}")
             work = Path(tmp) / f"work{n}"
             work.mkdir()
@@ -339,6 +341,18 @@ def main() -> None:
     report(results, draws)
     if args.json:
         print(json.dumps(results, indent=2))
+
+
+def resolve(ref: str) -> str:
+    """``base``: where this branch left main; any other ref as given."""
+    if ref != "base":
+        return ref
+    return subprocess.run(
+        ["git", "-C", str(ROOT), "merge-base", "main", "HEAD"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()[:12]
 
 
 def dirty() -> bool:
