@@ -107,6 +107,13 @@
 
 -- @include release
 
+-- Cost: this runs once per draw, so it avoids what is dear in Redis' Lua
+-- (measured with loadtest/lua_cost.py): a number passed to redis.call (an
+-- snprintf each), a number turned into a string (a sprintf), tonumber (a C
+-- call and two strtod; "s + 0" is one strtod), Lua pattern matching, tables
+-- and closures. Limits, flags and counters stay strings until a number is
+-- needed; numbers sent to Redis are formatted once.
+
 local cfgKey = KEYS[1]
 local roundsKey = KEYS[2]
 local totalsKey = KEYS[3]
@@ -133,34 +140,31 @@ local idemTtl = ARGV[8]
 local idemBody = ARGV[9]
 local grantId = ARGV[10]
 local clientIp = ARGV[11]
-local rateUser = tonumber(ARGV[12])
-local rateIp = tonumber(ARGV[13])
+local rateUser = ARGV[12] + 0
+local rateIp = ARGV[13] + 0
 
 local activityId = ARGV[14]
-local activityStart = tonumber(ARGV[15])
-local roundStart = tonumber(ARGV[16])
-local roundEnd = tonumber(ARGV[17])
+local activityStart = ARGV[15]
+local roundStart = ARGV[16] + 0
+local roundEnd = ARGV[17] + 0
 local mode = ARGV[18]
-local perRound = tonumber(ARGV[19])
-local perDay = tonumber(ARGV[20])
-local perTotal = tonumber(ARGV[21])
-local perWins = tonumber(ARGV[22])
+local perRound = ARGV[19]
+local perDay = ARGV[20]
+local perTotal = ARGV[21]
+local perWins = ARGV[22]
 local kind = ARGV[23]
 local repeatLast = ARGV[24] == '1'
 local needsGrant = ARGV[25] == '1'
 local stopSoldOut = ARGV[26] == '1'
-local bucket = tonumber(ARGV[27])
-local buckets = tonumber(ARGV[28])
-local prizeCount = tonumber(ARGV[29])
+local bucket = ARGV[27]
+local buckets = ARGV[28]
+local prizeCount = ARGV[29] + 0
 
--- The variable tail, decoded where it is read: a prize's four values, a pool's five.
+-- The variable tail, read where it is needed: prize i's key, empty, ppb and
+-- weight at ARGV[PRIZE_AT + 4(i - 1) + 0..3]; pool j's first, last, nth,
+-- amountMin and amountMax at ARGV[POOL_AT + 5(j - 1) + 0..4].
 local PRIZE_AT = 30
 local POOL_AT = PRIZE_AT + 4 * prizeCount + 1
-local poolCount = tonumber(ARGV[POOL_AT - 1])
-local FIRST, LAST, NTH, AMOUNT_MIN, AMOUNT_MAX = 0, 1, 2, 3, 4
-local function poolValue(j, field)
-  return tonumber(ARGV[POOL_AT + (j - 1) * 5 + field])
-end
 
 local ver = redis.call('HGET', cfgKey, 'ver')
 if not ver then return {-1} end
@@ -194,15 +198,20 @@ if redis.call('SISMEMBER', blockedUsersKey, user) == 1
 end
 
 -- One-second windows from a user's (an IP's) first draw in it.
-local function overRate(key, perSecond)
-  if perSecond <= 0 then return false end
-  local n = redis.call('INCR', key)
-  if n == 1 then redis.call('PEXPIRE', key, 1000) end
-  return n > perSecond
+if rateUser > 0 then
+  local n = redis.call('INCR', userRateKey)
+  if n == 1 then redis.call('PEXPIRE', userRateKey, '1000') end
+  if n > rateUser then
+    local wait = redis.call('PTTL', userRateKey)
+    if wait < 0 then wait = 1000 end
+    return {-17, wait}
+  end
 end
-for _, rate in ipairs({{userRateKey, rateUser}, {ipRateKey, rateIp}}) do
-  if overRate(rate[1], rate[2]) then
-    local wait = redis.call('PTTL', rate[1])
+if rateIp > 0 then
+  local n = redis.call('INCR', ipRateKey)
+  if n == 1 then redis.call('PEXPIRE', ipRateKey, '1000') end
+  if n > rateIp then
+    local wait = redis.call('PTTL', ipRateKey)
     if wait < 0 then wait = 1000 end
     return {-17, wait}
   end
@@ -219,7 +228,7 @@ if now < roundStart or now >= roundEnd then
   end
   local nxt = redis.call('ZRANGEBYSCORE', roundsKey, '(' .. now, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
   if not nxt[1] then return {-3} end
-  if now < activityStart then return {-2, nxt[2]} end
+  if now < activityStart + 0 then return {-2, nxt[2]} end
   return {-4, nxt[2]}
 end
 
@@ -227,16 +236,21 @@ end
 -- The per-day, per-activity and win counters exist only for their limits
 -- (and a count activity's levels): an unlimited one (it cannot change once
 -- the activity started) is not kept.
+perRound = perRound == '0' and 0 or perRound + 0
+perDay = perDay == '0' and 0 or perDay + 0
+perTotal = perTotal == '0' and 0 or perTotal + 0
+perWins = perWins == '0' and 0 or perWins + 0
 local keepTotal = perTotal > 0 or kind == 'count'
-local inRound = tonumber(redis.call('HGET', roundUsersKey, user) or 0)
+local inRound = redis.call('HGET', roundUsersKey, user)
+inRound = inRound and inRound + 0 or 0
 if perRound > 0 and inRound >= perRound then return {-5} end
-if perDay > 0 and tonumber(redis.call('HGET', dayKey, user) or 0) >= perDay then
+if perDay > 0 and (redis.call('HGET', dayKey, user) or 0) + 0 >= perDay then
   return {-6}
 end
 local inTotal = 0
-if keepTotal then inTotal = tonumber(redis.call('HGET', totalsKey, user) or 0) end
+if keepTotal then inTotal = (redis.call('HGET', totalsKey, user) or 0) + 0 end
 if perTotal > 0 and inTotal >= perTotal then return {-7} end
-if perWins > 0 and tonumber(redis.call('HGET', winsKey, user) or 0) >= perWins then
+if perWins > 0 and (redis.call('HGET', winsKey, user) or 0) + 0 >= perWins then
   return {-8}
 end
 
@@ -255,72 +269,108 @@ local pool = 1
 if kind == 'count' then
   local level, top, topPool = inTotal + 1, 0, 0
   pool = 0
-  for j = 1, poolCount do
-    local nth = poolValue(j, NTH)
+  local at = POOL_AT
+  for j = 1, ARGV[POOL_AT - 1] + 0 do
+    local nth = ARGV[at + 2] + 0
     if nth == level then pool = j end
     if nth > top then top, topPool = nth, j end
+    at = at + 5
   end
   if pool == 0 then
     if repeatLast and level > top then pool = topPool else return {-15} end
   end
 elseif kind == 'amount' then
   pool = 0
-  for j = 1, poolCount do
-    local lo, hi = poolValue(j, AMOUNT_MIN), poolValue(j, AMOUNT_MAX)
+  local at = POOL_AT
+  for j = 1, ARGV[POOL_AT - 1] + 0 do
+    local lo, hi = ARGV[at + 3] + 0, ARGV[at + 4] + 0
     if grantAmount >= lo and (hi < 0 or grantAmount < hi) then
       pool = j
       break
     end
+    at = at + 5
   end
   if pool == 0 then return {-16} end
 end
-local first, last = poolValue(pool, FIRST), poolValue(pool, LAST)
+local first = ARGV[POOL_AT + (pool - 1) * 5] + 0
+local last = ARGV[POOL_AT + (pool - 1) * 5 + 1] + 0
 
--- The pool's prizes, decoded once: key, empty, ppb, weight.
-local prizeKeyOf, empty, ppb, weight = {}, {}, {}, {}
-for i = first, last do
-  local b = PRIZE_AT + (i - 1) * 4
-  prizeKeyOf[i] = ARGV[b]
-  empty[i] = ARGV[b + 1] == '1'
-  ppb[i] = tonumber(ARGV[b + 2])
-  weight[i] = tonumber(ARGV[b + 3])
+-- A small count as Redis gets it (the same digits a number would give).
+local function digits(n)
+  if n >= 0 and n < 10 then return string.char(48 + n) end
+  return tostring(n)
 end
 
 -- The round's moving parts: draws so far, and per prize of the pool the next
--- slice time, units released and units won. Release the slices that are due.
-local fields = {'draws'}
-for i = first, last do
-  local si = tostring(i)
-  fields[#fields + 1] = 't' .. si
-  fields[#fields + 1] = 'r' .. si
-  fields[#fields + 1] = 'w' .. si
-end
-local row = redis.call('HMGET', roundKey, unpack(fields))
-if not row[1] then return {-11} end
-local draws = tonumber(row[1])
-local released, won = {}, {}
--- Sold out: the pool has a real prize, none has stock left, none has a slice to come.
-local soldOut, anyPrize = stopSoldOut, false
-for i = first, last do
-  local b = 1 + (i - first) * 3
-  released[i] = tonumber(row[b + 2])
-  won[i] = tonumber(row[b + 3])
-  local nextAt = tonumber(row[b + 1])
-  if nextAt >= 0 and nextAt <= now then released[i], nextAt = releaseDue(roundKey, i, now) end
-  if not empty[i] then
-    anyPrize = true
-    if nextAt >= 0 or released[i] > won[i] then soldOut = false end
+-- slice time, units released and units won, read into one row: prize i at
+-- row[b], b = 2 + (i - first) * 3. A prize's values stay strings until needed.
+local row
+if first == 1 and last >= 1 and last <= 3 then
+  -- The pool of a time activity with up to three prizes: constant fields.
+  if last == 1 then
+    row = redis.call('HMGET', roundKey, 'draws', 't1', 'r1', 'w1')
+  elseif last == 2 then
+    row = redis.call('HMGET', roundKey, 'draws', 't1', 'r1', 'w1', 't2', 'r2', 'w2')
+  else
+    row = redis.call('HMGET', roundKey, 'draws', 't1', 'r1', 'w1', 't2', 'r2', 'w2',
+      't3', 'r3', 'w3')
   end
+elseif last >= first and last - first < 3 then
+  -- The usual pools, without building the field list.
+  local s1 = digits(first)
+  if last == first then
+    row = redis.call('HMGET', roundKey, 'draws', 't' .. s1, 'r' .. s1, 'w' .. s1)
+  else
+    local s2 = digits(first + 1)
+    if last == first + 1 then
+      row = redis.call('HMGET', roundKey, 'draws', 't' .. s1, 'r' .. s1, 'w' .. s1,
+        't' .. s2, 'r' .. s2, 'w' .. s2)
+    else
+      local s3 = digits(first + 2)
+      row = redis.call('HMGET', roundKey, 'draws', 't' .. s1, 'r' .. s1, 'w' .. s1,
+        't' .. s2, 'r' .. s2, 'w' .. s2, 't' .. s3, 'r' .. s3, 'w' .. s3)
+    end
+  end
+else
+  local fields, n = {'draws'}, 1
+  for i = first, last do
+    local si = digits(i)
+    fields[n + 1], fields[n + 2], fields[n + 3] = 't' .. si, 'r' .. si, 'w' .. si
+    n = n + 3
+  end
+  row = redis.call('HMGET', roundKey, unpack(fields))
+end
+local draws = row[1]
+if not draws then return {-11} end
+
+-- Release the slices that are due. Sold out: the pool has a real prize, none
+-- has stock left, none has a slice to come.
+local soldOut, anyPrize = stopSoldOut, false
+local b = 2
+for i = first, last do
+  local nextAt = row[b]
+  if nextAt == '-1' then
+    nextAt = -1
+  else
+    nextAt = nextAt + 0
+    if nextAt >= 0 and nextAt <= now then row[b + 1], nextAt = releaseDue(roundKey, i, now) end
+  end
+  if soldOut and ARGV[PRIZE_AT + 4 * i - 3] ~= '1' then
+    anyPrize = true
+    if nextAt >= 0 or row[b + 1] + 0 > row[b + 2] + 0 then soldOut = false end
+  end
+  b = b + 3
 end
 -- With buckets, this bucket being empty says nothing of the others: the
 -- rebalancer marks every bucket 'so' once the whole round is sold out.
-if soldOut and anyPrize and (buckets == 1 or redis.call('HGET', roundKey, 'so') == '1') then
+if soldOut and anyPrize and (buckets == '1' or redis.call('HGET', roundKey, 'so') == '1') then
   return {-20}
 end
 
 -- Uniform x on [0, total) from the keyed random (see app/domain/fairness.py).
 local nonce = inRound + 1
-local random = redis.sha1hex(userKey .. ':' .. nonce)
+local nonceS = tostring(nonce)
+local random = redis.sha1hex(userKey .. ':' .. nonceS)
 local TWO52 = 4503599627370496
 local function uniform(total)
   local limit = TWO52 - (TWO52 % total)
@@ -335,11 +385,13 @@ end
 local pick = 0
 if mode == 'auto' then
   local avail, total = {}, 0
+  b = 2
   for i = first, last do
-    local left = released[i] - won[i]
-    if empty[i] or left < 0 then left = 0 end
-    avail[i] = weight[i] * left
+    local left = row[b + 1] - row[b + 2]
+    if ARGV[PRIZE_AT + 4 * i - 3] == '1' or left < 0 then left = 0 end
+    avail[i] = ARGV[PRIZE_AT + 4 * i - 1] * left
     total = total + avail[i]
+    b = b + 3
   end
   if total > 0 then
     local x, acc = uniform(total), 0
@@ -351,41 +403,58 @@ if mode == 'auto' then
 else
   local x, acc = uniform(1000000000), 0
   for i = first, last do
-    acc = acc + ppb[i]
+    acc = acc + ARGV[PRIZE_AT + 4 * i - 2]
     if x < acc then pick = i break end
   end
 end
 
 -- A picked prize with no released stock left is a loss: never re-pick.
-local isWin = 0
-if pick > 0 and not empty[pick] and released[pick] - won[pick] > 0 then isWin = 1 end
+local isWin, wonBefore = 0, 0
+if pick > 0 and ARGV[PRIZE_AT + 4 * pick - 3] ~= '1' then
+  b = 2 + (pick - first) * 3
+  wonBefore = row[b + 2] + 0
+  if row[b + 1] - wonBefore > 0 then isWin = 1 end
+end
 
-redis.call('HINCRBY', roundUsersKey, user, 1)
+redis.call('HINCRBY', roundUsersKey, user, '1')
 local dayCount, totalCount = 0, 0
-if perDay > 0 then dayCount = redis.call('HINCRBY', dayKey, user, 1) end
-if keepTotal then totalCount = redis.call('HINCRBY', totalsKey, user, 1) end
-local seq = draws * buckets + bucket + 1
-local prizeKey = ''
+if perDay > 0 then dayCount = redis.call('HINCRBY', dayKey, user, '1') end
+if keepTotal then totalCount = redis.call('HINCRBY', totalsKey, user, '1') end
+draws = draws + 0
+local seq, seqS, drawsS
+if buckets == '1' and bucket == '0' then
+  seq = draws + 1
+  seqS = tostring(seq)
+  drawsS = seqS
+else
+  seq = draws * buckets + bucket + 1
+  seqS = tostring(seq)
+  drawsS = tostring(draws + 1)
+end
+local prizeKey, pickS, winS = '', '0', '0'
+if pick > 0 then pickS = digits(pick) end
 if isWin == 1 then
   -- Values read above in this same atomic call: one write for both counters.
-  redis.call('HSET', roundKey, 'draws', draws + 1, 'w' .. pick, won[pick] + 1)
-  if perWins > 0 then redis.call('HINCRBY', winsKey, user, 1) end
-  prizeKey = prizeKeyOf[pick]
+  redis.call('HSET', roundKey, 'draws', drawsS, 'w' .. pickS, tostring(wonBefore + 1))
+  if perWins > 0 then redis.call('HINCRBY', winsKey, user, '1') end
+  prizeKey = ARGV[PRIZE_AT + 4 * pick - 4]
+  winS = '1'
 else
-  redis.call('HSET', roundKey, 'draws', draws + 1)
+  redis.call('HSET', roundKey, 'draws', drawsS)
 end
 local atMs = string.format('%.0f', now)
-local drawId = activityId .. ':' .. guess .. ':' .. seq
+local drawId = activityId .. ':' .. guess .. ':' .. seqS
 if needsGrant then
-  redis.call('HSET', grantKey, 'used', 1, 'draw', drawId)
+  redis.call('HSET', grantKey, 'used', '1', 'draw', drawId)
 end
 
 redis.call('XADD', streamKey, '*',
-  'd', drawId, 'u', user, 'n', nonce, 'c', clientSeed, 'p', pick, 'k', prizeKey,
-  'w', isWin, 'x', random, 't', atMs, 'o', pool, 'g', grantId)
+  'd', drawId, 'u', user, 'n', nonceS, 'c', clientSeed, 'p', pickS, 'k', prizeKey,
+  'w', winS, 'x', random, 't', atMs, 'o', pool == 1 and '1' or digits(pool), 'g', grantId)
 
-local result = {1, guess, seq, pick, isWin, nonce, dayCount, totalCount, random, atMs, clientSeed}
 if useIdem then
-  redis.call('SET', idemKey, idemBody .. '|' .. table.concat(result, ',', 2), 'EX', idemTtl)
+  redis.call('SET', idemKey, idemBody .. '|' .. guess .. ',' .. seqS .. ',' .. pickS .. ','
+    .. winS .. ',' .. nonceS .. ',' .. dayCount .. ',' .. totalCount .. ',' .. random .. ','
+    .. atMs .. ',' .. clientSeed, 'EX', idemTtl)
 end
-return result
+return {1, guess, seq, pick, isWin, nonce, dayCount, totalCount, random, atMs, clientSeed}

@@ -31,5 +31,6 @@ end
 -- The Redis clock plus the operator's offset (ms), as an exact integer.
 local function nowMs(offsetMs)
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(offsetMs)
+  -- Arithmetic on the strings: the same numbers as tonumber gives, cheaper.
+  return t[1] * 1000 + math.floor(t[2] / 1000) + offsetMs
 end
