@@ -20,7 +20,7 @@ revealed seed and the draws can do the same (docs/fairness.md).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from app.domain import fairness
@@ -28,7 +28,7 @@ from app.domain.activity import ActivityConfig
 from app.domain.buckets import split, split_slices
 from app.domain.records import StockMove, Topup
 from app.domain.schedule import round_slices
-from app.domain.types import DrawRecord, Kind, Odds, PoolPlan, RoundPlan
+from app.domain.types import DrawRecord, Kind, Odds, PoolPlan, PrizePlan, RoundPlan
 
 MAX_FINDINGS = 1000
 
@@ -83,20 +83,33 @@ def replay(report: Report, inputs: RoundInputs) -> None:
     pools = rnd.pools
     # When each unit became winnable: slices, then top-ups at their time.
     schedule = [split_slices(sl, k)[b] if k > 1 else sl for sl in round_slices(cfg, rnd)]
-    releases: list[list[tuple[int, int]]] = [[(s.at_ms, s.amount) for s in sl] for sl in schedule]
+    # (when, units, stamped): a slice is due at its time by the script's own rule
+    # (due when its time <= the draw's); a top-up or a move is stamped with the
+    # Redis clock when it happened, so a draw in that same millisecond may have
+    # come before or after it: both orders are accepted (see _judged).
+    releases: list[list[tuple[int, int, bool]]] = [
+        [(s.at_ms, s.amount, False) for s in sl] for sl in schedule
+    ]
     by_key = {p.key: p.index for p in prizes}
     for t in inputs.topups:
         if t.prize_key in by_key:
-            releases[by_key[t.prize_key] - 1].append((t.at_ms, split(t.added, k)[b]))
+            releases[by_key[t.prize_key] - 1].append((t.at_ms, split(t.added, k)[b], True))
     for m in inputs.moves:  # units leave one bucket's released stock, join another's
         if m.prize_key in by_key and b in (m.from_bucket, m.to_bucket):
             out = m.from_bucket == b
             releases[by_key[m.prize_key] - 1].append(
-                (m.out_at_ms, -m.units) if out else (m.in_at_ms, m.units)
+                (m.out_at_ms, -m.units, True) if out else (m.in_at_ms, m.units, True)
             )
+    stamped = {when for rel in releases for when, _, s in rel if s}
 
-    def released(i: int, at: int) -> int:
-        return sum(n for when, n in releases[i - 1] if when <= at)
+    def released(i: int, at: int, *, before_stamped: bool = False) -> int:
+        """Units of prize ``i`` released by ``at``; ``before_stamped``: as if the
+        draw came before what was stamped in its own millisecond."""
+        return sum(
+            n
+            for when, n, s in releases[i - 1]
+            if when < at or (when == at and not (s and before_stamped))
+        )
 
     won = [0] * (len(prizes) + 1)
     nonces: Counter[str] = Counter()
@@ -123,28 +136,24 @@ def replay(report: Report, inputs: RoundInputs) -> None:
         if r.pool != pool:
             report.add(r.draw_id, f"drawn in pool {r.pool}, the rules give pool {pool}")
         first, last = pools[pool - 1].first, pools[pool - 1].last
-        left = {i: released(i, r.drawn_at_ms) - won[i] for i in range(first, last + 1)}
-        if cfg.probability is Odds.AUTO:
-            weights = [
-                0 if prizes[i - 1].empty else prizes[i - 1].weight * max(left[i], 0)
-                for i in range(first, last + 1)
-            ]
-            local = fairness.pick_auto(random, weights)
-        else:
-            local = fairness.pick_manual(
-                random, [prizes[i - 1].ppb for i in range(first, last + 1)]
-            )
-        pick = first + local - 1 if local else 0
-        if r.pick != pick:
-            report.add(r.draw_id, f"picked prize {r.pick}, the random value picks {pick}")
-        should_win = pick > 0 and not prizes[pick - 1].empty and left.get(pick, 0) > 0
-        if r.won != should_win:
-            report.add(
-                r.draw_id,
-                "recorded as a win but no prize was won"
-                if r.won
-                else "recorded as a loss but the picked prize had stock left",
-            )
+        # Each order the draw may have had with what was stamped in its
+        # millisecond gives a pick and a result; the record must match one.
+        orders = (False, True) if r.drawn_at_ms in stamped else (False,)
+        outcomes = [
+            _outcome(cfg, prizes, first, last, random, won, released, r.drawn_at_ms, o)
+            for o in orders
+        ]
+        if (r.pick, r.won) not in outcomes:
+            pick, should_win = outcomes[0]
+            if r.pick != pick:
+                report.add(r.draw_id, f"picked prize {r.pick}, the random value picks {pick}")
+            if r.won != should_win:
+                report.add(
+                    r.draw_id,
+                    "recorded as a win but no prize was won"
+                    if r.won
+                    else "recorded as a loss but the picked prize had stock left",
+                )
         if r.won:
             report.wins += 1
             prize = prizes[r.pick - 1] if 0 < r.pick <= len(prizes) else None
@@ -158,6 +167,33 @@ def replay(report: Report, inputs: RoundInputs) -> None:
                     f"win {won[r.pick]} of {prize.key} exceeds the "
                     f"{released(r.pick, r.drawn_at_ms)} units released by then",
                 )
+
+
+def _outcome(
+    cfg: ActivityConfig,
+    prizes: Sequence[PrizePlan],
+    first: int,
+    last: int,
+    random: str,
+    won: Sequence[int],
+    released: Callable[..., int],
+    at: int,
+    before_stamped: bool,
+) -> tuple[int, bool]:
+    """The pick and whether it wins, with the stock left at ``at``."""
+    left = {
+        i: released(i, at, before_stamped=before_stamped) - won[i] for i in range(first, last + 1)
+    }
+    if cfg.probability is Odds.AUTO:
+        weights = [
+            0 if prizes[i - 1].empty else prizes[i - 1].weight * max(left[i], 0)
+            for i in range(first, last + 1)
+        ]
+        local = fairness.pick_auto(random, weights)
+    else:
+        local = fairness.pick_manual(random, [prizes[i - 1].ppb for i in range(first, last + 1)])
+    pick = first + local - 1 if local else 0
+    return pick, pick > 0 and not prizes[pick - 1].empty and left.get(pick, 0) > 0
 
 
 def _pool(

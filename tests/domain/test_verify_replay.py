@@ -91,3 +91,20 @@ def test_a_win_past_the_released_stock_is_caught_and_a_topup_explains_it() -> No
     # With a recorded top-up before it, the same win is honest.
     topup = (Topup("b", 1, draws[sold_out].drawn_at_ms - 1),)
     assert check(faked, topup).ok
+
+
+def test_a_topup_in_the_draws_own_millisecond_may_have_come_after_it() -> None:
+    # Redis stamps a top-up and a draw with the same clock: in one millisecond
+    # either may have come first, so a loss is as honest as a win there.
+    draws = honest_draws()
+    # The last draw picking the sold-out prize: none after it could have won the unit.
+    sold_out = max(i for i, d in enumerate(draws) if d.pick == 2 and not d.won)
+    at = draws[sold_out].drawn_at_ms
+    same_ms = (Topup("b", 1, at),)
+    assert check(draws, same_ms).ok  # the loss: the top-up came just after
+    extra = dataclasses.replace(draws[sold_out], won=True, prize_key="b")
+    assert check([*draws[:sold_out], extra, *draws[sold_out + 1 :]], same_ms).ok  # or before
+    # A millisecond earlier it was surely there: the same loss is named.
+    earlier = check(draws, (Topup("b", 1, at - 1),))
+    assert [f.draw_id for f in earlier.findings] == [draws[sold_out].draw_id]
+    assert "had stock left" in earlier.findings[0].problem
