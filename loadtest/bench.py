@@ -21,7 +21,9 @@ worker, wrk) is printed, so a run limited by the load generator shows up.
 ``--against REV`` also starts ``redrain serve`` from git revision REV (checked
 out into a scratch folder) on the same Redis and database, and adds its ping
 and draw as targets ``ping@REV`` and ``draw@REV``: before and after a change,
-measured in the same run.
+measured in the same run. REV's own ``redrain worker`` flushes REV's draws
+(each revision's worker is stopped with SIGSTOP while the other one's targets
+run), so the flush worker's and MariaDB's CPU per draw compare too.
 
 Needs wrk (Debian package ``wrk``) and redis-server: the harness runs its own
 Redis on a free port (no persistence), so the machine's shared Redis neither
@@ -43,6 +45,7 @@ import os
 import re
 import resource
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -329,6 +332,11 @@ def stages(results: dict[str, list[Result]], draws: list[str]) -> dict[str, dict
     return out
 
 
+def revision_of(target: str) -> str:
+    """``draw@REV`` -> ``REV``; this tree's targets -> ``""``."""
+    return target.partition("@")[2]
+
+
 def checkout(rev: str, work: Path) -> Path:
     """``rev`` of this repository, unpacked into a scratch folder."""
     folder = work / "against"
@@ -431,10 +439,34 @@ def main() -> None:
             api_cpus,
             old_root,
         )
-    with (work / "worker.log").open("wb") as worker_log:
-        flusher = subprocess.Popen(
-            [*taskset(side_cpus), *flush_cmd], env=here, stdout=worker_log, stderr=subprocess.STDOUT
+    # One flush worker per revision: each target's draws are flushed by its own
+    # revision's worker, the other one stopped (SIGSTOP) meanwhile.
+    flushers: dict[str, subprocess.Popen[bytes]] = {}
+    for rev in servers:
+        rev_env, rev_root = (
+            (here, ROOT) if not rev else (env | {"PYTHONPATH": str(old_root)}, old_root)
         )
+        with (work / f"worker{'-before' if rev else ''}.log").open("wb") as worker_log:
+            flushers[rev] = subprocess.Popen(
+                [*taskset(side_cpus), *flush_cmd],
+                env=rev_env,
+                stdout=worker_log,
+                stderr=subprocess.STDOUT,
+                cwd=rev_root,
+            )
+    flushing = [""]  # the revision whose worker runs now
+
+    def flush_with(rev: str) -> None:
+        if rev == flushing[0]:
+            return
+        time.sleep(1)  # no draws arrive now: the running worker finishes its backlog
+        os.kill(flushers[flushing[0]].pid, signal.SIGSTOP)
+        os.kill(flushers[rev].pid, signal.SIGCONT)
+        flushing[0] = rev
+
+    for rev, proc in flushers.items():
+        if rev:
+            os.kill(proc.pid, signal.SIGSTOP)
     try:
         for rev, server in servers.items():
             log = work / ("server.log" if not rev else "server-before.log")
@@ -445,7 +477,7 @@ def main() -> None:
         tokens_file.write_text(
             "\n".join(tokens.issue(SECRET.encode(), f"user{i}", exp) for i in range(USERS))
         )
-        shared = {"flush-worker": flusher.pid, "redis-server": redis_proc.pid}
+        shared = {"redis-server": redis_proc.pid}
         if (pid := pid_of("mariadbd")) is not None:
             shared["mariadbd"] = pid
         common = ["-t", str(args.threads), "-c", str(args.connections)]
@@ -453,7 +485,7 @@ def main() -> None:
         plan: dict[str, tuple[str, list[str], list[str], dict[str, int]]] = {}
         for rev, server in servers.items():
             processes = {f"api-{i + 1}": pid for i, pid in enumerate(workers_of(server.pid))}
-            processes |= shared
+            processes |= shared | {"flush-worker": flushers[rev].pid}
             at = f"@{rev}" if rev else ""
             plan[f"ping{at}"] = (f"{bases[rev]}/healthz", common, [], processes)
             plan[f"draw{at}"] = (
@@ -476,13 +508,15 @@ def main() -> None:
             f"{', pinned (API on CPU 0, the rest on CPU 1)' if args.pin else ''}"
             f"{f', against {args.against}' if args.against else ''}"
         )
-        for url, wrk_args, extra, processes in plan.values():  # warm-up: imports, caches, pools
+        for name, (url, wrk_args, extra, processes) in plan.items():  # warm-up: caches, pools
+            flush_with(revision_of(name))
             run_wrk(url, wrk_args, extra, processes, 3, taskset(side_cpus))
         results: dict[str, list[Result]] = {t: [] for t in targets}
         for r in range(args.rounds):
             k = r % len(targets)
             for name in targets[k:] + targets[:k]:  # rotate to spread drift
                 url, wrk_args, extra, processes = plan[name]
+                flush_with(revision_of(name))
                 res = run_wrk(
                     url, wrk_args, extra, processes, args.duration, taskset(side_cpus), redis_port
                 )
@@ -499,7 +533,8 @@ def main() -> None:
         if args.json:
             args.json.write_text(json.dumps(summary, indent=2))
     finally:
-        for proc in (*servers.values(), flusher, redis_proc):
+        for proc in (*servers.values(), *flushers.values(), redis_proc):
+            os.kill(proc.pid, signal.SIGCONT)  # a stopped worker must see its SIGTERM
             proc.terminate()
             proc.wait(30)
         asyncio.run(scratch_database(MARIADB, DB_NAME, "drop"))
