@@ -12,6 +12,7 @@ import aiohttp
 import httpx
 import pytest
 
+from app import metrics
 from app.domain import tokens
 from tests.conftest import flush_real_redis
 from tests.helpers import (
@@ -82,6 +83,9 @@ async def test_metrics_count_known_draws_across_workers(mariadb_url: str, artifa
         assert first == [200] * 12 and again == [429] * 3
 
         rid = f'"{aid}:20300601:0"'
+        # Each worker publishes its tallies at most PUBLISH_EVERY after a draw;
+        # a scrape publishes only its own worker's at once (app/metrics.py).
+        await asyncio.sleep(2 * metrics.PUBLISH_EVERY)
         scrapes = [scrape(base) for _ in range(6)]  # both workers answer some of them
     for m in scrapes:
         assert m['redrain_draws_total{outcome="won"}'] == 5
