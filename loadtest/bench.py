@@ -62,6 +62,8 @@ sys.path.insert(0, str(ROOT))
 from app.domain import tokens  # noqa: E402
 from app.store.sql.connection import upgrade  # noqa: E402
 from loadtest.harness import (  # noqa: E402
+    bench_activity,
+    checkout,
     free_port,
     scratch_database,
     start_redis,
@@ -197,34 +199,7 @@ def run_wrk(
 async def prepare(base: str, bases: list[str], *, baseline: bool = True) -> int:
     """Publish the activity through ``base``; one draw on every server's draw routes
     (and on the baseline route of ``base``)."""
-    prizes = [
-        {
-            "key": "c2",
-            "type": "coupon",
-            "name": "2 yuan",
-            "value": "CPN-2",
-            "quantity": 10**8,
-            "probability": 0.1,
-        },
-        {
-            "key": "c5",
-            "type": "coupon",
-            "name": "5 yuan",
-            "value": "CPN-5",
-            "quantity": 10**8,
-            "probability": 0.05,
-        },
-    ]
-    cfg = {
-        "name": "bench rain",
-        "kind": "time",
-        "timezone": "Asia/Shanghai",
-        "start_date": "2030-06-01",
-        "end_date": "2030-06-01",
-        "probability": "manual",
-        "limits": {"per_round": 0},
-        "sessions": [{"start": "00:00:00", "end": "24:00:00", "pools": [{"prizes": prizes}]}],
-    }
+    cfg = bench_activity("bench rain")
     headers = {"Authorization": f"Bearer {ADMIN}"}
     async with httpx.AsyncClient(base_url=base, timeout=60) as c:
         aid = (await c.post("/v1/admin/activities", json=cfg, headers=headers)).json()["id"]
@@ -337,19 +312,6 @@ def revision_of(target: str) -> str:
     return target.partition("@")[2]
 
 
-def checkout(rev: str, work: Path) -> Path:
-    """``rev`` of this repository, unpacked into a scratch folder."""
-    folder = work / "against"
-    folder.mkdir()
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", rev],
-        capture_output=True,
-        check=True,
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    return folder
-
-
 def start_api(
     cmd: list[str], env: dict[str, str], log: Path, cpus: str | None, root: Path = ROOT
 ) -> subprocess.Popen[bytes]:
@@ -427,7 +389,7 @@ def main() -> None:
     servers = {"": start_api(api_cmd, here, work / "server.log", api_cpus)}
     bases = {"": base}
     if args.against:
-        old_root = checkout(args.against, work)
+        old_root = checkout(args.against, work / "against")
         old_port = free_port()
         bases[args.against] = f"http://127.0.0.1:{old_port}"
         old_cmd = [sys.executable, "-m", "app", "serve", "--port", str(old_port)]

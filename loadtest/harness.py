@@ -1,14 +1,19 @@
-"""Process plumbing shared by the benchmark and the rehearsal: free ports, a
-private redis-server, a scratch MariaDB database, waiting for a server."""
+"""Process plumbing shared by the benchmarks and the rehearsal: free ports, a
+private redis-server, a scratch MariaDB database, waiting for a server, another
+revision of this repository, and the benchmarks' activity."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def free_port() -> int:
@@ -22,11 +27,16 @@ def taskset(cpus: str | None) -> list[str]:
 
 
 def start_redis(
-    work: Path, *, port: int | None = None, aof: bool = False, cpus: str | None = None
+    work: Path,
+    *,
+    port: int | None = None,
+    aof: bool = False,
+    cpus: str | None = None,
+    prefix: Sequence[str] = (),
 ) -> tuple[subprocess.Popen[bytes], str]:
     """A redis-server on loopback with its files in ``work``: no persistence, or
     AOF fsynced every second (``aof``: a restart on the same port and folder
-    keeps the data)."""
+    keeps the data). ``prefix`` runs it under another program (valgrind)."""
     port = port or free_port()
     work = work.resolve()  # redis-server changes into --dir before opening its log
     cmd = [
@@ -46,8 +56,8 @@ def start_redis(
         "--logfile",
         str(work / "redis.log"),
     ]
-    proc = subprocess.Popen([*taskset(cpus), *cmd])
-    deadline = time.monotonic() + 30
+    proc = subprocess.Popen([*taskset(cpus), *prefix, *cmd])
+    deadline = time.monotonic() + 60
     while True:
         pong = subprocess.run(
             ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True
@@ -84,3 +94,42 @@ def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path, what: str = 
             pass
         time.sleep(0.2)
     raise SystemExit(f"{what} did not start")
+
+
+def checkout(rev: str, into: Path, paths: Sequence[str] = ()) -> Path:
+    """``rev`` of this repository (only ``paths`` when given) unpacked into
+    ``into``, a folder this creates."""
+    into.mkdir(parents=True)
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", rev, *paths],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
+def bench_activity(name: str) -> dict[str, Any]:
+    """The benchmarks' rain: one all-day round of 2030-06-01 (Shanghai), ample
+    stock of two coupons (10% and 5%), manual odds, no per-round limit."""
+    prizes = [
+        {
+            "key": key,
+            "type": "coupon",
+            "name": f"{yuan} yuan",
+            "value": f"CPN-{yuan}",
+            "quantity": 10**8,
+            "probability": probability,
+        }
+        for key, yuan, probability in (("c2", 2, 0.1), ("c5", 5, 0.05))
+    ]
+    return {
+        "name": name,
+        "kind": "time",
+        "timezone": "Asia/Shanghai",
+        "start_date": "2030-06-01",
+        "end_date": "2030-06-01",
+        "probability": "manual",
+        "limits": {"per_round": 0},
+        "sessions": [{"start": "00:00:00", "end": "24:00:00", "pools": [{"prizes": prizes}]}],
+    }

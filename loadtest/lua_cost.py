@@ -39,7 +39,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -49,69 +48,26 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+# Appended, not prepended: a child imports the ref's app from PYTHONPATH, and
+# only the harness (no app import) from here.
+sys.path.append(str(ROOT))
+
+from loadtest.harness import bench_activity, checkout, start_redis  # noqa: E402
+
 RATE_USER, RATE_IP = 100_000.0, 1_000_000.0  # bench.py's REDRAIN_RATE_LIMIT_USER / _IP
 
-ACTIVITY: dict[str, Any] = {
-    "name": "cost rain",
-    "kind": "time",
-    "timezone": "Asia/Shanghai",
-    "start_date": "2030-06-01",
-    "end_date": "2030-06-01",
-    "probability": "manual",
-    "limits": {"per_round": 0},
-    "sessions": [
-        {
-            "start": "00:00:00",
-            "end": "24:00:00",
-            "pools": [
-                {
-                    "prizes": [
-                        {
-                            "key": "c2",
-                            "type": "coupon",
-                            "name": "2 yuan",
-                            "value": "CPN-2",
-                            "quantity": 10**8,
-                            "probability": 0.1,
-                        },
-                        {
-                            "key": "c5",
-                            "type": "coupon",
-                            "name": "5 yuan",
-                            "value": "CPN-5",
-                            "quantity": 10**8,
-                            "probability": 0.05,
-                        },
-                    ]
-                }
-            ],
-        }
-    ],
-}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+ACTIVITY = bench_activity("cost rain")
 
 
 def export(ref: str, into: Path) -> Path:
     """``app/`` and ``lua/`` of ``ref`` (``.``: the working tree) under ``into``."""
-    if ref == ".":
-        return ROOT
-    into.mkdir(parents=True)
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", ref, "app", "lua"], capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
-    return into
+    return ROOT if ref == "." else checkout(ref, into, ["app", "lua"])
 
 
 # ---------------------------------------------------------------- the child
 
 
-async def draws_on(port: int, plan: dict[str, Any], between: Any) -> None:
+async def draws_on(url: str, plan: dict[str, Any], between: Any) -> None:
     """Publish, warm up, then ``repeats`` × ``draws`` draws; ``between(i)``
     runs before repeat i (i = 0..repeats) and after the last (i = repeats)."""
     import app
@@ -123,7 +79,7 @@ async def draws_on(port: int, plan: dict[str, Any], between: Any) -> None:
     from app.store.redis.store import RedisStore
 
     print(f"  app from {Path(app.__file__).parent}", file=sys.stderr)
-    client = connect(f"redis://127.0.0.1:{port}/0", timeout=120)
+    client = connect(url, timeout=120)
     await client.flushdb()
     aid = 7
     config = parse_config(ACTIVITY)
@@ -176,31 +132,17 @@ async def draws_on(port: int, plan: dict[str, Any], between: Any) -> None:
 
 
 def child_callgrind(plan: dict[str, Any]) -> dict[str, Any]:
-    port = free_port()
     work = Path(plan["work"])
-    out = work / "callgrind.out"
-    cmd = [
+    valgrind = [
         "valgrind",
         "--tool=callgrind",
         "--collect-atstart=no",
         "--toggle-collect=readQueryFromClient",
-        f"--callgrind-out-file={out}",
-        "redis-server",
-        "--port",
-        str(port),
-        "--bind",
-        "127.0.0.1",
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--dir",
-        str(work),
+        f"--callgrind-out-file={work / 'callgrind.out'}",
+        f"--log-file={work / 'valgrind.log'}",
     ]
-    log = (work / "valgrind.log").open("wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    proc, url = start_redis(work, prefix=valgrind)
     try:
-        wait_ping(port, proc)
 
         async def between(client: Any, i: int) -> None:
             await client.ping()
@@ -211,11 +153,10 @@ def child_callgrind(plan: dict[str, Any]) -> dict[str, Any]:
                 capture_output=True,
             )
 
-        asyncio.run(draws_on(port, plan, between))
+        asyncio.run(draws_on(url, plan, between))
     finally:
         proc.terminate()
         proc.wait(60)
-        log.close()
     per: dict[str, list[float]] = {"readQueryFromClient": [], "evalShaCommand": []}
     dumps = sorted(work.glob("callgrind.out.*"), key=lambda p: int(p.name.rsplit(".", 1)[1]))
     # dump i (1-based) holds what ran before `between(i-1)`: 1 is the warm-up.
@@ -243,14 +184,9 @@ def annotate(dump: Path) -> dict[str, int]:
 
 
 def child_commandstats(plan: dict[str, Any]) -> dict[str, Any]:
-    port = free_port()
-    work = Path(plan["work"])
-    cmd = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
-    cmd += ["--save", "", "--appendonly", "no", "--dir", str(work)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc, url = start_redis(Path(plan["work"]))
     usec: list[float] = []
     try:
-        wait_ping(port, proc)
 
         async def between(client: Any, i: int) -> None:
             if i > 0:
@@ -258,24 +194,11 @@ def child_commandstats(plan: dict[str, Any]) -> dict[str, Any]:
                 usec.append(float(stats["cmdstat_evalsha"]["usec_per_call"]))
             await client.config_resetstat()
 
-        asyncio.run(draws_on(port, plan, between))
+        asyncio.run(draws_on(url, plan, between))
     finally:
         proc.terminate()
         proc.wait(30)
     return {"evalsha usec": usec}
-
-
-def wait_ping(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        r = subprocess.run(
-            ["redis-cli", "-p", str(port), "ping"], capture_output=True, text=True, check=False
-        )
-        if "PONG" in r.stdout:
-            return
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"redis-server on {port} did not start")
-        time.sleep(0.2)
 
 
 # ---------------------------------------------------------------- the parent

@@ -51,7 +51,6 @@ from loadtest.bench import (  # noqa: E402
     SCRIPT,
     SECRET,
     USERS,
-    checkout,
     cpu_ticks,
     pid_of,
     prepare,
@@ -59,7 +58,13 @@ from loadtest.bench import (  # noqa: E402
     start_api,
     workers_of,
 )
-from loadtest.harness import free_port, scratch_database, start_redis, wait_ready  # noqa: E402
+from loadtest.harness import (  # noqa: E402
+    checkout,
+    free_port,
+    scratch_database,
+    start_redis,
+    wait_ready,
+)
 
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -357,7 +362,9 @@ def main() -> None:
         }
         | {f"REDRAIN_{k}": v for k, v in (x.split("=", 1) for x in args.set)}
     )
-    revs = {"": ROOT} | ({args.against: checkout(args.against, work)} if args.against else {})
+    revs = {"": ROOT} | (
+        {args.against: checkout(args.against, work / "against")} if args.against else {}
+    )
     servers, ports = {}, {}
     for rev, root in revs.items():
         ports[rev] = free_port()
