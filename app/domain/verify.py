@@ -86,7 +86,7 @@ def replay(report: Report, inputs: RoundInputs) -> None:
     # (when, units, stamped): a slice is due at its time by the script's own rule
     # (due when its time <= the draw's); a top-up or a move is stamped with the
     # Redis clock when it happened, so a draw in that same millisecond may have
-    # come before or after it: both orders are accepted (see _judged).
+    # come before or after it: both orders are accepted (see _outcome).
     releases: list[list[tuple[int, int, bool]]] = [
         [(s.at_ms, s.amount, False) for s in sl] for sl in schedule
     ]
