@@ -198,24 +198,19 @@ if redis.call('SISMEMBER', blockedUsersKey, user) == 1
 end
 
 -- One-second windows from a user's (an IP's) first draw in it.
-if rateUser > 0 then
-  local n = redis.call('INCR', userRateKey)
-  if n == 1 then redis.call('PEXPIRE', userRateKey, '1000') end
-  if n > rateUser then
-    local wait = redis.call('PTTL', userRateKey)
-    if wait < 0 then wait = 1000 end
-    return {-17, wait}
-  end
+-- The milliseconds to wait when this draw is one too many in its window, else nil.
+local function overRate(key, perSecond)
+  local n = redis.call('INCR', key)
+  if n == 1 then redis.call('PEXPIRE', key, '1000') end
+  if n <= perSecond then return nil end
+  local wait = redis.call('PTTL', key)
+  if wait < 0 then wait = 1000 end
+  return wait
 end
-if rateIp > 0 then
-  local n = redis.call('INCR', ipRateKey)
-  if n == 1 then redis.call('PEXPIRE', ipRateKey, '1000') end
-  if n > rateIp then
-    local wait = redis.call('PTTL', ipRateKey)
-    if wait < 0 then wait = 1000 end
-    return {-17, wait}
-  end
-end
+local wait
+if rateUser > 0 then wait = overRate(userRateKey, rateUser) end
+if not wait and rateIp > 0 then wait = overRate(ipRateKey, rateIp) end
+if wait then return {-17, wait} end
 
 local now = nowMs(offset)
 
