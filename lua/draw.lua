@@ -310,22 +310,6 @@ if first == 1 and last >= 1 and last <= 3 then
     row = redis.call('HMGET', roundKey, 'draws', 't1', 'r1', 'w1', 't2', 'r2', 'w2',
       't3', 'r3', 'w3')
   end
-elseif last >= first and last - first < 3 then
-  -- The usual pools, without building the field list.
-  local s1 = digits(first)
-  if last == first then
-    row = redis.call('HMGET', roundKey, 'draws', 't' .. s1, 'r' .. s1, 'w' .. s1)
-  else
-    local s2 = digits(first + 1)
-    if last == first + 1 then
-      row = redis.call('HMGET', roundKey, 'draws', 't' .. s1, 'r' .. s1, 'w' .. s1,
-        't' .. s2, 'r' .. s2, 'w' .. s2)
-    else
-      local s3 = digits(first + 2)
-      row = redis.call('HMGET', roundKey, 'draws', 't' .. s1, 'r' .. s1, 'w' .. s1,
-        't' .. s2, 'r' .. s2, 'w' .. s2, 't' .. s3, 'r' .. s3, 'w' .. s3)
-    end
-  end
 else
   local fields, n = {'draws'}, 1
   for i = first, last do
