@@ -42,13 +42,14 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.domain.types import DrawRecord
 from app.store.sql import bulk
 from app.store.sql.connection import upgrade
-from app.store.sql.draws import _INSERT_COLUMNS, _draw_row
+from app.store.sql.draws import _INSERT_COLUMNS, DRAWS, _draw_row
 from loadtest.bench import TICK, cpu_ticks, pid_of
 from loadtest.harness import scratch_database
 
 MARIADB = os.environ.get("REDRAIN_BENCH_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306")
 DB_NAME = "redrain_insert_bench"
-INDEXES = ("ix_draws_fulfilment", "ix_draws_activity_won", "ix_draws_user_time")
+# The draws table's secondary indexes, as the models declare them.
+INDEXES = {ix.name: ix for ix in DRAWS.indexes if ix.name and ix.name.startswith("ix_")}
 _TSV = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\0": "\\0"})
 
 
@@ -140,7 +141,7 @@ async def main(args: argparse.Namespace) -> None:
                     await c.exec_driver_sql("TRUNCATE TABLE draws")
                     for ix in INDEXES:  # every index back, then drop the one priced
                         if ix not in await index_names(c):
-                            await c.exec_driver_sql(create_index(ix))
+                            await c.run_sync(INDEXES[ix].create)
                     if mode.startswith("insert -"):
                         await c.exec_driver_sql(f"DROP INDEX {mode[8:]} ON draws")
                 await asyncio.sleep(1)  # let the server's background work settle
@@ -169,15 +170,6 @@ async def main(args: argparse.Namespace) -> None:
 async def index_names(c: Any) -> set[str]:
     res = await c.exec_driver_sql("SHOW INDEX FROM draws")
     return {row[2] for row in res}
-
-
-def create_index(name: str) -> str:
-    cols = {
-        "ix_draws_fulfilment": "fulfilment, fulfil_next_ms",
-        "ix_draws_activity_won": "activity_id, won, id",
-        "ix_draws_user_time": "user_id, drawn_at_ms, id",
-    }[name]
-    return f"CREATE INDEX {name} ON draws ({cols})"
 
 
 if __name__ == "__main__":
