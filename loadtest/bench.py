@@ -388,26 +388,21 @@ def main() -> None:
     here = env | {"PYTHONPATH": str(ROOT)}
     servers = {"": start_api(api_cmd, here, work / "server.log", api_cpus)}
     bases = {"": base}
+    trees = {"": (ROOT, here)}  # each revision's folder and environment
     if args.against:
         old_root = checkout(args.against, work / "against")
+        trees[args.against] = (old_root, env | {"PYTHONPATH": str(old_root)})
         old_port = free_port()
         bases[args.against] = f"http://127.0.0.1:{old_port}"
         old_cmd = [sys.executable, "-m", "app", "serve", "--port", str(old_port)]
         old_cmd += ["--workers", str(args.workers)]
         servers[args.against] = start_api(
-            old_cmd,
-            env | {"PYTHONPATH": str(old_root)},
-            work / "server-before.log",
-            api_cpus,
-            old_root,
+            old_cmd, trees[args.against][1], work / "server-before.log", api_cpus, old_root
         )
     # One flush worker per revision: each target's draws are flushed by its own
     # revision's worker, the other one stopped (SIGSTOP) meanwhile.
     flushers: dict[str, subprocess.Popen[bytes]] = {}
-    for rev in servers:
-        rev_env, rev_root = (
-            (here, ROOT) if not rev else (env | {"PYTHONPATH": str(old_root)}, old_root)
-        )
+    for rev, (rev_root, rev_env) in trees.items():
         with (work / f"worker{'-before' if rev else ''}.log").open("wb") as worker_log:
             flushers[rev] = subprocess.Popen(
                 [*taskset(side_cpus), *flush_cmd],
