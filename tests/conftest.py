@@ -33,6 +33,7 @@ from app.services.container import Services
 from app.store.redis.connection import connect
 from app.store.redis.fakes import fake_client
 from app.store.redis.store import RedisStore
+from app.store.redis.transport import RedisTransport
 from app.store.sql.connection import upgrade
 from app.store.sql.database import Database
 from tests.helpers import ADMIN, MARIADB_URL, REDIS_URL, SECRET
@@ -206,14 +207,27 @@ async def mariadb_stack(mariadb_url: str) -> AsyncIterator[tuple[Any, Database]]
     await db.close()
 
 
+@pytest_asyncio.fixture
+async def transport(stack_url: str) -> AsyncIterator[RedisTransport | None]:
+    """On real Redis, the pipelining transport production runs scripts and the
+    worker's stream reads on (app/store/redis/store.py); None on fakeredis."""
+    if stack_url.startswith("sqlite"):
+        yield None
+        return
+    fast = RedisTransport(REDIS_URL, timeout=5)
+    yield fast
+    await fast.aclose()
+
+
 @pytest.fixture
-def make_service(stack: tuple[Any, Database]) -> ServiceFactory:
+def make_service(stack: tuple[Any, Database], transport: RedisTransport | None) -> ServiceFactory:
     """``make_service(offset_seconds)``: services on the stack whose clock is shifted.
 
     Several services on one stack share Redis and the database, like several
-    API processes started with different REDRAIN_CLOCK_OFFSET values.
+    API processes started with different REDRAIN_CLOCK_OFFSET values. On real
+    Redis they talk to it as production does: the transport and redis-py.
     """
-    return service_factory(*stack)
+    return service_factory(*stack, fast=transport)
 
 
 @pytest.fixture
@@ -221,11 +235,16 @@ def make_mariadb_service(mariadb_stack: tuple[Any, Database]) -> ServiceFactory:
     return service_factory(*mariadb_stack)
 
 
-def service_factory(client: Any, db: Database) -> ServiceFactory:
+def service_factory(
+    client: Any, db: Database, fast: RedisTransport | None = None
+) -> ServiceFactory:
     def make(offset: float = 0.0, **kw: Any) -> Services:
         settings = settings_for(db.url, offset, **kw)
         redis = RedisStore(
-            client, offset_ms=settings.clock_offset_ms, idempotency_ttl=settings.idempotency_ttl
+            client,
+            offset_ms=settings.clock_offset_ms,
+            idempotency_ttl=settings.idempotency_ttl,
+            fast=fast,
         )
         return Services(settings, redis, db)
 

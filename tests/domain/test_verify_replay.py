@@ -3,7 +3,6 @@ documented construction: a faithful ledger verifies, each tampering is named."""
 
 from __future__ import annotations
 
-import dataclasses
 
 from app.domain import fairness
 from app.domain.activity import parse_config
@@ -69,14 +68,14 @@ def test_an_honest_round_verifies() -> None:
 def test_each_tampering_is_named() -> None:
     draws = honest_draws()
     loss = next(i for i, d in enumerate(draws) if not d.won and d.pick == 0)
-    forged = dataclasses.replace(draws[loss], won=True, pick=1, prize_key="a")
+    forged = draws[loss]._replace(won=True, pick=1, prize_key="a")
     problems = {f.problem for f in check([*draws[:loss], forged, *draws[loss + 1 :]]).findings}
     assert any("random value picks" in p for p in problems)
-    reseeded = dataclasses.replace(draws[0], random="0" * 40)
+    reseeded = draws[0]._replace(random="0" * 40)
     assert any(
         "random value does not match" in f.problem for f in check([reseeded, *draws[1:]]).findings
     )
-    late = dataclasses.replace(draws[3], drawn_at_ms=ROUND.end_ms)
+    late = draws[3]._replace(drawn_at_ms=ROUND.end_ms)
     assert any("outside" in f.problem for f in check([*draws[:3], late, *draws[4:]]).findings)
     assert any("draw number" in f.problem for f in check(draws[1:]).findings)
 
@@ -85,7 +84,7 @@ def test_a_win_past_the_released_stock_is_caught_and_a_topup_explains_it() -> No
     draws = honest_draws()
     # A loss whose pick had no stock left, recorded as a win: over the stock.
     sold_out = next(i for i, d in enumerate(draws) if d.pick == 2 and not d.won)
-    extra = dataclasses.replace(draws[sold_out], won=True, prize_key="b")
+    extra = draws[sold_out]._replace(won=True, prize_key="b")
     faked = [*draws[:sold_out], extra, *draws[sold_out + 1 :]]
     assert any("exceeds" in f.problem for f in check(faked).findings)
     # With a recorded top-up before it, the same win is honest.
@@ -102,7 +101,7 @@ def test_a_topup_in_the_draws_own_millisecond_may_have_come_after_it() -> None:
     at = draws[sold_out].drawn_at_ms
     same_ms = (Topup("b", 1, at),)
     assert check(draws, same_ms).ok  # the loss: the top-up came just after
-    extra = dataclasses.replace(draws[sold_out], won=True, prize_key="b")
+    extra = draws[sold_out]._replace(won=True, prize_key="b")
     assert check([*draws[:sold_out], extra, *draws[sold_out + 1 :]], same_ms).ok  # or before
     # A millisecond earlier it was surely there: the same loss is named.
     earlier = check(draws, (Topup("b", 1, at - 1),))

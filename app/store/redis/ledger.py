@@ -15,39 +15,56 @@ from app.domain.errors import MalformedEntry
 from app.domain.types import DrawRecord
 from app.store.redis.draw import CONTRACT
 
-_DRAW_ID = re.compile(r"^(\d+):(\d{8}):(\d+):(\d+)$")
+_DRAW_ID = re.compile(r"^((\d+):\d{8}:\d+):(\d+)$")  # (round id (activity)):seq
 F = {name: letter for letter, name in CONTRACT.stream}  # field name -> stream field
+# The flush worker parses every draw: the letters as constants, not F lookups.
+_D, _U, _N, _C, _P, _K, _W, _X, _T, _O, _G = (
+    F[name]
+    for name in (
+        "drawId",
+        "user",
+        "nonce",
+        "clientSeed",
+        "pick",
+        "prizeKey",
+        "won",
+        "random",
+        "atMs",
+        "pool",
+        "grantId",
+    )
+)
 
 
 def parse(stream_id: str, f: Mapping[str, str]) -> DrawRecord:
     try:
-        draw_id = f[F["drawId"]]
+        draw_id = f[_D]
         m = _DRAW_ID.match(draw_id)
         if m is None:
             raise MalformedEntry(f"bad draw id {draw_id!r}")
-        won = f[F["won"]] == "1"
-        key = f[F["prizeKey"]] or None
+        won = f[_W] == "1"
+        key = f[_K] or None
         if won != (key is not None):
             raise MalformedEntry("won flag and prize key disagree")
-        random = f[F["random"]]
+        random = f[_X]
         if len(random) != 40:
             raise MalformedEntry("random is not 40 hex digits")
         return DrawRecord(
-            draw_id=draw_id,
-            activity_id=int(m.group(1)),
-            round_id=draw_id.rsplit(":", 1)[0],
-            seq=int(m.group(4)),
-            user_id=f[F["user"]],
-            nonce=int(f[F["nonce"]]),
-            client_seed=f[F["clientSeed"]],
-            pick=int(f[F["pick"]]),
-            won=won,
-            prize_key=key,
-            random=random,
-            drawn_at_ms=int(f[F["atMs"]]),
-            stream_id=stream_id,
-            pool=int(f.get(F["pool"]) or 1),
-            grant_id=f.get(F["grantId"]) or None,
+            draw_id,
+            int(m[2]),  # activity_id
+            m[1],  # round_id
+            int(m[3]),  # seq
+            f[_U],
+            int(f[_N]),
+            f[_C],
+            int(f[_P]),
+            won,
+            key,
+            random,
+            int(f[_T]),
+            stream_id,
+            int(f.get(_O) or 1),
+            f.get(_G) or None,
         )
     except KeyError as exc:
         raise MalformedEntry(f"missing field {exc.args[0]!r}") from exc

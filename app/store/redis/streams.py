@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from redis import exceptions as rexc
 
@@ -17,9 +17,9 @@ from app.store.redis.connection import RedisConnection, text, translated
 GROUP = "flush"  # the consumer group the worker reads round streams with
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One stream entry delivered to this consumer."""
+class Entry(NamedTuple):
+    """One stream entry delivered to this consumer (a named tuple: one per
+    draw in the flush worker, where a frozen dataclass costs more to build)."""
 
     activity_id: ActivityId
     sfx: str
@@ -52,11 +52,29 @@ def id_key(entry_id: str) -> tuple[int, int]:
 
 
 def _entries(activity_id: ActivityId, sfx: str, raw: Any) -> list[Entry]:
+    """Entries from redis-py's parsed reply: ``[(id, {field: value}), …]``."""
     return [
         Entry(activity_id, sfx, text(eid), {text(k): text(v) for k, v in fields.items()})
         for eid, fields in raw
         if fields is not None
     ]
+
+
+_decode = bytes.decode
+
+
+def _raw_entries(activity_id: ActivityId, sfx: str, raw: Any) -> list[Entry]:
+    """Entries from the reply as Redis sends it: ``[[id, [field, value, …]], …]``.
+
+    The flush worker's read: pairing and decoding in C (``dict(zip(it, it))``
+    takes consecutive items) instead of redis-py's reply callbacks and a
+    comprehension, 6 µs less per entry (docs/performance.md, issue 16)."""
+    out: list[Entry] = []
+    for eid, flat in raw:
+        if flat is not None:
+            it = map(_decode, flat)
+            out.append(Entry(activity_id, sfx, eid.decode(), dict(zip(it, it, strict=True))))
+    return out
 
 
 class Streams:
@@ -110,13 +128,22 @@ class Streams:
         for key, sfx in by_key.items():
             by_slot.setdefault(str(keys.parse_lane(sfx)[1]), []).append(key)
         out: list[Entry] = []
+        fast = self.conn.fast
         async with translated():
             for group in by_slot.values():
-                res = await self._client.xreadgroup(
-                    GROUP, consumer, dict.fromkeys(group, ">"), count=per_stream
-                )
+                if fast is self._client:  # embedded: redis-py's parsed reply
+                    res = await self._client.xreadgroup(
+                        GROUP, consumer, dict.fromkeys(group, ">"), count=per_stream
+                    )
+                    for stream, raw in res or ():
+                        out += _entries(activity_id, by_key[text(stream)], raw)
+                    continue
+                res = await fast.execute(
+                    "XREADGROUP", "GROUP", GROUP, consumer, "COUNT", per_stream, "STREAMS",
+                    *group, *[">"] * len(group), key=group[0],
+                )  # fmt: skip
                 for stream, raw in res or ():
-                    out += _entries(activity_id, by_key[text(stream)], raw)
+                    out += _raw_entries(activity_id, by_key[text(stream)], raw)
         return out
 
     async def ack(self, activity_id: ActivityId, sfx: str, ids: Sequence[str]) -> None:
