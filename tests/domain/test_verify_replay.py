@@ -3,7 +3,6 @@ documented construction: a faithful ledger verifies, each tampering is named."""
 
 from __future__ import annotations
 
-
 from app.domain import fairness
 from app.domain.activity import parse_config
 from app.domain.records import Topup
