@@ -236,9 +236,11 @@ perDay = perDay == '0' and 0 or perDay + 0
 perTotal = perTotal == '0' and 0 or perTotal + 0
 perWins = perWins == '0' and 0 or perWins + 0
 local keepTotal = perTotal > 0 or kind == 'count'
-local inRound = redis.call('HGET', roundUsersKey, user)
-inRound = inRound and inRound + 0 or 0
-if perRound > 0 and inRound >= perRound then return {-5} end
+-- The user's draws in the round are read here only for a limit: the
+-- increment below, after every refusal, gives the nonce.
+if perRound > 0 and (redis.call('HGET', roundUsersKey, user) or 0) + 0 >= perRound then
+  return {-5}
+end
 if perDay > 0 and (redis.call('HGET', dayKey, user) or 0) + 0 >= perDay then
   return {-6}
 end
@@ -347,7 +349,8 @@ if soldOut and anyPrize and (buckets == '1' or redis.call('HGET', roundKey, 'so'
 end
 
 -- Uniform x on [0, total) from the keyed random (see app/domain/fairness.py).
-local nonce = inRound + 1
+-- No refusal comes after this point: the round's count of the user's draws moves.
+local nonce = redis.call('HINCRBY', roundUsersKey, user, '1')
 local nonceS = tostring(nonce)
 local random = redis.sha1hex(userKey .. ':' .. nonceS)
 local TWO52 = 4503599627370496
@@ -395,7 +398,6 @@ if pick > 0 and ARGV[PRIZE_AT + 4 * pick - 3] ~= '1' then
   if row[b + 1] - wonBefore > 0 then isWin = 1 end
 end
 
-redis.call('HINCRBY', roundUsersKey, user, '1')
 local dayCount, totalCount = 0, 0
 if perDay > 0 then dayCount = redis.call('HINCRBY', dayKey, user, '1') end
 if keepTotal then totalCount = redis.call('HINCRBY', totalsKey, user, '1') end

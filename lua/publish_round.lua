@@ -51,24 +51,36 @@ if redis.call('EXISTS', roundKey) == 1 then
   redis.call('DEL', roundKey)
 end
 
+-- A small hash is a listpack, scanned from its head for every field: the
+-- fields each draw reads and writes (draws, then t, r, w per prize) are
+-- written first (loadtest/lua_cost.py: docs/performance.md, issue 16).
+local hot = {'draws', '0'}
+for i = 1, n do
+  local b = PRIZE_AT + (i - 1) * 6
+  local si = tostring(i)
+  local added = topups[ARGV[b]] or 0
+  local firstAt = string.match(ARGV[b + 5], '^(%d+):') or -1
+  hot[#hot + 1], hot[#hot + 2] = 't' .. si, firstAt
+  hot[#hot + 1], hot[#hot + 2] = 'r' .. si, added
+  hot[#hot + 1], hot[#hot + 2] = 'w' .. si, 0
+end
+redis.call('HSET', roundKey, unpack(hot))
 redis.call('HSET', roundKey, 'start', startMs, 'end', endMs, 'n', n,
-  'seed', seed, 'seedh', seedHash, 'draws', 0)
+  'seed', seed, 'seedh', seedHash)
 for i = 1, n do
   -- key, empty, ppb, weight, quantity, slices
   local b = PRIZE_AT + (i - 1) * 6
   local si = tostring(i)
   local key = ARGV[b]
   local added = topups[key] or 0
-  local ns, firstAt = 0, -1
+  local ns = 0
   for at, amount in string.gmatch(ARGV[b + 5], '(%d+):(%d+)') do
     ns = ns + 1
-    if ns == 1 then firstAt = at end
     redis.call('HSET', roundKey, 's' .. si .. '.' .. ns, at .. ':' .. amount)
   end
   redis.call('HSET', roundKey,
     'k' .. si, key, 'e' .. si, ARGV[b + 1], 'p' .. si, ARGV[b + 2], 'g' .. si, ARGV[b + 3],
-    'q' .. si, tonumber(ARGV[b + 4]) + added, 'a' .. si, added, 'r' .. si, added, 'w' .. si, 0,
-    'x' .. si, 1, 'ns' .. si, ns, 't' .. si, firstAt)
+    'q' .. si, tonumber(ARGV[b + 4]) + added, 'a' .. si, added, 'x' .. si, 1, 'ns' .. si, ns)
 end
 redis.call('ZADD', roundsKey, startMs, sfx .. '|' .. endMs)
 return 1
