@@ -7,7 +7,8 @@ REDRAIN_BENCH_MARIADB_URL (default mysql+asyncmy://root@127.0.0.1:3306); creates
 and drops its own database. For each batch size it publishes an activity, fills
 its round streams with ``--rows`` well-formed ledger entries (two rounds, so a
 batch spans streams as in a real burst), then times the real Worker draining
-them: every row is written, checked for duplicates and acknowledged.
+them (redis-py plus the pipelining transport, as ``redrain worker`` has them):
+every row is written, checked for duplicates and acknowledged.
 Prints rows/s per run and the median per batch size, with the CPU per row of
 the worker (this process), of Redis (the server behind the URL, found by its
 port) and of MariaDB (``mariadbd`` on this machine), and Redis's own time per
