@@ -402,15 +402,12 @@ local dayCount, totalCount = 0, 0
 if perDay > 0 then dayCount = redis.call('HINCRBY', dayKey, user, '1') end
 if keepTotal then totalCount = redis.call('HINCRBY', totalsKey, user, '1') end
 draws = draws + 0
-local seq, seqS, drawsS
-if buckets == '1' and bucket == '0' then
-  seq = draws + 1
-  seqS = tostring(seq)
-  drawsS = seqS
-else
+local drawsS = tostring(draws + 1)
+-- Unbucketed (K = 1, so b = 0), the draw's number is the round's new count.
+local seq, seqS = draws + 1, drawsS
+if buckets ~= '1' then
   seq = draws * buckets + bucket + 1
   seqS = tostring(seq)
-  drawsS = tostring(draws + 1)
 end
 local prizeKey, pickS, winS = '', '0', '0'
 if pick > 0 then pickS = digits(pick) end
