@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import secrets
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -41,6 +42,8 @@ def embedded_settings(settings: Settings) -> Settings:
         extra["database_url"] = embedded.database_url()
     if settings.admin_token is None:
         extra["admin_token"] = SecretStr(EMBEDDED_ADMIN_TOKEN)
+    if settings.secret_key is None:  # tokens and the audit chain, for this process only
+        extra["secret_key"] = SecretStr(secrets.token_urlsafe(32))
     return settings.model_copy(update=extra) if extra else settings
 
 
@@ -59,14 +62,14 @@ def connect(settings: Settings) -> tuple[RedisStore, Database]:
         service=settings.redis_sentinel_master,
     )
     assert settings.database_url is not None
-    return redis, Database(settings.database_url)
+    return redis, Database(settings.database_url, audit_key=settings.audit_key_bytes)
 
 
 async def build(settings: Settings) -> Services:
     """Connect everything; in embedded mode also migrate and load the sample."""
     if settings.embedded:
         assert settings.database_url is not None
-        await asyncio.to_thread(upgrade, settings.database_url)
+        await asyncio.to_thread(upgrade, settings.database_url, settings.audit_key_bytes)
     redis, db = connect(settings)
     services = Services(settings, redis, db)
     if settings.embedded:

@@ -8,6 +8,8 @@ variable, and the CLI prints exactly that.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import hmac
 import ipaddress
 from typing import Any
 from urllib.parse import urlsplit
@@ -51,6 +53,9 @@ class Settings(BaseSettings):
     redis_wait_timeout: float = Field(default=0.2, gt=0, le=10)  # seconds
     database_url: str | None = None
     secret_key: SecretStr | None = None
+    # Keys the audit trail's hash chain (docs/security.md); unset: derived from
+    # SECRET_KEY. Never stored in the database, so editing it cannot re-chain.
+    audit_key: SecretStr | None = None
     admin_token: SecretStr | None = None
     dev_login: bool | None = None
     cookie_secure: bool | None = None  # the session cookie's Secure flag; off when embedded
@@ -91,6 +96,15 @@ class Settings(BaseSettings):
     webhook_secret: SecretStr | None = None
     webhook_timeout: float = Field(default=5.0, gt=0, le=60)
     webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+
+    @field_validator("audit_key")
+    @classmethod
+    def _audit_key(cls, v: SecretStr | None) -> SecretStr | None:
+        if v is None or not v.get_secret_value():
+            return None
+        if len(v.get_secret_value()) < 32:
+            raise ValueError("must be at least 32 characters")
+        return v
 
     @field_validator("secret_key")
     @classmethod
@@ -176,6 +190,21 @@ class Settings(BaseSettings):
     @property
     def cookie_secure_enabled(self) -> bool:
         return not self.embedded if self.cookie_secure is None else self.cookie_secure
+
+    @property
+    def audit_key_bytes(self) -> bytes:
+        """The audit chain's HMAC key: REDRAIN_AUDIT_KEY, else one derived from
+        REDRAIN_SECRET_KEY (so rotating the secret needs REDRAIN_AUDIT_KEY set
+        to the old derivation first: docs/security.md)."""
+        if self.audit_key is not None:
+            return self.audit_key.get_secret_value().encode()
+        if self.secret_key is None:
+            raise ConfigError(
+                f"{ENV_PREFIX}AUDIT_KEY or {ENV_PREFIX}SECRET_KEY must be set (the audit trail "
+                "is keyed with it)"
+            )
+        secret = self.secret_key.get_secret_value().encode()
+        return hmac.new(secret, b"redrain audit chain v1", hashlib.sha256).digest()
 
     @property
     def clock_offset_ms(self) -> int:

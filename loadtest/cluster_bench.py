@@ -170,7 +170,7 @@ async def main() -> None:
         store = open_store(
             urls[0], timeout=10, cluster=True, connections=8, offset_ms=0, idempotency_ttl=60
         )
-        db = Database(db_url)
+        db = Database(db_url, audit_key=settings.audit_key_bytes)
         svc = Services(settings, store, db)
         print(
             f"cluster bench: {args.masters} primaries on loopback, {args.draws:,} draws per run, "

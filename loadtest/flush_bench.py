@@ -201,7 +201,7 @@ async def main(args: argparse.Namespace) -> None:
         clock_offset=dt.datetime(2030, 6, 1, 4, 30, tzinfo=dt.UTC).timestamp() - time.time(),
     )
     client = engine_conn.connect(REDIS, timeout=10)
-    db = Database(url)
+    db = Database(url, audit_key=settings.audit_key_bytes)
     print(
         f"flush benchmark: {args.rows} rows per run, {args.loop} loop, gc {args.gc}, MariaDB {MARIADB}, "
         f"Redis {REDIS}"

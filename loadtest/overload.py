@@ -277,7 +277,7 @@ async def publish_rain(base: str, stock: int, stop: bool) -> int:
 async def rows_of(db_url: str, aid: int) -> int:
     from app.store.sql.database import Database
 
-    db = Database(db_url)
+    db = Database(db_url, audit_key=b"")  # reads only
     try:
         return await db.draws.count(aid)
     finally:

@@ -92,7 +92,7 @@ async def main() -> None:
                 rate_limit_user=0,
                 rate_limit_ip=0,
             )
-            db = Database(db_url)
+            db = Database(db_url, audit_key=settings.audit_key_bytes)
             stacks: dict[int, Services] = {}
             for wait in (0, 1):
                 store = open_store(

@@ -36,7 +36,7 @@ from app.store.redis.store import RedisStore
 from app.store.redis.transport import RedisTransport
 from app.store.sql.connection import upgrade
 from app.store.sql.database import Database
-from tests.helpers import ADMIN, MARIADB_URL, REDIS_URL, SECRET
+from tests.helpers import ADMIN, AUDIT_KEY, MARIADB_URL, REDIS_URL, SECRET
 from tests.redisproc import redis_cluster
 
 ServiceFactory = Callable[..., Services]
@@ -165,7 +165,7 @@ async def redis_client(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
 @pytest_asyncio.fixture
 async def database(database_url: str) -> AsyncIterator[Database]:
     """The same test on MariaDB and on SQLite."""
-    db = Database(database_url)
+    db = Database(database_url, audit_key=AUDIT_KEY)
     yield db
     await db.close()
 
@@ -175,7 +175,7 @@ async def stack(stack_url: str) -> AsyncIterator[tuple[Any, Database]]:
     """A whole backend: real Redis with MariaDB, or fakeredis with SQLite (embedded)."""
     real = not stack_url.startswith("sqlite")
     client = await real_redis() if real else fake_client()
-    db = Database(stack_url)
+    db = Database(stack_url, audit_key=AUDIT_KEY)
     yield client, db
     await client.aclose()
     await db.close()
@@ -201,7 +201,7 @@ def settings_for(db_url: str, offset: float = 0.0, **kw: Any) -> Settings:
 @pytest_asyncio.fixture
 async def mariadb_stack(mariadb_url: str) -> AsyncIterator[tuple[Any, Database]]:
     """Real Redis with MariaDB only: for what SQLite cannot show (column limits)."""
-    client, db = await real_redis(), Database(mariadb_url)
+    client, db = await real_redis(), Database(mariadb_url, audit_key=AUDIT_KEY)
     yield client, db
     await client.aclose()
     await db.close()

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
+from app.config import Settings
 from app.domain.audit import Actor
 from app.domain.buckets import bucket_of
 
@@ -25,6 +26,8 @@ SECRET = "s" * 40
 ADMIN = "admin-token-for-tests"
 REDIS_URL = os.environ.get("REDRAIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
 MARIADB_URL = os.environ.get("REDRAIN_TEST_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306")
+# The audit chain's key that settings with SECRET derive (REDRAIN_AUDIT_KEY unset).
+AUDIT_KEY = Settings(_env_file=None, secret_key=SECRET).audit_key_bytes  # type: ignore[call-arg]
 
 # A fixed campaign far from today; tests move the clock there with the offset.
 DAY = dt.date(2030, 6, 1)

@@ -30,6 +30,14 @@ def settings_or_exit() -> Settings:
         fail(exc.message)
 
 
+def audit_key(settings: Settings) -> bytes:
+    """The audit chain's key, or one line saying which setting is missing."""
+    try:
+        return settings.audit_key_bytes
+    except ConfigError as exc:
+        fail(exc.message)
+
+
 def production_settings() -> Settings:
     """Settings for commands that work on the shared Redis and database."""
     settings = settings_or_exit()

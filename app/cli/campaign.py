@@ -10,7 +10,7 @@ from typing import Any
 import click
 import orjson
 
-from app.cli.base import fail, main, production_settings, redact, run, settings_or_exit
+from app.cli.base import audit_key, fail, main, production_settings, redact, run, settings_or_exit
 from app.domain.errors import NotFound
 
 
@@ -122,7 +122,7 @@ def verify(round_id: str) -> None:
     out = Console()
 
     async def go() -> bool:
-        database = Database(settings.database_url or "")
+        database = Database(settings.database_url or "", audit_key=b"")  # reads only
         try:
             with out.status(f"verifying {round_id} ..."):
                 report = await Verifier(database).verify(
@@ -161,7 +161,9 @@ def upgrade() -> None:
         fail("REDRAIN_DATABASE_URL is not set")
     click.echo(f"upgrading {redact(settings.database_url)} ...", err=True)
     try:
-        migrate(settings.database_url)
+        # Migration 0008 re-keys an existing audit trail with this key.
+        key = settings.audit_key_bytes if settings.audit_key or settings.secret_key else None
+        migrate(settings.database_url, key)
     except Exception as exc:
         fail(f"migration failed: {exc.__class__.__name__}: {str(exc).splitlines()[0]}", 1)
     click.echo("database is at the latest schema", err=True)
@@ -177,6 +179,7 @@ def activity() -> None:
 def activity_create(file: Path) -> None:
     """Create an activity from a JSON FILE; prints its id."""
     from app.domain.activity import parse_config
+    from app.domain.audit import CLI
     from app.services.clock import Clock
     from app.store.sql.database import Database
 
@@ -188,12 +191,16 @@ def activity_create(file: Path) -> None:
     except orjson.JSONDecodeError as exc:
         fail(f"{file}: malformed JSON: {exc}")
 
+    key = audit_key(settings)
+
     async def go() -> int:
         cfg = parse_config(data)
-        database = Database(settings.database_url or "")
+        database = Database(settings.database_url or "", audit_key=key)
         try:
             created = await database.activities.create(
-                cfg, now=Clock(settings.clock_offset_ms).stamp()
+                cfg,
+                now=Clock(settings.clock_offset_ms).stamp(),
+                audit=CLI.draft("activity.create", "activity:new"),
             )
             return created.id
         finally:

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import click
 
-from app.cli.base import fail, main, run, settings_or_exit
+from app.cli.base import audit_key, fail, main, run, settings_or_exit
 from app.config import Settings
 from app.domain.audit import CLI
 from app.services.auth import Auth
@@ -29,9 +29,10 @@ def _with_operators(work: Callable[[Operators], Awaitable[T]]) -> T:
     settings: Settings = settings_or_exit()
     if settings.database_url is None:
         fail("REDRAIN_DATABASE_URL is not set")
+    key = audit_key(settings)
 
     async def go() -> T:
-        database = Database(settings.database_url or "")
+        database = Database(settings.database_url or "", audit_key=key)
         clock = Clock(settings.clock_offset_ms)
         try:
             return await work(Operators(settings, database, Auth(settings, clock), clock))
@@ -109,11 +110,25 @@ def audit() -> None:
 
 
 @audit.command("verify")
-def audit_verify() -> None:
-    """Walk the hash chain: exit 0 when every entry is as written, 1 naming the
-    first entry that was edited, deleted or reordered."""
-    checked, problem = _with_operators(lambda ops: ops.verify_audit())
+@click.option(
+    "--expect",
+    "checkpoints",
+    multiple=True,
+    metavar="ID:HASH",
+    help="a head an earlier run printed (kept outside the database); repeatable",
+)
+def audit_verify(checkpoints: tuple[str, ...]) -> None:
+    """Walk the keyed hash chain: exit 0 when every entry is as written, 1
+    naming the first entry that was edited, deleted or reordered (or a
+    checkpoint that is gone). Prints the head to keep as the next checkpoint."""
+    expect: dict[int, str] = {}
+    for point in checkpoints:
+        eid, _, digest = point.partition(":")
+        if not (eid.isascii() and eid.isdigit() and len(digest) == 64):
+            fail(f"--expect {point!r}: expected ID:HASH as `audit verify` prints it")
+        expect[int(eid)] = digest.lower()
+    checked, problem, (head_id, head_hash) = _with_operators(lambda ops: ops.verify_audit(expect))
     if problem is not None:
         click.echo(f"audit trail BROKEN at entry {problem.id}: {problem.problem}")
         sys.exit(1)
-    click.echo(f"audit trail intact: {checked} entries")
+    click.echo(f"audit trail intact: {checked} entries; head {head_id}:{head_hash}")

@@ -8,6 +8,7 @@ the offending field (``sessions[1].pools[0].prizes[2].probability: ...``).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import re
 from typing import Annotated, Any, Literal
@@ -360,3 +361,12 @@ def parse_config(data: Any) -> ActivityConfig:
     except ValidationError as exc:
         field, message = describe(exc)
         raise ValidationFailed(message, field=field) from exc
+
+
+def config_hash(cfg: ActivityConfig) -> str:
+    """SHA-256 of a configuration's canonical JSON: the exact version an
+    approval names (SPEC §8)."""
+    canonical = orjson.dumps(
+        cfg.model_dump(mode="json", exclude_none=True), option=orjson.OPT_SORT_KEYS
+    )
+    return hashlib.sha256(canonical).hexdigest()

@@ -1,17 +1,23 @@
-"""The audit trail's entries and their hash chain (SPEC §8). Pure: no I/O.
+"""The audit trail's entries and their keyed hash chain (SPEC §8). Pure: no I/O.
 
 Each entry stores the hash of the entry before it and its own:
-``hash = SHA-256(prev_hash + canonical JSON of the entry)``, the first entry's
-``prev_hash`` being 64 zeros. Ids are consecutive. Editing an entry changes
-its hash; deleting or reordering entries breaks an id or a ``prev_hash``; so
-:func:`first_break` names the first entry that was edited, deleted or
-reordered in the database.
+``hash = HMAC-SHA256(key, prev_hash + canonical JSON of the entry)``, the
+first entry's ``prev_hash`` being 64 zeros. The key comes from settings
+(``REDRAIN_AUDIT_KEY``, else derived from ``REDRAIN_SECRET_KEY``) and is never
+stored in the database, so whoever can write the database but not read the
+settings cannot recompute a hash after editing an entry. Ids are consecutive.
+Editing an entry changes its hash; deleting or reordering entries breaks an id
+or a ``prev_hash``; so :func:`first_break` names the first entry that was
+edited, deleted or reordered in the database. What this cannot see (cutting
+entries off the end together with the head row) is in docs/security.md.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
+import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -56,70 +62,52 @@ def canonical(value: Any) -> str | None:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
 
 
-def entry_hash(
-    prev_hash: str,
-    *,
-    id: int,
-    at: dt.datetime,
-    actor: str,
-    action: str,
-    target: str,
-    activity_id: int | None,
-    before: str | None,
-    after: str | None,
-    ip: str,
-) -> str:
-    content = orjson.dumps(
-        [id, at.isoformat(), actor, action, target, activity_id, before, after, ip]
+def content_of(e: AuditEntry) -> bytes:
+    """What an entry's hash covers, besides the previous hash."""
+    return orjson.dumps(
+        [
+            e.id,
+            e.at.isoformat(),
+            e.actor,
+            e.action,
+            e.target,
+            e.activity_id,
+            e.before,
+            e.after,
+            e.ip,
+        ]
     )
-    return hashlib.sha256(prev_hash.encode() + content).hexdigest()
 
 
-def seal(draft: AuditDraft, entry_id: int, at: dt.datetime, prev_hash: str) -> AuditEntry:
+def recompute(key: bytes, e: AuditEntry, prev_hash: str) -> str:
+    """The keyed hash ``e`` should carry after ``prev_hash``."""
+    return hmac.new(key, prev_hash.encode() + content_of(e), hashlib.sha256).hexdigest()
+
+
+def plain_hash(e: AuditEntry, prev_hash: str) -> str:
+    """The unkeyed SHA-256 chain of releases before the key (migration 0008
+    verifies an old trail with it before re-keying)."""
+    return hashlib.sha256(prev_hash.encode() + content_of(e)).hexdigest()
+
+
+def seal(
+    key: bytes, draft: AuditDraft, entry_id: int, at: dt.datetime, prev_hash: str
+) -> AuditEntry:
     """The entry a draft becomes as the ``entry_id``-th, after ``prev_hash``."""
-    at = at.replace(microsecond=0)  # what a DATETIME column keeps
-    before, after = canonical(draft.before), canonical(draft.after)
-    target = draft.target[:200]
-    digest = entry_hash(
-        prev_hash,
-        id=entry_id,
-        at=at,
-        actor=draft.actor,
-        action=draft.action,
-        target=target,
-        activity_id=draft.activity_id,
-        before=before,
-        after=after,
-        ip=draft.ip,
-    )
-    return AuditEntry(
+    entry = AuditEntry(
         entry_id,
-        at,
+        at.replace(microsecond=0),  # what a DATETIME column keeps
         draft.actor,
         draft.action,
-        target,
+        draft.target[:200],
         draft.activity_id,
-        before,
-        after,
+        canonical(draft.before),
+        canonical(draft.after),
         draft.ip,
         prev_hash,
-        digest,
+        "",
     )
-
-
-def recompute(e: AuditEntry, prev_hash: str) -> str:
-    return entry_hash(
-        prev_hash,
-        id=e.id,
-        at=e.at,
-        actor=e.actor,
-        action=e.action,
-        target=e.target,
-        activity_id=e.activity_id,
-        before=e.before,
-        after=e.after,
-        ip=e.ip,
-    )
+    return dataclasses.replace(entry, hash=recompute(key, entry, prev_hash))
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +117,14 @@ class Break:
 
 
 def first_break(
-    entries: Iterable[AuditEntry], *, after_id: int = 0, after_hash: str = GENESIS
+    key: bytes | None,
+    entries: Iterable[AuditEntry],
+    *,
+    after_id: int = 0,
+    after_hash: str = GENESIS,
 ) -> Break | None:
     """The first entry (in id order) that does not chain; None if all do.
+    ``key`` None checks the unkeyed chain of old releases.
     ``after_id``/``after_hash``: where the chain is known good (for pages)."""
     expected_id, prev = after_id + 1, after_hash
     for e in entries:
@@ -139,7 +132,8 @@ def first_break(
             return Break(expected_id, f"entry {expected_id} is missing (next is {e.id})")
         if e.prev_hash != prev:
             return Break(e.id, f"entry {e.id} does not follow entry {e.id - 1}")
-        if recompute(e, prev) != e.hash:
+        good = plain_hash(e, prev) if key is None else recompute(key, e, prev)
+        if not hmac.compare_digest(good, e.hash):
             return Break(e.id, f"entry {e.id} was changed after it was written")
         expected_id, prev = e.id + 1, e.hash
     return None
@@ -147,10 +141,18 @@ def first_break(
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """Who makes a change, and from where: what the audit trail records."""
+    """Who makes a change, and from where: what the audit trail records.
+    ``principal`` is the person behind it: the operator who created the API
+    token ``name`` (four-eyes compares principals, so a token can never
+    approve what its creator asked for); a person's own name otherwise."""
 
     name: str
     ip: str = ""
+    owner: str = ""
+
+    @property
+    def principal(self) -> str:
+        return self.owner or self.name
 
     def draft(
         self,

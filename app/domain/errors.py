@@ -144,8 +144,10 @@ class Busy(DependencyError):
     code = "busy"
     status = 503
 
-    def __init__(self, retry_after: int = 1) -> None:
-        super().__init__("too many draws right now; retry after a moment")
+    def __init__(
+        self, retry_after: int = 1, message: str = "too many draws right now; retry after a moment"
+    ) -> None:
+        super().__init__(message)
         self.retry_after = retry_after
 
     def headers(self) -> dict[str, str]:

@@ -8,9 +8,11 @@ Roles, each including the one before::
     admin      operators and API tokens; issuing grants
 
 An API token has one scope: ``grants`` (a trusted backend issuing draw
-chances, nothing else) or ``admin:<role>`` (acts as that role). The
-break-glass ``REDRAIN_ADMIN_TOKEN`` acts as ``admin`` under the actor name
-``admin-token``.
+chances, nothing else) or ``admin:<role>`` (acts as that role). A token acts
+as the operator who created it: never above that operator's role, not at all
+once that operator is disabled, and never approving what that operator
+requested. The break-glass ``REDRAIN_ADMIN_TOKEN`` acts as ``admin`` under
+the actor name ``admin-token``.
 """
 
 from __future__ import annotations
@@ -87,6 +89,12 @@ class Operator:
     via: str  # session | token | admin-token
     csrf: str | None = None  # a session's token, required on its writes
     session: str | None = None  # the session cookie's hash
+    owner: str = ""  # a token's creator: the person it acts as (SPEC §8)
+
+    @property
+    def principal(self) -> str:
+        """The person acting: a token's creator, else the actor itself."""
+        return self.owner or self.actor
 
     def allows(self, need: Can) -> bool:
         if need is Can.GRANT and self.role is None:
@@ -99,10 +107,20 @@ class Operator:
             raise Forbidden(f"this route needs the {NEEDS[need].label} role; you are {role}")
 
 
-def operator_of_scope(name: str, scope: str) -> Operator:
+# Who may own a token without being an operator: the break-glass admin token
+# and the command line on a server (both already hold every power).
+KEYHOLDERS = frozenset({ADMIN_TOKEN_ACTOR, "cli", "embedded"})
+
+
+def token_operator(name: str, scope: str, creator: str, creator_role: Role | None) -> Operator:
+    """An API token acting as its creator, with at most the creator's role
+    (``creator_role`` None: a keyholder, whose role bounds nothing)."""
     if scope == GRANTS_SCOPE:
-        return Operator(name, None, "token")
-    return Operator(name, Role.parse(scope.partition(":")[2]), "token")
+        return Operator(name, None, "token", owner=creator)
+    role = Role.parse(scope.partition(":")[2])
+    if creator_role is not None:
+        role = min(role, creator_role)
+    return Operator(name, role, "token", owner=creator)
 
 
 def check_username(name: str) -> str:

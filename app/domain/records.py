@@ -21,13 +21,25 @@ STATUSES = (DRAFT, PENDING, PUBLISHED, ARCHIVED)
 @dataclass(frozen=True, slots=True)
 class ActivityRecord:
     id: ActivityId
-    config: ActivityConfig
+    config: ActivityConfig  # the latest version (what a PUT last saved)
     version: int
     status: str  # draft | published | pending_approval | archived
     created_at: dt.datetime
     updated_at: dt.datetime
     published_at: dt.datetime | None
     pending_by: str | None = None  # who asked to publish, awaiting another's approval
+    pending_version: int | None = None  # the version that request names
+    published_version: int | None = None  # the version players draw against
+    live_config: ActivityConfig | None = None  # that version's configuration
+
+    @property
+    def live(self) -> ActivityConfig:
+        """The configuration players draw against (the latest, before a first publish)."""
+        return self.live_config or self.config
+
+    @property
+    def unpublished_changes(self) -> bool:
+        return self.published_version is not None and self.published_version != self.version
 
 
 @dataclass(frozen=True, slots=True)

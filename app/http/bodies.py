@@ -135,6 +135,13 @@ class BlacklistBody(_Strict):
     reason: Annotated[StrictStr, Field(max_length=200), AfterValidator(check_name)] = ""
 
 
+class ApproveBody(_Strict):
+    """The exact version a four-eyes approval is for (SPEC §8)."""
+
+    version: Annotated[StrictInt, Field(ge=1, le=2**31 - 1)]
+    config_hash: Annotated[StrictStr, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+
+
 class LoginBody(_Strict):
     username: Annotated[StrictStr, Field(min_length=1, max_length=64)]
     password: Annotated[StrictStr, Field(min_length=1, max_length=1024)]

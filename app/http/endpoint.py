@@ -79,7 +79,7 @@ def _guard(handler: Handler, can: Can) -> Handler:
     async def guarded(request: Request) -> Response:
         op = await operator(request)
         op.require(can)
-        request.state.actor = Actor(op.actor, client_ip(request.scope))
+        request.state.actor = Actor(op.actor, client_ip(request.scope), op.owner)
         request.state.operator = op
         return await handler(request)
 

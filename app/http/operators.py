@@ -3,12 +3,16 @@ API tokens, and approving another publisher's publish (SPEC §8)."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.domain.errors import Forbidden
 from app.domain.operators import Can, Operator, Role
 from app.http import responses as r
 from app.http.bodies import (
+    ApproveBody,
     LoginBody,
     OperatorBody,
     TokenBody,
@@ -39,10 +43,15 @@ endpoint = Endpoints()
     "Sign in to the console: a session cookie and its CSRF token",
     response=r.SignedIn,
     body=LoginBody,
-    errors=(401, 429, 503, *BODY_ERRORS),
+    errors=(401, 403, 429, 503, *BODY_ERRORS),
 )
 async def login(request: Request) -> Response:
     s = services(request)
+    if not same_site(request):
+        raise Forbidden(
+            "sign in from this site's own console: a login from another site's page is refused",
+            code="csrf_failed",
+        )
     body = await read(request, LoginBody)
     done = await s.operators.login(
         body.username, body.password, client_ip(request.scope), request.cookies.get(DEVICE_COOKIE)
@@ -132,11 +141,29 @@ async def audit(request: Request) -> Response:
     auth="operator",
     can=Can.PUBLISH,
     response=r.Published,
-    errors=(404, 409, 503),
+    body=ApproveBody,
+    errors=(403, 404, 409, 503, *BODY_ERRORS),
 )
 async def approve(request: Request) -> Response:
-    done = await services(request).activities.approve(request.path_params["id"], actor(request))
+    body = await read(request, ApproveBody)
+    done = await services(request).activities.approve(
+        request.path_params["id"], actor(request), body.version, body.config_hash
+    )
     return JSON(r.published(done))
+
+
+def same_site(request: Request) -> bool:
+    """No login CSRF: a browser names the page's origin on every cross-origin
+    POST (``Origin``) and says whether it is another site (``Sec-Fetch-Site``);
+    the origin must be this host. A client that sends neither (curl, a
+    script) is not a browser carrying someone's cookies."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    host = request.headers.get("host", "")
+    return bool(host) and urlsplit(origin).netloc.lower() == host.lower()
 
 
 # -- operators and tokens (admin) -------------------------------------------------------

@@ -32,7 +32,7 @@ class Verifier:
         if activity is None:
             report.add(None, f"activity {stored.activity_id} is missing")
             return report
-        cfg = activity.config
+        cfg = activity.live  # the published version, which the rounds were drawn with
         rnd = next((r for r in plan_rounds(activity.id, cfg) if r.round_id == round_id), None)
         if rnd is None:
             report.add(None, "the activity's configuration has no such round")

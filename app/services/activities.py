@@ -9,14 +9,17 @@ draw (docs/architecture.md).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
 import logging
-from collections.abc import Callable
+import secrets
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from app import metrics
-from app.domain.activity import parse_config
+from app.domain.activity import config_hash, parse_config
 from app.domain.audit import Actor
 from app.domain.errors import (
     Conflict,
@@ -31,6 +34,7 @@ from app.domain.runtime import Runtime, limits_of
 from app.domain.schedule import activity_window, plan_rounds, round_slices
 from app.domain.types import ActivityId, RoundPlan, RoundStats
 from app.services.clock import Clock
+from app.services.guard import LOCK as BLACKLIST_LOCK
 from app.services.runtimes import RuntimeCache
 from app.store.redis.catalogue import ToppedUp, TopupCode
 from app.store.redis.store import RedisStore
@@ -46,7 +50,12 @@ READ_ONLY_FIELDS = (
     "updated_at",
     "published_at",
     "pending_by",
+    "pending_version",
+    "published_version",
+    "config_hash",
 )
+LEASE_TTL_MS = 120_000  # longer than the largest publish takes (docs/api.md)
+LEASE_WAIT = 10.0  # seconds a change waits for another change of the activity
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +99,7 @@ class Pending:
     id: ActivityId
     version: int
     requested_by: str
+    config_hash: str
 
 
 class Activities:
@@ -124,31 +134,56 @@ class Activities:
     ) -> list[ActivityRecord]:
         return await self.db.activities.latest(limit=limit, offset=offset, status=status)
 
+    @contextlib.asynccontextmanager
+    async def changing(self, activity_id: ActivityId) -> AsyncIterator[None]:
+        """One change of an activity at a time, across API processes: the
+        database lease of the activity, waited for up to LEASE_WAIT seconds,
+        then 409 ``activity_busy``."""
+        owner = secrets.token_hex(8)
+        deadline = self.clock.monotonic() + LEASE_WAIT
+        delay = 0.01
+        while not await self.db.activities.claim(
+            activity_id, owner, int(self.clock.wall() * 1000), LEASE_TTL_MS
+        ):
+            await self.get(activity_id)  # 404 rather than waiting for nothing
+            if self.clock.monotonic() >= deadline:
+                raise Conflict(
+                    f"activity {activity_id} is being changed by another request; try again",
+                    code="activity_busy",
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.2)
+        try:
+            yield
+        finally:
+            await self.db.activities.release(activity_id, owner)
+
     async def archive(
         self, activity_id: ActivityId, by: Actor, *, restore: bool = False
     ) -> ActivityRecord:
         """Put a draft away (out of the default list), or bring it back. Only a
         draft that was never published: a published activity's rounds exist."""
-        rec = await self.get(activity_id)
-        before, after = (ARCHIVED, DRAFT) if restore else (DRAFT, ARCHIVED)
-        action = "activity.restore" if restore else "activity.archive"
-        audit = by.draft(
-            action,
-            f"activity:{activity_id}",
-            activity_id=activity_id,
-            before={"status": rec.status},
-            after={"status": after},
-        )
-        moved = await self.db.activities.move(
-            activity_id, before, after, now=self.clock.stamp(), audit=audit
-        )
-        if not moved:
-            raise Conflict(
-                f"activity {activity_id} is {rec.status}; only a draft never published "
-                f"can be {'restored' if restore else 'archived'}",
-                code="not_archivable" if not restore else "not_archived",
+        async with self.changing(activity_id):
+            rec = await self.get(activity_id)
+            before, after = (ARCHIVED, DRAFT) if restore else (DRAFT, ARCHIVED)
+            action = "activity.restore" if restore else "activity.archive"
+            audit = by.draft(
+                action,
+                f"activity:{activity_id}",
+                activity_id=activity_id,
+                before={"status": rec.status},
+                after={"status": after},
             )
-        return await self.get(activity_id)
+            moved = await self.db.activities.move(
+                activity_id, before, after, now=self.clock.stamp(), audit=audit
+            )
+            if not moved:
+                raise Conflict(
+                    f"activity {activity_id} is {rec.status}; only a draft never published "
+                    f"can be {'restored' if restore else 'archived'}",
+                    code="not_archivable" if not restore else "not_archived",
+                )
+            return await self.get(activity_id)
 
     def _check_not_archived(self, rec: ActivityRecord) -> None:
         if rec.status == ARCHIVED:
@@ -157,64 +192,91 @@ class Activities:
             )
 
     async def replace(self, activity_id: ActivityId, data: Any, by: Actor) -> ActivityRecord:
-        """The next version. A live activity is re-published at once, or, with
-        approvals, waits for another publisher while its live version stays."""
+        """The next version. A draft changes in place; a published activity
+        keeps drawing against its published version until a publisher
+        publishes this one (SPEC §3), and a pending request to publish is void."""
         if isinstance(data, dict):
             data = {k: v for k, v in data.items() if k not in READ_ONLY_FIELDS}
         cfg = parse_config(data)
-        rec = await self.get(activity_id)
-        self._check_not_archived(rec)
-        live = rec.published_at is not None
-        if live and self.clock.now_ms() >= activity_window(rec.config)[0]:
-            raise Conflict(
-                "the activity has started; only stock top-ups are possible now",
-                code="activity_started",
+        async with self.changing(activity_id):
+            rec = await self.get(activity_id)
+            self._check_not_archived(rec)
+            live = rec.published_at is not None
+            if live and self.clock.now_ms() >= activity_window(rec.live)[0]:
+                raise Conflict(
+                    "the activity has started; only stock top-ups are possible now",
+                    code="activity_started",
+                )
+            if live and cfg.buckets != rec.live.buckets:
+                # Redis holds the published rounds under the old buckets' tags.
+                raise ValidationFailed(
+                    "buckets: fixed once the activity has been published", field="buckets"
+                )
+            return await self.db.activities.replace(
+                activity_id,
+                cfg,
+                now=self.clock.stamp(),
+                audit=by.draft(
+                    "activity.update", f"activity:{activity_id}", activity_id=activity_id
+                ),
             )
-        if live and cfg.buckets != rec.config.buckets:
-            # Redis holds the published rounds under the old buckets' tags.
-            raise ValidationFailed(
-                "buckets: fixed once the activity has been published", field="buckets"
-            )
-        rec = await self.db.activities.replace(
-            activity_id,
-            cfg,
-            now=self.clock.stamp(),
-            audit=by.draft("activity.update", f"activity:{activity_id}", activity_id=activity_id),
-            pending_by=by.name if live and self.approvals else None,
-        )
-        if rec.status == PUBLISHED:
-            await self._publish(rec, by, "activity.publish")
-        return rec
 
     async def publish(self, activity_id: ActivityId, by: Actor) -> PublishSummary | Pending:
-        rec = await self.get(activity_id)
-        self._check_not_archived(rec)
-        if not self.approvals:
-            return await self._publish(rec, by, "activity.publish")
-        if rec.status != PENDING or rec.pending_by != by.name:
+        """The latest version goes live; with four-eyes approvals it waits for
+        another publisher (re-publishing the live version needs no approval:
+        it changes nothing players can win)."""
+        async with self.changing(activity_id):
+            rec = await self.get(activity_id)
+            self._check_not_archived(rec)
+            if not self.approvals or (
+                rec.status == PUBLISHED and rec.published_version == rec.version
+            ):
+                return await self._publish(rec, by, "activity.publish")
+            digest = config_hash(rec.config)
+            if rec.status == PENDING and rec.pending_by == by.principal:
+                return Pending(rec.id, rec.version, by.principal, digest)  # asked already
             audit = by.draft(
                 "activity.publish_requested",
                 f"activity:{rec.id}",
                 activity_id=rec.id,
                 before={"status": rec.status, "pending_by": rec.pending_by},
-                after={"status": PENDING, "pending_by": by.name, "version": rec.version},
+                after={
+                    "status": PENDING,
+                    "pending_by": by.principal,
+                    "version": rec.version,
+                    "config_hash": digest,
+                },
             )
             await self.db.activities.mark_pending(
-                rec.id, by.name, now=self.clock.stamp(), audit=audit
+                rec.id, by.principal, rec.version, now=self.clock.stamp(), audit=audit
             )
-        return Pending(rec.id, rec.version, by.name)
+            return Pending(rec.id, rec.version, by.principal, digest)
 
-    async def approve(self, activity_id: ActivityId, by: Actor) -> PublishSummary:
-        """Another publisher's go: the pending version goes live."""
-        rec = await self.get(activity_id)
-        if rec.status != PENDING:
-            raise Conflict(f"activity {rec.id} is not waiting for approval", code="not_pending")
-        if rec.pending_by == by.name:
-            raise Forbidden(
-                "a different publisher must approve what you asked to publish",
-                code="same_publisher",
-            )
-        return await self._publish(rec, by, "activity.approve")
+    async def approve(
+        self, activity_id: ActivityId, by: Actor, version: int, digest: str | None = None
+    ) -> PublishSummary:
+        """Another publisher's go for the exact version that was asked for."""
+        async with self.changing(activity_id):
+            rec = await self.get(activity_id)
+            if rec.status != PENDING or rec.pending_version is None:
+                raise Conflict(f"activity {rec.id} is not waiting for approval", code="not_pending")
+            if rec.pending_by == by.principal:
+                raise Forbidden(
+                    "a different publisher must approve what you asked to publish"
+                    + (f" (this token acts as {by.principal})" if by.owner else ""),
+                    code="same_publisher",
+                )
+            if version != rec.pending_version or rec.version != rec.pending_version:
+                raise Conflict(
+                    f"the request is to publish version {rec.pending_version}, not {version}",
+                    code="version_mismatch",
+                )
+            if digest is not None and digest != config_hash(rec.config):
+                raise Conflict(
+                    f"version {version}'s configuration hash is {config_hash(rec.config)}",
+                    code="version_mismatch",
+                )
+            return await self._publish(rec, by, "activity.approve")
 
     async def _publish(self, rec: ActivityRecord, by: Actor, action: str) -> PublishSummary:
         cfg = rec.config
@@ -246,20 +308,31 @@ class Activities:
             action,
             f"activity:{rec.id}",
             activity_id=rec.id,
-            before={"status": rec.status, "pending_by": rec.pending_by, "version": rec.version},
-            after={"status": PUBLISHED, **dataclasses.asdict(summary)},
+            before={
+                "status": rec.status,
+                "pending_by": rec.pending_by,
+                "version": rec.published_version,
+            },
+            after={
+                "status": PUBLISHED,
+                "config_hash": config_hash(cfg),
+                **dataclasses.asdict(summary),
+            },
         )
-        await self.db.activities.mark_published(rec.id, now=self.clock.stamp(), audit=audit)
+        await self.db.activities.mark_published(
+            rec.id, rec.version, cfg, now=self.clock.stamp(), audit=audit
+        )
         self.runtimes.forget(rec.id)
         return summary
 
     async def sync_blacklist(self, activity_id: ActivityId, buckets: int = 1) -> None:
         """Give a published activity (each of its buckets) its copy of the
         whole blacklist."""
-        entries = await self.db.guard.blacklist()
-        for kind in ("user", "ip"):
-            values = [e.value for e in entries if e.kind == kind]
-            await self.redis.guard.replace(activity_id, kind, values, buckets)
+        async with self.redis.locks.hold(BLACKLIST_LOCK):
+            entries = await self.db.guard.blacklist()
+            for kind in ("user", "ip"):
+                values = [e.value for e in entries if e.kind == kind]
+                await self.redis.guard.replace(activity_id, kind, values, buckets)
 
     async def topup(
         self, activity_id: ActivityId, round_ref: str, prize: str, add: int, by: Actor

@@ -52,7 +52,7 @@ class Services:
         self.lotteries = Lotteries(db, self.clock)
         self.account = Account(db, self.auth, self.clock, wechat)
         self.guard = Guard(redis, db, self.clock)
-        self.operators = Operators(settings, db, self.auth, self.clock)
+        self.operators = Operators(settings, db, self.auth, self.clock, redis.logins)
         self._upstream = [c for c in (risk, wechat) if c is not None]
 
     async def health(self) -> dict[str, str]:

@@ -11,6 +11,10 @@ from app.services.clock import Clock
 from app.store.redis.store import RedisStore
 from app.store.sql.database import Database
 
+# Held while the list changes and while a publish copies it into an activity:
+# a copy made from a read taken before a change would otherwise undo it.
+LOCK = "blacklist"
+
 
 class Guard:
     def __init__(self, redis: RedisStore, db: Database, clock: Clock) -> None:
@@ -24,19 +28,21 @@ class Guard:
     async def add(self, kind: str, value: str, reason: str, by: Actor) -> bool:
         """True if added, False if it was already listed."""
         audit = by.draft("blacklist.add", f"blacklist:{kind}:{value}", after={"reason": reason})
-        created = await self.db.guard.blacklist_add(
-            kind, value, reason, now=self.clock.stamp(), audit=audit
-        )
-        await self.redis.guard.change(await self._published(), kind, value, add=True)
+        async with self.redis.locks.hold(LOCK):
+            created = await self.db.guard.blacklist_add(
+                kind, value, reason, now=self.clock.stamp(), audit=audit
+            )
+            await self.redis.guard.change(await self._published(), kind, value, add=True)
         return created
 
     async def remove(self, kind: str, value: str, by: Actor) -> None:
         audit = by.draft("blacklist.remove", f"blacklist:{kind}:{value}", before={"listed": True})
-        if not await self.db.guard.blacklist_remove(
-            kind, value, now=self.clock.stamp(), audit=audit
-        ):
-            raise NotFound(f"{kind} {value!r} is not blacklisted", code="not_blacklisted")
-        await self.redis.guard.change(await self._published(), kind, value, add=False)
+        async with self.redis.locks.hold(LOCK):
+            if not await self.db.guard.blacklist_remove(
+                kind, value, now=self.clock.stamp(), audit=audit
+            ):
+                raise NotFound(f"{kind} {value!r} is not blacklisted", code="not_blacklisted")
+            await self.redis.guard.change(await self._published(), kind, value, add=False)
 
     async def _published(self) -> list[tuple[ActivityId, int]]:
         """Every published activity with its number of buckets (one blacklist copy each)."""

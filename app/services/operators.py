@@ -6,7 +6,9 @@ last used; it ends after ``REDRAIN_SESSION_TTL`` idle seconds. API tokens are
 random secrets shown once; only their SHA-256 is stored.
 
 Login throttling (5 failures in 15 minutes for one username, or from one
-address, answer 429 ``login_throttled``) cannot lock a known operator out: a
+address, answer 429 ``login_throttled``) reserves each password check in Redis
+before it runs, so a burst of parallel guesses gets no more checks than a
+sequence would; and it cannot lock a known operator out: a
 successful login leaves a signed "device" cookie for that username, and a
 login carrying it is not counted against the username's failures, only the
 address's — so an attacker hammering a username from elsewhere locks out
@@ -21,6 +23,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -29,16 +32,29 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from app.config import Settings
 from app.domain import operators as ops
 from app.domain.audit import GENESIS, Actor, AuditEntry, Break, first_break
-from app.domain.errors import Conflict, Forbidden, LimitReached, NotFound, Unauthorized
+from app.domain.errors import (
+    Busy,
+    Conflict,
+    Forbidden,
+    InternalError,
+    LimitReached,
+    NotFound,
+    Unauthorized,
+)
 from app.domain.records import OperatorRecord, TokenRecord
 from app.services.auth import Auth
 from app.services.clock import Clock
+from app.store.redis.logins import Logins
 from app.store.sql.database import Database
 
 HASHER = PasswordHasher()  # argon2id, RFC 9106's low-memory parameters
 _DUMMY = HASHER.hash("not a password: equalises the time an unknown name takes")
 LOGIN_WINDOW = dt.timedelta(minutes=15)
 LOGIN_FAILURES = 5
+# Password checks at once per process (each holds a database connection and an
+# argon2 thread); a login waits this many seconds for one, then 503 busy.
+LOGIN_CHECKS = 4
+LOGIN_QUEUE = 5.0
 DEVICE_TTL = 30 * 86_400
 TOKEN_PREFIX = "rdt_"  # noqa: S105 - marks the kind of token, not a secret
 
@@ -56,11 +72,20 @@ class Login:
 
 
 class Operators:
-    def __init__(self, settings: Settings, db: Database, auth: Auth, clock: Clock) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        auth: Auth,
+        clock: Clock,
+        logins: Logins | None = None,
+    ) -> None:
         self.db = db
         self.auth = auth
         self.clock = clock
+        self.logins = logins  # None: no console login (the command line)
         self.session_ttl = dt.timedelta(seconds=settings.session_ttl)
+        self._checks = asyncio.Semaphore(LOGIN_CHECKS)
 
     # -- operators and tokens ---------------------------------------------------
 
@@ -107,7 +132,7 @@ class Operators:
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         audit = by.draft("token.create", f"token:{name}", after={"scope": scope})
         made = await self.db.operators.create_token(
-            name, digest(secret), scope, by=by.name, now=self.clock.stamp(), audit=audit
+            name, digest(secret), scope, by=by.principal, now=self.clock.stamp(), audit=audit
         )
         if made is None:
             raise Conflict(f"a token named {name!r} exists", code="token_exists")
@@ -140,10 +165,22 @@ class Operators:
         raise Forbidden("this route is for operators: sign in, or use an API token")
 
     async def from_token(self, secret: str) -> ops.Operator:
-        token = await self.db.operators.token(digest(secret))
-        if token is None:
+        """An API token acts as the operator who created it (SPEC §8)."""
+        found = await self.db.operators.token(digest(secret))
+        if found is None:
             raise Unauthorized("unknown or revoked API token", code="invalid_token")
-        return ops.operator_of_scope(token.name, token.scope)
+        token, owner = found
+        if owner is None and token.created_by not in ops.KEYHOLDERS:
+            raise Unauthorized(
+                f"this token's creator {token.created_by!r} is not an operator",
+                code="invalid_token",
+            )
+        if owner is not None and owner.disabled:
+            raise Unauthorized(
+                f"this token's creator {owner.username!r} is disabled", code="invalid_token"
+            )
+        role = None if owner is None else ops.Role.parse(owner.role)
+        return ops.token_operator(token.name, token.scope, token.created_by, role)
 
     async def from_session(self, cookie: str, *, write: bool, csrf: str | None) -> ops.Operator:
         """The operator of a console session; a write must carry its CSRF token."""
@@ -167,34 +204,75 @@ class Operators:
     # -- signing in and out ------------------------------------------------------------
 
     async def login(self, username: str, password: str, ip: str, device: str | None) -> Login:
-        now = self.clock.stamp()
-        since = now - LOGIN_WINDOW
-        target = f"operator:{username[:64]}"
-        who = Actor(username[:64] or "anonymous", ip)
-        trusted_device = self._device_ok(device, username)
-        for scope in (("ip", None, ip), ("user", target, None)):
-            if scope[0] == "user" and trusted_device:
-                continue  # this browser signed in as them before: not the attacker's lockout
-            count, oldest = await self.db.audit.failures_since(since, target=scope[1], ip=scope[2])
-            if count >= LOGIN_FAILURES and oldest is not None:
-                await self.db.audit.record(who.draft("login.throttled", target), now=now)
-                wait = int((oldest + LOGIN_WINDOW - now).total_seconds()) + 1
-                raise LimitReached(
-                    "too many failed logins: wait before trying again",
-                    code="login_throttled",
-                    retry_after=max(1, wait),
+        """Sign in. The password check is reserved first (SPEC §8): at most
+        LOGIN_FAILURES checks per LOGIN_WINDOW for the address and, without this
+        username's device cookie, for the username, however many requests
+        arrive at once; a successful check gives its reservation back."""
+        if self.logins is None:
+            raise InternalError("console logins need Redis (the attempt counters live there)")
+        name = username.strip().lower()[:64]  # one counter however it is typed
+        target = f"operator:{name}"
+        who = Actor(name or "anonymous", ip)
+        attempt = secrets.token_hex(8)
+        throttled = await self.logins.reserve(
+            ip,
+            name,
+            attempt,
+            per_user=not self._device_ok(device, name),
+            limit=LOGIN_FAILURES,
+            window_ms=int(LOGIN_WINDOW.total_seconds() * 1000),
+        )
+        if throttled is not None:
+            if throttled.first:  # one entry per throttled window, not one per request
+                after = {"scope": throttled.scope}
+                await self.db.audit.record(
+                    who.draft("login.throttled", target, after=after), now=self.clock.stamp()
                 )
-        found = await self.db.operators.credentials(username)
-        ok = await asyncio.to_thread(self._check, found[1] if found else _DUMMY, password)
-        if found is None or not ok or found[0].disabled:
-            await self.db.audit.record(who.draft("login.failed", target), now=now)
-            raise Unauthorized("wrong username or password", code="invalid_credentials")
-        op = found[0]
+            raise LimitReached(
+                "too many failed logins: wait before trying again",
+                code="login_throttled",
+                retry_after=max(1, -(-throttled.wait_ms // 1000)),
+            )
+        try:
+            op = await self._check_password(name, password, who, target)
+        except Unauthorized:
+            raise  # a failed check: its reservation stays and counts
+        except BaseException:
+            await self.logins.release(ip, name, attempt)  # the check never ran
+            raise
+        await self.logins.release(ip, name, attempt)  # only failures count
         session, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         await self.db.operators.open_session(
-            op.id, digest(session), csrf, now=now, audit=who.draft("login.succeeded", target)
+            op.id,
+            digest(session),
+            csrf,
+            now=self.clock.stamp(),
+            audit=who.draft("login.succeeded", target),
         )
-        return Login(op, session, csrf, self._device(username))
+        return Login(op, session, csrf, self._device(name))
+
+    async def _check_password(
+        self, name: str, password: str, who: Actor, target: str
+    ) -> OperatorRecord:
+        """The operator, if the password is right; a failure is audited. At
+        most LOGIN_CHECKS run at once per process, so a flood of logins
+        cannot take every database connection (the rest wait up to
+        LOGIN_QUEUE seconds, then 503 busy)."""
+        try:
+            await asyncio.wait_for(self._checks.acquire(), LOGIN_QUEUE)
+        except TimeoutError:
+            raise Busy(1, "too many sign-ins at once; retry after a moment") from None
+        try:
+            found = await self.db.operators.credentials(name)
+            ok = await asyncio.to_thread(self._check, found[1] if found else _DUMMY, password)
+            if found is None or not ok or found[0].disabled:
+                await self.db.audit.record(
+                    who.draft("login.failed", target), now=self.clock.stamp()
+                )
+                raise Unauthorized("wrong username or password", code="invalid_credentials")
+            return found[0]
+        finally:
+            self._checks.release()
 
     async def logout(self, cookie: str, ip: str) -> None:
         found = await self.db.operators.session(digest(cookie))
@@ -247,20 +325,49 @@ class Operators:
             actor=actor, action=action, activity_id=activity_id, before_id=before_id, limit=limit
         )
 
-    async def verify_audit(self) -> tuple[int, Break | None]:
-        """``(entries checked, the first break or None)``: the chain in id
-        order, then the head row against the last entry (a deleted tail)."""
+    async def verify_audit(
+        self, expect: Mapping[int, str] | None = None
+    ) -> tuple[int, Break | None, tuple[int, str]]:
+        """``(entries checked, the first break or None, the head)``: the keyed
+        chain in id order, then the head row against the last entry (a deleted
+        tail). ``expect``: checkpoints kept outside the database (id → hash,
+        as an earlier run printed its head), each of which must still be there
+        as it was: the chain alone cannot tell a trail cut short together with
+        its head row (docs/security.md)."""
+        key, pending = self.db.audit_key, dict(expect or {})
         checked, last_id, last_hash = 0, 0, GENESIS
         async for chunk in self.db.audit.walk():
-            problem = first_break(chunk, after_id=last_id, after_hash=last_hash)
+            problem = first_break(key, chunk, after_id=last_id, after_hash=last_hash)
             if problem is not None:
-                return checked, problem
+                return checked, problem, (last_id, last_hash)
+            for e in chunk:
+                want = pending.pop(e.id, None)
+                if want is not None and not hmac.compare_digest(want, e.hash):
+                    return (
+                        checked,
+                        Break(e.id, f"entry {e.id} is not the checkpointed one"),
+                        (
+                            last_id,
+                            last_hash,
+                        ),
+                    )
             checked += len(chunk)
             last_id, last_hash = chunk[-1].id, chunk[-1].hash
         head_id, head_hash = await self.db.audit.head()
         if (head_id, head_hash) != (last_id, last_hash):
             gone = last_id + 1
-            return checked, Break(
-                gone, f"entries from {gone} to {head_id} are missing (the head says {head_id})"
+            return (
+                checked,
+                Break(
+                    gone, f"entries from {gone} to {head_id} are missing (the head says {head_id})"
+                ),
+                (last_id, last_hash),
             )
-        return checked, None
+        if pending:
+            gone = min(pending)
+            return (
+                checked,
+                Break(gone, f"checkpointed entry {gone} is missing"),
+                (last_id, last_hash),
+            )
+        return checked, None, (last_id, last_hash)

@@ -143,7 +143,10 @@ async def test_archive_a_draft_and_filter_the_list(
     assert resp.status_code == 200 and resp.json()["status"] == "draft"
     assert await listed() == [live, archived, draft]
     audit = (
-        await client.get("/v1/admin/audit?action=activity.archive", headers=admin_headers())
+        await client.get(
+            f"/v1/admin/audit?action=activity.archive&activity_id={archived}",
+            headers=admin_headers(),
+        )
     ).json()
     assert [e["target"] for e in audit["entries"]] == [f"activity:{archived}"]
 

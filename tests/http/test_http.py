@@ -19,7 +19,7 @@ from app.store.redis.store import RedisStore
 from app.store.sql.database import Database
 from app.store.sql.models import ActivityRow
 from tests.conftest import ServiceFactory, admin_headers, settings_for
-from tests.helpers import DAY, SECRET, local, offset_to, prize, rain, snapshot
+from tests.helpers import AUDIT_KEY, DAY, SECRET, local, offset_to, prize, rain, snapshot
 
 Http = Callable[[Services], httpx.AsyncClient]
 
@@ -391,7 +391,7 @@ async def test_dev_login(make_service: ServiceFactory, http: Http) -> None:
 async def test_redis_down_gives_503(http: Http, sqlite_url: str) -> None:
     settings = settings_for(sqlite_url)
     dead = engine_conn.connect("redis://127.0.0.1:1/0", timeout=0.5)
-    db = Database(sqlite_url)
+    db = Database(sqlite_url, audit_key=AUDIT_KEY)
     svc = Services(settings, RedisStore(dead, offset_ms=0, idempotency_ttl=60), db)
     client = http(svc)
     t0 = time.monotonic()
@@ -410,7 +410,7 @@ async def test_redis_down_gives_503(http: Http, sqlite_url: str) -> None:
 @pytest.mark.integration  # connects to a dead port
 async def test_database_down_gives_503(http: Http, redis_client: Any) -> None:
     url = "mysql+asyncmy://root@127.0.0.1:1/none"
-    db = Database(url, timeout=1)
+    db = Database(url, timeout=1, audit_key=AUDIT_KEY)
     svc = Services(settings_for(url), RedisStore(redis_client, offset_ms=0, idempotency_ttl=60), db)
     client = http(svc)
     t0 = time.monotonic()

@@ -3,8 +3,11 @@ trail (SPEC §8), over HTTP in process, on MariaDB and on SQLite."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import json
 import re
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -73,6 +76,7 @@ async def test_each_role_reaches_exactly_its_routes(
     """Every operator route, with a token of each role: refused (403
     ``forbidden``) exactly when the role is below what the route needs."""
     svc = make_service()
+    await operator(svc, "admin", ROOT.name)  # a token acts as its creator: an admin here
     _, secret = await svc.operators.create_token(f"t-{role}-{id(svc)}", f"admin:{role}", ROOT)
     client = http(svc)
     level = Role.parse(role)
@@ -251,16 +255,21 @@ async def test_four_eyes_publish(make_service: ServiceFactory, http: Http) -> No
     assert asked.status_code == 202 and asked.json()["status"] == "pending_approval"
     draw = await client.post("/v1/draw", json={"activity_id": aid}, headers=bearer("p"))
     assert_error(draw, 404, "activity_not_found")  # nothing is live yet
+    version = {"version": asked.json()["version"]}
     assert_error(
-        await client.post(f"/v1/admin/activities/{aid}/approve", headers=a), 403, "same_publisher"
+        await client.post(f"/v1/admin/activities/{aid}/approve", json=version, headers=a),
+        403,
+        "same_publisher",
     )
-    approved = await client.post(f"/v1/admin/activities/{aid}/approve", headers=b)
+    approved = await client.post(f"/v1/admin/activities/{aid}/approve", json=version, headers=b)
     assert approved.status_code == 200 and approved.json()["status"] == "published"
     assert (
         await client.post("/v1/draw", json={"activity_id": aid}, headers=bearer("p"))
     ).status_code == 200
     assert_error(
-        await client.post(f"/v1/admin/activities/{aid}/approve", headers=b), 409, "not_pending"
+        await client.post(f"/v1/admin/activities/{aid}/approve", json=version, headers=b),
+        409,
+        "not_pending",
     )
     entries = await svc.operators.audit(
         actor=None, action=None, activity_id=aid, before_id=None, limit=50
@@ -352,7 +361,7 @@ async def test_a_change_and_its_entry_commit_or_roll_back_together(
         actor=ROOT.name, action="activity.create", activity_id=None, before_id=None, limit=10
     )
     assert entries == []
-    checked, broken = await svc.operators.verify_audit()
+    checked, broken, _ = await svc.operators.verify_audit()
     assert broken is None and checked > 0
 
 
@@ -360,7 +369,7 @@ async def test_the_audit_trail_is_tamper_evident(make_service: ServiceFactory) -
     svc = make_service()
     for i in range(3):
         await svc.operators.ensure(f"chain-{i}-{id(svc)}", PASSWORD, "viewer", ROOT)
-    checked, broken = await svc.operators.verify_audit()
+    checked, broken, _ = await svc.operators.verify_audit()
     assert broken is None and checked >= 3
     last = await svc.operators.audit(
         actor=None, action=None, activity_id=None, before_id=None, limit=3
@@ -369,15 +378,21 @@ async def test_the_audit_trail_is_tamper_evident(make_service: ServiceFactory) -
 
     async with svc.db.session() as s:  # an insider edits an entry
         await s.execute(update(AuditRow).where(AuditRow.id == last[1].id).values(actor="someone"))
-    _, broken = await svc.operators.verify_audit()
+    _, broken, _ = await svc.operators.verify_audit()
     assert broken is not None and broken.id == last[1].id and "changed" in broken.problem
     async with svc.db.session() as s:  # ...and, put back, deletes another
         await s.execute(
             update(AuditRow).where(AuditRow.id == last[1].id).values(actor=last[1].actor)
         )
+        gone = await s.get(AuditRow, last[2].id)
+        assert gone is not None
+        kept = {c.key: getattr(gone, c.key) for c in AuditRow.__table__.columns}
         await s.execute(delete(AuditRow).where(AuditRow.id == last[2].id))
-    _, broken = await svc.operators.verify_audit()
+    _, broken, _ = await svc.operators.verify_audit()
     assert broken is not None and broken.id == last[2].id and "missing" in broken.problem
+    async with svc.db.session() as s:  # whole again, for the tests that follow on MariaDB
+        s.add(AuditRow(**kept))
+    assert (await svc.operators.verify_audit())[1] is None
 
 
 async def test_operators_are_managed_by_admins(make_service: ServiceFactory, http: Http) -> None:
@@ -409,3 +424,259 @@ async def test_operators_are_managed_by_admins(make_service: ServiceFactory, htt
     listed = (await client.get("/v1/admin/operators", headers=h)).json()["operators"]
     assert any(o["username"] == "carol-ops" and o["disabled"] for o in listed)
     assert dt.datetime.fromisoformat(listed[0]["created_at"].replace("Z", "+00:00"))
+
+
+async def test_an_insider_who_recomputes_the_chain_is_still_caught(
+    make_service: ServiceFactory,
+) -> None:
+    """Issue 23: editing an entry and re-chaining everything after it (and the
+    head) with the app's own hash functions but without the key from settings
+    is caught at the edited entry, whichever way the insider re-chains."""
+    from sqlalchemy import select, update
+
+    from app.domain.audit import AuditEntry, plain_hash, recompute
+    from app.store.sql.models import AuditHeadRow
+
+    svc = make_service()
+    for i in range(3):
+        await svc.operators.ensure(f"rechain-{i}-{id(svc)}", PASSWORD, "viewer", ROOT)
+    newest = await svc.operators.audit(
+        actor=None, action=None, activity_id=None, before_id=None, limit=3
+    )
+    target = newest[-1].id  # the oldest of the three: two entries follow it
+    async with svc.db.session() as s:
+        original = {
+            r.id: (r.actor, r.prev_hash, r.hash)
+            for r in await s.scalars(select(AuditRow).where(AuditRow.id >= target))
+        }
+        head = (await s.get(AuditHeadRow, 1)).last_hash  # type: ignore[union-attr]
+    for rehash in (
+        lambda e, prev: plain_hash(e, prev),  # the unkeyed chain of the previous release
+        lambda e, prev: recompute(b"a key the insider made up", e, prev),
+    ):
+        async with svc.db.session() as s:
+            rows = list(
+                await s.scalars(select(AuditRow).where(AuditRow.id >= target).order_by(AuditRow.id))
+            )
+            prev = rows[0].prev_hash
+            for row in rows:
+                if row.id == target:
+                    row.actor = "someone-else"
+                e = AuditEntry(
+                    row.id, row.at, row.actor, row.action, row.target, row.activity_id,
+                    row.before, row.after, row.ip, prev, "",
+                )  # fmt: skip
+                row.prev_hash, row.hash = prev, rehash(e, prev)
+                prev = row.hash
+            await s.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(last_hash=prev))
+        _, broken, _ = await svc.operators.verify_audit()
+        assert broken is not None and broken.id == target, broken
+        assert "changed" in broken.problem
+    async with svc.db.session() as s:  # as it was, for the tests that follow on MariaDB
+        for eid, (actor, prev_hash, digest) in original.items():
+            await s.execute(
+                update(AuditRow)
+                .where(AuditRow.id == eid)
+                .values(actor=actor, prev_hash=prev_hash, hash=digest)
+            )
+        await s.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(last_hash=head))
+    assert (await svc.operators.verify_audit())[1] is None
+
+
+async def test_parallel_guesses_get_no_more_password_checks_than_the_limit(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    """Issue 23: 200 wrong passwords for one account from one address at once
+    reached the password check 87 times. Each check is reserved before it
+    runs: at most 5 run (5 x 401, 5 ``login.failed``), every other answer is
+    429 with Retry-After, never a 500; a burst ending with the right password
+    does not get it in."""
+    svc = make_service()
+    name = await operator(svc, "publisher", f"burst-{id(svc) % 100_000}")
+    client = http(svc)
+    answers = await asyncio.gather(
+        *(login(client, name, f"wrong-{i}", ip="10.66.0.1") for i in range(200))
+    )
+    codes = Counter(a.status_code for a in answers)
+    # (503 busy: a reserved check that waited too long for a free slot on a
+    # loaded machine; it never ran and does not count)
+    assert set(codes) <= {401, 429, 503} and codes[401] <= 5, codes
+    assert all(int(a.headers["retry-after"]) > 0 for a in answers if a.status_code == 429)
+    failed = await svc.operators.audit(
+        actor=name, action="login.failed", activity_id=None, before_id=None, limit=500
+    )
+    assert len(failed) == codes[401]
+    throttled = await svc.operators.audit(
+        actor=name, action="login.throttled", activity_id=None, before_id=None, limit=500
+    )
+    assert len(throttled) == 1  # one entry per throttled window, not one per request
+    # The right password at the end of a burst from elsewhere is throttled too.
+    burst = [login(client, name, f"guess-{i}", ip="10.66.0.2") for i in range(39)]
+    last = await asyncio.gather(*burst, login(client, name, ip="10.66.0.2"))
+    assert all(a.status_code in (401, 429, 503) for a in last)
+    # Per address too: many usernames from one address get 5 checks in all.
+    spread = await asyncio.gather(
+        *(login(client, f"who-{i}", "x", ip="10.66.0.3") for i in range(60))
+    )
+    spread_codes = Counter(a.status_code for a in spread)
+    assert spread_codes[401] <= 5 and set(spread_codes) <= {401, 429, 503}, spread_codes
+
+
+async def test_a_login_from_another_site_is_refused(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    """Login CSRF: a page on another site cannot sign a browser in."""
+    svc = make_service()
+    name = await operator(svc, "viewer", f"origin-{id(svc) % 100_000}")
+    client = http(svc)
+    body = {"username": name, "password": PASSWORD}
+    for headers in (
+        {"Origin": "https://evil.example"},
+        {"Origin": "null"},
+        {"Sec-Fetch-Site": "cross-site"},
+        {"Origin": "https://redrain.test.evil.example"},
+    ):
+        resp = await client.post("/v1/admin/login", json=body, headers=headers)
+        assert_error(resp, 403, "csrf_failed")
+        assert "set-cookie" not in resp.headers
+    same = await client.post(
+        "/v1/admin/login",
+        json=body,
+        headers={"Origin": "https://redrain.test", "Sec-Fetch-Site": "same-origin"},
+    )
+    assert same.status_code == 200, same.text
+
+
+async def test_a_token_acts_as_its_creator(make_service: ServiceFactory, http: Http) -> None:
+    """Issue 23: a token never has more than its creator's role, stops working
+    when its creator is disabled, and a token whose creator is no operator
+    (nor a keyholder: the break-glass token, the command line) works not at all."""
+    svc = make_service()
+    client = http(svc)
+    pub = await operator(svc, "publisher", f"tok-pub-{id(svc) % 100_000}")
+    # (only an admin can make a token over HTTP; the service call stands for
+    # a token made before its creator was given a lower role)
+    _, secret = await svc.operators.create_token(f"tp-{id(svc)}", "admin:admin", Actor(pub))
+    auth = {"Authorization": f"Bearer {secret}"}
+    assert (await client.get("/v1/admin/activities", headers=auth)).status_code == 200
+    assert_error(await client.get("/v1/admin/operators", headers=auth), 403, "forbidden")
+    await svc.operators.set_disabled(pub, True, ROOT)
+    assert_error(await client.get("/v1/admin/activities", headers=auth), 401, "invalid_token")
+    await svc.operators.set_disabled(pub, False, ROOT)
+    assert (await client.get("/v1/admin/activities", headers=auth)).status_code == 200
+    _, orphan = await svc.operators.create_token(
+        f"orphan-{id(svc)}", "admin:viewer", Actor("nobody-here")
+    )
+    assert_error(
+        await client.get("/v1/admin/activities", headers={"Authorization": f"Bearer {orphan}"}),
+        401,
+        "invalid_token",
+    )
+
+
+async def test_four_eyes_cannot_be_passed_with_ones_own_token(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    """Issue 23: an admin asked to publish, minted a publisher token for itself
+    and approved its own request; once disabled, its token still approved."""
+    svc = make_service(offset_to(local(DAY, 10, 5)), publish_approvals=True)
+    client = http(svc)
+    admin = await operator(svc, "admin", f"self-{id(svc) % 100_000}")
+    other = await operator(svc, "publisher", f"other-{id(svc) % 100_000}")
+    csrf = await session(client, admin)
+    aid = (await client.post("/v1/admin/activities", json=rain(), headers=csrf)).json()["id"]
+    asked = await client.post(f"/v1/admin/activities/{aid}/publish", headers=csrf)
+    assert asked.status_code == 202 and asked.json()["requested_by"] == admin
+    minted = await client.post(
+        "/v1/admin/tokens",
+        json={"name": f"mine-{id(svc)}", "scope": "admin:publisher"},
+        headers=csrf,
+    )
+    assert minted.status_code == 201, minted.text
+    mine = {"Authorization": f"Bearer {minted.json()['token']}"}
+    version = {"version": asked.json()["version"]}
+    resp = await client.post(f"/v1/admin/activities/{aid}/approve", json=version, headers=mine)
+    assert_error(resp, 403, "same_publisher")
+    await svc.operators.set_disabled(admin, True, ROOT)
+    resp = await client.post(f"/v1/admin/activities/{aid}/approve", json=version, headers=mine)
+    assert_error(resp, 401, "invalid_token")
+    assert (await svc.activities.get(aid)).status == "pending_approval"  # still not live
+    # Another person approves, naming the version.
+    theirs = http(svc)
+    csrf2 = await session(theirs, other)
+    done = await theirs.post(
+        f"/v1/admin/activities/{aid}/approve",
+        json={**version, "config_hash": asked.json()["config_hash"]},
+        headers=csrf2,
+    )
+    assert done.status_code == 200, done.text
+
+
+async def test_an_approval_names_its_version_and_an_edit_voids_the_request(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    """Issue 23: the requester changed the configuration while its request was
+    pending and the approval published the changed version."""
+    svc = make_service(offset_to(local(DAY - dt.timedelta(days=3), 10)), publish_approvals=True)
+    client = http(svc)
+    alice = await operator(svc, "publisher", f"va-{id(svc) % 100_000}")
+    bob = await operator(svc, "publisher", f"vb-{id(svc) % 100_000}")
+    a, b = await session(client, alice), None
+    bobs = http(svc)
+    b = await session(bobs, bob)
+    aid = (await client.post("/v1/admin/activities", json=rain(), headers=a)).json()["id"]
+    asked = (await client.post(f"/v1/admin/activities/{aid}/publish", headers=a)).json()
+    # Naming another version, or another configuration, is refused.
+    wrong = await bobs.post(f"/v1/admin/activities/{aid}/approve", json={"version": 7}, headers=b)
+    assert_error(wrong, 409, "version_mismatch")
+    wrong = await bobs.post(
+        f"/v1/admin/activities/{aid}/approve",
+        json={"version": asked["version"], "config_hash": "0" * 64},
+        headers=b,
+    )
+    assert_error(wrong, 409, "version_mismatch")
+    assert_error(await bobs.post(f"/v1/admin/activities/{aid}/approve", json={}, headers=b), 422)
+    # The requester edits while the request waits: the request is void.
+    big = rain([prize("c2", 1_000_000, 1.0)])
+    edited = await client.put(f"/v1/admin/activities/{aid}", json=big, headers=a)
+    assert edited.status_code == 200 and edited.json()["status"] == "draft"
+    resp = await bobs.post(
+        f"/v1/admin/activities/{aid}/approve", json={"version": asked["version"]}, headers=b
+    )
+    assert_error(resp, 409, "not_pending")
+    resp = await bobs.post(
+        f"/v1/admin/activities/{aid}/approve", json={"version": asked["version"] + 1}, headers=b
+    )
+    assert_error(resp, 409, "not_pending")
+    assert (await svc.activities.get(aid)).published_version is None  # nothing went live
+
+
+async def test_an_editor_cannot_change_what_players_can_win(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    """Issue 23: with an editor token, PUT on a published activity that had not
+    started raised a prize from 5 to 1,000,000 at probability 1.0 and it went
+    live at once. Now the edit is a new version that waits for a publisher."""
+    svc = make_service(offset_to(local(DAY - dt.timedelta(days=3), 10)))
+    client = http(svc)
+    editor = await operator(svc, "editor", f"ed-{id(svc) % 100_000}")
+    h = admin_headers()
+    aid = (
+        await client.post("/v1/admin/activities", json=rain([prize("c2", 5, 0.1)]), headers=h)
+    ).json()["id"]
+    assert (await client.post(f"/v1/admin/activities/{aid}/publish", headers=h)).status_code == 200
+    csrf = await session(client, editor)
+    big = rain([prize("c2", 1_000_000, 1.0)])
+    saved = await client.put(f"/v1/admin/activities/{aid}", json=big, headers=csrf)
+    assert saved.status_code == 200, saved.text
+    meta = saved.json()
+    assert (meta["version"], meta["published_version"], meta["status"]) == (2, 1, "published")
+    public = (await client.get(f"/v1/activities/{aid}")).json()
+    assert "1000000" not in json.dumps(public) and (await svc.runtimes.fresh(aid)).version == 1
+    assert_error(
+        await client.post(f"/v1/admin/activities/{aid}/publish", headers=csrf), 403, "forbidden"
+    )
+    assert (await client.post(f"/v1/admin/activities/{aid}/publish", headers=h)).status_code == 200
+    assert (await svc.runtimes.fresh(aid)).version == 2
+    got = (await client.get(f"/v1/admin/activities/{aid}", headers=h)).json()
+    assert got["published_version"] == got["version"] == 2

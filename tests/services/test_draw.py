@@ -237,7 +237,9 @@ async def test_republish_is_idempotent_and_keeps_stock(make_service: ServiceFact
     assert await fresh.runtimes.seed_of(rt, rt.timeline.rounds[0]) == seed_before
 
 
-async def test_replace_before_start_republishes(make_service: ServiceFactory) -> None:
+async def test_replace_before_start_goes_live_when_published(
+    make_service: ServiceFactory,
+) -> None:
     early = at(make_service, local(DAY - dt.timedelta(days=2), 12))
     aid = await published(early, rain([prize("c2", 10, 1.0)]))
     rt = await early.runtimes.get(aid)
@@ -245,6 +247,11 @@ async def test_replace_before_start_republishes(make_service: ServiceFactory) ->
     await early.activities.topup(aid, "20300601:0", "c2", 5, BY)  # top-ups survive a re-plan
     rec = await early.activities.replace(aid, rain([prize("c2", 20, 1.0)], name="renamed"), BY)
     assert rec.version == 2 and rec.config.name == "renamed"
+    assert rec.published_version == 1 and rec.live.name != "renamed"
+    # Players still draw against version 1 until a publisher publishes version 2.
+    assert (await prize_stats(early, aid, "20300601:0"))["c2"].quantity == 15
+    assert (await early.runtimes.fresh(aid)).version == 1
+    await early.activities.publish(aid, BY)
     # A process still caching version 1 reloads transparently (STALE) and draws.
     during = at(make_service, local(DAY, 10, 5))
     during.runtimes._runtimes[aid] = rt  # as if it had cached the old version

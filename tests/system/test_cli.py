@@ -82,7 +82,7 @@ def test_operators_tokens_and_the_audit_chain(tmp_path: Path) -> None:
     """The first admin without any admin token, a backend's token shown once,
     and ``redrain audit verify`` catching an entry edited in the database."""
     db = tmp_path / "ops.db"
-    env = {"REDRAIN_DATABASE_URL": f"sqlite:///{db}"}
+    env = {"REDRAIN_DATABASE_URL": f"sqlite:///{db}", "REDRAIN_SECRET_KEY": SECRET}
     assert redrain(tmp_path, "db", "upgrade", **env).returncode == 0
 
     def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
@@ -111,10 +111,31 @@ def test_operators_tokens_and_the_audit_chain(tmp_path: Path) -> None:
     assert run("token", "revoke", "shop").returncode == 0
     intact = run("audit", "verify")
     assert intact.returncode == 0 and "intact: 4 entries" in intact.stdout, intact.stdout
+    checkpoint = intact.stdout.split("head ")[1].strip()
+    assert checkpoint.startswith("4:")
+    assert run("audit", "verify", "--expect", checkpoint).returncode == 0
+    # Cutting the last entry off together with the head row leaves a chain that
+    # checks out on its own; the checkpoint kept outside the database does not.
+    with sqlite3.connect(db) as conn:
+        prev = conn.execute("SELECT hash FROM audit_log WHERE id = 3").fetchone()[0]
+        saved = conn.execute("SELECT * FROM audit_log WHERE id = 4").fetchone()
+        conn.execute("DELETE FROM audit_log WHERE id = 4")
+        conn.execute("UPDATE audit_head SET last_id = 3, last_hash = ?", (prev,))
+    assert run("audit", "verify").returncode == 0
+    cut = run("audit", "verify", "--expect", checkpoint)
+    assert cut.returncode == 1 and "entry 4" in cut.stdout, cut.stdout
+    with sqlite3.connect(db) as conn:
+        marks = ", ".join("?" * len(saved))
+        conn.execute(f"INSERT INTO audit_log VALUES ({marks})", saved)  # noqa: S608
+        conn.execute("UPDATE audit_head SET last_id = 4, last_hash = ?", (saved[-1],))
+    assert run("audit", "verify", "--expect", checkpoint).returncode == 0
     with sqlite3.connect(db) as conn:  # an insider rewrites who did it
         conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 2")
     broken = run("audit", "verify")
     assert broken.returncode == 1 and "entry 2" in broken.stdout, broken.stdout
+    # ...and without the key cannot make the chain whole again.
+    other = redrain(tmp_path, "audit", "verify", **{**env, "REDRAIN_SECRET_KEY": "o" * 40})
+    assert other.returncode == 1 and "entry 1" in other.stdout, other.stdout
 
 
 async def test_db_upgrade_create_publish(tmp_path: Path) -> None:

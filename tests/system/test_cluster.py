@@ -24,7 +24,7 @@ from app.store.redis.store import RedisStore
 from app.store.redis.transport import RedisTransport
 from app.store.sql.database import Database
 from tests.conftest import ServiceFactory, flush_cluster, settings_for
-from tests.helpers import BY, DAY, local, offset_to, prize, rain
+from tests.helpers import AUDIT_KEY, BY, DAY, local, offset_to, prize, rain
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,7 +38,7 @@ async def on_cluster(cluster_url: str, mariadb_url: str) -> AsyncIterator[Servic
     RedisCluster client plus the pipelining transport in cluster mode."""
     await flush_cluster(cluster_url)
     made: list[Services] = []
-    db = Database(mariadb_url)
+    db = Database(mariadb_url, audit_key=AUDIT_KEY)
 
     def make(offset: float = 0.0, **kw: Any) -> Services:
         settings = settings_for(

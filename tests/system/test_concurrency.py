@@ -23,6 +23,7 @@ from app.store.sql.database import Database
 from tests.conftest import flush_cluster, flush_real_redis
 from tests.helpers import (
     ADMIN,
+    AUDIT_KEY,
     DAY,
     REDIS_URL,
     SECRET,
@@ -91,7 +92,7 @@ def server(
 
 async def ledger(server: Server, aid: int, expected: int) -> tuple[int, set[str]]:
     """Rows and winning draw ids in the server's database once ``expected`` rows are in."""
-    db = Database(server.database_url)
+    db = Database(server.database_url, audit_key=AUDIT_KEY)
     try:
         for _ in range(300):
             if await db.draws.count(aid) >= expected:

@@ -23,7 +23,7 @@ from app.store.redis.store import open_store
 from app.store.sql.connection import upgrade
 from app.store.sql.database import Database
 from tests.conftest import settings_for
-from tests.helpers import BY, all_day_utc, prize
+from tests.helpers import AUDIT_KEY, BY, all_day_utc, prize
 from tests.redisproc import RedisServer
 
 pytestmark = [pytest.mark.integration]
@@ -64,7 +64,7 @@ async def svc(pair: tuple[RedisServer, RedisServer], tmp_path: Path) -> AsyncIte
         wait_replicas=1,
         wait_timeout_ms=300,
     )
-    services = Services(settings, store, Database(db_url))
+    services = Services(settings, store, Database(db_url, audit_key=AUDIT_KEY))
     yield services
     await services.close()
 

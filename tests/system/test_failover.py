@@ -27,7 +27,7 @@ from app.store.redis.transport import RedisTransport
 from app.store.sql.connection import upgrade
 from app.store.sql.database import Database
 from tests.conftest import settings_for
-from tests.helpers import BY, all_day_utc
+from tests.helpers import AUDIT_KEY, BY, all_day_utc
 from tests.redisproc import RedisServer, primary_of, redis_cluster
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -46,7 +46,7 @@ async def svc(cluster: list[RedisServer], tmp_path: Path) -> AsyncIterator[Servi
     url = cluster[0].url
     db_url = f"sqlite+aiosqlite:///{tmp_path / 'failover.db'}"
     await asyncio.to_thread(upgrade, db_url)
-    db = Database(db_url)
+    db = Database(db_url, audit_key=AUDIT_KEY)
     settings = settings_for(
         db_url, 0.0, redis_url=url, redis_cluster=True, rate_limit_user=0, rate_limit_ip=0
     )

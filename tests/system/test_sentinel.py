@@ -22,7 +22,7 @@ from app.store.redis.store import open_store
 from app.store.sql.connection import upgrade
 from app.store.sql.database import Database
 from tests.conftest import settings_for
-from tests.helpers import BY, all_day_utc, free_port
+from tests.helpers import AUDIT_KEY, BY, all_day_utc, free_port
 from tests.redisproc import RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -94,7 +94,7 @@ async def svc(
         sentinels=settings.sentinel_addresses,
         service="mymaster",
     )
-    services = Services(settings, store, Database(db_url))
+    services = Services(settings, store, Database(db_url, audit_key=AUDIT_KEY))
     yield services
     await services.close()
 

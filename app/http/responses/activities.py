@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal, NotRequired
 
 from typing_extensions import TypedDict
 
+from app.domain.activity import config_hash
 from app.domain.records import ActivityRecord, BlacklistEntry, StoredDraw
 from app.domain.runtime import Runtime, iso, remaining
 from app.domain.types import Kind, RoundPlan, RoundStats
@@ -89,8 +90,12 @@ def round_info(
 
 class AdminActivityMeta(TypedDict):
     id: int
-    status: str  # draft | published
-    version: int
+    status: str  # draft | pending_approval | published | archived
+    version: int  # the latest version (a PUT makes the next one)
+    config_hash: str  # SHA-256 of the latest version: what an approval names
+    published_version: int | None  # what players draw against; None before a publish
+    pending_version: int | None  # the version a four-eyes request asks to publish
+    pending_by: str | None  # who asked
     created_at: str | None
     updated_at: str | None
     published_at: str | None
@@ -108,6 +113,10 @@ def admin_activity(rec: ActivityRecord) -> dict[str, Any]:
         "id": rec.id,
         "status": rec.status,
         "version": rec.version,
+        "config_hash": config_hash(rec.config),
+        "published_version": rec.published_version,
+        "pending_version": rec.pending_version,
+        "pending_by": rec.pending_by,
         "created_at": utc(rec.created_at),
         "updated_at": utc(rec.updated_at),
         "published_at": utc(rec.published_at),
@@ -208,6 +217,7 @@ class PendingApproval(TypedDict):
     id: int
     status: Literal["pending_approval"]
     version: int
+    config_hash: str  # the approval names this version (and may name this hash)
     requested_by: str
 
 
@@ -216,6 +226,7 @@ def pending(p: Pending) -> PendingApproval:
         "id": p.id,
         "status": "pending_approval",
         "version": p.version,
+        "config_hash": p.config_hash,
         "requested_by": p.requested_by,
     }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Sequence
 
 from app.domain.types import ActivityId
@@ -17,7 +18,9 @@ class Guard:
         self, activity_id: ActivityId, kind: str, values: Sequence[str], buckets: int = 1
     ) -> None:
         """Replace an activity's copies of a blacklist at once (a temporary key
-        in the same slot, then RENAME), so no draw sees one half-written."""
+        in the same slot, then RENAME), so no draw sees one half-written. The
+        caller holds the blacklist lock, so no change lands between its read of
+        the list and this write."""
         client = self.conn.client
         async with translated():
             for b in range(buckets):
@@ -27,7 +30,7 @@ class Guard:
                     continue
                 # Three single-slot commands, not a pipeline: redis-py's cluster
                 # client refuses RENAME in one. RENAME itself is atomic.
-                tmp = f"{target}:new"
+                tmp = f"{target}:new:{secrets.token_hex(8)}"  # one per writer
                 await client.delete(tmp)
                 await client.sadd(tmp, *values)
                 await client.rename(tmp, target)

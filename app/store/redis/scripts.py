@@ -48,6 +48,8 @@ NAMES = (
     "grant",
     "move_out",
     "move_in",
+    "login_attempt",
+    "unlock",
 )
 
 # One position of a layout: a name, or a repeated group (name, its fields).

@@ -5,6 +5,8 @@ same :class:`RedisConnection`::
     redis.draws       the draw call (lua/draw.lua)
     redis.grants      grants the draw script spends
     redis.guard       each activity's copy of the blacklist
+    redis.logins      console login attempts, reserved before a password check
+    redis.locks       short locks across processes (the blacklist's copies)
     redis.streams     round streams for the flush worker and reconcile
 """
 
@@ -19,6 +21,8 @@ from app.store.redis.draw import Draws
 from app.store.redis.fakes import fake_client
 from app.store.redis.grants import Grants
 from app.store.redis.guard import Guard
+from app.store.redis.locks import Locks
+from app.store.redis.logins import Logins
 from app.store.redis.moves import Moves
 from app.store.redis.streams import Streams
 from app.store.redis.transport import RedisTransport
@@ -47,6 +51,8 @@ class RedisStore(RedisConnection):
         self.draws = Draws(self)
         self.grants = Grants(self)
         self.guard = Guard(self)
+        self.locks = Locks(self)
+        self.logins = Logins(self)
         self.moves = Moves(self)
         self.streams = Streams(self)
 

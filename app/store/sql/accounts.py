@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+from app.domain.errors import Duplicate
 from app.store.sql.connection import Connection
 from app.store.sql.models import WechatSessionRow
 
@@ -15,7 +16,17 @@ class Accounts:
     async def save_wechat_session(
         self, openid: str, user_id: str, session_key: str, unionid: str | None, *, now: dt.datetime
     ) -> None:
-        """Keep WeChat's session_key for a user: on the server, never sent to the client."""
+        """Keep WeChat's session_key for a user: on the server, never sent to the
+        client. Two logins of one user at once: the insert that clashes updates
+        the row the other one made."""
+        try:
+            await self._save(openid, user_id, session_key, unionid, now)
+        except Duplicate:
+            await self._save(openid, user_id, session_key, unionid, now)
+
+    async def _save(
+        self, openid: str, user_id: str, session_key: str, unionid: str | None, now: dt.datetime
+    ) -> None:
         async with self.db.session() as s:
             row = await s.get(WechatSessionRow, openid, with_for_update=True)
             if row is None:

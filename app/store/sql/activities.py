@@ -8,13 +8,13 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 
 from app.domain import fairness
 from app.domain.activity import ActivityConfig
 from app.domain.audit import AuditDraft
-from app.domain.errors import NotFound
-from app.domain.records import ARCHIVED, PENDING, PUBLISHED, ActivityRecord, RoundRecord
+from app.domain.errors import Duplicate, NotFound
+from app.domain.records import ARCHIVED, DRAFT, PENDING, PUBLISHED, ActivityRecord, RoundRecord
 from app.domain.types import ActivityId, RoundPlan
 from app.store.sql.audit import append
 from app.store.sql.connection import Connection
@@ -22,15 +22,24 @@ from app.store.sql.models import ActivityRow, PrizeRow, RoundRow
 
 
 def _record(row: ActivityRow) -> ActivityRecord:
+    config = ActivityConfig.model_validate_json(row.config)
+    live = row.live_config
     return ActivityRecord(
         id=row.id,
-        config=ActivityConfig.model_validate_json(row.config),
+        config=config,
         version=row.version,
         status=row.status,
         created_at=row.created_at,
         updated_at=row.updated_at,
         published_at=row.published_at,
         pending_by=row.pending_by,
+        pending_version=row.pending_version,
+        published_version=row.published_version,
+        live_config=None
+        if live is None
+        else config
+        if live == row.config
+        else ActivityConfig.model_validate_json(live),
     )
 
 
@@ -39,7 +48,9 @@ def state(rec: ActivityRecord) -> dict[str, Any]:
     return {
         "status": rec.status,
         "version": rec.version,
+        "published_version": rec.published_version,
         "pending_by": rec.pending_by,
+        "pending_version": rec.pending_version,
         "config": rec.config.model_dump(mode="json", exclude_none=True),
     }
 
@@ -102,7 +113,7 @@ class Activities:
                 done = dataclasses.replace(
                     audit, target=f"activity:{rec.id}", activity_id=rec.id, after=state(rec)
                 )
-                await append(s, done, now)
+                await append(s, done, now, self.db.audit_key)
             return rec
 
     async def get(self, activity_id: ActivityId) -> ActivityRecord | None:
@@ -148,7 +159,7 @@ class Activities:
             )
             if not done.rowcount:  # type: ignore[attr-defined]
                 return False
-            await append(s, audit, now)
+            await append(s, audit, now, self.db.audit_key)
             return True
 
     async def replace(
@@ -158,10 +169,10 @@ class Activities:
         *,
         now: dt.datetime,
         audit: AuditDraft | None = None,
-        pending_by: str | None = None,
     ) -> ActivityRecord:
-        """The next version; with ``pending_by`` (four-eyes) a published activity
-        waits for approval again while its live version stays as it was."""
+        """The next version. What players draw against (``live_config``) stays
+        until a publisher publishes it; a request to publish the version before
+        is void (four-eyes approves one exact version)."""
         async with self.db.session() as s:
             row = await s.get(ActivityRow, activity_id, with_for_update=True)
             if row is None:
@@ -175,38 +186,100 @@ class Activities:
             row.config = config_json(cfg)
             row.version += 1
             row.updated_at = now
-            if pending_by is not None and row.published_at is not None:
-                row.status, row.pending_by = PENDING, pending_by
+            if row.status == PENDING:
+                row.status = DRAFT if row.published_at is None else PUBLISHED
+                row.pending_by = row.pending_version = None
             await s.execute(delete(PrizeRow).where(PrizeRow.activity_id == activity_id))
             await s.execute(insert(PrizeRow), _prize_rows(activity_id, cfg))
             rec = _record(row)
             if audit is not None:
-                await append(s, dataclasses.replace(audit, before=before, after=state(rec)), now)
+                await append(
+                    s,
+                    dataclasses.replace(audit, before=before, after=state(rec)),
+                    now,
+                    self.db.audit_key,
+                )
             return rec
 
     async def mark_published(
-        self, activity_id: ActivityId, *, now: dt.datetime, audit: AuditDraft | None = None
-    ) -> None:
+        self,
+        activity_id: ActivityId,
+        version: int,
+        cfg: ActivityConfig,
+        *,
+        now: dt.datetime,
+        audit: AuditDraft | None = None,
+    ) -> bool:
+        """``version`` (configuration ``cfg``) is what players draw against
+        now; False (nothing written) if the activity was archived meanwhile."""
         async with self.db.session() as s:
-            await s.execute(
+            done = await s.execute(
                 update(ActivityRow)
-                .where(ActivityRow.id == activity_id)
-                .values(status=PUBLISHED, published_at=now, pending_by=None)
+                .where(ActivityRow.id == activity_id, ActivityRow.status != ARCHIVED)
+                .values(
+                    status=PUBLISHED,
+                    published_at=now,
+                    pending_by=None,
+                    pending_version=None,
+                    live_config=config_json(cfg),
+                    published_version=version,
+                )
             )
+            if not done.rowcount:  # type: ignore[attr-defined]
+                return False
             if audit is not None:
-                await append(s, audit, now)
+                await append(s, audit, now, self.db.audit_key)
+            return True
 
     async def mark_pending(
-        self, activity_id: ActivityId, by: str, *, now: dt.datetime, audit: AuditDraft
-    ) -> None:
-        """Publishing waits for another publisher's approval (four-eyes)."""
+        self,
+        activity_id: ActivityId,
+        by: str,
+        version: int,
+        *,
+        now: dt.datetime,
+        audit: AuditDraft,
+    ) -> bool:
+        """Publishing ``version`` waits for another publisher's approval
+        (four-eyes); False if the activity has moved on to another version."""
+        async with self.db.session() as s:
+            done = await s.execute(
+                update(ActivityRow)
+                .where(
+                    ActivityRow.id == activity_id,
+                    ActivityRow.version == version,
+                    ActivityRow.status != ARCHIVED,
+                )
+                .values(status=PENDING, pending_by=by, pending_version=version, updated_at=now)
+            )
+            if not done.rowcount:  # type: ignore[attr-defined]
+                return False
+            await append(s, audit, now, self.db.audit_key)
+            return True
+
+    # -- one change at a time ---------------------------------------------------
+
+    async def claim(self, activity_id: ActivityId, owner: str, now_ms: int, ttl_ms: int) -> bool:
+        """Take the activity's lease (publish, approve, PUT, archive run one at
+        a time); False while another holder's lease lasts."""
+        async with self.db.session() as s:
+            done = await s.execute(
+                update(ActivityRow)
+                .where(
+                    ActivityRow.id == activity_id,
+                    or_(ActivityRow.lease_until_ms.is_(None), ActivityRow.lease_until_ms < now_ms),
+                )
+                .values(lease_until_ms=now_ms + ttl_ms, lease_owner=owner)
+            )
+            return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    async def release(self, activity_id: ActivityId, owner: str) -> None:
         async with self.db.session() as s:
             await s.execute(
                 update(ActivityRow)
-                .where(ActivityRow.id == activity_id)
-                .values(status=PENDING, pending_by=by, updated_at=now)
+                .where(ActivityRow.id == activity_id, ActivityRow.lease_owner == owner)
+                .values(lease_until_ms=None, lease_owner=None)
             )
-            await append(s, audit, now)
 
     # -- rounds -------------------------------------------------------------
 
@@ -216,9 +289,19 @@ class Activities:
         """Seeds of every round, creating rows (with fresh seeds) for new ones.
 
         A round's seed is made once and never changes: its hash may already be
-        public. Returns ``{sfx: (seed hex, seed hash)}``.
+        public. Returns ``{sfx: (seed hex, seed hash)}``. Two publishers at once
+        (a lease that expired mid-publish): the one whose insert clashes reads
+        the other's seeds back.
         """
         rounds = list(rounds)
+        try:
+            return await self._ensure_rounds(activity_id, rounds)
+        except Duplicate:
+            return await self._ensure_rounds(activity_id, rounds)
+
+    async def _ensure_rounds(
+        self, activity_id: ActivityId, rounds: list[RoundPlan]
+    ) -> dict[str, tuple[str, str]]:
         async with self.db.session() as s:
             rows = {
                 r.id: r

@@ -21,9 +21,10 @@ from app.store.sql.connection import Connection
 from app.store.sql.models import AuditHeadRow, AuditRow
 
 
-async def append(s: AsyncSession, draft: AuditDraft, now: dt.datetime) -> AuditEntry:
+async def append(s: AsyncSession, draft: AuditDraft, now: dt.datetime, key: bytes) -> AuditEntry:
     """Write one entry in the caller's transaction (its change and the entry
-    commit or roll back together)."""
+    commit or roll back together), chained with the keyed hash (``key``: the
+    audit key from settings, which the database never holds)."""
     await s.execute(
         update(AuditHeadRow).where(AuditHeadRow.id == 1).values(last_id=AuditHeadRow.last_id + 1)
     )
@@ -32,7 +33,7 @@ async def append(s: AsyncSession, draft: AuditDraft, now: dt.datetime) -> AuditE
             select(AuditHeadRow.last_id, AuditHeadRow.last_hash).where(AuditHeadRow.id == 1)
         )
     ).one()
-    entry = seal(draft, int(head.last_id), now, str(head.last_hash))
+    entry = seal(key, draft, int(head.last_id), now, str(head.last_hash))
     s.add(AuditRow(**dataclasses.asdict(entry)))
     await s.execute(update(AuditHeadRow).where(AuditHeadRow.id == 1).values(last_hash=entry.hash))
     return entry
@@ -61,7 +62,7 @@ class AuditLog:
     async def record(self, draft: AuditDraft, *, now: dt.datetime) -> AuditEntry:
         """An entry on its own (a failed login: there is no other change)."""
         async with self.db.session() as s:
-            return await append(s, draft, now)
+            return await append(s, draft, now, self.db.audit_key)
 
     async def page(
         self,

@@ -51,8 +51,9 @@ async def translated() -> AsyncIterator[None]:
 class Connection:
     """An async engine and its sessions; one transaction per :meth:`session`."""
 
-    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
+    def __init__(self, url: str, *, audit_key: bytes, timeout: float = 5.0) -> None:
         self.url = url
+        self.audit_key = audit_key  # keys the audit chain; from settings, never stored here
         sqlite = url.startswith("sqlite")
         connect_args: dict[str, Any] = (
             {"timeout": timeout} if sqlite else {"connect_timeout": max(1, round(timeout))}
@@ -105,13 +106,15 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def upgrade(url: str) -> None:
+def upgrade(url: str, audit_key: bytes | None = None, revision: str = "head") -> None:
     """Apply every migration (``redrain db upgrade``). Blocking; call from a thread
-    when an event loop is running."""
+    when an event loop is running. ``audit_key``: what migration 0008 re-keys an
+    existing audit trail with (not needed on an empty trail)."""
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", "app.store.sql:migrations")
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(cfg, "head")
+    cfg.attributes["audit_key"] = audit_key
+    command.upgrade(cfg, revision)

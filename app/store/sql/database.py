@@ -33,8 +33,8 @@ from app.store.sql.operators import Operators
 
 
 class Database(Connection):
-    def __init__(self, url: str, *, timeout: float = 5.0) -> None:
-        super().__init__(url, timeout=timeout)
+    def __init__(self, url: str, *, audit_key: bytes, timeout: float = 5.0) -> None:
+        super().__init__(url, audit_key=audit_key, timeout=timeout)
         self.activities = Activities(self)
         self.draws = Draws(self)
         self.grants = Grants(self)

@@ -41,7 +41,7 @@ class Guard:
                 s.add(BlacklistRow(kind=kind, value=value, reason=reason, created_at=now))
                 await s.flush()
                 if audit is not None:
-                    await append(s, audit, now)
+                    await append(s, audit, now, self.db.audit_key)
             return True
         except Duplicate:
             return False
@@ -60,7 +60,7 @@ class Guard:
             )
             removed = bool(getattr(res, "rowcount", 0))
             if removed and audit is not None and now is not None:
-                await append(s, audit, now)
+                await append(s, audit, now, self.db.audit_key)
             return removed
 
     async def record_topup(
@@ -76,7 +76,7 @@ class Guard:
         async with self.db.session() as s:
             s.add(TopupRow(round_id=round_id, prize_key=prize_key, added=added, at_ms=at_ms))
             if audit is not None and now is not None:
-                await append(s, audit, now)
+                await append(s, audit, now, self.db.audit_key)
 
     async def topups(self, round_id: str) -> list[Topup]:
         """A round's top-ups, in order."""

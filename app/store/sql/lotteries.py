@@ -14,6 +14,7 @@ from collections.abc import Callable
 from sqlalchemy import delete, func, select, update
 
 from app.domain import fairness
+from app.domain.errors import Duplicate
 from app.domain.lotteries import CANCELED, DRAWING, DRAWN, OPEN, NoLongerOpen, NotDeletable
 from app.domain.records import LotteryRecord
 from app.store.sql.connection import Connection
@@ -100,15 +101,20 @@ class Lotteries:
     ) -> bool:
         """Join while open (status open and ``now`` before ``open_until``); False if
         already a participant. Checked and written in one transaction, the
-        lottery row locked, so a join cannot slip past the worker closing it."""
-        async with self.db.session() as s:
-            row = await s.get(LotteryRow, lottery_id, with_for_update=True)
-            if row is None or row.status != OPEN or now >= open_until:
-                raise NoLongerOpen("join")
-            if await s.get(ParticipantRow, (lottery_id, user_id)) is not None:
-                return False
-            s.add(ParticipantRow(lottery_id=lottery_id, user_id=user_id, joined_at=now))
-            return True
+        lottery row locked, so a join cannot slip past the worker closing it.
+        The same user joining twice at once (a double tap; SQLite has no row
+        lock): the insert that clashes means "already joined"."""
+        try:
+            async with self.db.session() as s:
+                row = await s.get(LotteryRow, lottery_id, with_for_update=True)
+                if row is None or row.status != OPEN or now >= open_until:
+                    raise NoLongerOpen("join")
+                if await s.get(ParticipantRow, (lottery_id, user_id)) is not None:
+                    return False
+                s.add(ParticipantRow(lottery_id=lottery_id, user_id=user_id, joined_at=now))
+                return True
+        except Duplicate:
+            return False
 
     async def leave(
         self, lottery_id: int, user_id: str, *, now: dt.datetime, open_until: dt.datetime
@@ -150,8 +156,10 @@ class Lotteries:
                 await s.execute(
                     delete(ParticipantRow).where(ParticipantRow.lottery_id == lottery_id)
                 )
-                await s.delete(row)
-                return True
+                # A statement, not the ORM's delete: another request may have
+                # deleted the row meanwhile (no row lock on SQLite); 0 rows is fine.
+                gone = await s.execute(delete(LotteryRow).where(LotteryRow.id == lottery_id))
+                return bool(getattr(gone, "rowcount", 0))
             raise NotDeletable()
 
     async def due(self, now: dt.datetime, *, lead: dt.timedelta) -> tuple[list[int], list[int]]:

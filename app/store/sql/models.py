@@ -40,13 +40,21 @@ class ActivityRow(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     start_date: Mapped[dt.date] = mapped_column(Date)
     end_date: Mapped[dt.date] = mapped_column(Date)
-    config: Mapped[str] = mapped_column(LongText)  # the validated admin JSON
+    config: Mapped[str] = mapped_column(LongText)  # the latest version's admin JSON
     version: Mapped[int] = mapped_column(Integer, default=1)
     status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | published
     created_at: Mapped[dt.datetime] = mapped_column(DateTime)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
     pending_by: Mapped[str | None] = mapped_column(String(64), nullable=True)  # four-eyes
+    # What players draw against: the version last published (a PUT of a
+    # published activity makes a newer ``config`` that waits for a publisher).
+    live_config: Mapped[str | None] = mapped_column(LongText, nullable=True)
+    published_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    pending_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # four-eyes
+    # One change of an activity at a time (publish, approve, PUT, archive).
+    lease_until_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    lease_owner: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class RoundRow(Base):

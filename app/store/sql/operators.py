@@ -45,7 +45,7 @@ class Operators:
                 )
                 s.add(row)
                 await s.flush()
-                await append(s, audit, now)
+                await append(s, audit, now, self.db.audit_key)
                 return _operator(row)
         except Duplicate:
             return None
@@ -78,7 +78,7 @@ class Operators:
                 await s.execute(
                     delete(OperatorSessionRow).where(OperatorSessionRow.operator_id == row.id)
                 )
-            await append(s, audit, now)
+            await append(s, audit, now, self.db.audit_key)
             return _operator(row)
 
     # -- console sessions ----------------------------------------------------------------
@@ -96,7 +96,7 @@ class Operators:
                     seen_at=now,
                 )
             )
-            await append(s, audit, now)
+            await append(s, audit, now, self.db.audit_key)
 
     async def session(self, id_hash: str) -> SessionRecord | None:
         async with self.db.session() as s:
@@ -129,7 +129,7 @@ class Operators:
             )
             closed = bool(getattr(res, "rowcount", 0))
             if closed and audit is not None:
-                await append(s, audit, now)
+                await append(s, audit, now, self.db.audit_key)
             return closed
 
     # -- API tokens -------------------------------------------------------------------
@@ -152,20 +152,26 @@ class Operators:
                 )
                 s.add(row)
                 await s.flush()
-                await append(s, audit, now)
+                await append(s, audit, now, self.db.audit_key)
                 return _token(row)
         except Duplicate:
             return None
 
-    async def token(self, token_hash: str) -> TokenRecord | None:
-        """A token that has not been revoked, by the hash of its secret."""
+    async def token(self, token_hash: str) -> tuple[TokenRecord, OperatorRecord | None] | None:
+        """A token that has not been revoked, by the hash of its secret, and
+        the operator who created it (None when its creator is not an operator)."""
         async with self.db.session() as s:
-            row = await s.scalar(
-                select(ApiTokenRow).where(
-                    ApiTokenRow.token_hash == token_hash, ApiTokenRow.revoked_at.is_(None)
+            found = (
+                await s.execute(
+                    select(ApiTokenRow, OperatorRow)
+                    .outerjoin(OperatorRow, OperatorRow.username == ApiTokenRow.created_by)
+                    .where(ApiTokenRow.token_hash == token_hash, ApiTokenRow.revoked_at.is_(None))
                 )
-            )
-            return None if row is None else _token(row)
+            ).one_or_none()
+            if found is None:
+                return None
+            token, owner = found
+            return _token(token), None if owner is None else _operator(owner)
 
     async def tokens(self) -> list[TokenRecord]:
         async with self.db.session() as s:
@@ -182,5 +188,5 @@ class Operators:
             )
             if not getattr(res, "rowcount", 0):
                 return False
-            await append(s, audit, now)
+            await append(s, audit, now, self.db.audit_key)
             return True

@@ -26,9 +26,13 @@ async def test_activity_lifecycle(database: Database) -> None:
     new = parse_config(rain([prize("a", 7, 0.5)], name="renamed"))
     rec2 = await database.activities.replace(rec.id, new, now=NOW)
     assert rec2.version == 2 and rec2.config.name == "renamed"
-    await database.activities.mark_published(rec.id, now=NOW)
+    assert await database.activities.mark_published(rec.id, 2, new, now=NOW)
     got = await database.activities.get(rec.id)
     assert got is not None and got.status == "published" and got.published_at == NOW
+    assert got.published_version == 2 and got.live == new
+    # A later version waits; what players draw against stays.
+    rec3 = await database.activities.replace(rec.id, cfg, now=NOW)
+    assert (rec3.version, rec3.published_version, rec3.live, rec3.config) == (3, 2, new, cfg)
     assert await database.activities.get(10**12) is None
     with pytest.raises(NotFound) as err:
         await database.activities.replace(10**12, new, now=NOW)

@@ -190,7 +190,9 @@ async function save() {
 
 async function publish(path) {
   try {
-    const done = await api("POST", `/v1/admin/activities/${ed.id}/${path}`);
+    // An approval names the exact version it approves (SPEC §8).
+    const body = path === "approve" ? { version: ed.rec.pending_version, config_hash: ed.rec.config_hash } : undefined;
+    const done = await api("POST", `/v1/admin/activities/${ed.id}/${path}`, body);
     if (done.status === "pending_approval") {
       flash(t("console.waits_approval", { id: ed.id }));
       ed.rec = await api("GET", `/v1/admin/activities/${ed.id}`);

@@ -1,0 +1,136 @@
+"""Migration 0008 on a database an earlier release wrote (MariaDB and SQLite):
+the unkeyed audit chain is verified, then re-keyed; tokens made by tokens are
+owned by a person; published activities keep drawing against what they had.
+A broken old trail stops the upgrade before anything changes."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import insert, inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from app.domain.audit import GENESIS, AuditEntry, canonical, first_break, plain_hash
+from app.store.sql.connection import upgrade
+from app.store.sql.database import Database
+from app.store.sql.models import AuditRow
+from tests.helpers import AUDIT_KEY, MARIADB_URL
+
+AT = dt.datetime(2030, 1, 2, 3, 4, 5)
+
+
+@pytest_asyncio.fixture(params=["sqlite", "mariadb"])
+async def old_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """An empty database at revision 0007 (the release before)."""
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
+        await asyncio.to_thread(upgrade, url, None, "0007")
+        yield url
+        return
+    request.applymarker(pytest.mark.integration)
+    name = f"redrain_m_{abs(hash(tmp_path)) % 10**8}"
+    admin = create_async_engine(f"{MARIADB_URL}/test")
+    async with admin.begin() as c:
+        await c.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        await c.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
+    url = f"{MARIADB_URL}/{name}"
+    await asyncio.to_thread(upgrade, url, None, "0007")
+    yield url
+    async with admin.begin() as c:
+        await c.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+    await admin.dispose()
+
+
+async def old_trail(engine: AsyncEngine, n: int) -> list[AuditEntry]:
+    """``n`` entries chained as the previous release did (plain SHA-256)."""
+    prev, out = GENESIS, []
+    async with engine.begin() as c:
+        for i in range(1, n + 1):
+            e = AuditEntry(
+                i, AT, f"actor-{i}", "login.failed", f"operator:x{i}", None,
+                canonical({"i": i}), None, "10.0.0.1", prev, "",
+            )  # fmt: skip
+            e = AuditEntry(
+                *[*tuple(e.__getattribute__(f) for f in e.__slots__)][:-1], plain_hash(e, prev)
+            )
+            await c.execute(insert(AuditRow.__table__), dataclasses.asdict(e))
+            prev = e.hash
+            out.append(e)
+        await c.execute(
+            text("UPDATE audit_head SET last_id = :i, last_hash = :h"), {"i": n, "h": prev}
+        )
+    return out
+
+
+async def test_0008_rekeys_the_trail_and_keeps_what_is_live(old_db: str) -> None:
+    engine = create_async_engine(old_db)
+    try:
+        await old_trail(engine, 30)
+        async with engine.begin() as c:
+            for name, by in (("ci", "alice"), ("ci-child", "ci"), ("ci-grandchild", "ci-child")):
+                await c.execute(
+                    text(
+                        "INSERT INTO api_tokens (name, token_hash, scope, created_by, created_at)"
+                        " VALUES (:n, :h, 'admin:viewer', :by, :at)"
+                    ),
+                    {"n": name, "h": name.ljust(64, "0"), "by": by, "at": AT},
+                )
+            await c.execute(
+                text(
+                    "INSERT INTO activities (id, name, kind, timezone, start_date, end_date, config,"
+                    " version, status, created_at, updated_at, published_at) VALUES (7, 'a', 'time',"
+                    " 'Asia/Shanghai', '2030-01-01', '2030-01-01', '{}', 3, 'published', :at, :at, :at)"
+                ),
+                {"at": AT},
+            )
+    finally:
+        await engine.dispose()
+    await asyncio.to_thread(upgrade, old_db, AUDIT_KEY)
+    db = Database(old_db, audit_key=AUDIT_KEY)
+    try:
+        entries = [e async for chunk in db.audit.walk() for e in chunk]
+        assert len(entries) == 30
+        assert first_break(AUDIT_KEY, entries) is None  # keyed now
+        assert first_break(None, entries) is not None  # and no longer the plain chain
+        assert (await db.audit.head()) == (30, entries[-1].hash)
+        owners = {t.name: t.created_by for t in await db.operators.tokens()}
+        assert owners == {"ci": "alice", "ci-child": "alice", "ci-grandchild": "alice"}
+        async with db.session() as s:
+            row = (
+                await s.execute(
+                    text("SELECT published_version, live_config FROM activities WHERE id = 7")
+                )
+            ).one()
+        assert tuple(row) == (3, "{}")
+    finally:
+        await db.close()
+
+
+async def test_0008_refuses_a_broken_old_trail_and_changes_nothing(old_db: str) -> None:
+    engine = create_async_engine(old_db)
+    try:
+        await old_trail(engine, 10)
+        async with engine.begin() as c:  # an insider edited entry 4 under the old release
+            await c.execute(text("UPDATE audit_log SET actor = 'mallory' WHERE id = 4"))
+    finally:
+        await engine.dispose()
+    with pytest.raises(RuntimeError, match="broken at entry 4"):
+        await asyncio.to_thread(upgrade, old_db, AUDIT_KEY)
+    with pytest.raises(RuntimeError, match="REDRAIN_AUDIT_KEY"):  # and never without a key
+        await asyncio.to_thread(upgrade, old_db, None)
+    engine = create_async_engine(old_db)
+    try:
+        async with engine.connect() as c:
+            version = (await c.execute(text("SELECT version_num FROM alembic_version"))).scalar()
+            columns = await c.run_sync(
+                lambda sync: [col["name"] for col in inspect(sync).get_columns("activities")]
+            )
+        assert version == "0007" and "live_config" not in columns
+    finally:
+        await engine.dispose()
