@@ -7,6 +7,7 @@ Every change is written to the audit trail as the actor ``cli``.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -132,3 +133,30 @@ def audit_verify(checkpoints: tuple[str, ...]) -> None:
         click.echo(f"audit trail BROKEN at entry {problem.id}: {problem.problem}")
         sys.exit(1)
     click.echo(f"audit trail intact: {checked} entries; head {head_id}:{head_hash}")
+
+
+@audit.command("rekey")
+def audit_rekey() -> None:
+    """Re-chain the trail with the audit key settings give now (after changing
+    REDRAIN_AUDIT_KEY, or REDRAIN_SECRET_KEY when the key is derived from it).
+    The key it was written with: REDRAIN_AUDIT_KEY_OLD, else the one derived
+    from REDRAIN_SECRET_KEY_PREVIOUS. Exit 1, changing nothing, when the trail
+    does not check out with that key."""
+    settings = settings_or_exit()
+    old = os.environ.get("REDRAIN_AUDIT_KEY_OLD", "")
+    if old:
+        old_key = old.encode()
+    elif settings.secret_key_previous is not None:
+        previous = settings.model_copy(
+            update={"secret_key": settings.secret_key_previous, "audit_key": None}
+        )
+        old_key = previous.audit_key_bytes
+    else:
+        fail("set REDRAIN_AUDIT_KEY_OLD (or REDRAIN_SECRET_KEY_PREVIOUS) to the key the trail has")
+    if old_key == audit_key(settings):
+        fail("the old and the new audit key are the same: nothing to do")
+    problem = _with_operators(lambda ops: ops.rekey_audit(old_key, CLI))
+    if problem is not None:
+        click.echo(f"audit trail BROKEN at entry {problem.id}: {problem.problem}; nothing changed")
+        sys.exit(1)
+    click.echo("audit trail re-keyed")

@@ -139,6 +139,19 @@ def first_break(
     return None
 
 
+def rechained(
+    entries: Iterable[AuditEntry], key: bytes, prev_hash: str = GENESIS
+) -> list[AuditEntry]:
+    """``entries`` (a whole chain, in id order, already verified) hashed anew
+    with ``key``: re-keying after a key change or from the unkeyed chain."""
+    out = []
+    for e in entries:
+        e = dataclasses.replace(e, prev_hash=prev_hash, hash=recompute(key, e, prev_hash))
+        out.append(e)
+        prev_hash = e.hash
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Actor:
     """Who makes a change, and from where: what the audit trail records.

@@ -371,3 +371,9 @@ class Operators:
                 (last_id, last_hash),
             )
         return checked, None, (last_id, last_hash)
+
+    async def rekey_audit(self, old_key: bytes, by: Actor) -> Break | None:
+        """Re-chain the trail with the key settings give now, after checking it
+        with ``old_key`` (the one it was written with); None when done."""
+        draft = by.draft("audit.rekey", "audit")
+        return await self.db.audit.rekey(old_key, draft, now=self.clock.stamp())

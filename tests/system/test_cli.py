@@ -129,10 +129,20 @@ def test_operators_tokens_and_the_audit_chain(tmp_path: Path) -> None:
         conn.execute(f"INSERT INTO audit_log VALUES ({marks})", saved)  # noqa: S608
         conn.execute("UPDATE audit_head SET last_id = 4, last_hash = ?", (saved[-1],))
     assert run("audit", "verify", "--expect", checkpoint).returncode == 0
+    # Rotating the secret the key is derived from: the trail is re-keyed.
+    rotated = {**env, "REDRAIN_SECRET_KEY": "n" * 40, "REDRAIN_SECRET_KEY_PREVIOUS": SECRET}
+    assert redrain(tmp_path, "audit", "verify", **rotated).returncode == 1
+    rekeyed = redrain(tmp_path, "audit", "rekey", **rotated)
+    assert rekeyed.returncode == 0, rekeyed.stderr + rekeyed.stdout
+    again = redrain(tmp_path, "audit", "verify", **rotated)
+    assert again.returncode == 0 and "intact: 5 entries" in again.stdout, again.stdout
+    env = rotated
     with sqlite3.connect(db) as conn:  # an insider rewrites who did it
         conn.execute("UPDATE audit_log SET actor = 'mallory' WHERE id = 2")
     broken = run("audit", "verify")
     assert broken.returncode == 1 and "entry 2" in broken.stdout, broken.stdout
+    refused = redrain(tmp_path, "audit", "rekey", **{**rotated, "REDRAIN_SECRET_KEY": "m" * 40})
+    assert refused.returncode == 1 and "nothing changed" in refused.stdout, refused.stdout
     # ...and without the key cannot make the chain whole again.
     other = redrain(tmp_path, "audit", "verify", **{**env, "REDRAIN_SECRET_KEY": "o" * 40})
     assert other.returncode == 1 and "entry 1" in other.stdout, other.stdout

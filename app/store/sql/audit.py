@@ -16,7 +16,15 @@ from collections.abc import AsyncIterator
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.domain.audit import AuditDraft, AuditEntry, seal
+from app.domain.audit import (
+    GENESIS,
+    AuditDraft,
+    AuditEntry,
+    Break,
+    first_break,
+    rechained,
+    seal,
+)
 from app.store.sql.connection import Connection
 from app.store.sql.models import AuditHeadRow, AuditRow
 
@@ -58,6 +66,40 @@ def _entry(r: AuditRow) -> AuditEntry:
 class AuditLog:
     def __init__(self, db: Connection) -> None:
         self.db = db
+
+    async def rekey(self, old_key: bytes, draft: AuditDraft, *, now: dt.datetime) -> Break | None:
+        """Re-chain every entry with this connection's key, after checking the
+        chain with ``old_key``; then append ``draft`` (the re-keying's own
+        entry). One transaction, the head locked first: appends wait, and a
+        chain that does not check out is left as it was (its break returned)."""
+        async with self.db.session() as s:
+            await s.execute(
+                update(AuditHeadRow)
+                .where(AuditHeadRow.id == 1)
+                .values(last_id=AuditHeadRow.last_id)
+            )
+            entries = [_entry(r) for r in await s.scalars(select(AuditRow).order_by(AuditRow.id))]
+            broken = first_break(old_key, entries)
+            head = (await s.execute(select(AuditHeadRow.last_id).where(AuditHeadRow.id == 1))).one()
+            last = entries[-1].id if entries else 0
+            if broken is None and head.last_id != last:
+                broken = Break(last + 1, f"entries from {last + 1} to {head.last_id} are missing")
+            if broken is not None:
+                return broken
+            done = rechained(entries, self.db.audit_key)
+            for e in done:
+                await s.execute(
+                    update(AuditRow)
+                    .where(AuditRow.id == e.id)
+                    .values(prev_hash=e.prev_hash, hash=e.hash)
+                )
+            await s.execute(
+                update(AuditHeadRow)
+                .where(AuditHeadRow.id == 1)
+                .values(last_hash=done[-1].hash if done else GENESIS)
+            )
+            await append(s, draft, now, self.db.audit_key)
+            return None
 
     async def record(self, draft: AuditDraft, *, now: dt.datetime) -> AuditEntry:
         """An entry on its own (a failed login: there is no other change)."""

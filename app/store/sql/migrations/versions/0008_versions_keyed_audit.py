@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import context, op
 from sqlalchemy.dialects import mysql
 
-from app.domain.audit import GENESIS, AuditEntry, first_break, recompute
+from app.domain.audit import GENESIS, AuditEntry, first_break, rechained
 
 revision: str = "0008"
 down_revision: str | None = "0007"
@@ -139,21 +139,18 @@ def _check_audit(bind: sa.Connection, key: bytes | None) -> None:
 
 
 def _rekey_audit(bind: sa.Connection, key: bytes | None) -> None:
-    new_hash = GENESIS
+    prev = GENESIS
     for entries in _trail(bind):
         assert key  # _check_audit refused a trail without one
-        updates = []
-        for e in entries:
-            rekeyed = recompute(key, e, new_hash)
-            updates.append({"eid": e.id, "p": new_hash, "h": rekeyed})
-            new_hash = rekeyed
+        done = rechained(entries, key, prev)
         bind.execute(
             AUDIT.update()
             .where(AUDIT.c.id == sa.bindparam("eid"))
             .values(prev_hash=sa.bindparam("p"), hash=sa.bindparam("h")),
-            updates,
+            [{"eid": e.id, "p": e.prev_hash, "h": e.hash} for e in done],
         )
-    bind.execute(HEAD.update().where(HEAD.c.id == 1).values(last_hash=new_hash))
+        prev = done[-1].hash
+    bind.execute(HEAD.update().where(HEAD.c.id == 1).values(last_hash=prev))
 
 
 def downgrade() -> None:
