@@ -374,3 +374,46 @@ async def test_a_viewer_reads_but_cannot_change(server: str, browser: Browser) -
         await expect(page.locator("#save")).to_be_disabled()
         await expect(page.locator("#publish")).to_be_disabled()
         watch.expect()
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_an_edit_of_a_live_activity_waits_for_publish(
+    server: str, browser: Browser, artifacts: Path, lang: str
+) -> None:
+    """Issue 23: saving a published activity makes a new version; the console
+    says players still draw against the live one until it is published."""
+    aid = await publish(
+        server, all_day([gift("g", 5, 0.5)], name="Next week's rain", starts_in_days=7)
+    )
+    live_name = "Next week's rain"
+    for phone in (False, True):
+        device = "phone" if phone else "desktop"
+        async with opened(browser, lang=lang, phone=phone) as (_, page, watch):
+            await page.goto(f"{server}/console")
+            await sign_in(page)
+            await page.goto(f"{server}/console#/edit/{aid}")
+            await page.fill(path("name"), f"Next week's rain ({device})")
+            await page.click("#save")
+            pending = "尚未上线" if lang == "zh-CN" else "not live yet"
+            await expect(page.locator("#editor-head .badge.changes")).to_contain_text(pending)
+            await expect(page.locator("#flash")).to_contain_text(
+                "仍按" if lang == "zh-CN" else "still draw against"
+            )
+            await accessible(page)
+            await shoot(page, artifacts, f"console-edit-live-{lang}-{device}")
+            await page.goto(f"{server}/console#/activities")
+            row = page.locator(f'#list tr[data-id="{aid}"]')
+            await expect(row.locator(".badge.changes")).to_be_visible()
+            await shoot(page, artifacts, f"console-list-changes-{lang}-{device}")
+            async with httpx.AsyncClient(base_url=server) as c:
+                live = await c.get(f"/v1/activities/{aid}")
+                assert live.status_code == 200, live.text
+                # players still see the live version
+                assert live.json().get("name") == live_name, live.text
+            await page.goto(f"{server}/console#/edit/{aid}")
+            await page.click("#publish")
+            await expect(page.locator("#flash")).to_contain_text(str(aid))
+            await page.goto(f"{server}/console#/activities")
+            await expect(row.locator(".badge.changes")).to_have_count(0)
+            live_name = f"Next week's rain ({device})"
+            watch.expect()

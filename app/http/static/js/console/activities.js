@@ -8,6 +8,12 @@ let filter = "";
 
 export const badge = (status) => el("span", { class: `badge ${status}` }, t(`console.status_${status}`));
 
+// A saved version players do not draw against yet (a publisher publishes it).
+export const unpublished = (a, short = false) =>
+  a.published_version && a.published_version !== a.version
+    ? el("span", { class: "badge changes" }, t(short ? "console.unpublished_short" : "console.unpublished", { version: a.version, live: a.published_version }))
+    : null;
+
 // An activity's configuration without what the server owns (id, status, …).
 export function configOf(activity) {
   const cfg = structuredClone(activity);
@@ -103,7 +109,7 @@ async function show() {
       el("td", {}, el("strong", {}, a.name)),
       el("td", {}, t(`console.kind_${a.kind}`), el("br"), el("span", { class: "hint" }, t(`games.${(a.display && a.display.game) || { time: "rain", count: "pass", amount: "scratch" }[a.kind]}`))),
       el("td", {}, `${a.start_date} → ${a.end_date}`, el("br"), el("span", { class: "hint" }, a.timezone)),
-      el("td", {}, badge(a.status), " ", el("span", { class: "hint" }, `v${a.version}`)),
+      el("td", {}, badge(a.status), " ", el("span", { class: "hint" }, `v${a.version}`), unpublished(a) ? " " : "", unpublished(a, true) || ""),
       el("td", { class: "hint" }, when(a.updated_at, undefined, { dateStyle: "short", timeStyle: "short" })),
       el("td", { class: "actions" }, actions(a)),
     ),

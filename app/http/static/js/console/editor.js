@@ -3,7 +3,7 @@
 // users. The server validates (the same rules as saving) while the operator
 // types, and each error is shown at its field.
 import { $, $$, el, t } from "../common.js";
-import { badge, configOf } from "./activities.js";
+import { badge, unpublished, configOf } from "./activities.js";
 import { stepOf } from "./fields.js";
 import { budgetFigures, budgetPanel, calendar } from "./review.js";
 import { api, can, failure, flash, views } from "./state.js";
@@ -171,7 +171,10 @@ async function save() {
   try {
     const rec = ed.id === null ? await api("POST", "/v1/admin/activities", ed.cfg) : await api("PUT", `/v1/admin/activities/${ed.id}`, ed.cfg);
     ed.dirty = false;
-    const saved = t("console.saved", { id: rec.id, version: rec.version });
+    const pending = rec.published_version && rec.published_version !== rec.version;
+    const saved = pending
+      ? t("console.saved_pending", { version: rec.version, live: rec.published_version })
+      : t("console.saved", { id: rec.id, version: rec.version });
     if (ed.id !== rec.id) {
       flash(saved, false, true);
       ed.keep = true;
@@ -273,6 +276,7 @@ function header() {
     el("h1", { id: "editor-title" }, title),
     ed.rec && badge(ed.rec.status),
     ed.rec && el("span", { class: "hint" }, `v${ed.rec.version}`),
+    ed.rec && unpublished(ed.rec),
     el("span", { id: "dirty", class: "badge dirty", hidden: !ed.dirty }, t("console.unsaved")),
   ];
   $("#editor-head").replaceChildren(...parts.filter(Boolean));
