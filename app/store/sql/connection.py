@@ -105,13 +105,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
-def upgrade(url: str) -> None:
-    """Apply every migration (``redrain db upgrade``). Blocking; call from a thread
-    when an event loop is running."""
+def upgrade(url: str, revision: str = "head") -> None:
+    """Apply every migration (``redrain db upgrade``), or those up to ``revision``.
+    Blocking; call from a thread when an event loop is running."""
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", "app.store.sql:migrations")
     cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    command.upgrade(cfg, "head")
+    command.upgrade(cfg, revision)
