@@ -13,6 +13,7 @@ import contextlib
 import gc
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -23,6 +24,7 @@ from starlette.routing import BaseRoute
 from app import embedded
 from app.config import EMBEDDED_ADMIN_TOKEN, EMBEDDED_OPERATOR, Settings, load_settings
 from app.domain.audit import Actor
+from app.domain.errors import Unavailable
 from app.http import app as http_app
 from app.jobs.worker import Worker
 from app.services.container import Services
@@ -49,7 +51,13 @@ def embedded_settings(settings: Settings) -> Settings:
 
 def connect(settings: Settings) -> tuple[RedisStore, Database]:
     """Redis (fakeredis when embedded) and the database, as configured."""
-    redis = open_store(
+    assert settings.database_url is not None
+    return open_redis(settings), Database(settings.database_url, audit_key=settings.audit_key_bytes)
+
+
+def open_redis(settings: Settings) -> RedisStore:
+    """Redis (fakeredis when embedded), as configured."""
+    return open_store(
         settings.redis_url,
         timeout=settings.redis_timeout,
         cluster=settings.redis_cluster,
@@ -61,8 +69,20 @@ def connect(settings: Settings) -> tuple[RedisStore, Database]:
         sentinels=settings.sentinel_addresses,
         service=settings.redis_sentinel_master,
     )
-    assert settings.database_url is not None
-    return redis, Database(settings.database_url, audit_key=settings.audit_key_bytes)
+
+
+async def preflight(settings: Settings) -> None:
+    """One look at Redis before the server starts, so that what waiting cannot
+    fix (:meth:`RedisStore.prepare`) stops ``redrain serve`` with one line
+    (:class:`ConfigError`). Redis unreachable now is left to the app's
+    start-up, which waits for it (``REDRAIN_REDIS_STARTUP_WAIT``)."""
+    redis = open_redis(settings)
+    try:
+        await redis.prepare()
+    except Unavailable:
+        pass
+    finally:
+        await redis.close()
 
 
 async def build(settings: Settings) -> Services:
@@ -84,9 +104,40 @@ async def build(settings: Settings) -> Services:
             rec.id,
         )
     else:
-        with contextlib.suppress(Exception):
-            await redis.load_scripts()  # lazily retried on NOSCRIPT if Redis is down now
+        try:
+            await prepare_redis(redis, settings.redis_startup_wait)
+        except BaseException:
+            await services.close()
+            raise
     return services
+
+
+async def prepare_redis(redis: RedisStore, wait: float) -> bool:
+    """Check Redis and load the scripts before serving (docs/operations.md).
+
+    What waiting cannot fix — credentials refused, a script Redis does not
+    compile, a Redis too old — raises :class:`ConfigError`: start-up stops
+    with one line, instead of a 500 on every draw later. Redis unreachable
+    or loading is retried with backoff for ``wait`` seconds; then redrain
+    starts anyway (draws answer 503 ``unavailable`` meanwhile, and a script
+    is loaded on its first call, NOSCRIPT). True once prepared."""
+    deadline = time.monotonic() + wait
+    delay = 0.1
+    while True:
+        try:
+            await redis.prepare()
+            return True
+        except Unavailable as exc:
+            if time.monotonic() + delay > deadline:
+                log.warning(
+                    "%s; starting anyway after %.0f s: draws answer 503 until Redis is up, "
+                    "and the scripts load on first use",
+                    exc.message,
+                    wait,
+                )
+                return False
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
 
 
 def tune_gc() -> None:

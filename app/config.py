@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     # have it before it is answered; 503 when they do not within the timeout.
     redis_wait_replicas: int = Field(default=0, ge=0, le=16)
     redis_wait_timeout: float = Field(default=0.2, gt=0, le=10)  # seconds
+    # How long `serve` waits at start for a Redis it cannot reach before it
+    # starts anyway (draws answer 503 until Redis is up; docs/operations.md).
+    redis_startup_wait: float = Field(default=10.0, ge=0, le=600)
     database_url: str | None = None
     secret_key: SecretStr | None = None
     # Keys the audit trail's hash chain (docs/security.md); unset: derived from

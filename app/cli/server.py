@@ -28,6 +28,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
             settings.require_production()
         except ConfigError as exc:
             fail(exc.message)
+        from app.application import preflight
+
+        run(lambda: preflight(settings))  # a Redis that can never serve: one line, exit 2
     common: dict[str, Any] = {
         "host": host,
         "port": port,

@@ -11,7 +11,12 @@ activities) and each grant's amount (amount activities), check every draw:
   times the stock released and not yet won at that moment;
 - that the draw won exactly when the picked prize had released stock left, and
   that no win ever exceeded the stock released by then (even-award slices and
-  recorded top-ups, at the draw's time).
+  recorded top-ups, at the draw's time);
+- every other stored field that follows from the round or from the row's
+  replayed outcome, on every row, won or lost (:data:`ROW_RULES`): its id,
+  round and activity, whether it spent a grant, and the prize key, type, name
+  and value and the fulfilment state, which must be those of the prize its
+  pick won — none at all on a loss, so no fulfilment hook ever pays one.
 
 ``app.jobs.verify`` loads the inputs from the database; anyone with the
 revealed seed and the draws can do the same (docs/fairness.md).
@@ -20,17 +25,60 @@ revealed seed and the draws can do the same (docs/fairness.md).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from app.domain import fairness
 from app.domain.activity import ActivityConfig
 from app.domain.buckets import split, split_slices
-from app.domain.records import StockMove, Topup
+from app.domain.records import StockMove, StoredDraw, Topup
 from app.domain.schedule import round_slices
 from app.domain.types import DrawRecord, Kind, Odds, PoolPlan, PrizePlan, RoundPlan
 
 MAX_FINDINGS = 1000
+FULFILMENT_STATES = ("won", "granted", "grant_failed")  # of a win; a loss has none
+
+
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What one stored row must hold, given its round and its outcome."""
+
+    draw_id: str
+    round_id: str
+    activity_id: int
+    needs_grant: bool
+    prize: PrizePlan | None  # what the row's pick won; None on a loss
+
+
+# A rule: (column, what the row holds, the values accepted there). Together
+# with the checks of pick and won against the replay, every field that the
+# replay can recompute, or that fulfilment and exports read, is covered.
+Rule = tuple[str, Callable[[StoredDraw], object], Callable[[Expected], Collection[object]]]
+
+ROW_RULES: tuple[Rule, ...] = (
+    ("draw_id", lambda d: d.record.draw_id, lambda e: (e.draw_id,)),
+    ("round_id", lambda d: d.record.round_id, lambda e: (e.round_id,)),
+    ("activity_id", lambda d: d.record.activity_id, lambda e: (e.activity_id,)),
+    ("grant_id", lambda d: _spent(d.record.grant_id), lambda e: (_spent(e.needs_grant),)),
+    ("prize_key", lambda d: d.record.prize_key, lambda e: (e.prize.key if e.prize else None,)),
+    ("prize_type", lambda d: d.prize_type, lambda e: (e.prize.type.value if e.prize else None,)),
+    ("prize_name", lambda d: d.prize_name, lambda e: (e.prize.name if e.prize else None,)),
+    ("prize_value", lambda d: d.prize_value, lambda e: (e.prize.value if e.prize else None,)),
+    ("fulfilment", lambda d: d.fulfilment, lambda e: FULFILMENT_STATES if e.prize else (None,)),
+)
+
+
+def _spent(grant: object) -> str:
+    """Whether a draw spent a grant: which one is the pool rule's business."""
+    return "a grant" if grant else "no grant"
+
+
+def _check_row(report: Report, d: StoredDraw, expected: Expected) -> None:
+    for column, held, accepted in ROW_RULES:
+        value, allowed = held(d), accepted(expected)
+        if value not in allowed:
+            want = repr(next(iter(allowed))) if len(allowed) == 1 else f"one of {allowed!r}"
+            report.add(d.record.draw_id, f"{column} is {value!r}, the replay gives {want}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +111,7 @@ class RoundInputs:
     config: ActivityConfig
     round: RoundPlan
     seed: bytes
-    draws: Sequence[DrawRecord]  # in draw order (seq)
+    draws: Sequence[StoredDraw]  # in draw order (seq)
     topups: Sequence[Topup] = ()
     before: Mapping[str, int] = field(default_factory=dict)  # user -> earlier draws (count)
     grants: Mapping[str, int] = field(default_factory=dict)  # grant id -> amount (amount)
@@ -114,8 +162,18 @@ def replay(report: Report, inputs: RoundInputs) -> None:
     won = [0] * (len(prizes) + 1)
     nonces: Counter[str] = Counter()
     keys: dict[tuple[str, str], str] = {}
-    for j, r in enumerate(draws):
+    needs_grant = cfg.needs_grant
+    for j, d in enumerate(draws):
+        r = d.record
         expected_seq = b + 1 + k * j
+        # The prize the row's pick won, if it won one (pick and won themselves
+        # are checked against the replay below).
+        prize = prizes[r.pick - 1] if r.won and 0 < r.pick <= len(prizes) else None
+        prize = None if prize is None or prize.empty else prize
+        expected = Expected(
+            f"{rnd.round_id}:{r.seq}", rnd.round_id, rnd.activity_id, needs_grant, prize
+        )
+        _check_row(report, d, expected)
         if r.seq != expected_seq:
             report.add(r.draw_id, f"draw number {r.seq} where {expected_seq} was expected")
         if not rnd.start_ms <= r.drawn_at_ms < rnd.end_ms:
@@ -156,10 +214,10 @@ def replay(report: Report, inputs: RoundInputs) -> None:
                 )
         if r.won:
             report.wins += 1
-            prize = prizes[r.pick - 1] if 0 < r.pick <= len(prizes) else None
-            if prize is None or prize.key != r.prize_key:
-                report.add(r.draw_id, f"won prize {r.prize_key!r}, which is not the pick")
-                continue
+            if prize is None:
+                continue  # named above: no prize was won
+            # Counted as recorded (Redis spent a unit for it); a forged win
+            # shows as a win past the released stock.
             won[r.pick] += 1
             if won[r.pick] > released(r.pick, r.drawn_at_ms):
                 report.add(

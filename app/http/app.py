@@ -20,6 +20,7 @@ from app.http.client_ip import ClientIp
 from app.http.errors import EXCEPTION_HANDLERS
 from app.http.fastpath import DrawFastPath
 from app.http.middleware import Outcomes
+from app.http.redirects import SlashRedirect
 from app.http.routes import ROUTES
 from app.services.container import Services
 
@@ -44,6 +45,9 @@ def build(
         middleware=MIDDLEWARE,
         lifespan=lifespan,
     )
+    # Trailing-slash redirects name a path, never the request's Host (redirects.py).
+    app.router.redirect_slashes = False
+    app.router.default = SlashRedirect(app.router.routes, app.router.not_found)
     if services is not None:
         app.state.services = services
     app.state.client_ip = ClientIp(settings.trusted_proxies, settings.client_ip_header)

@@ -41,15 +41,15 @@ class Verifier:
         seed = bytes.fromhex(stored.seed)
         if hashlib.sha256(seed).hexdigest() != stored.seed_hash:
             report.add(None, "the seed does not match the published seed_hash")
-        draws = [d.record for d in await self.db.draws.round_draws(round_id)]
-        users = sorted({d.user_id for d in draws})
+        draws = await self.db.draws.round_draws(round_id)  # rows as stored: every field checked
+        users = sorted({d.record.user_id for d in draws})
         before = (
             await self.db.draws.draws_before(rnd.activity_id, rnd.start_ms, users)
             if cfg.kind is Kind.COUNT
             else {}
         )
         grants = (
-            await self.db.grants.amounts([d.grant_id for d in draws if d.grant_id])
+            await self.db.grants.amounts([d.record.grant_id for d in draws if d.record.grant_id])
             if cfg.needs_grant
             else {}
         )
@@ -57,6 +57,6 @@ class Verifier:
         k = cfg.buckets
         moves = await self.db.guard.moves(round_id) if k > 1 else []
         for b in range(k):  # each bucket is its own sequence with its own stock
-            mine = [d for d in draws if (d.seq - 1) % k == b]
+            mine = [d for d in draws if (d.record.seq - 1) % k == b]
             replay(report, RoundInputs(cfg, rnd, seed, mine, topups, before, grants, b, k, moves))
         return report

@@ -1,10 +1,15 @@
 """The blacklist: kept in the database, mirrored into every published
-activity in Redis, where the draw script refuses a listed user or IP."""
+activity in Redis, where the draw script refuses a listed user or IP.
+
+An IP is kept in its canonical spelling (``app.domain.addresses``), the one
+the HTTP edge gives every client, so ``::ffff:10.9.9.9`` listed is
+``10.9.9.9`` refused."""
 
 from __future__ import annotations
 
+from app.domain.addresses import canonical_ip
 from app.domain.audit import Actor
-from app.domain.errors import NotFound
+from app.domain.errors import NotFound, ValidationFailed
 from app.domain.records import BlacklistEntry
 from app.domain.types import ActivityId
 from app.services.clock import Clock
@@ -25,17 +30,24 @@ class Guard:
     async def blacklist(self) -> list[BlacklistEntry]:
         return await self.db.guard.blacklist()
 
-    async def add(self, kind: str, value: str, reason: str, by: Actor) -> bool:
-        """True if added, False if it was already listed."""
+    async def add(self, kind: str, value: str, reason: str, by: Actor) -> tuple[bool, str]:
+        """(True if added, False if it was already listed; the value as listed)."""
+        if kind == "ip":
+            ip = canonical_ip(value)
+            if ip is None:
+                raise ValidationFailed("value: not an IP address", field="value")
+            value = ip
         audit = by.draft("blacklist.add", f"blacklist:{kind}:{value}", after={"reason": reason})
         async with self.redis.locks.hold(LOCK):
             created = await self.db.guard.blacklist_add(
                 kind, value, reason, now=self.clock.stamp(), audit=audit
             )
             await self.redis.guard.change(await self._published(), kind, value, add=True)
-        return created
+        return created, value
 
     async def remove(self, kind: str, value: str, by: Actor) -> None:
+        if kind == "ip":
+            value = canonical_ip(value) or value
         audit = by.draft("blacklist.remove", f"blacklist:{kind}:{value}", before={"listed": True})
         async with self.redis.locks.hold(LOCK):
             if not await self.db.guard.blacklist_remove(

@@ -3,9 +3,12 @@ documented construction: a faithful ledger verifies, each tampering is named."""
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any
+
 from app.domain import fairness
 from app.domain.activity import parse_config
-from app.domain.records import Topup
+from app.domain.records import StoredDraw, Topup
 from app.domain.schedule import plan_rounds, round_slices
 from app.domain.types import DrawRecord
 from app.domain.verify import Report, RoundInputs, replay
@@ -50,9 +53,24 @@ def honest_draws(n: int = 30) -> list[DrawRecord]:
     return out
 
 
-def check(draws: list[DrawRecord], topups: tuple[Topup, ...] = ()) -> Report:
+def as_stored(rec: DrawRecord) -> StoredDraw:
+    """The row the flush worker writes for ``rec``: the won prize's fields."""
+    won = next((p for p in ROUND.prizes if p.key == rec.prize_key), None) if rec.won else None
+    return StoredDraw(
+        rec,
+        rec.seq,
+        won.type.value if won else None,
+        won.name if won else None,
+        won.value if won else None,
+        "won" if won else None,
+    )
+
+
+def check(draws: list[DrawRecord], topups: tuple[Topup, ...] = (), **row: dict[str, Any]) -> Report:
+    """The replay of ``draws``; ``row`` changes stored fields of the draw it names."""
     report = Report(ROUND.round_id)
-    replay(report, RoundInputs(CFG, ROUND, SEED, draws, topups))
+    stored = [dataclasses.replace(as_stored(d), **row.get(d.draw_id, {})) for d in draws]
+    replay(report, RoundInputs(CFG, ROUND, SEED, stored, topups))
     return report
 
 
@@ -106,3 +124,47 @@ def test_a_topup_in_the_draws_own_millisecond_may_have_come_after_it() -> None:
     earlier = check(draws, (Topup("b", 1, at - 1),))
     assert [f.draw_id for f in earlier.findings] == [draws[sold_out].draw_id]
     assert "had stock left" in earlier.findings[0].problem
+
+
+def test_every_stored_field_of_a_loss_and_of_a_win_is_checked() -> None:
+    """Each field the replay can recompute, tampered on a losing row and on a
+    winning one, is named (a loss holds no prize and nothing to fulfil)."""
+    draws = honest_draws()
+    loss = next(d for d in draws if not d.won and d.pick == 0)
+    sold_out = next(d for d in draws if not d.won and d.pick > 0)  # a loss that picked a prize
+    win = next(d for d in draws if d.won)
+    assert check(draws).ok
+    record_changes: list[tuple[str, Any]] = [
+        ("prize_key", "b"),
+        ("draw_id", f"{ROUND.round_id}:999"),
+        ("round_id", "9:20300602:0"),
+        ("activity_id", 10),
+        ("grant_id", "g-1"),
+    ]
+    row_changes: list[tuple[str, Any]] = [
+        ("prize_type", "coupon"),
+        ("prize_name", "prize b"),
+        ("prize_value", "V-b"),
+        ("fulfilment", "won"),
+    ]
+    for target in (loss, sold_out, win):
+        for column, value in record_changes:
+            if column == "prize_key" and target is win:
+                value = "b" if win.prize_key == "a" else "a"
+            changed = target._replace(**{column: value})
+            at = draws.index(target)
+            found = check([*draws[:at], changed, *draws[at + 1 :]]).findings
+            assert any(f.problem.startswith(f"{column} is ") for f in found), (column, found)
+            assert {f.draw_id for f in found} <= {target.draw_id, changed.draw_id}, found
+        for column, value in row_changes:
+            if target is win:
+                value = {"fulfilment": "delivered", "prize_type": "physical"}.get(column, "forged")
+            found = check(draws, **{target.draw_id: {column: value}}).findings
+            assert [f.draw_id for f in found] == [target.draw_id], (column, found)
+            assert found[0].problem.startswith(f"{column} is "), found
+        if target is win:  # a win keeps its prize: nulled, it is named too
+            for column in ("prize_type", "prize_name", "prize_value", "fulfilment"):
+                found = check(draws, **{target.draw_id: {column: None}}).findings
+                assert [f.draw_id for f in found] == [target.draw_id], (column, found)
+    for state in ("won", "granted", "grant_failed"):  # the fulfilment hook's states of a win
+        assert check(draws, **{win.draw_id: {"fulfilment": state}}).ok

@@ -5,6 +5,7 @@ row of its table to a test here or in the module it names."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from collections.abc import Callable
 from typing import Any
@@ -12,8 +13,11 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import func, select
+from starlette.routing import Mount
 
 from app.http.bodies import encode_cursor
+from app.http.redirects import relative_location
+from app.http.routes import ROUTES
 from app.services.container import Services
 from app.store.sql.database import Database
 from app.store.sql.models import Base
@@ -182,3 +186,41 @@ async def test_grants_are_readable_only_by_their_owner(
             "validation_error",
         )
     assert_error(await client.get("/v1/me/grants"), 401, "unauthorized")
+
+
+async def test_redirects_never_name_the_requests_host(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    """A trailing-slash redirect used to be built from the Host header (307 to
+    http://evil.example/console): every redirect the app makes is a path now,
+    whatever Host, on every route (each path with its slash toggled)."""
+    client = http(make_service())
+    hostile = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    paths: set[str] = set()
+    for route in ROUTES:
+        fmt = getattr(route, "path_format", None) or getattr(route, "path", "")
+        path = re.sub(r"\{[^}]+\}", "1", fmt)
+        paths.add(path.rstrip("/") if path.endswith("/") else path + "/")
+        if isinstance(route, Mount):
+            paths.add(route.path)  # /static, which only matches as /static/...
+    redirected = {}
+    for path in sorted(paths):
+        for method in ("GET", "POST"):
+            resp = await client.request(method, path, headers=hostile)
+            location = resp.headers.get("location")
+            if 300 <= resp.status_code < 400 or location is not None:
+                assert location is not None and location.startswith("/"), (path, location)
+                assert not location.startswith("//") and "evil" not in location, (path, location)
+                redirected[(method, path)] = location
+    assert redirected[("GET", "/console/")] == "/console"
+    assert redirected[("GET", "/static")] == "/static/"
+    assert redirected[("POST", "/v1/draw/")] == "/v1/draw"
+    assert len(redirected) > 40, redirected  # every route answered its toggled path
+    query = await client.get("/console/?lang=en", headers=hostile)
+    assert query.status_code == 307 and query.headers["location"] == "/console?lang=en"
+    # A path that reads as another host is never redirected to.
+    for sneaky in ("//evil.example/", "//evil.example", "/\\evil.example/"):
+        resp = await client.get(f"https://redrain.test{sneaky}", headers=hostile)
+        assert "evil" not in resp.headers.get("location", ""), (sneaky, resp.headers)
+        assert relative_location(sneaky.rstrip("/"), b"") is None
+    assert relative_location("/a b/é", b"x=1") == "/a%20b/%C3%A9?x=1"

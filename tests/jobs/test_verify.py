@@ -11,8 +11,10 @@ import subprocess
 import sys
 from typing import Any
 
+import pytest
 from sqlalchemy import delete, update
 
+from app.domain.records import StoredDraw
 from app.jobs.verify import Verifier
 from app.jobs.worker import Worker
 from app.services.container import Services
@@ -184,3 +186,94 @@ async def test_cli(make_mariadb_service: ServiceFactory, mariadb_url: str) -> No
     missing = run("999:20300601:0")  # nothing to verify is not a fairness failure
     assert missing.returncode == 2 and "not found" in missing.stderr, missing.stderr
     assert "MISMATCH" not in missing.stdout
+
+
+async def small_round(make: ServiceFactory) -> tuple[Services, str, list[StoredDraw]]:
+    """60 draws on 5 units: wins, plain losses, and losses whose pick had no stock."""
+    svc = make(offset_to(local(DAY, 10, 5)))
+    rec = await svc.activities.create(rain([prize("c2", 5, 0.5), prize("c5", 5, 0.3)]), BY)
+    await svc.activities.publish(rec.id, BY)
+    for i in range(60):
+        await svc.draws.draw(f"f{i % 20}", rec.id)
+    await flush(svc)
+    rid = f"{rec.id}:20300601:0"
+    return svc, rid, await svc.db.draws.round_draws(rid)
+
+
+# (column, a forged value, what the finding says) for a losing row, and for a winning one.
+LOSS_FORGERIES: list[tuple[str, Any, str]] = [
+    ("prize_key", "b", "prize_key is 'b'"),  # issue 23: verified clean before
+    ("prize_key", "c2", "prize_key is 'c2'"),
+    ("prize_type", "coupon", "prize_type is 'coupon'"),
+    ("prize_name", "iPhone", "prize_name is 'iPhone'"),
+    ("prize_value", "CPN-2", "prize_value is 'CPN-2'"),
+    ("fulfilment", "won", "fulfilment is 'won'"),  # the hook would pay it
+    ("grant_id", "g-forged", "grant_id is 'a grant'"),
+    ("pool", 2, "drawn in pool 2"),
+    ("pick", 3, "picked prize 3"),  # prize 3 does not exist
+    ("won", True, "recorded as a win"),
+    ("random", "e" * 40, "random value"),
+]
+WIN_FORGERIES: list[tuple[str, Any, str]] = [
+    ("prize_key", "other", "prize_key is "),  # the other prize's key (below)
+    ("prize_key", None, "prize_key is None"),
+    ("prize_type", "physical", "prize_type is 'physical'"),
+    ("prize_type", None, "prize_type is None"),
+    ("prize_name", "iPhone", "prize_name is 'iPhone'"),
+    ("prize_value", "SKU-PHONE", "prize_value is 'SKU-PHONE'"),
+    ("prize_value", None, "prize_value is None"),
+    ("fulfilment", None, "fulfilment is None"),
+    ("fulfilment", "shipped-twice", "fulfilment is 'shipped-twice'"),
+    ("activity_id", 424242, "activity_id is 424242"),
+    ("round_id", "1:20300602:0", "round_id is '1:20300602:0'"),
+    ("grant_id", "g-forged", "grant_id is 'a grant'"),
+    ("pool", 3, "drawn in pool 3"),
+    ("won", False, "recorded as a loss"),
+]
+
+
+async def test_every_stored_field_is_checked_on_losses_and_wins(
+    make_service: ServiceFactory,
+) -> None:
+    svc, rid, draws = await small_round(make_service)
+    db = svc.db
+    assert (await Verifier(db).verify(rid)).ok
+    loss = next(d for d in draws if not d.record.won and d.record.pick == 0)
+    sold_out = next(d for d in draws if not d.record.won and d.record.pick > 0)
+    win = next(d for d in draws if d.record.won)
+    cases = [(loss, f) for f in LOSS_FORGERIES] + [(sold_out, f) for f in LOSS_FORGERIES]
+    cases += [(win, f) for f in WIN_FORGERIES]
+    for target, (column, value, says) in cases:
+        if value == "other":
+            value = "c5" if target.record.prize_key == "c2" else "c2"
+        async with db.session() as s:
+            saved = getattr(await s.get(DrawRow, target.id), column)
+            await s.execute(update(DrawRow).where(DrawRow.id == target.id).values({column: value}))
+        report = await Verifier(db).verify(rid)
+        async with db.session() as s:
+            await s.execute(update(DrawRow).where(DrawRow.id == target.id).values({column: saved}))
+        named = [f.problem for f in report.findings if f.draw_id == target.record.draw_id]
+        assert any(says in p for p in named), (target.record.draw_id, column, report.findings)
+    assert (await Verifier(db).verify(rid)).ok  # every change above was put back
+
+
+@pytest.mark.integration  # runs `redrain verify` in a subprocess
+async def test_cli_names_a_losing_row_given_a_prize(make_service: ServiceFactory) -> None:
+    svc, rid, draws = await small_round(make_service)
+    loss = next(d for d in draws if not d.record.won)
+    async with svc.db.session() as s:
+        await s.execute(update(DrawRow).where(DrawRow.id == loss.id).values(prize_key="b"))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")}
+    assert svc.settings.database_url is not None
+    env["REDRAIN_DATABASE_URL"] = svc.settings.database_url
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "app", "verify", rid],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert loss.record.draw_id in done.stdout and "prize_key is 'b'" in done.stdout, done.stdout

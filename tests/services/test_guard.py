@@ -17,7 +17,13 @@ import httpx
 import pytest
 
 from app.domain import tokens
-from app.domain.errors import Forbidden, LimitReached, Unauthorized, Unavailable
+from app.domain.errors import (
+    Forbidden,
+    InvalidRequest,
+    LimitReached,
+    Unauthorized,
+    Unavailable,
+)
 from app.http.client_ip import ClientIp
 from app.services.container import Services
 from tests.conftest import ServiceFactory, admin_headers, flush_real_redis
@@ -201,6 +207,125 @@ def test_client_ip_rules() -> None:
     assert nobody(scope("127.0.0.1", x_forwarded_for="1.2.3.4")) == "127.0.0.1"
 
 
+def test_client_ip_is_canonical_and_malformed_is_refused() -> None:
+    """One spelling per address (the blacklist and the per-IP limit compare
+    strings); a trusted proxy's malformed address is a 400, not the proxy."""
+
+    def scope(peer: str, *xff: str) -> dict[str, Any]:
+        return {"client": (peer, 1), "headers": [(b"x-forwarded-for", v.encode()) for v in xff]}
+
+    chain = ClientIp("127.0.0.1,10.0.0.0/8", "x-forwarded-for")
+    for spelled in ("::ffff:10.9.9.9", "10.9.9.9:1234", "[::ffff:10.9.9.9]:80", "::FFFF:a09:909"):
+        # 10.9.9.9 is inside the trusted 10/8: with nothing else it is the client
+        assert chain(scope("127.0.0.1", spelled)) == "10.9.9.9", spelled
+        assert chain(scope("127.0.0.1", f"203.0.113.7, {spelled}")) == "203.0.113.7", spelled
+    for spelled in ("::ffff:198.51.100.9", "198.51.100.9:1234", "[::ffff:198.51.100.9]"):
+        assert chain(scope("127.0.0.1", spelled)) == "198.51.100.9", spelled
+    assert chain(scope("127.0.0.1", "[2001:DB8:0::1]:443")) == "2001:db8::1"
+    # The peer too: a dual-stack socket names an IPv4 proxy ::ffff:127.0.0.1.
+    assert chain(scope("::ffff:127.0.0.1", "198.51.100.9")) == "198.51.100.9"
+    assert chain(scope("::ffff:198.51.100.9")) == "198.51.100.9"
+    for bad in ("010.009.009.009", "unknown", "1.2.3.4.5", "fe80::1%eth0", "1.2.3.4:99999"):
+        with pytest.raises(InvalidRequest) as err:
+            chain(scope("127.0.0.1", bad))
+        assert err.value.code == "invalid_client_ip" and err.value.status == 400
+        with pytest.raises(InvalidRequest):  # past trusted hops too
+            chain(scope("127.0.0.1", f"{bad}, 10.1.2.3"))
+    # Forged junk left of the client the proxy wrote is never looked at.
+    assert chain(scope("127.0.0.1", "010.009.009.009, 198.51.100.9")) == "198.51.100.9"
+    # A proxy that adds its own header line: the lines are one list, right-most wins.
+    assert chain(scope("127.0.0.1", "6.6.6.6", "198.51.100.9")) == "198.51.100.9"
+    # An untrusted peer's header is not read at all, malformed or not.
+    assert chain(scope("198.51.100.5", "010.009.009.009")) == "198.51.100.5"
+    real_ip = ClientIp("127.0.0.1", "x-real-ip")
+    bad_real = {"client": ("127.0.0.1", 1), "headers": [(b"x-real-ip", b"010.9.9.9")]}
+    with pytest.raises(InvalidRequest):
+        real_ip(bad_real)
+
+
+async def test_blacklisted_ip_cannot_be_respelled(make_service: ServiceFactory, http: Http) -> None:
+    """A blacklisted 10.9.9.9 stays refused however a trusted proxy spells it,
+    and a malformed spelling is a 400, never a draw."""
+    svc = make_service(DURING)
+    client = http(svc)  # its peer is 127.0.0.1, a trusted proxy by default
+    aid = await published(svc)
+    r = await client.post(
+        "/v1/admin/blacklist",
+        json={"kind": "ip", "value": "::ffff:10.9.9.9"},
+        headers=admin_headers(),
+    )
+    assert r.status_code == 201 and r.json()["value"] == "10.9.9.9"
+    again = await client.post(
+        "/v1/admin/blacklist", json={"kind": "ip", "value": "10.9.9.9"}, headers=admin_headers()
+    )
+    assert again.status_code == 200  # the same entry
+    listed = (await client.get("/v1/admin/blacklist", headers=admin_headers())).json()["entries"]
+    assert [e["value"] for e in listed if e["kind"] == "ip"] == ["10.9.9.9"]
+    for spelled in ("10.9.9.9", "::ffff:10.9.9.9", "10.9.9.9:1234", "[::ffff:10.9.9.9]:443"):
+        r = await client.post(
+            "/v1/draw",
+            json={"activity_id": aid},
+            headers={**bearer("sly"), "X-Forwarded-For": spelled},
+        )
+        assert_error(r, 403, "blacklisted")
+    for malformed in ("010.009.009.009", "10.9.9.9.9", "evil"):
+        r = await client.post(
+            "/v1/draw",
+            json={"activity_id": aid},
+            headers={**bearer("sly"), "X-Forwarded-For": malformed},
+        )
+        assert_error(r, 400, "invalid_client_ip")
+    history = (await client.get("/v1/me/draws", headers=bearer("sly"))).json()["draws"]
+    assert history == []  # nothing was drawn
+    ok = await client.post(
+        "/v1/draw",
+        json={"activity_id": aid},
+        headers={**bearer("sly"), "X-Forwarded-For": "10.9.9.10"},
+    )
+    assert ok.status_code == 200
+    # Lifted by any spelling of it.
+    lifted = await client.delete("/v1/admin/blacklist/ip/::ffff:10.9.9.9", headers=admin_headers())
+    assert lifted.status_code == 204
+    r = await client.post(
+        "/v1/draw",
+        json={"activity_id": aid},
+        headers={**bearer("sly"), "X-Forwarded-For": "10.9.9.9:5"},
+    )
+    assert r.status_code == 200
+    for bad in ("010.009.009.009", "10.9.9.9%eth0", "not-an-ip"):
+        assert_error(
+            await client.post(
+                "/v1/admin/blacklist", json={"kind": "ip", "value": bad}, headers=admin_headers()
+            ),
+            422,
+        )
+
+
+async def test_rate_limit_per_ip_counts_every_spelling_once(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    svc = make_service(DURING, rate_limit_ip=4, rate_limit_user=0)
+    client = http(svc)
+    aid = await published(svc)
+    spellings = ["100.64.0.9", "::ffff:100.64.0.9", "100.64.0.9:4000", "[::ffff:100.64.0.9]:1"]
+
+    async def one(i: int) -> int:
+        r = await client.post(
+            "/v1/draw",
+            json={"activity_id": aid},
+            headers={**bearer(f"nat{i}"), "X-Forwarded-For": spellings[i % 4]},
+        )
+        return r.status_code
+
+    for _ in range(3):  # a burst inside one second of the limit's window
+        t0 = time.monotonic()
+        codes = collections.Counter(await asyncio.gather(*[one(i) for i in range(16)]))
+        if time.monotonic() - t0 < 0.9:
+            break
+        await asyncio.sleep(1.05)  # a slow machine: the next window, and again
+    assert codes == {200: 4, 429: 12}, codes
+
+
 @pytest.mark.integration  # a loopback risk service
 @pytest.mark.parametrize(
     ("answer", "fail_open", "outcome"),
@@ -260,3 +385,34 @@ def test_secret_rotation(make_service: ServiceFactory) -> None:
     forged = tokens.issue(b"x" * 40, "loyal", int(time.time()) + 600)
     with pytest.raises(Unauthorized):
         rotated.auth.authenticate(f"Bearer {forged}")
+
+
+async def test_parallel_blacklist_adds_of_one_address_in_many_spellings(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    svc = make_service(DURING)
+    client = http(svc)
+    aid = await published(svc)
+    spellings = ["192.0.2.44", "::ffff:192.0.2.44", "192.0.2.44:80", "::FFFF:c000:22c"]
+    answers = await asyncio.gather(
+        *[
+            client.post(
+                "/v1/admin/blacklist",
+                json={"kind": "ip", "value": spellings[i % 4]},
+                headers=admin_headers(),
+            )
+            for i in range(12)
+        ]
+    )
+    codes = collections.Counter(r.status_code for r in answers)
+    assert codes == {201: 1, 200: 11}, [r.text for r in answers]
+    assert {r.json()["value"] for r in answers} == {"192.0.2.44"}
+    listed = (await client.get("/v1/admin/blacklist", headers=admin_headers())).json()["entries"]
+    assert [e["value"] for e in listed if e["kind"] == "ip"] == ["192.0.2.44"]
+    with pytest.raises(Forbidden):
+        await svc.draws.draw("anyone", aid, client_ip="192.0.2.44")
+    removals = await asyncio.gather(
+        *[client.delete(f"/v1/admin/blacklist/ip/{s}", headers=admin_headers()) for s in spellings]
+    )
+    assert sorted(r.status_code for r in removals) == [204, 404, 404, 404]
+    assert (await svc.draws.draw("anyone", aid, client_ip="192.0.2.44"))[1].draw_id

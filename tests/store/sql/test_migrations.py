@@ -1,7 +1,9 @@
-"""Migration 0008 on a database an earlier release wrote (MariaDB and SQLite):
-the unkeyed audit chain is verified, then re-keyed; tokens made by tokens are
-owned by a person; published activities keep drawing against what they had.
-A broken old trail stops the upgrade before anything changes."""
+"""Data migrations on a database an earlier release wrote (MariaDB and SQLite).
+
+0008: the unkeyed audit chain is verified, then re-keyed; tokens made by
+tokens are owned by a person; published activities keep drawing against what
+they had; a broken old trail stops the upgrade before anything changes.
+0009: blacklisted addresses in their one canonical spelling."""
 
 from __future__ import annotations
 
@@ -134,3 +136,37 @@ async def test_0008_refuses_a_broken_old_trail_and_changes_nothing(old_db: str) 
         assert version == "0007" and "live_config" not in columns
     finally:
         await engine.dispose()
+
+
+async def test_0009_blacklisted_ips_become_canonical(old_db: str) -> None:
+    engine = create_async_engine(old_db)
+    before = [
+        ("ip", "::ffff:10.9.9.9"),  # a second spelling of the next one: dropped
+        ("ip", "10.9.9.9"),
+        ("ip", "::FFFF:192.0.2.1"),
+        ("ip", "2001:DB8:0:0::1"),
+        ("ip", "fe80::1%eth0"),  # no address: left for an operator to lift
+        ("user", "::ffff:10.9.9.9"),  # a user id is not an address
+    ]
+    try:
+        async with engine.begin() as conn:
+            for kind, value in before:
+                await conn.execute(
+                    text(
+                        "INSERT INTO blacklist (kind, value, reason, created_at)"
+                        " VALUES (:k, :v, 'old', :t)"
+                    ),
+                    {"k": kind, "v": value, "t": AT},
+                )
+        await asyncio.to_thread(upgrade, old_db)
+        async with engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT kind, value FROM blacklist"))).all()
+    finally:
+        await engine.dispose()
+    assert sorted((k, v) for k, v in rows) == [
+        ("ip", "10.9.9.9"),
+        ("ip", "192.0.2.1"),
+        ("ip", "2001:db8::1"),
+        ("ip", "fe80::1%eth0"),
+        ("user", "::ffff:10.9.9.9"),
+    ]
