@@ -680,3 +680,23 @@ async def test_an_editor_cannot_change_what_players_can_win(
     assert (await svc.runtimes.fresh(aid)).version == 2
     got = (await client.get(f"/v1/admin/activities/{aid}", headers=h)).json()
     assert got["published_version"] == got["version"] == 2
+
+
+async def test_a_login_flood_does_not_starve_other_requests(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    """Issue 23: an unauthenticated login flood exhausted the embedded
+    database pool and others got 503. At most a few password checks run at
+    once; everyone else's requests keep their database connections."""
+    svc = make_service()
+    client = http(svc)
+    flood = [
+        login(client, f"nobody-{i}", "guess", ip=f"10.77.{i // 250}.{i % 250}") for i in range(300)
+    ]
+    reads = [client.get("/v1/admin/activities?limit=5", headers=admin_headers()) for _ in range(40)]
+    answers = await asyncio.gather(*flood, *reads)
+    logins, others = answers[:300], answers[300:]
+    assert {a.status_code for a in others} == {200}, Counter(a.status_code for a in others)
+    assert {a.status_code for a in logins} <= {401, 503}
+    busy = [a for a in logins if a.status_code == 503]
+    assert all(a.json()["error"]["code"] == "busy" and a.headers["retry-after"] for a in busy)

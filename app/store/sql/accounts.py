@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import update
+
 from app.domain.errors import Duplicate
 from app.store.sql.connection import Connection
 from app.store.sql.models import WechatSessionRow
@@ -17,30 +19,20 @@ class Accounts:
         self, openid: str, user_id: str, session_key: str, unionid: str | None, *, now: dt.datetime
     ) -> None:
         """Keep WeChat's session_key for a user: on the server, never sent to the
-        client. Two logins of one user at once: the insert that clashes updates
-        the row the other one made."""
+        client. Insert first, update when the row exists: no locking read, so
+        two logins of one user at once neither deadlock (InnoDB gap locks) nor
+        clash (the second insert waits for the first, then updates)."""
+        values = {"user_id": user_id, "session_key": session_key, "unionid": unionid}
         try:
-            await self._save(openid, user_id, session_key, unionid, now)
+            async with self.db.session() as s:
+                s.add(WechatSessionRow(openid=openid, updated_at=now, **values))
         except Duplicate:
-            await self._save(openid, user_id, session_key, unionid, now)
-
-    async def _save(
-        self, openid: str, user_id: str, session_key: str, unionid: str | None, now: dt.datetime
-    ) -> None:
-        async with self.db.session() as s:
-            row = await s.get(WechatSessionRow, openid, with_for_update=True)
-            if row is None:
-                s.add(
-                    WechatSessionRow(
-                        openid=openid,
-                        user_id=user_id,
-                        session_key=session_key,
-                        unionid=unionid,
-                        updated_at=now,
-                    )
+            async with self.db.session() as s:
+                await s.execute(
+                    update(WechatSessionRow)
+                    .where(WechatSessionRow.openid == openid)
+                    .values(updated_at=now, **values)
                 )
-            else:
-                row.session_key, row.unionid, row.updated_at = session_key, unionid, now
 
     async def wechat_session_key(self, openid: str) -> str | None:
         async with self.db.session() as s:
