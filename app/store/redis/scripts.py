@@ -48,6 +48,7 @@ NAMES = (
     "grant",
     "move_out",
     "move_in",
+    "write_limit",
 )
 
 # One position of a layout: a name, or a repeated group (name, its fields).

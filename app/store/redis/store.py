@@ -6,6 +6,7 @@ same :class:`RedisConnection`::
     redis.grants      grants the draw script spends
     redis.guard       each activity's copy of the blacklist
     redis.streams     round streams for the flush worker and reconcile
+    redis.limits      per-user limits on player writes other than the draw
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from app.store.redis.draw import Draws
 from app.store.redis.fakes import fake_client
 from app.store.redis.grants import Grants
 from app.store.redis.guard import Guard
+from app.store.redis.limits import WriteLimits
 from app.store.redis.moves import Moves
 from app.store.redis.streams import Streams
 from app.store.redis.transport import RedisTransport
@@ -47,6 +49,7 @@ class RedisStore(RedisConnection):
         self.draws = Draws(self)
         self.grants = Grants(self)
         self.guard = Guard(self)
+        self.limits = WriteLimits(self)
         self.moves = Moves(self)
         self.streams = Streams(self)
 

@@ -15,7 +15,7 @@ import re
 import pytest
 
 from app.services.draws import REFUSALS
-from app.store.redis import catalogue, draw, grants, ledger, moves, scripts
+from app.store.redis import catalogue, draw, grants, ledger, limits, moves, scripts
 from app.store.redis.scripts import Contract, header
 
 CONTRACTS: dict[str, Contract] = {
@@ -29,6 +29,7 @@ CONTRACTS: dict[str, Contract] = {
         grants.CONTRACT,
         moves.MOVE_OUT,
         moves.MOVE_IN,
+        limits.CONTRACT,
     )
 }
 _BINDING = re.compile(r"^local (\w+) = (?:tonumber\()?(KEYS|ARGV)\[(\d+)\]", re.MULTILINE)
