@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     busy_retry_after: int = Field(default=1, ge=1, le=60)
     rate_limit_user: float = Field(default=10.0, ge=0, le=100_000)  # draws/s per user; 0 off
     rate_limit_ip: float = Field(default=500.0, ge=0, le=1_000_000)  # draws/s per client IP
+    # Player writes other than the draw, per user (docs/api.md); 0 turns one off.
+    rate_limit_writes: int = Field(default=60, ge=0, le=1_000_000)  # a minute: lottery writes
+    rate_limit_lotteries: int = Field(default=10, ge=0, le=1_000_000)  # lotteries created an hour
+    max_open_lotteries: int = Field(default=20, ge=0, le=1_000_000)  # open at once per creator
     trusted_proxies: str = "127.0.0.1,::1"  # peers whose client-IP header is believed
     client_ip_header: str = "x-forwarded-for"
     secret_key_previous: SecretStr | None = None  # still accepted after a rotation...

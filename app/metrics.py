@@ -76,6 +76,8 @@ PUBLISH_EVERY = 0.5
 
 _outcomes: dict[str, Counter] = {}
 _by_activity: dict[tuple[int, str], Counter] = {}
+_labeled: dict[int, list[str]] = {}  # activity -> its outcomes with a series, first labeled first
+MAX_LABELED_ACTIVITIES = 256
 _responses: dict[tuple[str, int], Counter] = {}
 _scripts: dict[str, Histogram] = {}
 _counts: dict[Counter, int] = {}
@@ -146,10 +148,36 @@ def count_busy() -> None:
 def count_activity(activity_id: int, outcome: str) -> None:
     child = _by_activity.get((activity_id, outcome))
     if child is None:
-        child = _by_activity[(activity_id, outcome)] = ACTIVITY_DRAWS.labels(
-            str(activity_id), outcome
-        )
+        child = _label_activity(activity_id, outcome)
     _inc(child)
+
+
+def _label_activity(activity_id: int, outcome: str) -> Counter:
+    """A new label set of ``redrain_activity_draws``. Past
+    ``MAX_LABELED_ACTIVITIES`` activities in this process, the one labeled
+    first is dropped (its series leave /metrics; the console's live counts of
+    it restart from zero if it is drawn in again): a long-running process
+    keeps the live campaigns' series, not every campaign's."""
+    outcomes = _labeled.get(activity_id)
+    if outcomes is None:
+        while len(_labeled) >= MAX_LABELED_ACTIVITIES:
+            _forget_activity(next(iter(_labeled)))
+        outcomes = _labeled[activity_id] = []
+    outcomes.append(outcome)
+    child = _by_activity[(activity_id, outcome)] = ACTIVITY_DRAWS.labels(str(activity_id), outcome)
+    return child
+
+
+def _forget_activity(activity_id: int) -> None:
+    for outcome in _labeled.pop(activity_id, ()):
+        child = _by_activity.pop((activity_id, outcome))
+        _counts.pop(child, None)
+        ACTIVITY_DRAWS.remove(str(activity_id), outcome)
+
+
+def labeled_activities() -> int:
+    """How many activities ``redrain_activity_draws`` has series for, here."""
+    return len(_labeled)
 
 
 def activity_outcomes(activity_id: int) -> dict[str, int]:

@@ -193,6 +193,9 @@ def settings_for(db_url: str, offset: float = 0.0, **kw: Any) -> Settings:
         # turn these on explicitly.
         "rate_limit_user": 0,
         "rate_limit_ip": 0,
+        "rate_limit_writes": 0,
+        "rate_limit_lotteries": 0,
+        "max_open_lotteries": 0,
         **kw,
     }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

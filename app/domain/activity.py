@@ -30,6 +30,13 @@ from app.domain.text import Name, Text, WebUrl
 from app.domain.types import PPB, Kind, Odds, PrizeType
 
 MAX_ROUNDS = 20_000  # days × sessions; bounds the cost of one publish
+# What planning, previewing and publishing a configuration cost grows with its
+# rounds × buckets × (prizes + release slices): bounded here (check_size), so
+# no single request can take seconds of CPU or gigabytes (issue 23).
+MAX_PRIZES = 1_000  # prizes configured, over every session and pool
+MAX_ROUND_COPIES = 40_000  # rounds × buckets: one script call each at publish
+MAX_ROUND_SLICES = 10_000  # release slices of one round, all its prizes
+MAX_PLAN_ENTRIES = 400_000  # Σ over rounds × buckets of prizes + release slices
 MAX_QUANTITY = 100_000_000
 MAX_WEIGHT = 10_000  # weight × quantity stays far below 2^53 in the script
 
@@ -322,6 +329,76 @@ class ActivityConfig(_Model):
                     check(prize.release, f"sessions[{si}].pools[{pi}].prizes[{zi}].release")
 
 
+def _slices(quantity: int, rel: ReleaseConfig) -> int:
+    """How many release slices a prize of a round has, at most (as
+    :func:`app.domain.schedule.release_slices` makes them)."""
+    if quantity <= 0:
+        return 0
+    if rel.at is not None:
+        return len(rel.at)
+    return rel.slices if quantity >= rel.slices else 1  # a short quantity is one slice
+
+
+def check_size(cfg: ActivityConfig) -> None:
+    """Refuse (422, naming the field) a configuration whose plan is too big to
+    preview or publish in bounded time and memory: more than ``MAX_PRIZES``
+    prizes, ``MAX_ROUND_SLICES`` release slices in a round, ``MAX_ROUND_COPIES``
+    rounds × buckets, or ``MAX_PLAN_ENTRIES`` prizes and release slices over
+    every round and bucket.
+
+    Not a model rule: a configuration stored before these bounds still loads
+    (and draws); creating, replacing, previewing and publishing check."""
+    days = (cfg.end_date - cfg.start_date).days + 1
+    rounds = days * len(cfg.sessions)
+    k = cfg.buckets
+    prizes = sum(len(pool.prizes) for s in cfg.sessions for pool in s.pools)
+    if prizes > MAX_PRIZES:
+        raise ValidationFailed(
+            f"sessions: {prizes:,} prizes over the sessions and pools, more than {MAX_PRIZES:,}",
+            field="sessions",
+        )
+    if rounds * k > MAX_ROUND_COPIES:
+        raise ValidationFailed(
+            f"buckets: {rounds:,} rounds × {k} buckets is more than {MAX_ROUND_COPIES:,} "
+            "round copies to publish; use fewer buckets, sessions or days",
+            field="buckets",
+        )
+    entries = slices = 0
+    most, field = -1, "release"  # the release with the most slices: what to name
+    for si, session in enumerate(cfg.sessions):
+        in_round, top, top_field = 0, -1, "release"
+        for pi, pool in enumerate(session.pools):
+            for zi, prize in enumerate(pool.prizes):
+                n = _slices(prize.round_quantity, prize.release or cfg.release)
+                in_round += n
+                if n > top:
+                    top = n
+                    top_field = (
+                        "release"
+                        if prize.release is None
+                        else f"sessions[{si}].pools[{pi}].prizes[{zi}].release"
+                    )
+        if in_round > MAX_ROUND_SLICES:
+            raise ValidationFailed(
+                f"{top_field}: a round of sessions[{si}] releases its prizes in "
+                f"{in_round:,} slices, more than {MAX_ROUND_SLICES:,}",
+                field=top_field,
+            )
+        if top > most:
+            most, field = top, top_field
+        entries += days * (sum(len(pool.prizes) for pool in session.pools) + in_round)
+        slices += days * in_round
+    if entries * k > MAX_PLAN_ENTRIES:
+        if slices * 2 <= entries:  # as many prizes as slices: the prizes, not slices
+            field = "sessions"
+        raise ValidationFailed(
+            f"{field}: {rounds:,} rounds × {k} bucket(s) hold {entries * k:,} prizes and "
+            f"release slices, more than {MAX_PLAN_ENTRIES:,}; use fewer slices, prizes, "
+            "sessions, days or buckets",
+            field=field,
+        )
+
+
 def _loc(loc: tuple[int | str, ...]) -> str:
     out = ""
     for part in loc:
@@ -347,8 +424,8 @@ def describe(exc: ValidationError) -> tuple[str, str]:
 
 def parse_config(data: Any) -> ActivityConfig:
     """Validate untrusted admin JSON, strictly (as every request body): a number
-    must be a JSON number, ``"10"`` is refused, not coerced. Raises
-    :class:`ValidationFailed` naming the field."""
+    must be a JSON number, ``"10"`` is refused, not coerced; and bounded in
+    size (:func:`check_size`). Raises :class:`ValidationFailed` naming the field."""
     if not isinstance(data, dict):
         raise ValidationFailed("activity configuration must be a JSON object", field="")
     try:
@@ -357,10 +434,12 @@ def parse_config(data: Any) -> ActivityConfig:
         raise ValidationFailed(f"activity configuration: {exc}", field="") from exc
     try:
         # JSON-mode strictness: dates and times of day are strings, pairs are arrays.
-        return ActivityConfig.model_validate_json(raw, strict=True)
+        cfg = ActivityConfig.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         field, message = describe(exc)
         raise ValidationFailed(message, field=field) from exc
+    check_size(cfg)
+    return cfg
 
 
 def config_hash(cfg: ActivityConfig) -> str:

@@ -20,10 +20,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from app.domain.activity import ActivityConfig
+from app.domain.errors import ValidationFailed
 from app.domain.schedule import plan_rounds, round_slices
 from app.domain.types import PPB, Kind, Odds, PrizePlan, PrizeType, RoundPlan
 
 STEPS = 240  # time steps per round: a 1-minute rain is followed second by second
+LISTED_SLICES = 20_000  # the calendar lists rounds until it has shown this many slices
+# Prize-steps (a prize followed through one step of one distinct round) one
+# budget may take: two rounds of the largest configuration (1,000 prizes).
+# Rounds that play out alike are followed once, so real campaigns use a
+# fraction of it; past it the budget is refused rather than run for seconds.
+MAX_WORK = 500_000
 _EPS = 1e-9
 
 
@@ -84,10 +91,21 @@ class Budget:
     uncosted: tuple[str, ...]  # prizes that can be won but have no cost
 
 
-def calendar(cfg: ActivityConfig, limit: int) -> tuple[list[RoundPreview], int]:
-    """The first ``limit`` rounds with their slices, and how many rounds there are."""
+def calendar(
+    cfg: ActivityConfig, limit: int, slices: int = LISTED_SLICES
+) -> tuple[list[RoundPreview], int]:
+    """The first ``limit`` rounds with their slices (fewer when listing them
+    would pass ``slices`` slices; always the first), and how many rounds there are."""
     rounds = plan_rounds(0, cfg)
-    return [_preview(cfg, r) for r in rounds[:limit]], len(rounds)
+    shown: list[RoundPreview] = []
+    listed = 0
+    for r in rounds[:limit]:
+        preview = _preview(cfg, r)
+        listed += len(preview.slices)
+        if shown and listed > slices:
+            break
+        shown.append(preview)
+    return shown, len(rounds)
 
 
 def _preview(cfg: ActivityConfig, rnd: RoundPlan) -> RoundPreview:
@@ -118,6 +136,7 @@ def budget(cfg: ActivityConfig, players: int, taps: int, limit: int) -> Budget:
     played: dict[tuple[object, ...], tuple[list[float], list[int | None], float, float]] = {}
     shown: list[RoundOutlook] = []
     draws = expected = most = 0.0
+    work = 0
     wins: dict[str, float] = {}
     uncosted: set[str] = set()
     for i, rnd in enumerate(rounds):
@@ -140,6 +159,18 @@ def budget(cfg: ActivityConfig, players: int, taps: int, limit: int) -> Budget:
             )
         key = (*shape, per_pool)
         if key not in played:
+            work += STEPS * sum(
+                pool.last - pool.first + 1
+                for pool, d in zip(rnd.pools, per_pool, strict=True)
+                if d > 0
+            )
+            if work > MAX_WORK:
+                raise ValidationFailed(
+                    f"players: this configuration's rounds play out in too many different "
+                    f"ways to estimate a budget within {MAX_WORK:,} prize-steps; preview "
+                    "it without players (the calendar), or with fewer sessions or prizes",
+                    field="players",
+                )
             won, out_at = _play(cfg, rnd, [d * players for d in per_pool], shapes[shape], length)
             cost = costs[rnd.session_index]
             played[key] = (
@@ -232,60 +263,99 @@ def _play(
     length: int,
 ) -> tuple[list[float], list[int | None]]:
     """Expected wins of each prize of the round and when (ms after its start)
-    its whole quantity is won, for ``pool_draws`` draws spread over the round."""
+    its whole quantity is won, for ``pool_draws`` draws spread over the round.
+
+    Only the prizes of pools drawn in are followed (the others are neither
+    released from nor won: a level pass plays one level a round), so a play
+    costs STEPS × those prizes, whatever the number of players."""
     prizes = rnd.prizes
     n = len(prizes)
-    released = [0.0] * n
     won = [0.0] * n
     out_at: list[int | None] = [None] * n
-    next_slice = [0] * n
+    played = [
+        (
+            draws / STEPS,
+            [j for j in range(pool.first - 1, pool.last) if prizes[j].type is not PrizeType.EMPTY],
+        )
+        for pool, draws in zip(rnd.pools, pool_draws, strict=True)
+        if draws > 0
+    ]
     step = length / STEPS
+    if cfg.probability is Odds.MANUAL:
+        # Each prize on its own: a pick of another prize never changes its chance.
+        for d, members in played:
+            for j in members:
+                won[j], out_at[j] = _manual(d * prizes[j].ppb / PPB, offsets[j], prizes[j], step)
+        return won, out_at
+    live = [j for _, members in played for j in members]
+    weighted = [(d, [(j, prizes[j].weight) for j in members]) for d, members in played]
+    released = [0.0] * n
+    next_slice = [0] * n
     for k in range(STEPS):
         t0 = k * step
-        for j in range(n):  # slices out by the start of this step
+        for j in live:  # slices out by the start of this step
             ss = offsets[j]
             while next_slice[j] < len(ss) and ss[next_slice[j]][0] <= t0:
                 released[j] += ss[next_slice[j]][1]
                 next_slice[j] += 1
-        for pool, draws in zip(rnd.pools, pool_draws, strict=True):
-            d = draws / STEPS
-            if d <= 0:
-                continue
-            members = [
-                j for j in range(pool.first - 1, pool.last) if prizes[j].type is not PrizeType.EMPTY
-            ]
-            if cfg.probability is Odds.MANUAL:
-                for j in members:
-                    left = released[j] - won[j]
-                    won[j] += min(d * prizes[j].ppb / PPB, max(left, 0.0))
-            else:
-                _auto(prizes, members, released, won, d)
-        for j in range(n):
+        for d, pool in weighted:
+            _auto(pool, released, won, d)
+        for j in live:
             if out_at[j] is None and prizes[j].quantity and won[j] >= prizes[j].quantity - 1e-6:
                 out_at[j] = round((k + 1) * step)
     return won, out_at
 
 
+def _manual(
+    picks: float, slices: Sequence[tuple[int, int]], prize: PrizePlan, step: float
+) -> tuple[float, int | None]:
+    """One prize under manual odds: ``picks`` of it each step, each a win while
+    released stock is left (never a re-pick)."""
+    if picks <= 0:
+        return 0.0, None
+    quantity = prize.quantity
+    released = won = 0.0
+    out_at: int | None = None
+    i, count = 0, len(slices)
+    for k in range(STEPS):
+        t0 = k * step
+        while i < count and slices[i][0] <= t0:
+            released += slices[i][1]
+            i += 1
+        won += min(picks, max(released - won, 0.0))
+        if out_at is None and quantity and won >= quantity - 1e-6:
+            out_at = round((k + 1) * step)
+    return won, out_at
+
+
 def _auto(
-    prizes: Sequence[PrizePlan],
-    members: list[int],
+    members: list[tuple[int, int]],
     released: list[float],
     won: list[float],
     d: float,
 ) -> None:
-    """``d`` draws under auto odds: each wins prize j with chance weight_j ×
-    left_j / Σ weight × left while anything is left (so, in expectation, the
-    draws are shared in that proportion; a prize that runs dry in the step
-    passes its share on)."""
-    weights = [prizes[j].weight for j in members]
+    """``d`` draws under auto odds over ``members`` (prize, weight): each wins
+    prize j with chance weight_j × left_j / Σ weight × left while anything is
+    left (so, in expectation, the draws are shared in that proportion; a prize
+    that runs dry in the step passes its share on). A pass in which no prize
+    ran dry spends every draw, and a prize with nothing left is left out of
+    the next pass: a step costs one pass over the pool, and one more over what
+    is left for each pass in which a prize ran dry."""
+    live = members
     for _ in range(len(members) + 1):
-        left = [max(released[j] - won[j], 0.0) for j in members]
-        total = sum(w * x for w, x in zip(weights, left, strict=True))
+        left = [(j, w, x) for j, w in live if (x := released[j] - won[j]) > 0.0]
+        total = sum(w * x for _, w, x in left)
         if d <= _EPS or total <= _EPS:
             return
         taken = 0.0
-        for j, w, x in zip(members, weights, left, strict=True):
-            take = min(x, d * w * x / total)
+        dry = False
+        for j, w, x in left:
+            take = d * w * x / total
+            if take >= x:
+                take, dry = x, True
             won[j] += take
             taken += take
+        if not dry:
+            return
         d -= taken
+        live = [(j, w) for j, w, _ in left]

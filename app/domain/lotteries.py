@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 
 from app.domain import fairness
-from app.domain.errors import Conflict, Forbidden, ValidationFailed
+from app.domain.errors import Conflict, Forbidden, LimitReached, ValidationFailed
 from app.domain.records import LotteryRecord
 
 OPEN, DRAWING, DRAWN, CANCELED = 0, 1, 2, 9
@@ -92,3 +92,16 @@ class NotDeletable(Conflict):
 
     def __init__(self) -> None:
         super().__init__("cannot delete an open lottery that has participants: cancel it first")
+
+
+class TooManyOpen(LimitReached):
+    """The creator already has the most open lotteries one user may have
+    (REDRAIN_MAX_OPEN_LOTTERIES); one must be drawn, canceled or deleted first."""
+
+    code = "too_many_lotteries"
+
+    def __init__(self, most: int) -> None:
+        super().__init__(
+            f"you already have {most} open lotteries, the most one user may have; "
+            "cancel one or wait for a draw"
+        )

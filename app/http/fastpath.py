@@ -60,7 +60,10 @@ async def perform_draw(
             client_ip=ip,
         )
     except RedrainError as exc:
-        metrics.count_activity(data.activity_id, exc.code)
+        # Per activity only for a published one: any id can be sent, and each
+        # would otherwise add label sets to /metrics for good.
+        if s.runtimes.peek(data.activity_id) is not None:
+            metrics.count_activity(data.activity_id, exc.code)
         raise
     finally:
         if admission is not None and ticket is not None:

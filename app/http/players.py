@@ -26,7 +26,7 @@ from app.services.container import Services
 
 endpoint = Endpoints()
 LIST_QUERY = (("limit", int), ("cursor", str))
-LOTTERY_ERRORS = (404, 409, 503)
+LOTTERY_ERRORS = (404, 409, 429, 503)  # 429: the per-player write limits
 
 
 @endpoint(
@@ -144,7 +144,7 @@ async def lottery_body(s: Services, rec: LotteryRecord, user: str | None) -> r.L
     ok=201,
     response=r.LotteryForViewer,
     body=LotteryBody,
-    errors=(503, *BODY_ERRORS),
+    errors=(429, 503, *BODY_ERRORS),
 )
 async def create_lottery(request: Request) -> Response:
     s, user = as_player(request)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app import metrics
-from app.domain.activity import config_hash, parse_config
+from app.domain.activity import check_size, config_hash, parse_config
 from app.domain.audit import Actor
 from app.domain.errors import (
     Conflict,
@@ -280,6 +280,7 @@ class Activities:
 
     async def _publish(self, rec: ActivityRecord, by: Actor, action: str) -> PublishSummary:
         cfg = rec.config
+        check_size(cfg)  # one saved before the bounds existed may be too big to publish
         rounds = plan_rounds(rec.id, cfg)
         seeds = await self.db.activities.ensure_rounds(rec.id, rounds)
         done = await self.redis.catalogue.publish(

@@ -12,6 +12,7 @@ from app.services.clock import Clock
 from app.services.draws import Draws
 from app.services.grants import Grants
 from app.services.guard import Guard
+from app.services.limits import PlayerLimits
 from app.services.lotteries import Lotteries
 from app.services.operators import Operators
 from app.services.runtimes import RuntimeCache
@@ -49,7 +50,14 @@ class Services:
         )
         self.draws = Draws(settings, redis, db, self.runtimes, self.clock, risk)
         self.grants = Grants(redis, db, self.runtimes, self.clock)
-        self.lotteries = Lotteries(db, self.clock)
+        self.limits = PlayerLimits(
+            redis,
+            writes_per_minute=settings.rate_limit_writes,
+            lotteries_per_hour=settings.rate_limit_lotteries,
+        )
+        self.lotteries = Lotteries(
+            db, self.clock, limits=self.limits, max_open=settings.max_open_lotteries
+        )
         self.account = Account(db, self.auth, self.clock, wechat)
         self.guard = Guard(redis, db, self.clock)
         self.operators = Operators(settings, db, self.auth, self.clock, redis.logins)

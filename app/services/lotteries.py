@@ -10,13 +10,28 @@ from app.domain import lotteries as rules
 from app.domain.errors import Conflict, NotFound
 from app.domain.records import LotteryRecord
 from app.services.clock import Clock
+from app.services.limits import PlayerLimits
 from app.store.sql.database import Database
 
 
 class Lotteries:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        limits: PlayerLimits | None = None,
+        max_open: int = 0,
+    ) -> None:
         self.db = db
         self.clock = clock
+        self.limits = limits  # None: the worker, which writes for no player
+        self.max_open = max_open  # REDRAIN_MAX_OPEN_LOTTERIES per creator; 0 no cap
+
+    async def _count(self, user: str, *, creating: bool = False) -> None:
+        """A player's write against the per-user rate limits (429 past them)."""
+        if self.limits is not None:
+            await (self.limits.lottery(user) if creating else self.limits.write(user))
 
     def status(self, rec: LotteryRecord) -> int:
         """The status as users see it: "drawing" from one minute before draw_at."""
@@ -26,8 +41,9 @@ class Lotteries:
         self, creator: str, title: str, draw_at: dt.datetime, prize: str, quantity: int
     ) -> LotteryRecord:
         at = rules.draw_time(draw_at, self.clock.now_utc())
+        await self._count(creator, creating=True)
         return await self.db.lotteries.create(
-            creator, title, at, prize, quantity, now=self.clock.stamp()
+            creator, title, at, prize, quantity, now=self.clock.stamp(), max_open=self.max_open
         )
 
     async def get(self, lottery_id: int) -> LotteryRecord:
@@ -40,6 +56,7 @@ class Lotteries:
         return await self.db.lotteries.is_participant(lottery_id, user_id)
 
     async def join(self, lottery_id: int, user: str) -> bool:
+        await self._count(user)
         rec = await self.get(lottery_id)
         rules.refuse_unless_open(rec, self.clock.now_utc(), "join")
         return await self.db.lotteries.join(
@@ -47,6 +64,7 @@ class Lotteries:
         )
 
     async def leave(self, lottery_id: int, user: str) -> None:
+        await self._count(user)
         rec = await self.get(lottery_id)
         rules.refuse_unless_open(rec, self.clock.now_utc(), "leave")
         left = await self.db.lotteries.leave(
@@ -56,6 +74,7 @@ class Lotteries:
             raise NotFound("you have not joined this lottery", code="not_participant")
 
     async def cancel(self, lottery_id: int, user: str) -> LotteryRecord:
+        await self._count(user)
         rec = await self.get(lottery_id)
         rules.refuse_unless_creator(rec, user, "cancel")
         rules.refuse_unless_open(rec, self.clock.now_utc(), "cancel")
@@ -67,6 +86,7 @@ class Lotteries:
         return await self.get(lottery_id)
 
     async def delete(self, lottery_id: int, user: str) -> None:
+        await self._count(user)
         rec = await self.get(lottery_id)
         rules.refuse_unless_creator(rec, user, "delete")
         rules.refuse_unless_deletable(rec, self.clock.now_utc())

@@ -34,6 +34,8 @@ def _preview(data: Any, players: int, taps: int, shown: int) -> Preview:
 
 
 async def preview(data: Any, players: int, taps: int, shown: int = ROUNDS_SHOWN) -> Preview:
-    """Up to ~20,000 rounds play out in a fraction of a second, in a thread so
-    the event loop keeps serving draws meanwhile."""
+    """In a thread, so the event loop keeps serving draws meanwhile; and
+    bounded, since a thread still holds the GIL: the configuration's size
+    (``check_size``), the calendar's listing and the budget's work are capped,
+    so the largest accepted preview takes well under a second (docs/console.md)."""
     return await asyncio.to_thread(_preview, data, players, taps, shown)

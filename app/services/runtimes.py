@@ -22,13 +22,28 @@ VERSION_CHECK_SECONDS = 2.0  # how stale a cached activity may be for read-only 
 # a rain, most of its taps, then costs no Redis call. A top-up through this
 # process forgets at once; one through another reopens within this time.
 SOLD_OUT_MEMORY = 1.0
+# Compiled activities kept at most: past it the one compiled first is dropped
+# (and compiled again if it is still drawn in). A process of a long-running
+# deployment serves the live campaigns, not every campaign there was.
+MAX_RUNTIMES = 256
+
+
+class _Flight:
+    """One activity's load in progress, and how many callers wait on it."""
+
+    __slots__ = ("callers", "lock")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.callers = 0
 
 
 class RuntimeCache:
     def __init__(self, catalogue: Catalogue) -> None:
         self.catalogue = catalogue
         self._runtimes: dict[ActivityId, Runtime] = {}
-        self._loading: dict[ActivityId, asyncio.Lock] = {}
+        # Only while a load is in flight: any activity id can be asked for.
+        self._loading: dict[ActivityId, _Flight] = {}
         self.sold_out_memory = SOLD_OUT_MEMORY
         self._sold_out: dict[tuple[ActivityId, str, int], float] = {}  # -> until (monotonic)
 
@@ -68,25 +83,45 @@ class RuntimeCache:
         cached = self._runtimes.get(activity_id)
         if cached is not None and cached is not stale:
             return cached
-        async with self._loading.setdefault(activity_id, asyncio.Lock()):
-            cached = self._runtimes.get(activity_id)
-            if cached is not None and cached is not stale:
-                return cached
-            found = await self.catalogue.activity_config(activity_id)
-            if found is None:
-                self._runtimes.pop(activity_id, None)
-                raise NotFound(
-                    f"activity {activity_id} is not published", code="activity_not_found"
-                )
-            version, js = found
-            if cached is not None and cached.version == version:
-                cached.checked_at = time.monotonic()
-                return cached
-            # A year of hourly rounds takes ~0.1 s to compile: keep it off the event loop.
-            rt = await asyncio.to_thread(compile_runtime, activity_id, version, js)
-            rt.checked_at = time.monotonic()
-            self._runtimes[activity_id] = rt
-            return rt
+        flight = self._loading.get(activity_id)
+        if flight is None:
+            flight = self._loading[activity_id] = _Flight()
+        flight.callers += 1
+        try:
+            async with flight.lock:
+                return await self._load(activity_id, stale)
+        finally:
+            flight.callers -= 1
+            if not flight.callers:  # the last one out: nobody holds or awaits it
+                del self._loading[activity_id]
+
+    async def _load(self, activity_id: ActivityId, stale: Runtime | None) -> Runtime:
+        cached = self._runtimes.get(activity_id)
+        if cached is not None and cached is not stale:
+            return cached
+        found = await self.catalogue.activity_config(activity_id)
+        if found is None:
+            self._runtimes.pop(activity_id, None)
+            raise NotFound(f"activity {activity_id} is not published", code="activity_not_found")
+        version, js = found
+        if cached is not None and cached.version == version:
+            cached.checked_at = time.monotonic()
+            return cached
+        # A year of hourly rounds takes ~0.1 s to compile: keep it off the event loop.
+        rt = await asyncio.to_thread(compile_runtime, activity_id, version, js)
+        rt.checked_at = time.monotonic()
+        if activity_id not in self._runtimes and len(self._runtimes) >= MAX_RUNTIMES:
+            del self._runtimes[next(iter(self._runtimes))]
+        self._runtimes[activity_id] = rt
+        return rt
+
+    def sizes(self) -> dict[str, int]:
+        """How much this cache holds (for tests and the curious)."""
+        return {
+            "runtimes": len(self._runtimes),
+            "loading": len(self._loading),
+            "sold_out": len(self._sold_out),
+        }
 
     async def fresh(self, activity_id: ActivityId) -> Runtime:
         """Like :meth:`get`, re-checking the version if the cache is a bit old."""

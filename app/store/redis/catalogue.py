@@ -252,18 +252,24 @@ class Catalogue:
         async with translated():
             return int(await self.conn.client.hget(keys.cfg(activity_id), "buckets") or 1)
 
-    async def started_rounds(self, activity_id: ActivityId, until_ms: int) -> list[tuple[str, int]]:
-        """``(lane, end_ms)`` of the rounds starting at or before ``until_ms``:
-        one lane (:func:`keys.lane`) per round and bucket."""
+    async def started_rounds(
+        self, activity_id: ActivityId, until_ms: int, since_ms: int | None = None
+    ) -> list[tuple[str, int, int]]:
+        """``(lane, start_ms, end_ms)`` of the rounds starting at or before
+        ``until_ms`` (and at or after ``since_ms``), in start order: one lane
+        (:func:`keys.lane`) per round and bucket."""
         k = await self.buckets(activity_id)
         async with translated():
             members = await self.conn.client.zrangebyscore(
-                keys.rounds(activity_id, keys.bucket(0, k)), "-inf", until_ms
+                keys.rounds(activity_id, keys.bucket(0, k)),
+                "-inf" if since_ms is None else since_ms,
+                until_ms,
+                withscores=True,
             )
         out = []
-        for m in members:
+        for m, start in members:
             sfx, _, end = text(m).partition("|")
-            out += [(keys.lane(sfx, keys.bucket(b, k)), int(end)) for b in range(k)]
+            out += [(keys.lane(sfx, keys.bucket(b, k)), int(start), int(end)) for b in range(k)]
         return out
 
     # -- operations -------------------------------------------------------

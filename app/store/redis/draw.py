@@ -301,22 +301,54 @@ _IDEM, _GRANT, _USER_RATE, _IP_RATE = _K["idem"], _K["grant"], _K["userRate"], _
 _PER_CALL = operator.itemgetter(*CONTRACT.argv[:PER_CALL])  # named values -> ARGV order
 
 
+CallKey = tuple[ActivityId, str, int, int]  # activity, round, version, bucket
+MAX_CALLS = 4096  # calls kept at most: every live round × bucket, with room to spare
+
+
 class Draws:
     """The one Redis call of a draw."""
 
     def __init__(self, conn: RedisConnection) -> None:
         self.conn = conn
         # A few rounds per activity are live at a time; a new version replaces them.
-        self._calls: dict[tuple[ActivityId, str, int, int], RoundCall] = {}
+        self._calls: dict[CallKey, RoundCall] = {}
+        self._ends: dict[ActivityId, dict[CallKey, int]] = {}  # the calls, by activity -> end
 
     def prepared(self, rt: Runtime, round_: RoundPlan, b: int = 0) -> RoundCall:
         """The call of ``round_`` in bucket ``b`` for ``rt``'s configuration
-        version, built once."""
+        version, built once. The lookup is all a draw pays; evicting is done
+        when a call is built (:meth:`_build`)."""
         key = (rt.id, round_.sfx, rt.version, b)
         cached = self._calls.get(key)
         if cached is None:
-            cached = self._calls[key] = round_call(rt, round_, b)
+            cached = self._build(key, rt, round_, b)
         return cached
+
+    def _build(self, key: CallKey, rt: Runtime, round_: RoundPlan, b: int) -> RoundCall:
+        """Build a call, first dropping the activity's calls it makes useless
+        (another version's; rounds that ended before this one starts), then
+        the oldest calls past :data:`MAX_CALLS`: over a long campaign the
+        cache holds the live rounds, not every round there was."""
+        call = round_call(rt, round_, b)
+        mine = self._ends.setdefault(rt.id, {})
+        for k, end in list(mine.items()):
+            if k[2] != rt.version or end <= round_.start_ms:
+                del mine[k]
+                self._calls.pop(k, None)
+        while len(self._calls) >= MAX_CALLS:
+            old = next(iter(self._calls))
+            del self._calls[old]
+            theirs = self._ends.get(old[0], {})
+            theirs.pop(old, None)
+            if not theirs and old[0] != rt.id:
+                del self._ends[old[0]]
+        self._calls[key] = call
+        mine[key] = round_.end_ms
+        return call
+
+    def cached(self) -> int:
+        """How many calls are kept (for tests and the curious)."""
+        return len(self._calls)
 
     async def has_answer(self, call: RoundCall, user_id: str, idempotency_key: str) -> bool:
         """Whether the script already answered this Idempotency-Key (a retry

@@ -136,6 +136,12 @@ def ip_rate(activity_id: ActivityId, ip: str, b: Bucket = None) -> str:
     return f"{tag(activity_id, b)}:rl:ip:{ip}"
 
 
+def write_limit(what: str, user_id: str) -> str:
+    """A user's count of ``what`` (a kind of write) in the current window
+    (lua/write_limit.lua); one key per call, so it needs no activity's tag."""
+    return f"rd:wl:{what}:{user_id}"
+
+
 def blocked(activity_id: ActivityId, kind: str, b: Bucket = None) -> str:
     """The activity's copy of the blacklist of ``kind`` ("user" or "ip")."""
     return f"{tag(activity_id, b)}:bl:{kind}"

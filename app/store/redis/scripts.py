@@ -50,6 +50,7 @@ NAMES = (
     "move_in",
     "login_attempt",
     "unlock",
+    "write_limit",
 )
 
 # One position of a layout: a name, or a repeated group (name, its fields).

@@ -8,6 +8,7 @@ same :class:`RedisConnection`::
     redis.logins      console login attempts, reserved before a password check
     redis.locks       short locks across processes (the blacklist's copies)
     redis.streams     round streams for the flush worker and reconcile
+    redis.limits      per-user limits on player writes other than the draw
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from app.store.redis.draw import Draws
 from app.store.redis.fakes import fake_client
 from app.store.redis.grants import Grants
 from app.store.redis.guard import Guard
+from app.store.redis.limits import WriteLimits
 from app.store.redis.locks import Locks
 from app.store.redis.logins import Logins
 from app.store.redis.moves import Moves
@@ -53,6 +55,7 @@ class RedisStore(RedisConnection):
         self.guard = Guard(self)
         self.locks = Locks(self)
         self.logins = Logins(self)
+        self.limits = WriteLimits(self)
         self.moves = Moves(self)
         self.streams = Streams(self)
 

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy import exc as saexc
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from app.domain.errors import Duplicate, Rejected, Unavailable
 
@@ -91,6 +97,37 @@ class Connection:
                     if attempt == RETRIES or not _retryable(exc):
                         raise
                     await asyncio.sleep(0.005 * attempt)
+        raise AssertionError("unreachable")  # the loop returns or raises
+
+    async def serialized(
+        self, name: str, body: Callable[[AsyncConnection], Awaitable[T]], *, wait: float = 10.0
+    ) -> T:
+        """``body`` in one transaction (run again on an InnoDB deadlock, as in
+        :meth:`transaction`) while no other caller of the same ``name`` runs
+        it, in any process: MariaDB's named lock (``GET_LOCK``); SQLite runs
+        one writer at a time anyway. For a check-and-insert of rows that do
+        not exist yet, which InnoDB's gap locks would otherwise deadlock."""
+        named = self.engine.dialect.name != "sqlite"
+        lock = "redrain:" + hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()
+        async with translated(), self.engine.connect() as conn:
+            if named:
+                got = await conn.scalar(text("SELECT GET_LOCK(:n, :w)"), {"n": lock, "w": wait})
+                await conn.commit()  # the lock belongs to the connection, not the transaction
+                if got != 1:
+                    raise Unavailable(f"the database is busy with {name}")
+            try:
+                for attempt in range(1, RETRIES + 1):
+                    try:
+                        async with conn.begin():
+                            return await body(conn)
+                    except saexc.OperationalError as exc:
+                        if attempt == RETRIES or not _retryable(exc):
+                            raise
+                        await asyncio.sleep(0.005 * attempt)
+            finally:
+                if named:
+                    await conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": lock})
+                    await conn.commit()
         raise AssertionError("unreachable")  # the loop returns or raises
 
     async def ping(self) -> None:

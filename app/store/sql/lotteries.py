@@ -11,11 +11,20 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain import fairness
 from app.domain.errors import Duplicate
-from app.domain.lotteries import CANCELED, DRAWING, DRAWN, OPEN, NoLongerOpen, NotDeletable
+from app.domain.lotteries import (
+    CANCELED,
+    DRAWING,
+    DRAWN,
+    OPEN,
+    NoLongerOpen,
+    NotDeletable,
+    TooManyOpen,
+)
 from app.domain.records import LotteryRecord
 from app.store.sql.connection import Connection
 from app.store.sql.models import LotteryRow, ParticipantRow
@@ -52,24 +61,53 @@ class Lotteries:
         quantity: int,
         *,
         now: dt.datetime,
+        max_open: int = 0,
     ) -> LotteryRecord:
+        """A new open lottery; with ``max_open``, only while the creator has
+        fewer open ones (else :class:`TooManyOpen`). The count and the insert
+        are one statement (``INSERT ... SELECT ... WHERE count < max_open``)
+        run by one creation of the creator's at a time (``serialized``), so
+        parallel creations cannot pass the cap together."""
         seed = fairness.new_seed()
-        async with self.db.session() as s:
-            row = LotteryRow(
-                creator=creator,
-                title=title,
-                draw_at=draw_at,
-                prize_name=prize_name,
-                quantity=quantity,
-                status=OPEN,
-                seed=seed.hex(),
-                seed_hash=fairness.seed_hash(seed),
-                created_at=now,
-                updated_at=now,
-            )
-            s.add(row)
-            await s.flush()
-            return _lottery(row, 0, ())
+        values = {
+            "creator": creator,
+            "title": title,
+            "draw_at": draw_at,
+            "prize_name": prize_name,
+            "quantity": quantity,
+            "status": OPEN,
+            "seed": seed.hex(),
+            "seed_hash": fairness.seed_hash(seed),
+            "created_at": now,
+            "updated_at": now,
+        }
+        if not max_open:
+            async with self.db.session() as s:
+                row = LotteryRow(**values)
+                s.add(row)
+                await s.flush()
+                return _lottery(row, 0, ())
+        cols = LotteryRow.__table__.c
+        open_now = (
+            select(func.count())
+            .select_from(LotteryRow)
+            .where(LotteryRow.creator == creator, LotteryRow.status == OPEN)
+            .scalar_subquery()
+        )
+        made = insert(LotteryRow).from_select(
+            list(values),
+            select(*(literal(v, cols[k].type) for k, v in values.items())).where(
+                open_now < max_open
+            ),
+        )
+
+        async def body(conn: AsyncConnection) -> LotteryRecord:
+            res = await conn.execute(made)
+            if res.rowcount != 1:
+                raise TooManyOpen(max_open)
+            return _lottery(LotteryRow(id=res.lastrowid, drawn_at=None, **values), 0, ())
+
+        return await self.db.serialized(f"lottery.create:{creator}", body)
 
     async def get(self, lottery_id: int) -> LotteryRecord | None:
         async with self.db.session() as s:

@@ -15,7 +15,7 @@ import re
 import pytest
 
 from app.services.draws import REFUSALS
-from app.store.redis import catalogue, draw, grants, ledger, locks, logins, moves, scripts
+from app.store.redis import catalogue, draw, grants, ledger, limits, locks, logins, moves, scripts
 from app.store.redis.scripts import Contract, header
 
 CONTRACTS: dict[str, Contract] = {
@@ -31,6 +31,7 @@ CONTRACTS: dict[str, Contract] = {
         moves.MOVE_IN,
         logins.CONTRACT,
         locks.UNLOCK,
+        limits.CONTRACT,
     )
 }
 _BINDING = re.compile(r"^local (\w+) = (?:tonumber\()?(KEYS|ARGV)\[(\d+)\]", re.MULTILINE)
