@@ -23,8 +23,9 @@ from app.http.middleware import Outcomes
 from app.http.routes import ROUTES
 from app.services.container import Services
 
-# Outermost first: the draw's fast path, then the counting and the last resort.
-MIDDLEWARE = [Middleware(DrawFastPath), Middleware(Outcomes)]
+# Outermost first: every answer's headers, its count and the last resort; then
+# the draw's fast path, ahead of the router.
+MIDDLEWARE = [Middleware(Outcomes), Middleware(DrawFastPath)]
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
 

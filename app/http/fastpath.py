@@ -4,7 +4,9 @@
 router, exception middleware and Request/Response objects: the same
 :func:`perform_draw` and error rendering, a fifth less CPU per draw
 (docs/performance.md). The router's ``/v1/draw`` route (``players.draw``)
-runs the same function, for an app built without the middleware.
+runs the same function, for an app built without the middleware. It sits
+inside :class:`~app.http.middleware.Outcomes`, which adds the headers every
+answer carries and counts the draw's as ``/v1/draw``, as any route's.
 """
 
 from __future__ import annotations
@@ -22,10 +24,12 @@ from app.http.admission import Admission
 from app.http.bodies import IDEMPOTENCY_KEY, DrawBody, parse, parse_json, receive_body
 from app.http.client_ip import client_ip
 from app.http.errors import INTERNAL, JSON, error_response
+from app.http.middleware import Served
 from app.services.container import Services
 
 log = logging.getLogger("redrain.http")
 _JSON_TYPE = (b"content-type", b"application/json")
+ROUTE = Served("/v1/draw", private=True)  # as the router's players.draw
 
 
 async def perform_draw(
@@ -89,7 +93,8 @@ class DrawFastPath:
         if scope["type"] != "http" or scope["path"] != "/v1/draw" or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        authorization = idempotency_key = declared = None
+        scope["route"] = ROUTE
+        authorization = idempotency_key = declared = content_type = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
@@ -97,13 +102,15 @@ class DrawFastPath:
                 idempotency_key = value.decode("latin-1")
             elif name == b"content-length":
                 declared = value
+            elif name == b"content-type":
+                content_type = value
         state = scope["app"].state
         service: Services = state.services
         admission: Admission = state.admission
         started = time.perf_counter()
         headers: list[tuple[bytes, bytes]]
         try:
-            body = await receive_body(receive, declared)
+            body = await receive_body(receive, declared, content_type)
             payload, extra = await perform_draw(
                 service, authorization, idempotency_key, body, client_ip(scope), admission
             )

@@ -1,17 +1,20 @@
-"""Every answer counted, and the last resort for a bug.
+"""Every answer, once: its common headers, its count, and the last resort for a bug.
 
-:class:`Outcomes` sits between the draw fast path and Starlette's exception
-handling: it counts each response by route and status
-(``redrain_http_responses_total``, so monitoring sees 5xx anywhere), marks
-each ``X-Content-Type-Options: nosniff``, and turns
-an exception nothing handled into one logged traceback and the usual JSON 500
-— Starlette's own last resort would log it, re-raise it for uvicorn to log
-again, and answer in plain text.
+:class:`Outcomes` is the outermost middleware: every answer passes through it —
+the draw fast path's (``app.http.fastpath``), the router's, a refusal, the
+last resort's 500. It marks each ``X-Content-Type-Options: nosniff``, each
+answer of a route that depends on who asks (``private``: a token, a session,
+or credentials being issued) ``Cache-Control: no-store`` (SPEC §3), counts
+each by route and status (``redrain_http_responses_total``, so monitoring
+sees 5xx anywhere), and turns an exception nothing handled into one logged
+traceback and the usual JSON 500 — Starlette's own last resort would log it,
+re-raise it for uvicorn to log again, and answer in plain text.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,12 +25,24 @@ from app.http.errors import INTERNAL
 log = logging.getLogger("redrain.http")
 
 NOSNIFF = (b"x-content-type-options", b"nosniff")  # browsers trust the content type we send
+NO_STORE = (b"cache-control", b"no-store")  # no cache keeps what one caller was told
+PUBLIC = (NOSNIFF,)
+PRIVATE = (NOSNIFF, NO_STORE)
 _BODY = orjson.dumps(INTERNAL)
 _HEADERS = [
     (b"content-type", b"application/json"),
     (b"content-length", str(len(_BODY)).encode()),
-    NOSNIFF,
+    *PRIVATE,  # a 500 is nobody's to keep
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    """A route served ahead of the router names itself in ``scope["route"]``
+    as a Starlette route would: its template, and whether it is private."""
+
+    path: str
+    private: bool
 
 
 def route_label(scope: Scope) -> str:
@@ -50,7 +65,9 @@ class Outcomes:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", ()), NOSNIFF]
+                # The route is known by now: the router (or the fast path) set it.
+                extra = PRIVATE if getattr(scope.get("route"), "private", False) else PUBLIC
+                message["headers"] = [*message.get("headers", ()), *extra]
             await send(message)
 
         try:

@@ -1,5 +1,6 @@
 """The HTTP/1.1 protocol ``redrain serve`` runs: uvicorn's httptools
-protocol, with the writes of one event-loop tick coalesced per connection.
+protocol, with the writes of one event-loop tick coalesced per connection,
+and bounded request heads.
 
 uvicorn writes a response's head and its body separately, and uvloop sends
 each write at once: two ``send`` syscalls (and, with TCP_NODELAY, two
@@ -7,6 +8,13 @@ segments) per answer. In a profile of a worker under the draw load those two
 writes were 24% of its samples. Here writes made in the same tick leave in
 one ``send`` at the end of the tick; ``close`` sends what is held first.
 docs/performance.md has the measurement.
+
+uvicorn sets no limit on a request's headers with httptools (a 1 MB header
+and 5,000 headers were read, kept and handed to the app). Here a request
+with more than :data:`MAX_HEADERS` headers, or more than :data:`MAX_HEAD`
+bytes of target and headers, is answered 431 in the error shape and its
+connection closed (SPEC §3), as soon as the limit is passed: what is kept of
+a head stays within the limit plus one read.
 """
 
 from __future__ import annotations
@@ -14,7 +22,34 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from app import metrics
+from app.domain.errors import HeadersTooLarge
+from app.http.errors import error_response
+from app.http.middleware import PRIVATE
+
+MAX_HEADERS = 100
+MAX_HEAD = 16 * 1024  # bytes of the request target and headers (names, values, ": " and CRLF)
+
+
+def _refusal() -> bytes:
+    error = error_response(
+        HeadersTooLarge(
+            f"request headers are limited to {MAX_HEADERS} and to {MAX_HEAD} bytes in all"
+        )
+    )
+    body = bytes(error.body)
+    head = [
+        b"content-type: application/json",
+        b"content-length: %d" % len(body),
+        *(b"%s: %s" % pair for pair in PRIVATE),
+        b"connection: close",
+    ]
+    return b"".join([STATUS_LINE[431], *(h + b"\r\n" for h in head), b"\r\n", body])
+
+
+_REFUSAL = _refusal()
 
 
 class _Coalesced:
@@ -52,5 +87,64 @@ class _Coalesced:
 
 
 class CoalescingHttpTools(HttpToolsProtocol):
+    # The request head being read: headers and bytes so far (exact, counted as
+    # httptools hands over each piece), and the bytes of further reads that
+    # did not finish it (a header still arriving, which httptools holds whole).
+    _heading = False
+    _headers = 0
+    _head = 0
+    _unfinished = 0
+    _refused = False
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_Coalesced(transport, self.loop))  # type: ignore[arg-type]
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        heading = self._heading
+        super().data_received(data)
+        if heading and self._heading and not self._refused:
+            self._unfinished += len(data)
+            if self._unfinished > MAX_HEAD:
+                self._refuse()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._heading = True
+        self._headers = self._head = self._unfinished = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._head += len(url)
+        if self._head > MAX_HEAD:
+            self._too_large()
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers += 1
+        self._head += len(name) + len(value) + 4
+        if self._headers > MAX_HEADERS or self._head > MAX_HEAD:
+            self._too_large()
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._heading = False
+        super().on_headers_complete()
+
+    def _too_large(self) -> None:
+        """Stops the parser (uvicorn then calls send_400_response)."""
+        self._refused = True
+        raise HeadersTooLarge("request head too large")
+
+    def send_400_response(self, msg: str) -> None:
+        if self._refused:
+            self._refuse()
+        else:
+            super().send_400_response(msg)
+
+    def _refuse(self) -> None:
+        self._refused = True
+        metrics.count_response("unmatched", 431)
+        if not self.transport.is_closing():
+            self.transport.write(_REFUSAL)
+            self.transport.close()
