@@ -23,9 +23,6 @@ from app.http.middleware import Outcomes
 from app.http.routes import ROUTES
 from app.services.container import Services
 
-# Outermost first: every answer's headers, its count and the last resort; then
-# the draw's fast path, ahead of the router.
-MIDDLEWARE = [Middleware(Outcomes), Middleware(DrawFastPath)]
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
 
@@ -42,7 +39,9 @@ def build(
     app = Starlette(
         routes=[*routes, *ROUTES],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=MIDDLEWARE,
+        # Every answer's headers, its count and the last resort; the draw's
+        # fast path (one per app: it keeps its busy answer) ahead of the router.
+        middleware=[Middleware(Outcomes, draw=DrawFastPath())],
         lifespan=lifespan,
     )
     if services is not None:

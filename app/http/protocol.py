@@ -88,8 +88,11 @@ class _Coalesced:
 
 class CoalescingHttpTools(HttpToolsProtocol):
     # The request head being read: headers and bytes so far (exact, counted as
-    # httptools hands over each piece), and the bytes of further reads that
-    # did not finish it (a header still arriving, which httptools holds whole).
+    # httptools hands over each piece), and the bytes of reads that did not
+    # finish it (a header still arriving, which httptools holds whole). A
+    # head begins with its target (on_url) and ends at on_headers_complete.
+    # Base methods are called by name, not through super(): these run for
+    # every header of every request.
     _heading = False
     _headers = 0
     _head = 0
@@ -100,36 +103,30 @@ class CoalescingHttpTools(HttpToolsProtocol):
         super().connection_made(_Coalesced(transport, self.loop))  # type: ignore[arg-type]
 
     def data_received(self, data: bytes) -> None:
-        if self._refused:
-            return
-        heading = self._heading
-        super().data_received(data)
-        if heading and self._heading and not self._refused:
+        if self._heading:  # reset if the head completes in this read
             self._unfinished += len(data)
-            if self._unfinished > MAX_HEAD:
-                self._refuse()
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._heading = True
-        self._headers = self._head = self._unfinished = 0
+        HttpToolsProtocol.data_received(self, data)
+        if self._unfinished > MAX_HEAD and self._heading:
+            self._refuse()
 
     def on_url(self, url: bytes) -> None:
+        self._heading = True
         self._head += len(url)
         if self._head > MAX_HEAD:
             self._too_large()
-        super().on_url(url)
+        HttpToolsProtocol.on_url(self, url)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers += 1
         self._head += len(name) + len(value) + 4
         if self._headers > MAX_HEADERS or self._head > MAX_HEAD:
             self._too_large()
-        super().on_header(name, value)
+        HttpToolsProtocol.on_header(self, name, value)
 
     def on_headers_complete(self) -> None:
         self._heading = False
-        super().on_headers_complete()
+        self._headers = self._head = self._unfinished = 0
+        HttpToolsProtocol.on_headers_complete(self)
 
     def _too_large(self) -> None:
         """Stops the parser (uvicorn then calls send_400_response)."""
@@ -144,7 +141,8 @@ class CoalescingHttpTools(HttpToolsProtocol):
 
     def _refuse(self) -> None:
         self._refused = True
+        if self.transport.is_closing():  # refused already
+            return
         metrics.count_response("unmatched", 431)
-        if not self.transport.is_closing():
-            self.transport.write(_REFUSAL)
-            self.transport.close()
+        self.transport.write(_REFUSAL)
+        self.transport.close()
