@@ -87,51 +87,42 @@ class _Coalesced:
 
 
 class CoalescingHttpTools(HttpToolsProtocol):
-    # The request head being read: headers and bytes so far (exact, counted as
-    # httptools hands over each piece), and the bytes of reads that did not
-    # finish it (a header still arriving, which httptools holds whole). A
-    # head begins with its target (on_url) and ends at on_headers_complete.
-    # Base methods are called by name, not through super(): these run for
-    # every header of every request.
-    _heading = False
-    _headers = 0
-    _head = 0
-    _unfinished = 0
+    # Bytes read while a request head was being read or awaited (uvicorn's
+    # cycle has no more body to read): an upper bound of the head's size,
+    # reset when a head completes. Checked after each read (a header still
+    # arriving, which httptools holds whole until it ends) and when the head
+    # completes, where the exact size is summed only past the bound. No
+    # per-header hook: these run for every request.
+    _unread = 0
     _refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_Coalesced(transport, self.loop))  # type: ignore[arg-type]
 
+    def _heading(self) -> bool:
+        cycle = self.cycle
+        return cycle is None or not cycle.more_body
+
     def data_received(self, data: bytes) -> None:
-        if self._heading:  # reset if the head completes in this read
-            self._unfinished += len(data)
+        cycle = self.cycle
+        if cycle is None or not cycle.more_body:
+            self._unread += len(data)
+        else:  # a body: a head that begins in this read has at most these bytes
+            self._unread = len(data)
         HttpToolsProtocol.data_received(self, data)
-        if self._unfinished > MAX_HEAD and self._heading:
+        if self._unread > MAX_HEAD and self._heading():
             self._refuse()
 
-    def on_url(self, url: bytes) -> None:
-        self._heading = True
-        self._head += len(url)
-        if self._head > MAX_HEAD:
-            self._too_large()
-        HttpToolsProtocol.on_url(self, url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers += 1
-        self._head += len(name) + len(value) + 4
-        if self._headers > MAX_HEADERS or self._head > MAX_HEAD:
-            self._too_large()
-        HttpToolsProtocol.on_header(self, name, value)
-
     def on_headers_complete(self) -> None:
-        self._heading = False
-        self._headers = self._head = self._unfinished = 0
+        if len(self.headers) > MAX_HEADERS or (self._unread > MAX_HEAD and self._head() > MAX_HEAD):
+            self._refused = True
+            raise HeadersTooLarge("request head too large")  # uvicorn calls send_400_response
+        self._unread = 0
         HttpToolsProtocol.on_headers_complete(self)
 
-    def _too_large(self) -> None:
-        """Stops the parser (uvicorn then calls send_400_response)."""
-        self._refused = True
-        raise HeadersTooLarge("request head too large")
+    def _head(self) -> int:
+        """The head's size: target, names, values, ": " and line ends."""
+        return len(self.url) + sum(len(n) + len(v) + 4 for n, v in self.headers)
 
     def send_400_response(self, msg: str) -> None:
         if self._refused:
