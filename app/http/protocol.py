@@ -87,13 +87,14 @@ class _Coalesced:
 
 
 class CoalescingHttpTools(HttpToolsProtocol):
-    # Bytes read while a request head was being read or awaited (uvicorn's
-    # cycle has no more body to read): an upper bound of the head's size,
-    # reset when a head completes. Checked after each read (a header still
-    # arriving, which httptools holds whole until it ends) and when the head
-    # completes, where the exact size is summed only past the bound. No
-    # per-header hook: these run for every request.
+    # Bytes of the reads made while a request head was being read or awaited
+    # (uvicorn's cycle has no more body to read), reset when a head completes:
+    # checked after each read (a header still arriving, which httptools holds
+    # whole until it ends). When a head completes, that count or the last
+    # read's length bounds its size; the exact size is summed only past the
+    # limit. No per-header hook: these run for every request.
     _unread = 0
+    _read = 0
     _refused = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -104,17 +105,18 @@ class CoalescingHttpTools(HttpToolsProtocol):
         return cycle is None or not cycle.more_body
 
     def data_received(self, data: bytes) -> None:
+        # A read that starts in a body counts from the next read on.
         cycle = self.cycle
-        if cycle is None or not cycle.more_body:
-            self._unread += len(data)
-        else:  # a body: a head that begins in this read has at most these bytes
-            self._unread = len(data)
+        heading = cycle is None or not cycle.more_body
+        self._unread = self._unread + len(data) if heading else 0
+        self._read = len(data)
         HttpToolsProtocol.data_received(self, data)
         if self._unread > MAX_HEAD and self._heading():
             self._refuse()
 
     def on_headers_complete(self) -> None:
-        if len(self.headers) > MAX_HEADERS or (self._unread > MAX_HEAD and self._head() > MAX_HEAD):
+        bound = self._unread or self._read
+        if len(self.headers) > MAX_HEADERS or (bound > MAX_HEAD and self._head() > MAX_HEAD):
             self._refused = True
             raise HeadersTooLarge("request head too large")  # uvicorn calls send_400_response
         self._unread = 0

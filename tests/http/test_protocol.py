@@ -82,6 +82,8 @@ async def _ok(scope: Any, receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
     seen.append(len(scope["headers"]))
+    while (await receive()).get("more_body"):  # the whole body first, as routes read it
+        pass
     await send(
         {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
     )
@@ -143,6 +145,12 @@ async def test_a_head_within_the_limits_is_served() -> None:
     # Keep-alive: two requests on one connection, the second in the same read.
     answer, closed, _ = await serve(request() + request())
     assert answer.count(b"HTTP/1.1 200 ") == 2 and not closed
+    # A body is no head: 60 KB in the head's read, or in reads after it.
+    body = b"x" * 60_000
+    post = b"POST / HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % len(body)
+    for reads in ([post + body], [post, body[:30_000], body[30_000:]], [post, body]):
+        answer, closed, _ = await serve(*reads, *reads)
+        assert answer.count(b"HTTP/1.1 200 ") == 2 and not closed, answer[:200]
 
 
 @pytest.mark.parametrize(
@@ -197,3 +205,6 @@ def test_redrain_serve_refuses_oversized_heads(artifacts: Path) -> None:
                     assert b'"code":"headers_too_large"' in got
         fine = httpx.get(f"{base}/healthz", headers={f"X-H{i}": "v" for i in range(50)})
         assert fine.status_code == 200
+        # A 50 KB body is no head: refused for what it says, not for its size.
+        body = {"user_id": "u", "pad": "x" * 50_000}
+        assert httpx.post(f"{base}/v1/auth/dev", json=body).status_code == 422
