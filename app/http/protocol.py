@@ -13,8 +13,9 @@ uvicorn sets no limit on a request's headers with httptools (a 1 MB header
 and 5,000 headers were read, kept and handed to the app). Here a request
 with more than :data:`MAX_HEADERS` headers, or more than :data:`MAX_HEAD`
 bytes of target and headers, is answered 431 in the error shape and its
-connection closed (SPEC §3), as soon as the limit is passed: what is kept of
-a head stays within the limit plus one read.
+connection closed (SPEC §3), before the app sees it: checked when the head
+ends and after every read that leaves it unfinished, so what is held of a
+head stays within the limit plus a read.
 """
 
 from __future__ import annotations
