@@ -63,7 +63,7 @@ WAIT_SHORT = Counter(
 )
 HTTP_RESPONSES = Counter(
     "redrain_http_responses",
-    "Answers of every route but POST /v1/draw (see redrain_draws), by route template and status",
+    "Every answer by route template and status (POST /v1/draw's too, as /v1/draw)",
     ["route", "status"],
 )
 

@@ -70,7 +70,8 @@ async def draw_baseline(request: Request) -> Response:
     baseline: Services | None = getattr(state, "baseline", None)
     if baseline is None:
         baseline = state.baseline = _baseline(state.services)
-    body = await receive_body(request.receive, request.headers.get("content-length"))
+    sent = request.headers
+    body = await receive_body(request.receive, sent.get("content-length"), sent.get("content-type"))
     payload, headers = await perform_draw(
         baseline,
         request.headers.get("authorization"),

@@ -43,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 ADMIN = os.environ.get("LOCUST_ADMIN_TOKEN", "dev-admin-token")
 SECRET = os.environ.get("LOCUST_SECRET_KEY")
 ZONE = ZoneInfo("Asia/Shanghai")
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}  # a body not sent as JSON: 415
 ACTIVITIES: dict[str, int] = {}
 
 
@@ -261,6 +262,7 @@ class AbusivePlayer(Player):
             ),
             ("no token", {"json": {"activity_id": aid}}),
             ("malformed json", {"data": "{", "headers": self.headers}),
+            ("form body", {"data": "activity_id=1", "headers": {**self.headers, **FORM}}),
             (
                 "sends a prize",
                 {"json": {"activity_id": aid, "prize": "c5"}, "headers": self.headers},

@@ -96,6 +96,7 @@ class RainPlayer(FastHttpUser):
 
 BAD_REQUESTS: list[tuple[str, dict[str, Any]]] = [
     ("malformed json", {"data": b'{"activity_id": ', "ctype": "application/json"}),
+    ("form body", {"data": b"activity_id=1", "ctype": "application/x-www-form-urlencoded"}),
     ("prize in body", {"json": {"activity_id": ACTIVITY, "prize": "c5"}}),
     ("user_id in body", {"json": {"activity_id": ACTIVITY, "user_id": "someone"}}),
     ("nonce in body", {"json": {"activity_id": ACTIVITY, "nonce": 1}}),

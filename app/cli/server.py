@@ -102,12 +102,14 @@ def demo(host: str, port: int) -> None:
   console: {base}/console   operator: {username} / {password}
 
   # a player token (dev login is on in embedded mode)
-  TOKEN=$(curl -s -XPOST {base}/v1/auth/dev -d '{{"user_id":"alice"}}' | \\
+  JSON='Content-Type: application/json'   # request bodies are JSON (anything else: 415)
+  TOKEN=$(curl -s -XPOST {base}/v1/auth/dev -H "$JSON" -d '{{"user_id":"alice"}}' | \\
           python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
   # the rules, odds and the open round's seed hash
   curl -s {base}/v1/activities/1 -H "Authorization: Bearer $TOKEN"
   # draw (three per round)
-  curl -s -XPOST {base}/v1/draw -H "Authorization: Bearer $TOKEN" -d '{{"activity_id":1}}'
+  curl -s -XPOST {base}/v1/draw -H "Authorization: Bearer $TOKEN" -H "$JSON" \\
+       -d '{{"activity_id":1}}'
   # stock and wins (admin token: {token})
   curl -s {base}/v1/admin/activities/1/stats -H "Authorization: Bearer {token}"
 """,

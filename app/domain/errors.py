@@ -17,7 +17,9 @@ Catch by category with the mid-level bases (as httpx's ``TransportError``)::
      │    ├── NotFound                404
      │    ├── Conflict                409 state does not allow it (round closed, ...)
      │    ├── PayloadTooLarge         413
+     │    ├── UnsupportedMediaType    415 a body sent as something other than JSON
      │    ├── ValidationFailed        422 well-formed but invalid (names the field)
+     │    ├── HeadersTooLarge         431 too many request headers, or too long
      │    └── LimitReached            429 a limit refuses it (retry_after when known)
      ├── DependencyError              5xx something redrain depends on failed; retry later
      │    ├── BadGateway              502 an upstream service (WeChat) failed or timed out
@@ -93,6 +95,16 @@ class Conflict(ClientError):
 class PayloadTooLarge(ClientError):
     code = "payload_too_large"
     status = 413
+
+
+class UnsupportedMediaType(ClientError):
+    code = "unsupported_media_type"
+    status = 415
+
+
+class HeadersTooLarge(ClientError):
+    code = "headers_too_large"
+    status = 431
 
 
 class ValidationFailed(ClientError):

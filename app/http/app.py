@@ -24,8 +24,6 @@ from app.http.redirects import SlashRedirect
 from app.http.routes import ROUTES
 from app.services.container import Services
 
-# Outermost first: the draw's fast path, then the counting and the last resort.
-MIDDLEWARE = [Middleware(DrawFastPath), Middleware(Outcomes)]
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
 
 
@@ -42,7 +40,9 @@ def build(
     app = Starlette(
         routes=[*routes, *ROUTES],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=MIDDLEWARE,
+        # Every answer's headers, its count and the last resort; the draw's
+        # fast path (one per app: it keeps its busy answer) ahead of the router.
+        middleware=[Middleware(Outcomes, draw=DrawFastPath())],
         lifespan=lifespan,
     )
     # Trailing-slash redirects name a path, never the request's Host (redirects.py).

@@ -24,7 +24,12 @@ from starlette.requests import Request
 from starlette.types import Receive
 
 from app.domain.activity import describe
-from app.domain.errors import InvalidRequest, PayloadTooLarge, ValidationFailed
+from app.domain.errors import (
+    InvalidRequest,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from app.domain.numbers import parse_int
 from app.domain.text import check_name
 from app.domain.tokens import USER_ID
@@ -38,8 +43,27 @@ def _too_large() -> PayloadTooLarge:
     return PayloadTooLarge(f"request body is larger than {MAX_BODY} bytes")
 
 
-async def receive_body(receive: Receive, declared: bytes | str | None) -> bytes:
-    """The request body from the ASGI messages, refusing more than MAX_BODY."""
+def require_json(content_type: bytes | str | None) -> None:
+    """SPEC §3: a body whose Content-Type is present and is not
+    ``application/json`` (parameters allowed) is 415; an absent one is read
+    as JSON. A form or ``text/plain`` body is what a cross-site page can send
+    without asking the browser first (login CSRF)."""
+    if content_type is None:
+        return
+    if isinstance(content_type, bytes):
+        content_type = content_type.decode("latin-1")
+    if content_type == "application/json":  # nearly always: no parsing
+        return
+    if content_type.partition(";")[0].strip(" \t").lower() != "application/json":
+        raise UnsupportedMediaType("the request body must be JSON (Content-Type: application/json)")
+
+
+async def receive_body(
+    receive: Receive, declared: bytes | str | None, content_type: bytes | str | None
+) -> bytes:
+    """The request body from the ASGI messages, refusing a type other than
+    JSON and more than MAX_BODY."""
+    require_json(content_type)
     if declared is not None and declared.isdigit() and int(declared) > MAX_BODY:
         raise _too_large()
     # Read directly: cheaper than Starlette's stream() generator, and a body
@@ -68,7 +92,11 @@ def parse_json(body: bytes) -> Any:
 
 
 async def read_json(request: Request) -> Any:
-    return parse_json(await receive_body(request.receive, request.headers.get("content-length")))
+    headers = request.headers
+    body = await receive_body(
+        request.receive, headers.get("content-length"), headers.get("content-type")
+    )
+    return parse_json(body)
 
 
 # -- request models -----------------------------------------------------------

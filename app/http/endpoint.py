@@ -33,7 +33,7 @@ Handler = Callable[[Request], Awaitable[Response]]
 SESSION_COOKIE = "redrain_session"
 DEVICE_COOKIE = "redrain_device"
 CSRF_HEADER = "x-csrf-token"
-BODY_ERRORS = (400, 413, 422)  # what any route with a JSON body may answer
+BODY_ERRORS = (400, 413, 415, 422)  # what any route with a JSON body may answer
 Who = Literal["none", "player", "operator", "optional"]
 
 
@@ -53,6 +53,12 @@ class Endpoint:
     existed: bool = False  # a 201 route that answers 200 when the thing already existed
     csv: bool = False  # also answers text/csv
     can: Can | None = None  # an operator route: what the caller must be allowed
+
+    @property
+    def private(self) -> bool:
+        """Whether its answers depend on who asks (a token, a session, or
+        credentials being handed out): sent ``Cache-Control: no-store``."""
+        return self.auth != "none" or self.method != "GET"
 
 
 class Endpoints:
@@ -109,8 +115,17 @@ def actor(request: Request) -> Actor:
     return found
 
 
+class EndpointRoute(Route):
+    """A Starlette route that knows whether its answers are private
+    (``app.http.middleware.Outcomes`` reads it)."""
+
+    def __init__(self, ep: Endpoint) -> None:
+        super().__init__(ep.path, ep.handler, methods=[ep.method])
+        self.private = ep.private
+
+
 def route(ep: Endpoint) -> Route:
-    return Route(ep.path, ep.handler, methods=[ep.method])
+    return EndpointRoute(ep)
 
 
 def services(request: Request) -> Services:

@@ -1,10 +1,12 @@
 """``POST /v1/draw``: the hot path.
 
-:class:`DrawFastPath` serves it as ASGI middleware, ahead of Starlette's
-router, exception middleware and Request/Response objects: the same
-:func:`perform_draw` and error rendering, a fifth less CPU per draw
-(docs/performance.md). The router's ``/v1/draw`` route (``players.draw``)
-runs the same function, for an app built without the middleware.
+:class:`DrawFastPath` serves it ahead of Starlette's router, exception
+middleware and Request/Response objects: the same :func:`perform_draw` and
+error rendering, a fifth less CPU per draw (docs/performance.md). The edge
+middleware (:class:`~app.http.middleware.Outcomes`) calls it for that one
+route and sends its answer with the headers every answer carries, counted as
+``/v1/draw`` as any route's answer is. The router's ``/v1/draw`` route
+(``players.draw``) runs the same function, for an app built without it.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import time
 
 import orjson
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope
 
 from app import metrics
 from app.domain.errors import Busy, InvalidRequest, RedrainError
@@ -22,6 +24,7 @@ from app.http.admission import Admission
 from app.http.bodies import IDEMPOTENCY_KEY, DrawBody, parse, parse_json, receive_body
 from app.http.client_ip import client_ip
 from app.http.errors import INTERNAL, JSON, error_response
+from app.http.middleware import Answer
 from app.services.container import Services
 
 log = logging.getLogger("redrain.http")
@@ -75,24 +78,22 @@ async def perform_draw(
 
 
 class DrawFastPath:
-    """Serves ``POST /v1/draw``; everything else goes to the Starlette app."""
+    """Serves ``POST /v1/draw`` for :class:`~app.http.middleware.Outcomes`,
+    ahead of the router: it renders the answer, Outcomes adds the headers
+    every answer carries, sends it and counts it."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        self._busy: tuple[bytes, list[tuple[bytes, bytes]]] | None = None
+    def __init__(self) -> None:
+        self._busy: Answer | None = None
 
-    def busy(self, admission: Admission) -> tuple[bytes, list[tuple[bytes, bytes]]]:
+    def busy(self, admission: Admission) -> Answer:
         """The 503 busy answer, rendered once."""
         if self._busy is None:
             error = error_response(Busy(admission.retry_after))
-            self._busy = bytes(error.body), error.raw_headers
+            self._busy = 503, error.raw_headers, bytes(error.body)
         return self._busy
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] != "/v1/draw" or scope["method"] != "POST":
-            await self.app(scope, receive, send)
-            return
-        authorization = idempotency_key = declared = None
+    async def __call__(self, scope: Scope, receive: Receive) -> Answer:
+        authorization = idempotency_key = declared = content_type = None
         for name, value in scope["headers"]:
             if name == b"authorization":
                 authorization = value.decode("latin-1")
@@ -100,34 +101,32 @@ class DrawFastPath:
                 idempotency_key = value.decode("latin-1")
             elif name == b"content-length":
                 declared = value
+            elif name == b"content-type":
+                content_type = value
         state = scope["app"].state
         service: Services = state.services
         admission: Admission = state.admission
         started = time.perf_counter()
-        headers: list[tuple[bytes, bytes]]
         try:
-            body = await receive_body(receive, declared)
+            body = await receive_body(receive, declared, content_type)
             payload, extra = await perform_draw(
                 service, authorization, idempotency_key, body, client_ip(scope), admission
             )
         except Busy:
             metrics.count_busy()
-            status = 503
-            content, headers = self.busy(admission)
+            return self.busy(admission)
         except RedrainError as exc:
             error = error_response(exc)
-            status, content, headers = error.status_code, bytes(error.body), error.raw_headers
             metrics.count_draw(exc.code, time.perf_counter() - started)
+            return error.status_code, error.raw_headers, bytes(error.body)
         except Exception:
             log.exception("unexpected error on POST /v1/draw")
             error = JSON(INTERNAL, status_code=500)
-            status, content, headers = 500, bytes(error.body), error.raw_headers
             metrics.count_draw("internal_error", time.perf_counter() - started)
-        else:
-            metrics.count_draw("won" if payload["won"] else "lost", time.perf_counter() - started)
-            status, content = 200, orjson.dumps(payload)
-            headers = [_JSON_TYPE, (b"content-length", str(len(content)).encode())]
-            if extra:
-                headers += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
+            return 500, error.raw_headers, bytes(error.body)
+        metrics.count_draw("won" if payload["won"] else "lost", time.perf_counter() - started)
+        content = orjson.dumps(payload)
+        headers = [_JSON_TYPE, (b"content-length", str(len(content)).encode())]
+        if extra:
+            headers += [(k.lower().encode(), v.encode()) for k, v in extra.items()]
+        return 200, headers, content

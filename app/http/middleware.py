@@ -1,17 +1,20 @@
-"""Every answer counted, and the last resort for a bug.
+"""Every answer, once: its common headers, its count, and the last resort for a bug.
 
-:class:`Outcomes` sits between the draw fast path and Starlette's exception
-handling: it counts each response by route and status
-(``redrain_http_responses_total``, so monitoring sees 5xx anywhere), marks
-each ``X-Content-Type-Options: nosniff``, and turns
-an exception nothing handled into one logged traceback and the usual JSON 500
-— Starlette's own last resort would log it, re-raise it for uvicorn to log
-again, and answer in plain text.
+:class:`Outcomes` is the outermost middleware: every answer passes through it —
+the draw fast path's (``app.http.fastpath``, which it calls itself), the
+router's, a refusal, the last resort's 500. It marks each ``X-Content-Type-Options: nosniff``, each
+answer of a route that depends on who asks (``private``: a token, a session,
+or credentials being issued) ``Cache-Control: no-store`` (SPEC §3), counts
+each by route and status (``redrain_http_responses_total``, so monitoring
+sees 5xx anywhere), and turns an exception nothing handled into one logged
+traceback and the usual JSON 500 — Starlette's own last resort would log it,
+re-raise it for uvicorn to log again, and answer in plain text.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -22,12 +25,21 @@ from app.http.errors import INTERNAL
 log = logging.getLogger("redrain.http")
 
 NOSNIFF = (b"x-content-type-options", b"nosniff")  # browsers trust the content type we send
+NO_STORE = (b"cache-control", b"no-store")  # no cache keeps what one caller was told
+PUBLIC = (NOSNIFF,)
+PRIVATE = (NOSNIFF, NO_STORE)
 _BODY = orjson.dumps(INTERNAL)
 _HEADERS = [
     (b"content-type", b"application/json"),
     (b"content-length", str(len(_BODY)).encode()),
-    NOSNIFF,
+    *PRIVATE,  # a 500 is nobody's to keep
 ]
+
+
+# A route served ahead of the router renders its answer; this middleware sends it.
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # status, headers, body
+Handler = Callable[[Scope, Receive], Awaitable[Answer]]
+DRAW = "/v1/draw"
 
 
 def route_label(scope: Scope) -> str:
@@ -37,30 +49,47 @@ def route_label(scope: Scope) -> str:
 
 
 class Outcomes:
-    def __init__(self, app: ASGIApp) -> None:
+    """``draw`` serves ``POST /v1/draw`` (``app.http.fastpath``): its answer
+    is sent from here without the Starlette app, and without wrapping
+    ``send``, so the hot path pays only for the headers and the count."""
+
+    def __init__(self, app: ASGIApp, draw: Handler | None = None) -> None:
         self.app = app
+        self.draw = draw
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         status = 0
-
-        async def sending(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                message["headers"] = [*message.get("headers", ()), NOSNIFF]
-            await send(message)
-
+        label = None
         try:
+            if self.draw is not None and scope["path"] == DRAW and scope["method"] == "POST":
+                label = DRAW
+                answer = await self.draw(scope, receive)
+                status = answer[0]
+                headers = [*answer[1], *PRIVATE]  # (a cached answer's list stays as it is)
+                await send({"type": "http.response.start", "status": status, "headers": headers})
+                await send({"type": "http.response.body", "body": answer[2]})
+                return
+
+            async def sending(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                    # The route is known by now: the router set it.
+                    extra = PRIVATE if getattr(scope.get("route"), "private", False) else PUBLIC
+                    message["headers"] = [*message.get("headers", ()), *extra]
+                await send(message)
+
             await self.app(scope, receive, sending)
         except Exception:
-            log.exception("unexpected error on %s %s", scope["method"], route_label(scope))
+            label = label or route_label(scope)
+            log.exception("unexpected error on %s %s", scope["method"], label)
             if status:  # the response had begun: nothing more can be said
                 return
             status = 500
             await send({"type": "http.response.start", "status": 500, "headers": _HEADERS})
             await send({"type": "http.response.body", "body": _BODY})
         finally:
-            metrics.count_response(route_label(scope), status or 500)
+            metrics.count_response(label or route_label(scope), status or 500)

@@ -267,7 +267,7 @@ async def create_token(request: Request) -> Response:
         body.name, body.scope, actor(request)
     )
     out: r.NewToken = {**r.token(made), "token": secret}
-    return JSON(out, status_code=201, headers={"cache-control": "no-store"})
+    return JSON(out, status_code=201)  # no-store, as every private answer (middleware)
 
 
 @endpoint(

@@ -40,7 +40,8 @@ LOTTERY_ERRORS = (404, 409, 429, 503)  # 429: the per-player write limits
 )
 async def draw(request: Request) -> Response:
     """Normally served by ``DrawFastPath`` before the router sees it."""
-    body = await receive_body(request.receive, request.headers.get("content-length"))
+    sent = request.headers
+    body = await receive_body(request.receive, sent.get("content-length"), sent.get("content-type"))
     payload, headers = await perform_draw(
         services(request),
         authorization(request),

@@ -84,6 +84,13 @@ def _missing(rt: Runtime, r: Refused, now: int) -> RedrainError:
     return Unavailable("the round's state is missing in Redis")
 
 
+def _key_reused() -> RedrainError:
+    return ValidationFailed(
+        "Idempotency-Key was already used with another request body",
+        code="idempotency_key_reused",
+    )
+
+
 def _fixed(error: Callable[[], RedrainError]) -> Callable[[Runtime, Refused, int], RedrainError]:
     return lambda rt, r, now: error()
 
@@ -124,12 +131,7 @@ REFUSALS: dict[Code, Callable[[Runtime, Refused, int], RedrainError]] = {
     ),
     Code.SOLD_OUT: _sold_out,
     Code.ROUND_MISSING: _missing,
-    Code.IDEM_REUSED: _fixed(
-        lambda: ValidationFailed(
-            "Idempotency-Key was already used with another request body",
-            code="idempotency_key_reused",
-        )
-    ),
+    Code.IDEM_REUSED: _fixed(_key_reused),
 }
 
 
@@ -201,6 +203,12 @@ class Draws:
             raise ValidationFailed(
                 "grant_id: this activity does not draw on grants", field="grant_id"
             )
+        # The key is the user's across activities: claimed first (only when
+        # sent), so the same key with another activity is refused, not drawn.
+        if idempotency_key and not await self.redis.draws.claim(
+            user_id, idempotency_key, rt.id, client_seed, grant_id
+        ):
+            raise _key_reused()
         now = self.clock.now_ms()
         guess = rt.timeline.nearest(now)
         bucket = bucket_of(rt.id, user_id, cfg.buckets)

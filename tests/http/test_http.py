@@ -124,6 +124,14 @@ async def test_idempotency_over_http(make_service: ServiceFactory, http: Http) -
     assert again.headers.get("Idempotent-Replayed") == "true"
     stats = (await client.get(f"/v1/admin/activities/{aid}/stats", headers=admin_headers())).json()
     assert stats["rounds"][0]["draws"] == 1 and stats["rounds"][0]["prizes"][0]["won"] == 1
+    # The key is the user's, not the activity's: another activity_id is another body.
+    made = await client.post("/v1/admin/activities", json=rain(), headers=admin_headers())
+    second = made.json()["id"]
+    await client.post(f"/v1/admin/activities/{second}/publish", headers=admin_headers())
+    body = {"activity_id": second, "client_seed": "a,b"}
+    assert_error(await client.post("/v1/draw", json=body, headers=h), 422, "idempotency_key_reused")
+    got = await client.get(f"/v1/admin/activities/{second}/stats", headers=admin_headers())
+    assert got.json()["rounds"][0]["draws"] == 0
     bad = {**bearer("carol"), "Idempotency-Key": "x" * 65}
     assert_error(
         await client.post("/v1/draw", json={"activity_id": aid}, headers=bad),

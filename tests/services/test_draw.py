@@ -220,6 +220,45 @@ async def test_idempotency_key(make_service: ServiceFactory) -> None:
     assert (await prize_stats(svc, aid, "20300601:0"))["draws"] == 3
 
 
+async def test_an_idempotency_key_is_the_users_across_activities(
+    make_service: ServiceFactory,
+) -> None:
+    """Issue 23, item 12: the key reused with another activity_id made a new
+    draw (its stored answer lives in the first activity's slot)."""
+    svc = at(make_service, local(DAY, 10, 5))
+    a = await published(svc, rain([prize("c2", 50, 1.0)], limits={"per_round": 50}))
+    b = await published(svc, rain([prize("c2", 50, 1.0)], limits={"per_round": 50}))
+    _, first = await svc.draws.draw("k", a, idempotency_key="tap-1")
+    with pytest.raises(ValidationFailed) as refused:
+        await svc.draws.draw("k", b, idempotency_key="tap-1")
+    assert refused.value.code == "idempotency_key_reused"
+    assert (await prize_stats(svc, b, "20300601:0"))["draws"] == 0
+    _, again = await svc.draws.draw("k", a, idempotency_key="tap-1")
+    assert again.replayed and again.draw_id == first.draw_id
+    # Another user's key of the same name, and draws without a key, are their own.
+    _, other = await svc.draws.draw("k2", b, idempotency_key="tap-1")
+    assert not other.replayed
+    await svc.draws.draw("k", b)
+    assert (await prize_stats(svc, b, "20300601:0"))["draws"] == 2
+
+    # Concurrent: one key, two activities. One draw; every request for the
+    # other activity is 422, every one for the same activity its replay.
+    for n in (2, 40):
+        key = f"race-{n}"
+        res = await asyncio.gather(
+            *[svc.draws.draw("k3", (a, b)[i % 2], idempotency_key=key) for i in range(n)],
+            return_exceptions=True,
+        )
+        drawn = [r[1] for r in res if isinstance(r, tuple)]
+        reused = [r for r in res if isinstance(r, ValidationFailed)]
+        assert len(drawn) + len(reused) == n, res
+        assert len({d.draw_id for d in drawn}) == 1 and len(drawn) == len(reused) == n // 2
+        assert all(r.code == "idempotency_key_reused" for r in reused)
+        assert sum(not d.replayed for d in drawn) == 1
+    draws = [(await prize_stats(svc, x, "20300601:0"))["draws"] for x in (a, b)]
+    assert sum(draws) == 5  # k, k2, k without a key, one per race
+
+
 async def test_republish_is_idempotent_and_keeps_stock(make_service: ServiceFactory) -> None:
     svc = at(make_service, local(DAY, 10, 5))
     aid = await published(svc, rain([prize("c2", 10, 1.0)]))

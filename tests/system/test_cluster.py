@@ -13,7 +13,7 @@ import pytest
 import pytest_asyncio
 from redis.crc import key_slot
 
-from app.domain.errors import Forbidden, LimitReached
+from app.domain.errors import Forbidden, LimitReached, ValidationFailed
 from app.jobs.reconcile import Reconciler
 from app.jobs.verify import Verifier
 from app.jobs.worker import Worker
@@ -129,3 +129,28 @@ async def test_rate_limits_and_blacklist_on_a_cluster(on_cluster: ServiceFactory
     await svc.guard.remove("user", "cheat", BY)
     assert (await svc.draws.draw("cheat", aids[1]))[1].draw_id
     assert (await svc.draws.draw("cheat", rec.id))[1].draw_id
+
+
+async def test_an_idempotency_key_spans_activities_on_a_cluster(on_cluster: ServiceFactory) -> None:
+    """The user's claim of a key lives in the user's own slot, each activity's
+    stored answer in the activity's: one key racing on two activities held by
+    different primaries draws exactly once."""
+    svc = on_cluster(DURING, rate_limit_user=0, rate_limit_ip=0)
+    aids = []
+    for _ in range(2):
+        rec = await svc.activities.create(rain([prize("c2", 100, 1.0)], buckets=2), BY)
+        await svc.activities.publish(rec.id, BY)
+        aids.append(rec.id)
+    for i in range(10):
+        user = f"idem{i}"
+        res = await asyncio.gather(
+            *[svc.draws.draw(user, aids[j % 2], idempotency_key="k") for j in range(8)],
+            return_exceptions=True,
+        )
+        drawn = [r[1] for r in res if isinstance(r, tuple)]
+        reused = [r for r in res if isinstance(r, ValidationFailed)]
+        assert len(drawn) == len(reused) == 4, res
+        assert len({d.draw_id for d in drawn}) == 1
+        assert {r.code for r in reused} == {"idempotency_key_reused"}
+    totals = [sum(s.draws for s in (await svc.activities.stats(aid))[1]) for aid in aids]
+    assert sum(totals) == 10

@@ -3,6 +3,7 @@ configured runs embedded with a sample rain that is open now."""
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import httpx
@@ -13,11 +14,28 @@ from tests.helpers import running_server
 pytestmark = pytest.mark.integration
 
 
+def banner_commands(log: str) -> str:
+    """The shell lines ``redrain demo`` prints (indented two spaces, after its
+    first comment), continuations included."""
+    start = log.index("  # a player token")
+    lines = []
+    for line in log[start:].splitlines():
+        if not line.startswith("  "):
+            break
+        lines.append(line[2:])
+    return "set -eo pipefail\n" + "\n".join(lines)
+
+
 @pytest.mark.parametrize("command", ["serve", "demo"])
 def test_embedded_server_draws_out_of_the_box(command: str, artifacts: Path) -> None:
     log = artifacts / f"embedded-{command}.log"
     with running_server({}, log, command=command) as base, httpx.Client(base_url=base) as c:
-        token = c.post("/v1/auth/dev", json={"user_id": "alice"}).json()["token"]
+        if command == "demo":  # the banner's commands, as a reader pastes them
+            shell = banner_commands(log.read_text())
+            ran = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, timeout=60)
+            assert ran.returncode == 0, ran.stderr
+            assert '"draw_id"' in ran.stdout and '"round_limit"' not in ran.stdout, ran.stdout
+        token = c.post("/v1/auth/dev", json={"user_id": "bob"}).json()["token"]
         player = {"Authorization": f"Bearer {token}"}
         rules = c.get("/v1/activities/1", headers=player).json()
         assert rules["status"] == "open" and rules["remaining"]["round"] == 3
@@ -27,7 +45,7 @@ def test_embedded_server_draws_out_of_the_box(command: str, artifacts: Path) -> 
         stats = c.get(
             "/v1/admin/activities/1/stats", headers={"Authorization": "Bearer dev-admin-token"}
         ).json()
-        assert stats["totals"]["draws"] == 3
+        assert stats["totals"]["draws"] == 3 + (command == "demo")
     text = log.read_text()
     assert "embedded" in text.lower()
     if command == "demo":

@@ -93,6 +93,9 @@ async def test_metrics_count_known_draws_across_workers(mariadb_url: str, artifa
         assert m['redrain_draws_total{outcome="round_limit"}'] == 3
         assert m['redrain_draws_total{outcome="unauthorized"}'] == 1
         assert m["redrain_draw_seconds_count"] == 16
+        # Every answer counted by route, the fast path's draws included.
+        for status, n in (("200", 12), ("429", 3), ("401", 1)):
+            assert m[f'redrain_http_responses_total{{route="/v1/draw",status="{status}"}}'] == n
         assert m['redrain_draw_seconds_bucket{le="+Inf"}'] == 16
         # Every draw that got past authentication ran the draw script once.
         assert m['redrain_redis_seconds_count{script="draw"}'] == 15

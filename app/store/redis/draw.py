@@ -149,6 +149,9 @@ CONTRACT = Contract(
     ),
 )
 
+# lua/claim_key.lua: a player's Idempotency-Key across activities.
+CLAIM = Contract("claim_key", keys=("claim",), argv=("body", "ttl"), reply=("held",))
+
 # Positions, from the names above.
 _K = {name: CONTRACT.index("keys", name) for name in CONTRACT.keys}
 _A = {str(name): i for i, name in enumerate(CONTRACT.argv[: CONTRACT.fixed("argv")])}
@@ -349,6 +352,29 @@ class Draws:
     def cached(self) -> int:
         """How many calls are kept (for tests and the curious)."""
         return len(self._calls)
+
+    async def claim(
+        self,
+        user_id: str,
+        idempotency_key: str,
+        activity_id: ActivityId,
+        client_seed: str,
+        grant_id: str | None,
+    ) -> bool:
+        """Claim ``idempotency_key`` for this request body across all of the
+        user's activities (its stored answer lives in one activity's slot, which
+        another activity's draw never reads); False when the key is already
+        another body's. One EVALSHA, made only for a request with the header."""
+        named = {
+            "body": request_fingerprint(activity_id, client_seed, grant_id),
+            "ttl": self.conn.idempotency_ttl,
+        }
+        held = await self.conn.run(
+            "claim_key",
+            [keys.idempotency_claim(user_id, idempotency_key)],
+            [named[str(name)] for name in CLAIM.argv],
+        )
+        return int(held) == 1
 
     async def has_answer(self, call: RoundCall, user_id: str, idempotency_key: str) -> bool:
         """Whether the script already answered this Idempotency-Key (a retry

@@ -114,6 +114,12 @@ def idempotency(activity_id: ActivityId, user_id: str, key: str, b: Bucket = Non
     return f"{tag(activity_id, b)}:i:{user_id}:{key}"
 
 
+def idempotency_claim(user_id: str, key: str) -> str:
+    """A player's claim of an Idempotency-Key across activities: the player's
+    own tag, so the claim is one slot whatever activity the draw is in."""
+    return f"{{rd:u:{user_id}}}:i:{key}"
+
+
 def no_idempotency(activity_id: ActivityId, b: Bucket = None) -> str:
     """A placeholder in the same slot when a draw carries no Idempotency-Key."""
     return f"{tag(activity_id, b)}:i:-"

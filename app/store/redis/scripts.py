@@ -41,6 +41,7 @@ _FIELD = re.compile(r"\bFIELD\s+(\w+)\s+(\w+)")
 
 NAMES = (
     "draw",
+    "claim_key",
     "publish_round",
     "drop_round",
     "topup",

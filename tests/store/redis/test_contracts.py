@@ -22,6 +22,7 @@ CONTRACTS: dict[str, Contract] = {
     c.script: c
     for c in (
         draw.CONTRACT,
+        draw.CLAIM,
         catalogue.PUBLISH,
         catalogue.DROP,
         catalogue.TOPUP,
