@@ -9,12 +9,10 @@ draw (docs/architecture.md).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import logging
-import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,29 +132,19 @@ class Activities:
     ) -> list[ActivityRecord]:
         return await self.db.activities.latest(limit=limit, offset=offset, status=status)
 
-    @contextlib.asynccontextmanager
-    async def changing(self, activity_id: ActivityId) -> AsyncIterator[None]:
+    def changing(self, activity_id: ActivityId) -> contextlib.AbstractAsyncContextManager[None]:
         """One change of an activity at a time, across API processes: the
-        database lease of the activity, waited for up to LEASE_WAIT seconds,
-        then 409 ``activity_busy``."""
-        owner = secrets.token_hex(8)
-        deadline = self.clock.monotonic() + LEASE_WAIT
-        delay = 0.01
-        while not await self.db.activities.claim(
-            activity_id, owner, int(self.clock.wall() * 1000), LEASE_TTL_MS
-        ):
-            await self.get(activity_id)  # 404 rather than waiting for nothing
-            if self.clock.monotonic() >= deadline:
-                raise Conflict(
-                    f"activity {activity_id} is being changed by another request; try again",
-                    code="activity_busy",
-                )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.2)
-        try:
-            yield
-        finally:
-            await self.db.activities.release(activity_id, owner)
+        activity's lock in Redis, waited for up to LEASE_WAIT seconds, then 409
+        ``activity_busy``."""
+        return self.redis.locks.hold(
+            f"activity:{activity_id}",
+            ttl_ms=LEASE_TTL_MS,
+            wait=LEASE_WAIT,
+            busy=Conflict(
+                f"activity {activity_id} is being changed by another request; try again",
+                code="activity_busy",
+            ),
+        )
 
     async def archive(
         self, activity_id: ActivityId, by: Actor, *, restore: bool = False

@@ -1,6 +1,6 @@
 """Short locks across API processes, for the few admin changes that must not
-interleave (the blacklist and its copies in every activity). Owns
-``lua/unlock.lua``'s layout."""
+interleave (one activity's changes; the blacklist and its copies in every
+activity). Owns ``lua/unlock.lua``'s layout."""
 
 from __future__ import annotations
 
@@ -23,11 +23,16 @@ class Locks:
 
     @contextlib.asynccontextmanager
     async def hold(
-        self, name: str, *, ttl_ms: int = 30_000, wait: float = 10.0
+        self,
+        name: str,
+        *,
+        ttl_ms: int = 30_000,
+        wait: float = 10.0,
+        busy: Conflict | None = None,
     ) -> AsyncIterator[None]:
         """Hold ``rd:lock:<name>``, waiting up to ``wait`` seconds for another
-        holder (then 409 ``busy_try_again``). The lock expires after ``ttl_ms``
-        should its holder die."""
+        holder (then ``busy``, by default 409 ``busy_try_again``). The lock
+        expires after ``ttl_ms`` should its holder die."""
         key, token = f"rd:lock:{name}", secrets.token_hex(12)
         deadline, delay = time.monotonic() + wait, 0.005
         while True:
@@ -35,7 +40,7 @@ class Locks:
                 if await self.conn.client.set(key, token, nx=True, px=ttl_ms):
                     break
             if time.monotonic() >= deadline:
-                raise Conflict(
+                raise busy or Conflict(
                     f"another change of the {name} is in progress; try again", code="busy_try_again"
                 )
             await asyncio.sleep(delay)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, insert, or_, select, update
+from sqlalchemy import delete, insert, select, update
 
 from app.domain import fairness
 from app.domain.activity import ActivityConfig
@@ -257,30 +257,6 @@ class Activities:
             await append(s, audit, now, self.db.audit_key)
             return True
 
-    # -- one change at a time ---------------------------------------------------
-
-    async def claim(self, activity_id: ActivityId, owner: str, now_ms: int, ttl_ms: int) -> bool:
-        """Take the activity's lease (publish, approve, PUT, archive run one at
-        a time); False while another holder's lease lasts."""
-        async with self.db.session() as s:
-            done = await s.execute(
-                update(ActivityRow)
-                .where(
-                    ActivityRow.id == activity_id,
-                    or_(ActivityRow.lease_until_ms.is_(None), ActivityRow.lease_until_ms < now_ms),
-                )
-                .values(lease_until_ms=now_ms + ttl_ms, lease_owner=owner)
-            )
-            return bool(done.rowcount)  # type: ignore[attr-defined]
-
-    async def release(self, activity_id: ActivityId, owner: str) -> None:
-        async with self.db.session() as s:
-            await s.execute(
-                update(ActivityRow)
-                .where(ActivityRow.id == activity_id, ActivityRow.lease_owner == owner)
-                .values(lease_until_ms=None, lease_owner=None)
-            )
-
     # -- rounds -------------------------------------------------------------
 
     async def ensure_rounds(
@@ -290,7 +266,7 @@ class Activities:
 
         A round's seed is made once and never changes: its hash may already be
         public. Returns ``{sfx: (seed hex, seed hash)}``. Two publishers at once
-        (a lease that expired mid-publish): the one whose insert clashes reads
+        (a lock that expired mid-publish): the one whose insert clashes reads
         the other's seeds back.
         """
         rounds = list(rounds)

@@ -52,9 +52,6 @@ class ActivityRow(Base):
     live_config: Mapped[str | None] = mapped_column(LongText, nullable=True)
     published_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     pending_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # four-eyes
-    # One change of an activity at a time (publish, approve, PUT, archive).
-    lease_until_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    lease_owner: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class RoundRow(Base):

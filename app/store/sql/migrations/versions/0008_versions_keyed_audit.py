@@ -1,9 +1,8 @@
-"""published versions and publish leases; tokens owned by a person; a keyed audit chain
+"""published versions; tokens owned by a person; a keyed audit chain
 
 - activities: ``live_config`` and ``published_version`` (what players draw
   against, while ``config``/``version`` may be a newer pending version),
-  ``pending_version`` (the version a four-eyes request names),
-  ``lease_until_ms``/``lease_owner`` (one change of an activity at a time).
+  ``pending_version`` (the version a four-eyes request names).
 - api_tokens: ``created_by`` names a person: a token made by a token is owned
   by that token's creator.
 - audit_log: the unkeyed SHA-256 chain is verified, then every hash is
@@ -40,8 +39,6 @@ def upgrade() -> None:
         t.add_column(sa.Column("live_config", LONG_TEXT, nullable=True))
         t.add_column(sa.Column("published_version", sa.Integer, nullable=True))
         t.add_column(sa.Column("pending_version", sa.Integer, nullable=True))
-        t.add_column(sa.Column("lease_until_ms", sa.BigInteger, nullable=True))
-        t.add_column(sa.Column("lease_owner", sa.String(32), nullable=True))
     activities = sa.table(
         "activities",
         sa.column("id"),
@@ -155,8 +152,6 @@ def _rekey_audit(bind: sa.Connection, key: bytes | None) -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table("activities") as t:
-        t.drop_column("lease_owner")
-        t.drop_column("lease_until_ms")
         t.drop_column("pending_version")
         t.drop_column("published_version")
         t.drop_column("live_config")
