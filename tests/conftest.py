@@ -14,6 +14,7 @@ runs in this process only: it may not open a network connection, so
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -88,19 +89,26 @@ def _cheap_password_hashing() -> Iterator[None]:
     operators.HASHER = real
 
 
-@pytest_asyncio.fixture(scope="session")
-async def mariadb_url() -> AsyncIterator[str]:
-    name = f"redrain_t_{os.getpid()}"
+@contextlib.asynccontextmanager
+async def scratch_mariadb(name: str) -> AsyncIterator[str]:
+    """A new, empty MariaDB database (no tables), dropped afterwards: its URL."""
     admin = create_async_engine(f"{MARIADB_URL}/test")
     async with admin.begin() as conn:
         await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
         await conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
-    url = f"{MARIADB_URL}/{name}"
-    await asyncio.to_thread(upgrade, url)
-    yield url
-    async with admin.begin() as conn:
-        await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-    await admin.dispose()
+    try:
+        yield f"{MARIADB_URL}/{name}"
+    finally:
+        async with admin.begin() as conn:
+            await conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        await admin.dispose()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def mariadb_url() -> AsyncIterator[str]:
+    async with scratch_mariadb(f"redrain_t_{os.getpid()}") as url:
+        await asyncio.to_thread(upgrade, url)
+        yield url
 
 
 @pytest.fixture(scope="session")

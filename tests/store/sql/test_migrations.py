@@ -22,7 +22,8 @@ from app.domain.audit import GENESIS, AuditEntry, canonical, first_break, plain_
 from app.store.sql.connection import upgrade
 from app.store.sql.database import Database
 from app.store.sql.models import AuditRow
-from tests.helpers import AUDIT_KEY, MARIADB_URL
+from tests.conftest import scratch_mariadb
+from tests.helpers import AUDIT_KEY
 
 AT = dt.datetime(2030, 1, 2, 3, 4, 5)
 
@@ -35,18 +36,9 @@ async def old_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
         await asyncio.to_thread(upgrade, url, None, "0007")
         yield url
         return
-    request.applymarker(pytest.mark.integration)
-    name = f"redrain_m_{abs(hash(tmp_path)) % 10**8}"
-    admin = create_async_engine(f"{MARIADB_URL}/test")
-    async with admin.begin() as c:
-        await c.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-        await c.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
-    url = f"{MARIADB_URL}/{name}"
-    await asyncio.to_thread(upgrade, url, None, "0007")
-    yield url
-    async with admin.begin() as c:
-        await c.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-    await admin.dispose()
+    async with scratch_mariadb(f"redrain_m_{abs(hash(tmp_path)) % 10**8}") as url:
+        await asyncio.to_thread(upgrade, url, None, "0007")
+        yield url
 
 
 async def old_trail(engine: AsyncEngine, n: int) -> list[AuditEntry]:
