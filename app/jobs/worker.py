@@ -30,6 +30,7 @@ from app.domain.errors import MalformedEntry, Rejected, Unavailable
 from app.domain.runtime import prize_of
 from app.domain.types import ActivityId, DrawRecord
 from app.jobs.failpoints import Failpoints
+from app.jobs.flushed import Flushed
 from app.jobs.fulfilment import Fulfiller
 from app.jobs.progress import Progress
 from app.jobs.rebalance import Rebalancer
@@ -100,11 +101,7 @@ class Worker:
         self.should_exit = False
         self._wake = asyncio.Event()
         self._tracked: dict[tuple[ActivityId, str], int] = {}  # (activity, sfx) -> end ms
-        # Flushed lanes per activity, only those of rounds starting at or after
-        # the activity's mark in _flushed_from: every round starting before it
-        # is flushed in every bucket (a year of rounds is one number, not a set).
-        self._done: dict[ActivityId, set[str]] = {}
-        self._flushed_from: dict[ActivityId, tuple[int, int]] = {}  # -> (version, start ms)
+        self._flushed = Flushed()
         self._backlog: list[Entry] = []
         self._inflight: set[asyncio.Task[None]] = set()
         self._failure: Unavailable | None = None
@@ -299,25 +296,16 @@ class Worker:
     async def discover(self) -> None:
         now = await self.redis.now_ms()
         active = await self.redis.catalogue.active_activities()
-        for gone in set(self._done) - set(active):
-            del self._done[gone]
-            self._flushed_from.pop(gone, None)
+        self._flushed.keep(active)
         for aid in active:
             # Rows name the prize from the compiled rounds.
             rt = await self.runtimes.current(aid)
             version = rt.version if rt is not None else 0
-            mark = self._flushed_from.get(aid)
-            if mark is not None and mark[0] != version:
-                # A publish may add rounds anywhere: look at every round again.
-                mark = None
-                self._flushed_from.pop(aid)
-                self._done.pop(aid, None)
-            done = self._done.get(aid)
+            mark = self._flushed.mark(aid, version)
+            done = self._flushed.lanes(aid)
             if done is None:
-                done = self._done[aid] = await self.streams.flushed_rounds(aid)
-            lanes = await self.redis.catalogue.started_rounds(
-                aid, now + LOOKAHEAD_MS, None if mark is None else mark[1]
-            )
+                done = self._flushed.load(aid, await self.streams.flushed_rounds(aid))
+            lanes = await self.redis.catalogue.started_rounds(aid, now + LOOKAHEAD_MS, mark)
             first_open: int | None = None
             for sfx, start, end in lanes:
                 if sfx in done:
@@ -328,12 +316,7 @@ class Worker:
                     continue
                 await self.streams.ensure_group(aid, sfx)
                 self._tracked[(aid, sfx)] = end
-            if lanes:
-                # Every lane of the rounds starting before the first one not
-                # flushed is flushed for good: keep the mark, drop the lanes.
-                upto = first_open if first_open is not None else lanes[-1][1] + 1
-                done.difference_update(sfx for sfx, start, _ in lanes if start < upto)
-                self._flushed_from[aid] = (version, upto)
+            self._flushed.advance(aid, version, lanes, first_open)
 
     # -- reading ------------------------------------------------------------------
 
@@ -501,7 +484,7 @@ class Worker:
                 length -= await self.streams.trim(aid, sfx, f"{below[0]}-{below[1]}")
             if now >= end + GRACE_MS and st.undelivered == 0 and st.pending == 0 and length == 0:
                 await self.streams.retire(aid, sfx)
-                self._done.setdefault(aid, set()).add(sfx)  # until discover moves the mark
+                self._flushed.add(aid, sfx)
                 del self._tracked[(aid, sfx)]
                 self.metrics.lag.remove(label)
                 self.metrics.pending.remove(label)

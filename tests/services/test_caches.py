@@ -154,7 +154,7 @@ async def test_the_workers_flushed_rounds_stay_bounded(make_service: ServiceFact
         move(svc, when + dt.timedelta(minutes=2))  # past the round's end and the grace
         await worker.maintain()
         await worker.discover()
-        most = max(most, len(worker._done.get(aid, ())), len(worker._tracked))
+        most = max(most, len(worker._flushed.lanes(aid) or ()), len(worker._tracked))
     assert most <= 4  # 48 lanes without the mark
     assert await svc.db.draws.count(aid) == 4 * len(round_times())
     assert len(await svc.redis.streams.flushed_rounds(aid)) == 2 * len(round_times())
