@@ -41,6 +41,7 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         # REDRAIN_CLIENT_IP_HEADER), not rewritten by uvicorn beforehand.
         "proxy_headers": False,
         "http": CoalescingHttpTools,  # one send per answer, not two
+        "loop": "app.http.listener:new_loop",  # accepts a burst of connections per turn
     }
     if workers == 1:
         uvicorn.run(create_app(settings), **common)

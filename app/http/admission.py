@@ -12,7 +12,12 @@ and retry with the same Idempotency-Key). It is decided after the token, the
 Idempotency-Key and the body are checked (a few µs: bad input stays a 4xx
 under load) and before any store is asked, so it costs little more than a
 ping and frees the CPU the admitted draws need.
-``/healthz`` and ``/metrics`` never pass through here. docs/api.md says what
+A draw that already waited past the budget between its arrival (its first
+bytes parsed) and its turn to start is refused too (a queue deadline): by
+then it cannot be answered in time, and starting it would only make the
+draws behind it late as well. While the worker is full, a draw is refused
+before it becomes a request at all (``app.http.shedding``, at a sixth of
+the cost). ``/healthz`` and ``/metrics`` never pass through here. docs/api.md says what
 clients see, docs/performance.md how the bound was chosen.
 """
 
@@ -37,17 +42,25 @@ class Admission:
     def in_flight(self) -> int:
         return len(self._started)
 
-    def admit(self) -> int | None:
-        """A ticket for a draw that may start now (give it back to ``done``),
-        or None: refuse it."""
+    def full(self, now: float | None = None) -> bool:
+        """Whether a draw arriving now would be refused."""
         n = len(self._started)
+        if n < self.limit:
+            return False
+        if n >= self.hard:
+            return True
+        oldest = self._started[next(iter(self._started))]
+        return (time.monotonic() if now is None else now) - oldest >= self.budget
+
+    def admit(self, arrived: float | None = None) -> int | None:
+        """A ticket for a draw that may start now (give it back to ``done``),
+        or None: refuse it. ``arrived``: when its request arrived
+        (``time.monotonic``), for the queue deadline."""
         now = time.monotonic()
-        if n >= self.limit:
-            if n >= self.hard:
-                return None
-            oldest = self._started[next(iter(self._started))]
-            if now - oldest >= self.budget:
-                return None
+        if arrived is not None and now - arrived >= self.budget > 0:
+            return None
+        if self.full(now):
+            return None
         ticket = next(self._tickets)
         self._started[ticket] = now
         return ticket

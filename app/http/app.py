@@ -22,6 +22,7 @@ from app.http.fastpath import DrawFastPath
 from app.http.middleware import Outcomes
 from app.http.redirects import SlashRedirect
 from app.http.routes import ROUTES
+from app.http.shedding import Shedder
 from app.services.container import Services
 
 Lifespan = Callable[[Starlette], AbstractAsyncContextManager[None]]
@@ -59,4 +60,5 @@ def build(
         settings.draw_latency_budget,
         settings.busy_retry_after,
     )
+    app.state.shedder = Shedder(app.state, app.state.admission)  # app.http.protocol asks it
     return app

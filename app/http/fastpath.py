@@ -28,7 +28,22 @@ from app.http.middleware import Answer
 from app.services.container import Services
 
 log = logging.getLogger("redrain.http")
+ARRIVED = "redrain.arrived"  # scope key: time.monotonic() when the request's first bytes were read
 _JSON_TYPE = (b"content-type", b"application/json")
+
+
+def check_draw(
+    s: Services, authorization: str | None, idempotency_key: str | None, body: bytes
+) -> tuple[str, DrawBody]:
+    """The cheap checks of a draw (token, key, body: a few µs, no I/O): the
+    player and the body, or the 4xx for bad input."""
+    user = s.auth.require_user(authorization)
+    if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
+        raise InvalidRequest(
+            "Idempotency-Key must be 1-64 characters of A-Z a-z 0-9 _ - : .",
+            code="invalid_idempotency_key",
+        )
+    return user, parse(DrawBody, parse_json(body))
 
 
 async def perform_draw(
@@ -38,19 +53,15 @@ async def perform_draw(
     body: bytes,
     ip: str = "",
     admission: Admission | None = None,
+    arrived: float | None = None,
 ) -> tuple[r.Draw, dict[str, str] | None]:
     """POST /v1/draw from its raw inputs: the body and extra response headers.
 
-    Admission comes after the cheap checks (token, key, body: a few µs), so
-    bad input is a 4xx even under load, and before any store is asked."""
-    user = s.auth.require_user(authorization)
-    if idempotency_key is not None and not IDEMPOTENCY_KEY.match(idempotency_key):
-        raise InvalidRequest(
-            "Idempotency-Key must be 1-64 characters of A-Z a-z 0-9 _ - : .",
-            code="invalid_idempotency_key",
-        )
-    data = parse(DrawBody, parse_json(body))
-    ticket = admission.admit() if admission is not None else None
+    Admission comes after the cheap checks, so bad input is a 4xx even under
+    load, and before any store is asked; ``arrived`` (when the request's
+    first bytes were read) sets its queue deadline."""
+    user, data = check_draw(s, authorization, idempotency_key, body)
+    ticket = admission.admit(arrived) if admission is not None else None
     if admission is not None and ticket is None:
         raise Busy(admission.retry_after)
     try:
@@ -110,7 +121,13 @@ class DrawFastPath:
         try:
             body = await receive_body(receive, declared, content_type)
             payload, extra = await perform_draw(
-                service, authorization, idempotency_key, body, client_ip(scope), admission
+                service,
+                authorization,
+                idempotency_key,
+                body,
+                client_ip(scope),
+                admission,
+                scope.get(ARRIVED),
             )
         except Busy:
             metrics.count_busy()

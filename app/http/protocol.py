@@ -21,14 +21,18 @@ head stays within the limit plus a read.
 from __future__ import annotations
 
 import asyncio
+from time import monotonic
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from app import metrics
 from app.domain.errors import HeadersTooLarge
+from app.http.bodies import MAX_BODY
 from app.http.errors import error_response
+from app.http.fastpath import ARRIVED
 from app.http.middleware import PRIVATE
+from app.http.shedding import Shedder
 
 MAX_HEADERS = 100
 MAX_HEAD = 16 * 1024  # bytes of the request target and headers (names, values, ": " and CRLF)
@@ -87,6 +91,16 @@ class _Coalesced:
         return getattr(self._transport, name)
 
 
+def _shedder_of(app: Any) -> Shedder | None:
+    """The app's shedder, under what uvicorn may have wrapped around it."""
+    for _ in range(4):
+        found = getattr(getattr(app, "state", None), "shedder", None)
+        if isinstance(found, Shedder):
+            return found
+        app = getattr(app, "app", None)
+    return None
+
+
 class CoalescingHttpTools(HttpToolsProtocol):
     # Bytes of the reads made while a request head was being read or awaited
     # (uvicorn's cycle has no more body to read), reset when a head completes:
@@ -97,9 +111,14 @@ class CoalescingHttpTools(HttpToolsProtocol):
     _unread = 0
     _read = 0
     _refused = False
+    # A draw held back from the app while the worker is full: its body so far
+    # (app.http.shedding decides when the body ends).
+    _held: bytearray | None = None
+    _shedder: Shedder | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_Coalesced(transport, self.loop))  # type: ignore[arg-type]
+        self._shedder = _shedder_of(self.app)
 
     def _heading(self) -> bool:
         cycle = self.cycle
@@ -121,7 +140,56 @@ class CoalescingHttpTools(HttpToolsProtocol):
             self._refused = True
             raise HeadersTooLarge("request head too large")  # uvicorn calls send_400_response
         self._unread = 0
+        if self.url == b"/v1/draw" and self._may_shed() and self.parser.get_method() == b"POST":
+            self._held = bytearray()
+            return
         HttpToolsProtocol.on_headers_complete(self)
+
+    def on_message_begin(self) -> None:
+        HttpToolsProtocol.on_message_begin(self)
+        self.scope[ARRIVED] = monotonic()  # type: ignore[literal-required]  # the deadline's start
+
+    # Shedding (app.http.shedding): a draw that arrives while the worker is
+    # full is held here, not started; when its body has been read it is
+    # refused at once, or, if it is not well-formed, handed to the app as
+    # usual for its 4xx.
+    def _may_shed(self) -> bool:
+        if self.expect_100_continue or not (self.cycle is None or self.cycle.response_complete):
+            return False  # a client waiting to send, or an answer still owed before this one
+        return self._shedder is not None and self._shedder.full()
+
+    def on_body(self, body: bytes) -> None:
+        held = self._held
+        if held is None:
+            HttpToolsProtocol.on_body(self, body)
+            return
+        held += body
+        if len(held) > MAX_BODY:  # the app refuses it (413)
+            self._release(more=True)
+
+    def on_message_complete(self) -> None:
+        held = self._held
+        if held is None:
+            HttpToolsProtocol.on_message_complete(self)
+            return
+        shedder = self._shedder
+        if shedder is None or not shedder.well_formed(self.headers, bytes(held)):
+            self._release(more=False)
+            return
+        self._held = None
+        self.transport.write(shedder.refusal(self.server_state.default_headers))
+        if not self.parser.should_keep_alive():
+            self.transport.close()
+        self.on_response_complete()
+
+    def _release(self, *, more: bool) -> None:
+        """The held draw goes to the app after all, with what was read of its body."""
+        body, self._held = self._held or bytearray(), None
+        HttpToolsProtocol.on_headers_complete(self)
+        cycle = self.cycle
+        cycle.body = body
+        cycle.more_body = more
+        cycle.message_event.set()
 
     def _head(self) -> int:
         """The head's size: target, names, values, ": " and line ends."""
