@@ -175,11 +175,33 @@ Game = Literal["rain", "wheel", "grid", "scratch", "pass"]
 DEFAULT_GAME: dict[Kind, Game] = {Kind.TIME: "rain", Kind.COUNT: "pass", Kind.AMOUNT: "scratch"}
 
 
+MAX_WARMUP_MS = 10_000
+# A time activity's rounds open at a set moment, with a crowd waiting for the
+# countdown; count and amount rounds have no such moment.
+DEFAULT_WARMUP_MS: dict[Kind, int] = {Kind.TIME: 1_500, Kind.COUNT: 0, Kind.AMOUNT: 0}
+
+
+def _check_warmup(value: int) -> int:
+    if not 0 <= value <= MAX_WARMUP_MS:
+        raise ValueError(
+            f"{value} ms is outside 0..{MAX_WARMUP_MS} ms (up to {MAX_WARMUP_MS // 1000} s)"
+        )
+    return value
+
+
 class DisplayConfig(_Model):
     """How the players' page shows the activity (SPEC §10)."""
 
     game: Game | None = None  # default by kind: DEFAULT_GAME
     skin: Literal["envelope", "candy"] = "envelope"  # what the rain drops
+    # A round's first draws spread over this window: each player's page waits
+    # a random part of it after the countdown ends ("get ready"), so a crowd's
+    # first taps do not all land in the same instant. None: DEFAULT_WARMUP_MS
+    # (None, not the default itself, keeps the hash of configurations stored
+    # before this field unchanged: config_hash drops None).
+    warmup_ms: Annotated[int, AfterValidator(_check_warmup)] | None = Field(
+        default=None, json_schema_extra={"minimum": 0, "maximum": MAX_WARMUP_MS}
+    )
 
 
 class ActivityConfig(_Model):
@@ -209,6 +231,12 @@ class ActivityConfig(_Model):
     @property
     def game(self) -> Game:
         return self.display.game or DEFAULT_GAME[self.kind]
+
+    @property
+    def warmup_ms(self) -> int:
+        """The players' jittered start, in ms (``display.warmup_ms``, or by kind)."""
+        given = self.display.warmup_ms
+        return DEFAULT_WARMUP_MS[self.kind] if given is None else given
 
     @property
     def stops_when_sold_out(self) -> bool:

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from app.domain.activity import parse_config
+from app.domain.activity import config_hash, parse_config
 from app.domain.errors import ValidationFailed
 from tests.helpers import prize, rain
 
@@ -102,6 +102,9 @@ CASES = [
     ("zero slices", set_("release", {"slices": 0}), "release.slices"),
     ("wrong type", set_("limits", {"per_round": "one"}), "limits.per_round"),
     ("empty name", set_("name", ""), "name"),
+    ("warm-up past 10 s", set_("display", {"warmup_ms": 10_001}), "display.warmup_ms"),
+    ("negative warm-up", set_("display", {"warmup_ms": -1}), "display.warmup_ms"),
+    ("warm-up in seconds", set_("display", {"warmup_ms": 1.5}), "display.warmup_ms"),
 ]
 
 
@@ -176,3 +179,21 @@ def test_count_and_amount_options() -> None:
     assert parse_config(amount).needs_grant
     with pytest.raises(ValidationFailed, match="require_grant"):
         parse_config({**amount, "require_grant": False})
+
+
+def test_warmup_by_kind_and_given() -> None:
+    time = rain([prize("a", 10, 0.5)])
+    assert parse_config(time).warmup_ms == 1_500  # a crowd waits for a rain's countdown
+    count = rain([prize("a", 10, 0.5)], kind="count")
+    count["sessions"][0]["pools"][0]["nth"] = 1
+    assert parse_config(count).warmup_ms == 0
+    assert parse_config({**time, "display": {"warmup_ms": 0}}).warmup_ms == 0
+    assert parse_config({**count, "display": {"warmup_ms": 10_000}}).warmup_ms == 10_000
+    with pytest.raises(
+        ValidationFailed, match=r"display\.warmup_ms: 12000 ms is outside 0\.\.10000"
+    ):
+        parse_config({**time, "display": {"warmup_ms": 12_000}})
+    # Not given, it is not stored: configurations saved before it keep their hash.
+    cfg = parse_config(time)
+    assert "warmup_ms" not in cfg.model_dump(mode="json", exclude_none=True)["display"]
+    assert config_hash(cfg) == config_hash(parse_config({**time, "display": {"skin": "envelope"}}))

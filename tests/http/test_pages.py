@@ -116,3 +116,37 @@ async def test_a_game_page_names_its_game(make_service: ServiceFactory, http: Ht
     cfg["display"] = {"game": "pass"}
     resp = await client.post("/v1/admin/activities", json=cfg, headers=admin_headers())
     assert resp.status_code == 422 and "display.game" in resp.json()["error"]["message"]
+
+
+async def test_the_warmup_reaches_the_players_page(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    """display.warmup_ms (the page's jittered start): bounded, stored only when
+    given, and always in the public answer the page reads (by kind when not given)."""
+    client = http(make_service(offset_to(local(DAY, 10, 0, 5))))
+    cfg = rain([prize("c2", 5, 0.5)])
+    resp = await client.post(
+        "/v1/admin/activities",
+        json={**cfg, "display": {"warmup_ms": 60_000}},
+        headers=admin_headers(),
+    )
+    assert resp.status_code == 422, resp.text
+    err = resp.json()["error"]
+    assert err["code"] == "validation_error"
+    assert err["message"] == "display.warmup_ms: 60000 ms is outside 0..10000 ms (up to 10 s)"
+    shown = {}
+    for given in (None, 800):
+        body = cfg if given is None else {**cfg, "display": {"warmup_ms": given}}
+        resp = await client.post("/v1/admin/activities", json=body, headers=admin_headers())
+        assert resp.status_code == 201, resp.text
+        aid = resp.json()["id"]
+        assert resp.json()["display"].get("warmup_ms") == given  # the admin answer: as given
+        pub = await client.post(f"/v1/admin/activities/{aid}/publish", headers=admin_headers())
+        assert pub.status_code == 200, pub.text
+        public = (await client.get(f"/v1/activities/{aid}")).json()
+        shown[given] = public["display"]
+        assert public["status"] == "open"
+    assert shown == {
+        None: {"skin": "envelope", "warmup_ms": 1500},  # a time activity's default
+        800: {"skin": "envelope", "warmup_ms": 800},
+    }

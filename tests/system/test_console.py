@@ -101,6 +101,7 @@ async def test_a_campaign_through_the_forms_alone(
         await page.fill(path("start_date"), today.isoformat())
         await page.fill(path("end_date"), (today + dt.timedelta(days=1)).isoformat())
         await page.select_option(path("display.skin"), "candy")
+        await page.fill(path("display.warmup_ms"), "800")  # players' start spread over 0.8 s
         # 2. Sessions and limits: all day, twenty taps a round.
         await page.click("#next")
         await page.fill(path("sessions[0].start"), "00:00:00")
@@ -155,7 +156,11 @@ async def test_a_campaign_through_the_forms_alone(
         # What was published is what the forms said.
         async with httpx.AsyncClient(base_url=server, headers=ADMIN) as c:
             cfg = (await c.get(f"/v1/admin/activities/{aid}")).json()
-        assert cfg["status"] == "published" and cfg["display"] == {"game": "rain", "skin": "candy"}
+        assert cfg["status"] == "published" and cfg["display"] == {
+            "game": "rain",
+            "skin": "candy",
+            "warmup_ms": 800,
+        }
         assert cfg["sessions"][0]["pools"][0]["prizes"] == [
             {
                 "key": "gold",

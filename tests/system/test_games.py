@@ -557,7 +557,7 @@ async def test_a_busy_refusal_is_retried_after_retry_after_with_the_same_key(
     server: str, browser: Browser, artifacts: Path, lang: str, phone: bool
 ) -> None:
     """The server answers the first tap 503 busy (past its capacity, docs/api.md):
-    the page says so, waits Retry-After times a random factor in [1, 2), and
+    the page says it is retrying, waits Retry-After times a random factor in [1, 2), and
     retries with the same Idempotency-Key; the retry draws."""
     aid = await publish(server, all_day(wheel_prizes(), name="Busy rain", display={"game": "grid"}))
     token = await player_token(server, f"busy-{lang}")
@@ -583,7 +583,7 @@ async def test_a_busy_refusal_is_retried_after_retry_after_with_the_same_key(
         await page.route("**/v1/draw", crowded)
         await play(page, server, aid, token, lang)
         await press(page, "#go")
-        await expect(page.locator("#toast")).to_have_text(i18n.section(lang, "common")["busy"])
+        await expect(page.locator("#pace-text")).to_have_text(say(lang, "pace_busy"))
         await shoot(page, artifacts, f"game-busy-{lang}-{'phone' if phone else 'desktop'}")
         await close_popup(page, "")  # won or not: the retry's real answer
         assert len(seen) == 2

@@ -185,6 +185,8 @@ def public_activity(
         if rt.config.kind is Kind.COUNT:  # the script counts every draw of a count activity
             meta["next_level"] = in_total + 1
     body = rt.config.model_dump(mode="json", exclude_none=True, exclude=_NO_VALUES)
+    # The page's jittered start, given or by kind: players read one number.
+    body.setdefault("display", {})["warmup_ms"] = rt.config.warmup_ms
     body.update(meta)
     return body
 

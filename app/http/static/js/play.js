@@ -2,9 +2,12 @@
 // public rules, the player's chances, the one way a tap draws (player.js
 // draw(): POST /v1/draw with an Idempotency-Key kept across retries), a human
 // reason for every refusal, the odds, the round's seed hash, the countdown
-// and the results. A game (games/<game>.js) only asks to draw and animates
-// the answer: mount(stage, ctx) → {update()}.
-import { $, ApiError, api, boot, duration, el, number, percent, t, toast, when } from "./common.js";
+// and the results; the pace (pace.js: a jittered start, one draw in flight,
+// no tap while the server asks to wait). A game (games/<game>.js) only asks
+// to draw and animates the answer: mount(stage, ctx) → {update()}.
+import { $, ApiError, api, boot, duration, el, number, t, toast, when } from "./common.js";
+import { bandName, chanceOf, oddsTable, thanksName } from "./odds.js";
+import * as pace from "./pace.js";
 import { draw as postDraw, playerApi, session, signIn, whoami } from "./player.js";
 
 const AID = boot.activity_id;
@@ -32,7 +35,7 @@ const state = {
   grants: [], // the player's unused grants, oldest first
   spoilt: new Set(), // grants spent, or that no pool takes (no_pool)
   using: new Set(), // grants of draws in flight
-  inflight: 0,
+  inflight: 0, // at most 1 (pace.free)
   blocked: null, // a refusal that holds until the round changes
   blockedRound: null,
   results: new Map(), // draw_id → result
@@ -80,8 +83,6 @@ function pool() {
   return g ? band(g.amount) || null : null;
 }
 
-const thanksName = (p) => p?.prizes.find((z) => z.type === "empty")?.name || t("play.thanks");
-
 // What a wheel or a grid shows: the pool's prizes and one "thanks for playing".
 // With no next pool to tell (no grant yet, every level played): the first band,
 // the last level.
@@ -96,9 +97,13 @@ function segments(p = pool() || (state.info.kind === "count" ? levels().at(-1) :
 
 const usableGrants = () => state.grants.filter((g) => !state.spoilt.has(g.grant_id) && !state.using.has(g.grant_id));
 
+// This page's start of the round is still to come (pace.js): no chance yet.
+const warmLeft = () => pace.warmLeft(state.info, state.skew);
+
 function chances() {
   const i = state.info;
   if (!i) return { left: 0, why: "loading" };
+  if (warmLeft() > 0) return { left: 0, why: "warmup" };
   if (i.status !== "open") return { left: 0, why: i.status };
   if (!session.token) return { left: 0, why: "signin" };
   if (state.blocked) return { left: 0, why: state.blocked };
@@ -133,6 +138,10 @@ async function draw() {
     explain();
     return null;
   }
+  if (!pace.free(state.inflight)) {
+    pace.nudge(); // one draw at a time, none while the server asks to wait: sent nothing
+    return null;
+  }
   const i = state.info;
   const grant = needsGrant() ? usableGrants()[0] : null;
   const body = { activity_id: AID, client_seed: clientSeed() };
@@ -143,8 +152,9 @@ async function draw() {
   const level = i.kind === "count" ? Math.min(i.next_level || 1, lastLevel()) : null;
   state.inflight++;
   render();
+  let failed = null;
   try {
-    const d = await postDraw(body);
+    const d = await postDraw(body, { onSend: pace.sending, onWait: pace.waiting });
     const r = (i.remaining ||= {});
     const same = d.round_id === i.current_round?.round_id; // answers may arrive out of order
     for (const [k] of LIMITS) {
@@ -156,12 +166,14 @@ async function draw() {
     if (i.kind === "count") i.next_level = (i.next_level || 1) + 1;
     return { ...d, level, grant, at: new Date().toISOString() };
   } catch (e) {
+    failed = e;
     if (grant && ["grant_used", "grant_not_found"].includes(e.code)) state.spoilt.add(grant.grant_id);
     refused(e, grant);
     return null;
   } finally {
     if (grant) state.using.delete(grant.grant_id);
     state.inflight--;
+    pace.done(failed);
     render();
     later();
   }
@@ -177,7 +189,7 @@ function message(code, e) {
 
 function refused(e, grant) {
   const code = e instanceof ApiError ? e.code : "network";
-  say(message(code, e), "refused");
+  say(message(code, e), "refused", !pace.asksToWait(e)); // else the pace box says it: no toast over it
   const r = state.info.remaining || {};
   const zero = { round_limit: "round", day_limit: "day", total_limit: "total", win_limit: "wins" }[code];
   if (zero) r[zero] = 0;
@@ -190,13 +202,14 @@ function refused(e, grant) {
 // Why the player cannot draw now, said out loud.
 function explain() {
   const { why } = chances();
+  if (why === "warmup") return pace.nudge(); // "Get ready!" shows it
   if (why && why !== "loading") say(reason(why), "note"); // the notice shows it too: no toast
   if (why === "signin") $("#player-id")?.focus();
 }
 
 function reason(why) {
   if (why === "signin") return t("play.sign_in_first");
-  if (why === "open" || !why) return "";
+  if (why === "open" || why === "warmup" || !why) return "";
   if (["not_started", "closed", "ended"].includes(why)) return t("play.notice_" + why, { at: nextAt() });
   if (why === "no_grant" && boot.game === "scratch") return t("play.scratch_how");
   if (why === "no_more_levels" && boot.game === "pass") return t("play.pass_done");
@@ -209,11 +222,11 @@ const nextAt = () => {
 };
 
 // The latest outcome, in the live region (and a toast for a refusal).
-function say(text, kind) {
+function say(text, kind, loud = kind === "refused") {
   const box = $("#outcome");
   box.className = `outcome ${kind || ""}`;
   box.textContent = text;
-  if (kind === "refused") toast(text, 2600);
+  if (loud) toast(text, 2600);
 }
 
 // A game calls settle() once its animation has shown the result.
@@ -337,11 +350,17 @@ function later() {
 
 // -- rendering --------------------------------------------------------------------
 
+let shownPhase = "";
 function render() {
   const i = state.info;
   if (!i) return;
   document.body.dataset.status = i.status;
-  $("#status").textContent = t("play.status_" + i.status);
+  const warm = warmLeft();
+  pace.warm(warm);
+  const phase = warm ? "warmup" : i.status;
+  if (phase !== shownPhase && $("#outcome").classList.contains("note")) say("", ""); // why not, said before: stale
+  shownPhase = phase;
+  $("#status").textContent = warm ? t("play.status_warmup") : t("play.status_" + i.status);
   const c = chances();
   let left = number(Math.max(0, c.left - state.inflight));
   if (i.status !== "open" || !session.token) left = "–";
@@ -390,39 +409,7 @@ function renderOdds() {
   );
 }
 
-function bandName(p) {
-  const min = number(p.amount_min);
-  return p.amount_max == null ? t("play.band_from", { min }) : t("play.band", { min, max: number(p.amount_max) });
-}
-
-// A prize's chance as the page states it: manual odds as configured; auto odds
-// at full stock (weight × quantity over the pool's sum).
-function chanceOf(prize, p, manual = state.info.probability === "manual") {
-  if (manual) return prize.probability || 0;
-  const real = p.prizes.filter((z) => z.type !== "empty");
-  const sum = real.reduce((s, z) => s + (z.weight ?? 1) * (z.quantity || 0), 0);
-  return sum ? ((prize.weight ?? 1) * (prize.quantity || 0)) / sum : 0;
-}
-
-function remainder(p) {
-  const real = p.prizes.filter((z) => z.type !== "empty");
-  return Math.max(0, 1 - real.reduce((s, z) => s + (z.probability || 0), 0));
-}
-
-function oddsTable(p, manual) {
-  const real = p.prizes.filter((z) => z.type !== "empty");
-  const row = (name, chance, qty) =>
-    el("tr", {}, el("th", { scope: "row" }, name), el("td", {}, chance), el("td", {}, qty));
-  const auto = (z) => t("play.auto_chance", { weight: number(z.weight ?? 1), chance: percent(chanceOf(z, p, false)) });
-  const rows = real.map((z) => row(z.name, manual ? percent(z.probability || 0) : auto(z), number(z.quantity || 0)));
-  rows.push(row(thanksName(p), manual ? percent(remainder(p)) : t("play.auto_empty"), "–"));
-  return el(
-    "table",
-    { class: "odds-table" },
-    el("thead", {}, el("tr", {}, ...["play.prize", "play.chance", "play.per_round"].map((k) => el("th", { scope: "col" }, t(k))))),
-    el("tbody", {}, rows),
-  );
-}
+let armed = ""; // the opening a timer waits for
 
 // The countdown: to the round's end while it is open, else to the next round.
 // The notice's big clock counts to the next round whenever the player waits for it.
@@ -432,7 +419,8 @@ function tick() {
   const now = Date.now() + state.skew;
   const open = i.status === "open" && i.current_round;
   const target = open ? i.current_round.end : i.status !== "ended" ? i.next_round?.start : null;
-  $("#clock-box").hidden = !target;
+  const warm = warmLeft();
+  $("#clock-box").hidden = !target || warm > 0; // "Get ready!" counts instead
   const waits = !open || ["round_limit", "sold_out"].includes(chances().why);
   const big = $("#notice-wait");
   big.hidden = !(waits && i.next_round && i.status !== "ended");
@@ -445,7 +433,16 @@ function tick() {
   const label = open ? "play.ends_in" : i.status === "not_started" ? "play.starts_in" : "play.next_in";
   $("#clock-label").textContent = t(label);
   $("#clock").textContent = duration(left);
-  if (left <= 0) reload();
+  if (left > 0 && left < 1000 && !open && armed !== target) {
+    armed = target;
+    setTimeout(tick, left + 20); // the opening, to the moment (not up to a second late)
+  }
+  if (left > 0) return;
+  if (warm <= 0) reload();
+  else if (!pace.warming()) {
+    pace.warm(warm); // the countdown ran out: "Get ready!", then the round
+    if (pace.warming()) render();
+  }
 }
 
 // -- start ------------------------------------------------------------------------
@@ -462,17 +459,21 @@ const ctx = {
   lastLevel: () => lastLevel(),
   chances,
   ready,
+  free: () => pace.free(state.inflight), // a tap now would be sent: none in flight, no wait asked
+  paced: pace.paced, // waiting as the server asked: a rain stops dropping
   draw,
   settle,
   say,
   results: () => [...state.results.values()],
   grants: () => usableGrants(),
   needsGrant,
-  chanceOf,
+  chanceOf: (prize, p, manual = state.info.probability === "manual") => chanceOf(prize, p, manual),
 };
 
 async function main() {
   $("#pop-close").addEventListener("click", () => $("#pop").close());
+  // This page's warm-up is over: the round is its to play (read it, unless read).
+  pace.wire(() => (state.info?.status === "open" ? render() : reload()), () => state.game?.update());
   const signedIn = signIn($("#signin-box")); // a token given (fragment, storage) is adopted at once
   const had = Boolean(session.token);
   try {

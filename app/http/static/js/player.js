@@ -134,17 +134,22 @@ export function backoff(i, retryAfter) {
 
 // One tap: POST /v1/draw with an Idempotency-Key. A retry after a network
 // failure or a 503 (busy or unavailable) reuses the key, so the server answers
-// the first draw instead of drawing again.
-export async function draw(body, tries = 5) {
+// the first draw instead of drawing again. The caller may show the waits:
+// onSend(i) as attempt i goes out, onWait(ms, error) before a retry waits
+// (without it, a toast says so).
+export async function draw(body, { tries = 5, onSend, onWait } = {}) {
   const key = freshKey();
   for (let i = 0; ; i++) {
     try {
+      onSend?.(i);
       return await playerApi("POST", "/v1/draw", { body, headers: { "Idempotency-Key": key } });
     } catch (e) {
       const again = e instanceof TypeError || e.status === 503;
       if (!again || i >= tries - 1) throw e;
-      toast(t(e.code === "busy" ? "common.busy" : "common.network"));
-      await sleep(backoff(i, e.retryAfter));
+      const ms = backoff(i, e.retryAfter);
+      if (onWait) onWait(ms, e);
+      else toast(t(e.code === "busy" ? "common.busy" : "common.network"));
+      await sleep(ms);
     }
   }
 }

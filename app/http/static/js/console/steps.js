@@ -77,6 +77,13 @@ export function activityStep(ctx) {
             ],
           })
         : null,
+      field(ctx, "display.warmup_ms", t("console.warmup"), {
+        kind: "int",
+        min: "0",
+        max: "10000",
+        placeholder: cfg.kind === "time" ? "1500" : "0",
+        hint: t("console.warmup_hint"),
+      }),
       cfg.kind === "count"
         ? field(ctx, "after_last_pool", t("console.after_last"), {
             options: [

@@ -61,7 +61,7 @@ export default function mount(stage, ctx) {
 
   start.addEventListener("click", async () => {
     if (busy) return;
-    if (!ctx.ready()) return ctx.draw(); // says why not
+    if (!ctx.ready() || !ctx.free()) return ctx.draw(); // sends nothing: says why not
     busy = true;
     update();
     const d = await ctx.draw();

@@ -1,6 +1,9 @@
 // Red-envelope (or candy) rain: drops fall while the round is open and the
 // player has chances left; each tap on a drop is one draw. The big button
-// under the sky does the same for keyboards and screen readers.
+// under the sky does the same for keyboards and screen readers. The pace is
+// play.js's: no drops before this page's start ("Get ready!"), one envelope
+// opening at a time, and none while the server asks to wait (the drops
+// still falling fade, no new ones fall).
 import { el, t } from "../common.js";
 import { setReady, wait } from "./kit.js";
 
@@ -19,7 +22,7 @@ export default function mount(stage, ctx) {
   let seq = 0;
 
   function spawn() {
-    if (document.hidden || !ctx.ready()) return;
+    if (document.hidden || !ctx.ready() || ctx.paced()) return;
     if (sky.querySelectorAll(".drop:not(.opened)").length >= MAX_DROPS) return;
     const drop = el(
       "button",
@@ -46,12 +49,19 @@ export default function mount(stage, ctx) {
     setTimeout(() => drop.isConnected && !drop.classList.contains("opened") && drop.remove(), fall + 100);
   }
 
+  // A tap that cannot draw now: the drop shakes, and play.js says why.
+  function held(drop) {
+    if (drop && ctx.ready()) {
+      drop.classList.remove("nudged");
+      void drop.offsetWidth; // restart the shake
+      drop.classList.add("nudged");
+    }
+    ctx.draw(); // sends nothing: says why not
+  }
+
   async function open(drop) {
     if (drop.classList.contains("opened")) return;
-    if (!ctx.ready()) {
-      ctx.draw(); // says why not
-      return;
-    }
+    if (!ctx.ready() || !ctx.free()) return held(drop);
     drop.classList.add("opened");
     const d = await ctx.draw();
     drop.classList.add(d ? (d.won ? "won" : "lost") : "refused", "gone");
@@ -84,10 +94,7 @@ export default function mount(stage, ctx) {
   // The keyboard's way in: open the lowest drop still falling, or one that
   // appears for the purpose.
   grab.addEventListener("click", () => {
-    if (!ctx.ready()) {
-      ctx.draw(); // says why not
-      return;
-    }
+    if (!ctx.ready() || !ctx.free()) return held(null);
     const falling = [...sky.querySelectorAll(".drop:not(.opened)")];
     const lowest = falling.sort((a, b) => b.getBoundingClientRect().top - a.getBoundingClientRect().top)[0];
     if (lowest) return open(lowest);
@@ -100,6 +107,7 @@ export default function mount(stage, ctx) {
     const on = ctx.ready();
     setReady(grab, on);
     stage.classList.toggle("raining", on);
+    stage.classList.toggle("paced", ctx.paced());
     if (on && !timer) {
       spawn();
       timer = setInterval(spawn, EVERY_MS);

@@ -74,8 +74,8 @@ export default function mount(stage, ctx) {
 
   async function start() {
     if (phase !== "idle") return phase !== "shown";
-    if (!ctx.ready()) {
-      ctx.draw(); // says why not
+    if (!ctx.ready() || !ctx.free()) {
+      ctx.draw(); // sends nothing: says why not
       return false;
     }
     phase = "drawing";

@@ -75,7 +75,7 @@ export default function mount(stage, ctx) {
 
   spin.addEventListener("click", async () => {
     if (busy) return;
-    if (!ctx.ready()) return ctx.draw(); // says why not
+    if (!ctx.ready() || !ctx.free()) return ctx.draw(); // sends nothing: says why not
     busy = true; // the face stays as it is until the wheel stops (a level pass moves on)
     update();
     wheel.classList.add("spinning");
