@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # is younger than the budget (seconds), never past 2x; 0 = no bound.
     draw_concurrency: int = Field(default=64, ge=0, le=1_000_000)
     draw_latency_budget: float = Field(default=0.1, ge=0, le=60)
+    # A draw that waited this long (seconds) between its arrival and its turn
+    # to start is refused busy instead of started (the queue deadline); 0 = off.
+    draw_queue_deadline: float = Field(default=0.25, ge=0, le=60)
     busy_retry_after: int = Field(default=1, ge=1, le=60)
     rate_limit_user: float = Field(default=10.0, ge=0, le=100_000)  # draws/s per user; 0 off
     rate_limit_ip: float = Field(default=500.0, ge=0, le=1_000_000)  # draws/s per client IP

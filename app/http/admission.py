@@ -12,10 +12,10 @@ and retry with the same Idempotency-Key). It is decided after the token, the
 Idempotency-Key and the body are checked (a few µs: bad input stays a 4xx
 under load) and before any store is asked, so it costs little more than a
 ping and frees the CPU the admitted draws need.
-A draw that already waited past the budget between its arrival (its first
-bytes parsed) and its turn to start is refused too (a queue deadline): by
+A draw that already waited past ``REDRAIN_DRAW_QUEUE_DEADLINE`` between its
+arrival (its first bytes parsed) and its turn to start is refused too: by
 then it cannot be answered in time, and starting it would only make the
-draws behind it late as well. While the worker is full, a draw is refused
+draws behind it late as well. Without a bound there is no deadline either. While the worker is full, a draw is refused
 before it becomes a request at all (``app.http.shedding``, at a sixth of
 the cost). ``/healthz`` and ``/metrics`` never pass through here. docs/api.md says what
 clients see, docs/performance.md how the bound was chosen.
@@ -30,10 +30,13 @@ HARD_FACTOR = 2  # past this many times the bound, refuse whatever the ages
 
 
 class Admission:
-    def __init__(self, concurrency: int, latency_budget: float, retry_after: int) -> None:
+    def __init__(
+        self, concurrency: int, latency_budget: float, retry_after: int, deadline: float = 0
+    ) -> None:
         self.limit = concurrency if concurrency > 0 else 1 << 62
         self.hard = self.limit * HARD_FACTOR
         self.budget = latency_budget
+        self.deadline = deadline if concurrency > 0 else 0
         self.retry_after = retry_after
         self._started: dict[int, float] = {}  # ticket -> admitted at; oldest first
         self._tickets = count()
@@ -57,7 +60,7 @@ class Admission:
         or None: refuse it. ``arrived``: when its request arrived
         (``time.monotonic``), for the queue deadline."""
         now = time.monotonic()
-        if arrived is not None and now - arrived >= self.budget > 0:
+        if arrived is not None and now - arrived >= self.deadline > 0:
             return None
         if self.full(now):
             return None

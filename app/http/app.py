@@ -59,6 +59,7 @@ def build(
         0 if unbounded else settings.draw_concurrency,
         settings.draw_latency_budget,
         settings.busy_retry_after,
+        settings.draw_queue_deadline,
     )
     app.state.shedder = Shedder(app.state, app.state.admission)  # app.http.protocol asks it
     return app

@@ -146,13 +146,14 @@ async def test_a_draw_behind_an_unanswered_one_is_not_refused_out_of_order(
 
 
 def test_the_queue_deadline_refuses_a_draw_that_waited_past_the_budget() -> None:
-    adm = Admission(64, 0.1, 1)
-    assert adm.admit(time.monotonic() - 0.5) is None  # waited 500 ms: refused
+    adm = Admission(64, 0.1, 1, deadline=0.25)
+    assert adm.admit(time.monotonic() - 0.3) is None  # waited 300 ms: refused
     assert adm.in_flight == 0
-    ticket = adm.admit(time.monotonic())
+    ticket = adm.admit(time.monotonic() - 0.2)  # within the deadline
     assert ticket is not None and adm.in_flight == 1
     adm.done(ticket)
-    assert Admission(64, 0, 1).admit(time.monotonic() - 5) is not None  # budget 0: no deadline
+    assert Admission(64, 0.1, 1).admit(time.monotonic() - 5) is not None  # deadline 0: off
+    assert Admission(0, 0.1, 1, 0.25).admit(time.monotonic() - 5) is not None  # no bound
 
 
 @pytest.mark.integration
