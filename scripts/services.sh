@@ -25,6 +25,10 @@ if ! mariadb_up; then
 fi
 wait_for mariadb_up 300 "MariaDB on 127.0.0.1:3306 (user root, empty password)"
 
+# The edge tests run Debian's nginx (nginx-light) through
+# deploy/nginx/run-local.sh: their own master on loopback ports with their own
+# config, so whatever the package's service does (it may start on :80) does not
+# matter to them, and it is left alone.
 # The browser tests drive Debian's Chromium (Playwright's own download does not
 # work here) and screenshot pages in Chinese (real glyphs need Noto CJK); a fresh
 # machine has neither yet.
@@ -33,14 +37,16 @@ wait_for mariadb_up 300 "MariaDB on 127.0.0.1:3306 (user root, empty password)"
 has_font() { local fonts; fonts=$(fc-list 2>/dev/null || true); grep -q "$1" <<<"$fonts"; }
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
+[ -x /usr/sbin/nginx ] || need+=(nginx-light)
 has_font "Noto Sans CJK" || need+=(fonts-noto-cjk)
 has_font "Noto Color Emoji" || need+=(fonts-noto-color-emoji)
 if [ ${#need[@]} -gt 0 ]; then
-  echo "services: installing ${need[*]} for the browser tests" >&2
+  echo "services: installing ${need[*]} for the browser and edge tests" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -q "${need[@]}" >/dev/null 2>&1 ||
     { apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null; }
 fi
 [ -x /usr/bin/chromium ] || { echo "services: /usr/bin/chromium is missing" >&2; exit 1; }
+[ -x /usr/sbin/nginx ] || { echo "services: /usr/sbin/nginx is missing (nginx-light)" >&2; exit 1; }
 has_font "Noto Sans CJK" || { echo "services: fonts-noto-cjk is missing" >&2; exit 1; }
-echo "services: Redis, MariaDB, Chromium and fonts are up" >&2
+echo "services: Redis, MariaDB, Chromium, fonts and nginx are up" >&2
