@@ -1,6 +1,6 @@
 """Process plumbing shared by the benchmarks and the rehearsal: free ports, a
-private redis-server, a scratch MariaDB database, waiting for a server, another
-revision of this repository, and the benchmarks' activity."""
+private redis-server, a scratch MariaDB database, process trees, waiting for a
+server, another revision of this repository, and the benchmarks' activity."""
 
 from __future__ import annotations
 
@@ -79,6 +79,35 @@ async def scratch_database(server_url: str, name: str, action: str) -> None:
         if action == "create":
             await conn.exec_driver_sql(f"CREATE DATABASE {name} CHARACTER SET utf8mb4")
     await eng.dispose()
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``: children, theirs, and so on."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(stat.parent.name))
+    out, todo = [], [pid]
+    while todo:
+        for c in children.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+
+
+def named(pids: list[int], name: str) -> list[int]:
+    """Those of ``pids`` whose command name is ``name``."""
+
+    def comm(p: int) -> str:
+        try:
+            return Path(f"/proc/{p}/comm").read_text().strip()
+        except OSError:
+            return ""
+
+    return [p for p in pids if comm(p) == name]
 
 
 def wait_ready(base: str, proc: subprocess.Popen[bytes], log: Path, what: str = "server") -> None:
