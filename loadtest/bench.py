@@ -90,6 +90,7 @@ class Result:
     cpu: dict[str, float] = field(default_factory=dict)  # process -> cores used
     redis_usec: dict[str, float] = field(default_factory=dict)  # command -> usec in the run
     wall: float = 1.0  # seconds the run took
+    socket_errors: int = 0  # connect/read/write errors and timeouts (part of ``errors``)
 
     @property
     def api_us(self) -> float:
@@ -183,8 +184,10 @@ def run_wrk(
     errors = 0
     if m := re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out):
         errors += int(m.group(1))
+    socket_errors = 0
     if m := re.search(r"Socket errors:.*", out):
-        errors += sum(int(n) for n in re.findall(r"\d+", m.group(0)))
+        socket_errors = sum(int(n) for n in re.findall(r"\d+", m.group(0)))
+        errors += socket_errors
     return Result(
         rps=float(find(r"Requests/sec:\s+([\d.]+)")),
         p50_ms=ms(find(r"^\s+50%\s+(\S+)")),
@@ -193,6 +196,7 @@ def run_wrk(
         cpu=cpu,
         redis_usec={k: v for k, v in used.items() if v > 0},
         wall=wall,
+        socket_errors=socket_errors,
     )
 
 

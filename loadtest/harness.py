@@ -4,16 +4,27 @@ server, another revision of this repository, and the benchmarks' activity."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
+EDGE_SCRIPT = ROOT / "deploy" / "nginx" / "run-local.sh"
+# run-local.sh's knobs for one client address that is a whole crowd (its
+# per-address limits would refuse the load generator itself).
+EDGE_ONE_ADDRESS = {
+    "EDGE_ADDR_RATE": "10000000",
+    "EDGE_ADDR_BURST": "10000000",
+    "EDGE_CONN": "65535",
+}
 
 
 def free_port() -> int:
@@ -162,3 +173,41 @@ def bench_activity(name: str) -> dict[str, Any]:
         "limits": {"per_round": 0},
         "sessions": [{"start": "00:00:00", "end": "24:00:00", "pools": [{"prizes": prizes}]}],
     }
+
+
+@contextmanager
+def edge(
+    api_port: int,
+    rate: float,
+    log: Path,
+    *,
+    script: Path = EDGE_SCRIPT,
+    env: dict[str, str] | None = None,
+) -> Iterator[tuple[int, list[int]]]:
+    """The shipped nginx config (``deploy/nginx/run-local.sh``) in front of
+    ``api_port``, its draw guard at ``rate``/s, per-address limits lifted
+    (every player here is 127.0.0.1): the port it listens on and nginx's
+    processes."""
+    if not script.exists():
+        raise SystemExit(f"{script} is missing")
+    port = free_port()
+    cmd = [str(script)] if os.access(script, os.X_OK) else ["bash", str(script)]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [*cmd, str(api_port), str(port), str(max(1, round(rate)))],
+            env=os.environ | EDGE_ONE_ADDRESS | (env or {}),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_ready(f"http://127.0.0.1:{port}", proc, log, "nginx (run-local.sh)")
+        yield port, named(descendants(proc.pid), "nginx")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            for p in descendants(proc.pid):
+                os.kill(p, signal.SIGKILL)
+            proc.kill()
+            proc.wait()

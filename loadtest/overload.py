@@ -421,8 +421,8 @@ def main() -> None:
                 results[f"wrk{at}"] = res.__dict__
                 print(
                     f"  {'wrk' + at:<22} {res.rps:>7,.0f} answers/s (any status) p50 "
-                    f"{res.p50_ms:6.1f} p99 {res.p99_ms:7.1f} ms non-2xx+socket errors "
-                    f"{res.errors}  cpu {dict((k, round(v, 2)) for k, v in res.cpu.items())}"
+                    f"{res.p50_ms:6.1f} p99 {res.p99_ms:7.1f} ms socket errors/timeouts "
+                    f"{res.socket_errors}  cpu {dict((k, round(v, 2)) for k, v in res.cpu.items())}"
                 )
                 time.sleep(2)
         (work / "overload.json").write_text(repr(results))

@@ -42,7 +42,6 @@ import json
 import os
 import resource
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -71,27 +70,20 @@ from loadtest.bench import (  # noqa: E402
     workers_of,
 )
 from loadtest.harness import (  # noqa: E402
+    EDGE_SCRIPT,
     bench_activity,
     checkout,
     descendants,
     free_port,
-    named,
     scratch_database,
     start_redis,
     wait_ready,
 )
+from loadtest.harness import edge as start_edge  # noqa: E402
 from loadtest.rain_report import consistent, figures, machine, merge, table, targets  # noqa: E402
 
 TICK = os.sysconf("SC_CLK_TCK")
-EDGE_SCRIPT = ROOT / "deploy" / "nginx" / "run-local.sh"
 UNLIMITED_DRAW_RATE = 10_000_000  # the guard out of the way while C is measured through nginx
-# run-local.sh's knobs for one client address that is a whole crowd (its
-# per-address limits would refuse the generator itself).
-EDGE_ONE_ADDRESS = {
-    "EDGE_ADDR_RATE": "10000000",
-    "EDGE_ADDR_BURST": "10000000",
-    "EDGE_CONN": "65535",
-}
 MACHINE = "machine (every process)"
 NOON = dt.datetime(2030, 6, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
@@ -207,33 +199,9 @@ def edge(
 ) -> Iterator[tuple[int, list[int]]]:
     """run-local.sh in front of ``api_port`` with the draw guard at ``rate``/s:
     the port it listens on and nginx's processes."""
-    script = Path(args.edge_script)
-    if not script.exists():
-        raise SystemExit(f"{script} is missing (issue 24, target 3)")
-    port = free_port()
-    env = os.environ | EDGE_ONE_ADDRESS
-    if args.edge_workers:
-        env["EDGE_WORKERS"] = str(args.edge_workers)
-    cmd = [str(script)] if os.access(script, os.X_OK) else ["bash", str(script)]
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [*cmd, str(api_port), str(port), str(max(1, round(rate)))],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_ready(f"http://127.0.0.1:{port}", proc, log, "nginx (run-local.sh)")
-        yield port, named(descendants(proc.pid), "nginx")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            for p in descendants(proc.pid):
-                os.kill(p, signal.SIGKILL)
-            proc.kill()
-            proc.wait()
+    env = {"EDGE_WORKERS": str(args.edge_workers)} if args.edge_workers else {}
+    with start_edge(api_port, rate, log, script=Path(args.edge_script), env=env) as running:
+        yield running
 
 
 # -- the runs ---------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import csv
 import datetime as dt
 import json
@@ -51,6 +52,7 @@ from app.store.sql.connection import upgrade  # noqa: E402
 from app.store.sql.database import Database  # noqa: E402
 from app.store.sql.models import DrawRow  # noqa: E402
 from loadtest.harness import (  # noqa: E402
+    edge,
     free_port,
     scratch_database,
     start_redis,
@@ -322,6 +324,18 @@ def main() -> None:
     ap.add_argument("--users", type=int, help="simulated players (default 3000, short 300)")
     ap.add_argument("--json", type=Path, help="also write the report here")
     ap.add_argument("--keep", type=Path, help="write the logs to this folder (kept)")
+    ap.add_argument(
+        "--no-edge",
+        action="store_true",
+        help="players straight at the API (default: through deploy/nginx, as deployed)",
+    )
+    ap.add_argument(
+        "--edge-rate",
+        type=int,
+        default=50_000,
+        help="the edge's global draw guard, draws/s (the rehearsal proves invariants, "
+        "not overload: by default well above what this box serves)",
+    )
     args = ap.parse_args()
     plan = SHORT if args.short else FULL
     if args.users:
@@ -333,7 +347,11 @@ def main() -> None:
             raise SystemExit(f"{work} is not empty and not an earlier rehearsal's folder")
         shutil.rmtree(work)
     work.mkdir(parents=True, exist_ok=True)
-    print(f"redrain rehearsal: {plan.users} players, 3 rounds of {plan.round_s} s; logs in {work}")
+    via = "straight at the API" if args.no_edge else "through nginx (deploy/nginx)"
+    print(
+        f"redrain rehearsal: {plan.users} players {via}, 3 rounds of {plan.round_s} s; "
+        f"logs in {work}"
+    )
 
     asyncio.run(scratch_database(MARIADB, DB_NAME, "create"))
     upgrade(f"{MARIADB}/{DB_NAME}")
@@ -363,6 +381,7 @@ def main() -> None:
     stack = Stack(work, env, redis_port)
     report: dict[str, Any] = {"plan": plan.__dict__, "checks": {}}
     checks: dict[str, tuple[bool, str]] = {}
+    exits = contextlib.ExitStack()
     try:
         stack.start_redis()
         out = (work / "server.log").open("ab")
@@ -373,6 +392,11 @@ def main() -> None:
             stderr=out,
         )
         wait_ready(base, stack.server, work / "server.log")
+        players = base
+        if not args.no_edge:
+            edge_port, _ = exits.enter_context(edge(port, args.edge_rate, work / "nginx.log"))
+            players = f"http://127.0.0.1:{edge_port}"
+            stack.log(f"nginx in front: players draw through {players}")
         stack.start_worker(0)
         stack.start_worker(1)
         aid = admin(base, "POST", "/v1/admin/activities", activity(plan, t0_virtual))["id"]
@@ -398,7 +422,7 @@ def main() -> None:
                 "-t",
                 f"{int(t0 + end_s - time.monotonic())}s",
                 "--host",
-                base,
+                players,
                 "--csv",
                 str(csv_prefix),
                 "--only-summary",
@@ -426,6 +450,7 @@ def main() -> None:
         rec = run_cli(direct, "reconcile", "--activity", str(aid), "--wait", "60")
         verifies = {rid: run_cli(direct, "verify", rid) for rid in round_ids}
     finally:
+        exits.close()
         stack.stop()
         proxy.__exit__(None, None, None)
 
@@ -537,7 +562,7 @@ def main() -> None:
         f"Locust {float(draw_stats.get('Requests/s', 0) or 0):,.0f} req/s overall"
     )
     print(
-        f"latency (draw) at the players: p50 {draw_stats.get('50%', '?')} ms, "
+        f"latency (draw) at the players ({via}): p50 {draw_stats.get('50%', '?')} ms, "
         f"p99 {draw_stats.get('99%', '?')} ms, max {float(draw_stats.get('Max Response Time') or 0):.0f} ms; "
         f"in the API: p50 <= {server_p50} ms, p99 <= {server_p99} ms (histogram buckets)"
     )
@@ -568,6 +593,7 @@ def main() -> None:
         "refusals": dict(refusals),
         "busy_share": busy_share,
         "locust_cores": locust_cores,
+        "via": via,
     }
     report["timeline"] = stack.events
     if args.json:

@@ -15,10 +15,11 @@ ping and frees the CPU the admitted draws need.
 A draw that already waited past ``REDRAIN_DRAW_QUEUE_DEADLINE`` between its
 arrival (its first bytes parsed) and its turn to start is refused too: by
 then it cannot be answered in time, and starting it would only make the
-draws behind it late as well. Without a bound there is no deadline either. While the worker is full, a draw is refused
-before it becomes a request at all (``app.http.shedding``, at a sixth of
-the cost). ``/healthz`` and ``/metrics`` never pass through here. docs/api.md says what
-clients see, docs/performance.md how the bound was chosen.
+draws behind it late as well (no bound, no deadline). While the worker is
+full, a draw is refused before it becomes a request at all
+(``app.http.shedding``). ``/healthz`` and ``/metrics`` never pass through
+here. docs/api.md says what clients see, docs/performance.md how the bound
+was chosen.
 """
 
 from __future__ import annotations

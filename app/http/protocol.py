@@ -28,6 +28,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from app import metrics
 from app.domain.errors import HeadersTooLarge
+from app.http import keepalive
 from app.http.bodies import MAX_BODY
 from app.http.errors import error_response
 from app.http.fastpath import ARRIVED
@@ -72,6 +73,13 @@ class _Coalesced:
             self._loop.call_soon(self._flush)
         self._held.append(data)
 
+    def write_now(self, data: bytes) -> None:
+        """A whole answer: sent at once unless writes are held (they go first)."""
+        if self._held:
+            self._held.append(data)
+        elif not self._transport.is_closing():
+            self._transport.write(data)
+
     def _flush(self) -> None:
         if self._held:
             data = b"".join(self._held) if len(self._held) > 1 else self._held[0]
@@ -115,16 +123,34 @@ class CoalescingHttpTools(HttpToolsProtocol):
     # (app.http.shedding decides when the body ends).
     _held: bytearray | None = None
     _shedder: Shedder | None = None
+    _idle_since: float | None = None  # loop time since when no request is owed (keepalive)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(_Coalesced(transport, self.loop))  # type: ignore[arg-type]
         self._shedder = _shedder_of(self.app)
+        self._idle_since = self.loop.time()
+        keepalive.watch(self.loop, self.server_state, self.timeout_keep_alive)
+
+    def on_response_complete(self) -> None:
+        # uvicorn's, with the keep-alive timer replaced by a mark: it armed a
+        # timer per answer (call_later, cancelled by the next read), 8% of a
+        # worker's CPU in a rain; app.http.keepalive closes what idled too long.
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+        else:
+            self._idle_since = self.loop.time()
 
     def _heading(self) -> bool:
         cycle = self.cycle
         return cycle is None or not cycle.more_body
 
     def data_received(self, data: bytes) -> None:
+        self._idle_since = None
         # A read that starts in a body counts from the next read on.
         cycle = self.cycle
         heading = cycle is None or not cycle.more_body
@@ -177,7 +203,12 @@ class CoalescingHttpTools(HttpToolsProtocol):
             self._release(more=False)
             return
         self._held = None
-        self.transport.write(shedder.refusal(self.server_state.default_headers))
+        answer = shedder.refusal(self.server_state.default_headers)
+        transport = self.transport
+        if isinstance(transport, _Coalesced):
+            transport.write_now(answer)  # one whole answer: no need to wait for the tick's end
+        else:
+            transport.write(answer)
         if not self.parser.should_keep_alive():
             self.transport.close()
         self.on_response_complete()

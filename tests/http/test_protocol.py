@@ -208,3 +208,32 @@ def test_redrain_serve_refuses_oversized_heads(artifacts: Path) -> None:
         # A 50 KB body is no head: refused for what it says, not for its size.
         body = {"user_id": "u", "pad": "x" * 50_000}
         assert httpx.post(f"{base}/v1/auth/dev", json=body).status_code == 422
+
+
+# -- keep-alive ---------------------------------------------------------------------
+
+
+async def test_an_idle_connection_is_closed_after_the_keep_alive_timeout() -> None:
+    """app.http.keepalive: a connection idle past uvicorn's timeout_keep_alive
+    is closed by the sweep (within a second more), one in use is not, and one
+    opened and never used is closed too."""
+    config = Config(app=_ok, log_config=None, lifespan="off", timeout_keep_alive=1)
+    state = ServerState()
+    loop = asyncio.get_running_loop()
+    protos, sinks = [], []
+    for _ in range(3):
+        proto = CoalescingHttpTools(config, state, {}, _loop=loop)
+        sink = Sink()
+        proto.connection_made(sink)  # type: ignore[arg-type]
+        state.connections.add(proto)
+        protos.append(proto)
+        sinks.append(sink)
+    used, busy, silent = protos
+    used.data_received(request())
+    deadline = loop.time() + 2.5
+    while loop.time() < deadline:  # bounded: 2.5 s
+        busy.data_received(request())  # a request every 100 ms: never idle for 1 s
+        await asyncio.sleep(0.1)
+    assert sinks[0].writes and sinks[0].closed  # answered, then closed once idle
+    assert not sinks[1].closed and b"".join(sinks[1].writes).count(b"HTTP/1.1 200") >= 20
+    assert sinks[2].closed and not sinks[2].writes  # never used

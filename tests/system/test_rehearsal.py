@@ -41,3 +41,6 @@ def test_short_rehearsal_passes_every_check(artifacts: Path) -> None:
     for invariant in ("I1", "I2", "I3", "I4", "I5", "I6"):
         assert any(name.startswith(invariant) for name in checks), invariant
     assert "ALL PASS" in run.stdout
+    report_load = json.loads(report.read_text())["load"]
+    assert report_load["via"].startswith("through nginx")  # players go through the shipped edge
+    assert report_load["p99_ms"] is not None
