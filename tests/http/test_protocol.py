@@ -228,7 +228,7 @@ async def test_an_idle_connection_is_closed_after_the_keep_alive_timeout() -> No
         state.connections.add(proto)
         protos.append(proto)
         sinks.append(sink)
-    used, busy, silent = protos
+    used, busy, _silent = protos
     used.data_received(request())
     deadline = loop.time() + 2.5
     while loop.time() < deadline:  # bounded: 2.5 s
