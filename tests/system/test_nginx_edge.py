@@ -270,6 +270,23 @@ def test_public_reads_are_micro_cached_for_anonymous_requests_only(
             assert one.status_code == 200 and two.status_code == 200, path
             assert two.headers["x-cache-status"] == "HIT", path
             assert two.content == one.content, path
+        # A page speaks the visitor's language: the cached English page is
+        # not what a Chinese browser gets, and its own entry is cached too.
+        zh = {"Accept-Language": "zh-CN,zh;q=0.9"}
+        for _ in range(3):  # bounded: a pair well within the cache's second
+            c.cookies.clear()
+            started = time.monotonic()
+            english = c.get("/rain/1")
+            c.cookies.clear()
+            chinese = c.get("/rain/1", headers=zh)
+            if time.monotonic() - started < 0.5:
+                break
+            time.sleep(1.2)
+        assert english.headers["x-cache-status"] in ("HIT", "MISS", "EXPIRED")
+        assert 'lang="en"' in english.text and 'lang="zh-CN"' in chinese.text
+        c.cookies.clear()
+        again = c.get("/rain/1", headers=zh)
+        assert again.headers["x-cache-status"] == "HIT" and 'lang="zh-CN"' in again.text
         # An answer that sets a cookie is never stored.
         one, two, _ = cached_pair(c, "/rain/1?lang=zh")
         assert "set-cookie" in one.headers and "set-cookie" in two.headers
