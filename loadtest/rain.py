@@ -62,6 +62,7 @@ from loadtest.bench import (  # noqa: E402
     ADMIN,
     MARIADB,
     SECRET,
+    TICK,
     USERS,
     cpu_ticks,
     pid_of,
@@ -82,7 +83,6 @@ from loadtest.harness import (  # noqa: E402
 from loadtest.harness import edge as start_edge  # noqa: E402
 from loadtest.rain_report import consistent, figures, machine, merge, table, targets  # noqa: E402
 
-TICK = os.sysconf("SC_CLK_TCK")
 UNLIMITED_DRAW_RATE = 10_000_000  # the guard out of the way while C is measured through nginx
 MACHINE = "machine (every process)"
 NOON = dt.datetime(2030, 6, 1, 12, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))

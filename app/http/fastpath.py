@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 
 import orjson
 from starlette.types import Receive, Scope
@@ -30,6 +31,25 @@ from app.services.container import Services
 log = logging.getLogger("redrain.http")
 ARRIVED = "redrain.arrived"  # scope key: time.monotonic() when the request's first bytes were read
 _JSON_TYPE = (b"content-type", b"application/json")
+
+
+def draw_headers(
+    headers: Iterable[tuple[bytes, bytes]],
+) -> tuple[str | None, str | None, bytes | None, bytes | None]:
+    """What a draw reads of its request's headers: Authorization,
+    Idempotency-Key, Content-Length and Content-Type."""
+    authorization = idempotency_key = None
+    declared = content_type = None
+    for name, value in headers:
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+        elif name == b"idempotency-key":
+            idempotency_key = value.decode("latin-1")
+        elif name == b"content-length":
+            declared = value
+        elif name == b"content-type":
+            content_type = value
+    return authorization, idempotency_key, declared, content_type
 
 
 def check_draw(
@@ -104,16 +124,7 @@ class DrawFastPath:
         return self._busy
 
     async def __call__(self, scope: Scope, receive: Receive) -> Answer:
-        authorization = idempotency_key = declared = content_type = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-            elif name == b"idempotency-key":
-                idempotency_key = value.decode("latin-1")
-            elif name == b"content-length":
-                declared = value
-            elif name == b"content-type":
-                content_type = value
+        authorization, idempotency_key, declared, content_type = draw_headers(scope["headers"])
         state = scope["app"].state
         service: Services = state.services
         admission: Admission = state.admission

@@ -28,7 +28,7 @@ from app.domain.errors import Busy, RedrainError
 from app.http.admission import Admission
 from app.http.bodies import MAX_BODY, require_json
 from app.http.errors import error_response
-from app.http.fastpath import check_draw
+from app.http.fastpath import check_draw, draw_headers
 from app.http.middleware import DRAW, PRIVATE
 
 Headers = Iterable[tuple[bytes, bytes]]
@@ -53,14 +53,7 @@ class Shedder:
         services = getattr(self._state, "services", None)
         if services is None or len(body) > MAX_BODY:
             return False
-        authorization = key = content_type = None
-        for name, value in headers:
-            if name == b"authorization":
-                authorization = value.decode("latin-1")
-            elif name == b"idempotency-key":
-                key = value.decode("latin-1")
-            elif name == b"content-type":
-                content_type = value
+        authorization, key, _, content_type = draw_headers(headers)
         try:
             require_json(content_type)
             check_draw(services, authorization, key, body)

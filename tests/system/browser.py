@@ -23,6 +23,7 @@ import pytest_asyncio
 from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 from app.config import EMBEDDED_ADMIN_TOKEN, EMBEDDED_OPERATOR
+from app.http import i18n
 from tests.helpers import running_server
 
 CHROMIUM = "/usr/bin/chromium"
@@ -42,8 +43,9 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield base
 
 
-@pytest_asyncio.fixture
+@pytest_asyncio.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
+    """One Chromium per test module (each test still gets a fresh context)."""
     assert shutil.which(CHROMIUM), "Debian's chromium is required (.ci/run installs it)"
     async with async_playwright() as p:
         b = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -176,6 +178,12 @@ async def player_token(server: str, user: str) -> str:
     return token
 
 
+def say(lang: str, key: str, **values: Any) -> str:
+    """A message of the players' page, as the player reads it."""
+    text = i18n.section(lang, "play")[key]
+    return text.format(**values) if values else text
+
+
 __all__ = [
     "ADMIN",
     "DESKTOP",
@@ -190,6 +198,7 @@ __all__ = [
     "opened",
     "player_token",
     "publish",
+    "say",
     "server",
     "shoot",
 ]

@@ -7,20 +7,17 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, Page, Request, Route, async_playwright, expect
+from playwright.async_api import Browser, Page, Request, Route, expect
 
 from app.http import i18n
 from tests.system.browser import *  # noqa: F403
 from tests.system.browser import (
     ADMIN,
-    CHROMIUM,
     LANGS,
     accessible,
     all_day,
@@ -28,25 +25,11 @@ from tests.system.browser import (
     opened,
     player_token,
     publish,
+    say,
     shoot,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-@pytest_asyncio.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    """One Chromium for this module's tests (each still gets a fresh context)."""
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        await b.close()
-
-
-def say(lang: str, key: str, **values: Any) -> str:
-    """A message of the page, as the player reads it."""
-    text = i18n.section(lang, "play")[key]
-    return text.format(**values) if values else text
 
 
 # What an operator would name things, in the language of the campaign.

@@ -15,18 +15,13 @@ import datetime as dt
 import itertools
 import re
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, Page, Request, Route, async_playwright, expect
+from playwright.async_api import Browser, Page, Request, Route, expect
 
-from app.http import i18n
 from tests.system.browser import *  # noqa: F403
 from tests.system.browser import (
-    CHROMIUM,
     DESKTOP,
     LANGS,
     PHONE,
@@ -36,6 +31,7 @@ from tests.system.browser import (
     opened,
     player_token,
     publish,
+    say,
     shoot,
 )
 
@@ -57,19 +53,6 @@ TAP = """async ([ms, every]) => {
   }
   return taps;
 }"""
-
-
-@pytest_asyncio.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        await b.close()
-
-
-def say(lang: str, key: str, **values: Any) -> str:
-    text = i18n.section(lang, "play")[key]
-    return text.format(**values) if values else text
 
 
 def pattern(lang: str, key: str) -> re.Pattern[str]:
