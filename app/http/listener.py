@@ -79,12 +79,6 @@ class Listener(asyncio.AbstractServer):
             sock.close()
         self._closed.set()
 
-    def close_clients(self) -> None:  # pragma: no cover - the protocol's own shutdown closes them
-        pass
-
-    def abort_clients(self) -> None:  # pragma: no cover
-        pass
-
     async def wait_closed(self) -> None:
         await self._closed.wait()
 

@@ -21,7 +21,7 @@ from app.http.bodies import (
 from app.http.client_ip import client_ip
 from app.http.endpoint import BODY_ERRORS, Endpoints, as_player, authorization, services
 from app.http.errors import JSON
-from app.http.fastpath import perform_draw
+from app.http.fastpath import ARRIVED, perform_draw
 from app.services.container import Services
 
 endpoint = Endpoints()
@@ -49,6 +49,7 @@ async def draw(request: Request) -> Response:
         body,
         client_ip(request.scope),
         request.app.state.admission,
+        request.scope.get(ARRIVED),
     )
     return JSON(payload, headers=headers)
 
