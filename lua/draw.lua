@@ -6,7 +6,8 @@
   layout below is a contract: app/store/redis/draw.py builds the call from it
   and tests/store/redis/test_contracts.py fails if the two disagree.
 
-  KEYS[1]  cfg           hash   ver: the published configuration's version
+  KEYS[1]  cfg           hash   ver: the published configuration's version;
+                                paused: "1" while an operator has paused the activity
   KEYS[2]  rounds        zset   member "<sfx>|<end_ms>", score start_ms
   KEYS[3]  totals        hash   user -> draws in the activity
   KEYS[4]  wins          hash   user -> prizes won in the activity
@@ -97,6 +98,7 @@
   ERROR -20 SOLD_OUT                    every prize of the pool is won and no slice is
                                         left to release (only with stopSoldOut; with
                                         buckets, once the round hash has so = 1)
+  ERROR -21 PAUSED                      an operator paused the activity (emergency stop)
 
   Each draw appends one entry to KEYS stream (app/store/redis/ledger.py):
   FIELD d  drawId        FIELD u  user          FIELD n  nonce
@@ -166,7 +168,8 @@ local prizeCount = ARGV[29] + 0
 local PRIZE_AT = 30
 local POOL_AT = PRIZE_AT + 4 * prizeCount + 1
 
-local ver = redis.call('HGET', cfgKey, 'ver')
+local state = redis.call('HMGET', cfgKey, 'ver', 'paused')
+local ver = state[1]
 if not ver then return {-1} end
 if ver ~= version then return {-9} end
 
@@ -191,6 +194,8 @@ if useIdem then
     return out
   end
 end
+
+if state[2] == '1' then return {-21} end
 
 if redis.call('SISMEMBER', blockedUsersKey, user) == 1
   or redis.call('SISMEMBER', blockedIpsKey, clientIp) == 1 then

@@ -31,6 +31,7 @@ class ActivityRecord:
     pending_version: int | None = None  # the version that request names
     published_version: int | None = None  # the version players draw against
     live_config: ActivityConfig | None = None  # that version's configuration
+    paused: bool = False  # an operator stopped every draw (SPEC §3)
 
     @property
     def live(self) -> ActivityConfig:

@@ -264,6 +264,36 @@ async def publish(request: Request) -> Response:
 
 @endpoint(
     "POST",
+    "/v1/admin/activities/{id:rowid}/pause",
+    "Emergency stop: every draw is refused (409 activity_paused) until resumed",
+    auth="operator",
+    can=Can.PUBLISH,
+    response=r.AdminActivity,
+    errors=(404, 409, 503),
+)
+async def pause(request: Request) -> Response:
+    s, by = services(request), actor(request)
+    rec = await s.activities.pause(request.path_params["id"], by, paused=True)
+    return JSON(r.admin_activity(rec))
+
+
+@endpoint(
+    "POST",
+    "/v1/admin/activities/{id:rowid}/resume",
+    "End an emergency stop: draws are served again",
+    auth="operator",
+    can=Can.PUBLISH,
+    response=r.AdminActivity,
+    errors=(404, 409, 503),
+)
+async def resume(request: Request) -> Response:
+    s, by = services(request), actor(request)
+    rec = await s.activities.pause(request.path_params["id"], by, paused=False)
+    return JSON(r.admin_activity(rec))
+
+
+@endpoint(
+    "POST",
     "/v1/admin/activities/{id:rowid}/stock",
     "Top up a round",
     auth="operator",

@@ -33,7 +33,8 @@ async def public_activity(request: Request) -> Response:
     )
     next_brief = r.round_brief(rt, nxt, (await s.runtimes.seed_of(rt, nxt))[1]) if nxt else None
     counts = await s.draws.user_counts(rt, user) if user is not None else None
-    return JSON(r.public_activity(rt, now, current_brief, next_brief, counts))
+    paused = await s.runtimes.paused(rt.id)
+    return JSON(r.public_activity(rt, now, current_brief, next_brief, counts, paused))
 
 
 @endpoint(

@@ -51,6 +51,7 @@ READ_ONLY_FIELDS = (
     "pending_version",
     "published_version",
     "config_hash",
+    "paused",
 )
 LEASE_TTL_MS = 120_000  # longer than the largest publish takes (docs/api.md)
 LEASE_WAIT = 10.0  # seconds a change waits for another change of the activity
@@ -285,6 +286,7 @@ class Activities:
             slices=lambda r: round_slices(cfg, r),
             seeds=seeds,
             buckets=cfg.buckets,
+            paused=rec.paused,
         )
         await self.db.activities.drop_rounds(rec.id, done.dropped)
         await self.sync_blacklist(rec.id, cfg.buckets)
@@ -313,6 +315,33 @@ class Activities:
         )
         self.runtimes.forget(rec.id)
         return summary
+
+    async def pause(self, activity_id: ActivityId, by: Actor, *, paused: bool) -> ActivityRecord:
+        """The emergency stop (SPEC §3), or its end. Idempotent: pausing a
+        paused activity changes nothing and writes no audit entry. Redis
+        first, where every draw reads the flag (a retry after a database
+        outage repeats it harmlessly), then the row and its audit entry."""
+        async with self.changing(activity_id):
+            rec = await self.get(activity_id)
+            if rec.published_at is None:
+                raise Conflict(
+                    f"activity {activity_id} has not been published; nothing draws yet",
+                    code="not_published",
+                )
+            await self.redis.catalogue.set_paused(activity_id, paused, rec.live.buckets)
+            if rec.paused != paused:
+                action = "activity.pause" if paused else "activity.resume"
+                audit = by.draft(
+                    action,
+                    f"activity:{activity_id}",
+                    activity_id=activity_id,
+                    before={"paused": rec.paused},
+                    after={"paused": paused},
+                )
+                await self.db.activities.set_paused(
+                    activity_id, paused, now=self.clock.stamp(), audit=audit
+                )
+            return await self.get(activity_id)
 
     async def sync_blacklist(self, activity_id: ActivityId, buckets: int = 1) -> None:
         """Give a published activity (each of its buckets) its copy of the

@@ -130,6 +130,11 @@ REFUSALS: dict[Code, Callable[[Runtime, Refused, int], RedrainError]] = {
         lambda: Conflict("no prize pool of this activity covers the grant's amount", code="no_pool")
     ),
     Code.SOLD_OUT: _sold_out,
+    Code.PAUSED: _fixed(
+        lambda: Conflict(
+            "the organiser has paused this activity; try again later", code="activity_paused"
+        )
+    ),
     Code.ROUND_MISSING: _missing,
     Code.IDEM_REUSED: _fixed(_key_reused),
 }

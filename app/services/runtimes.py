@@ -123,6 +123,11 @@ class RuntimeCache:
             "sold_out": len(self._sold_out),
         }
 
+    async def paused(self, activity_id: ActivityId) -> bool:
+        """Whether an operator paused the activity, as draws see it now (not
+        cached: a pause must show within a second)."""
+        return await self.catalogue.paused(activity_id)
+
     async def fresh(self, activity_id: ActivityId) -> Runtime:
         """Like :meth:`get`, re-checking the version if the cache is a bit old."""
         rt = self._runtimes.get(activity_id)

@@ -99,6 +99,7 @@ class AdminActivityMeta(TypedDict):
     created_at: str | None
     updated_at: str | None
     published_at: str | None
+    paused: bool  # the emergency stop: every draw is refused (SPEC §3)
 
 
 AdminActivity = Annotated[AdminActivityMeta, WithConfig()]
@@ -120,6 +121,7 @@ def admin_activity(rec: ActivityRecord) -> dict[str, Any]:
         "created_at": utc(rec.created_at),
         "updated_at": utc(rec.updated_at),
         "published_at": utc(rec.published_at),
+        "paused": rec.paused,
     }
     return {**meta, **rec.config.model_dump(mode="json", exclude_none=True)}
 
@@ -136,6 +138,7 @@ class PublicActivityMeta(TypedDict):
 
     id: int
     status: Literal["not_started", "open", "closed", "ended"]
+    paused: bool  # an operator stopped every draw for now (409 activity_paused)
     server_time: str
     current_round: RoundBrief | None
     next_round: RoundBrief | None
@@ -155,6 +158,7 @@ def public_activity(
     current: RoundBrief | None,
     nxt: RoundBrief | None,
     counts: tuple[int, int, int, int] | None,
+    paused: bool = False,
 ) -> dict[str, Any]:
     """``counts``: the player's draws in the round, day, activity, and wins."""
     status: Literal["not_started", "open", "closed", "ended"]
@@ -169,6 +173,7 @@ def public_activity(
     meta: PublicActivityMeta = {
         "id": rt.id,
         "status": status,
+        "paused": paused,
         "server_time": iso(now, rt.config.zone),
         "current_round": current,
         "next_round": nxt,

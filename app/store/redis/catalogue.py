@@ -140,6 +140,7 @@ class Catalogue:
         slices: Callable[[RoundPlan], Sequence[Sequence[Slice]]],
         seeds: dict[str, tuple[str, str]],
         buckets: int = 1,
+        paused: bool = False,
     ) -> Published:
         """Load every round (into each bucket, its share of the stock), drop
         rounds the plan no longer has, then switch the activity's config: the
@@ -189,7 +190,11 @@ class Catalogue:
                 if space is not None:
                     await self.conn.client.hset(
                         keys.cfg(activity_id, space),
-                        mapping={"ver": str(version), "id": str(activity_id)},
+                        mapping={
+                            "ver": str(version),
+                            "id": str(activity_id),
+                            "paused": "1" if paused else "0",
+                        },
                     )
             await self.conn.client.hset(
                 keys.cfg(activity_id),
@@ -204,11 +209,28 @@ class Catalogue:
                     "pt": str(limits.total),
                     "pw": str(limits.wins_total),
                     "buckets": str(buckets),
+                    "paused": "1" if paused else "0",
                     "json": config_json,
                 },
             )
             await self.conn.client.sadd(keys.ACTIVE, str(activity_id))
         return Published(written, frozen, dropped)
+
+    async def set_paused(self, activity_id: ActivityId, paused: bool, buckets: int = 1) -> None:
+        """The emergency stop: every draw script call reads ``paused`` from
+        the configuration hash it already reads, so every API process obeys at
+        once. Buckets first, the home (what :meth:`paused` reports) last."""
+        flag = "1" if paused else "0"
+        async with translated():
+            for b in range(buckets if buckets > 1 else 0):
+                await self.conn.client.hset(
+                    keys.cfg(activity_id, keys.bucket(b, buckets)), "paused", flag
+                )
+            await self.conn.client.hset(keys.cfg(activity_id), "paused", flag)
+
+    async def paused(self, activity_id: ActivityId) -> bool:
+        async with translated():
+            return await self.conn.fast.hget(keys.cfg(activity_id), "paused") in (b"1", "1")
 
     # -- what the API compiles --------------------------------------------
 

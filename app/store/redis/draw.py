@@ -53,6 +53,7 @@ class Code(IntEnum):
     BLACKLISTED = -18
     IDEM_REUSED = -19
     SOLD_OUT = -20
+    PAUSED = -21
 
 
 # What a refusal's second value holds, when it has one.

@@ -35,6 +35,7 @@ def _record(row: ActivityRow) -> ActivityRecord:
         pending_by=row.pending_by,
         pending_version=row.pending_version,
         published_version=row.published_version,
+        paused=bool(row.paused),
         live_config=None
         if live is None
         else config
@@ -229,6 +230,26 @@ class Activities:
                 return False
             if audit is not None:
                 await append(s, audit, now, self.db.audit_key)
+            return True
+
+    async def set_paused(
+        self, activity_id: ActivityId, paused: bool, *, now: dt.datetime, audit: AuditDraft
+    ) -> bool:
+        """Pause or resume a published activity; False (nothing written, no
+        audit entry) when it already was in that state."""
+        async with self.db.session() as s:
+            done = await s.execute(
+                update(ActivityRow)
+                .where(
+                    ActivityRow.id == activity_id,
+                    ActivityRow.published_at.is_not(None),
+                    ActivityRow.paused.is_(not paused),
+                )
+                .values(paused=paused, updated_at=now)
+            )
+            if not done.rowcount:  # type: ignore[attr-defined]
+                return False
+            await append(s, audit, now, self.db.audit_key)
             return True
 
     async def mark_pending(

@@ -52,6 +52,8 @@ class ActivityRow(Base):
     live_config: Mapped[str | None] = mapped_column(LongText, nullable=True)
     published_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
     pending_version: Mapped[int | None] = mapped_column(Integer, nullable=True)  # four-eyes
+    # The emergency stop (SPEC §3): mirrored into Redis, where draws read it.
+    paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class RoundRow(Base):

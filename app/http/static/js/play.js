@@ -20,12 +20,12 @@ const CODES = new Set([
   "activity_not_found", "grant_not_found", "grant_used", "sold_out", "no_more_levels",
   "no_pool", "retry", "idempotency_key_reused", "invalid_idempotency_key", "unavailable",
   "busy", "network", "validation_error", "invalid_json", "payload_too_large", "unauthorized",
-  "invalid_token", "token_expired", "forbidden", "no_grant",
+  "invalid_token", "token_expired", "forbidden", "no_grant", "activity_paused",
 ]);
 // Refusals after which the rules are read again (the round or the counts moved on).
 const RELOADS = new Set([
   "grant_used", "grant_not_found", "round_closed", "activity_ended", "activity_not_started",
-  "round_limit", "day_limit", "total_limit", "win_limit", "no_more_levels",
+  "round_limit", "day_limit", "total_limit", "win_limit", "no_more_levels", "activity_paused",
 ]);
 const STOPS = new Set(["blacklisted", "risk_denied", "sold_out", "no_more_levels", "activity_not_found"]);
 
@@ -105,6 +105,7 @@ function chances() {
   if (!i) return { left: 0, why: "loading" };
   if (warmLeft() > 0) return { left: 0, why: "warmup" };
   if (i.status !== "open") return { left: 0, why: i.status };
+  if (i.paused) return { left: 0, why: "paused" };
   if (!session.token) return { left: 0, why: "signin" };
   if (state.blocked) return { left: 0, why: state.blocked };
   const r = i.remaining || {};
@@ -193,6 +194,7 @@ function refused(e, grant) {
   const r = state.info.remaining || {};
   const zero = { round_limit: "round", day_limit: "day", total_limit: "total", win_limit: "wins" }[code];
   if (zero) r[zero] = 0;
+  if (code === "activity_paused") state.info.paused = true;
   if (STOPS.has(code)) [state.blocked, state.blockedRound] = [code, roundOf()?.round_id];
   if (code === "no_pool" && grant) state.spoilt.add(grant.grant_id);
   if (RELOADS.has(code)) reload();
@@ -210,7 +212,7 @@ function explain() {
 function reason(why) {
   if (why === "signin") return t("play.sign_in_first");
   if (why === "open" || why === "warmup" || !why) return "";
-  if (["not_started", "closed", "ended"].includes(why)) return t("play.notice_" + why, { at: nextAt() });
+  if (["not_started", "closed", "ended", "paused"].includes(why)) return t("play.notice_" + why, { at: nextAt() });
   if (why === "no_grant" && boot.game === "scratch") return t("play.scratch_how");
   if (why === "no_more_levels" && boot.game === "pass") return t("play.pass_done");
   return message(why);
@@ -348,6 +350,16 @@ function later() {
   laterTimer = setTimeout(reload, 1200); // the counts the draw response does not carry
 }
 
+// While paused the page asks every few seconds whether the organiser resumed.
+let resumeTimer = 0;
+function watchResume() {
+  if (resumeTimer) return;
+  resumeTimer = setTimeout(() => {
+    resumeTimer = 0;
+    reload();
+  }, 4000);
+}
+
 // -- rendering --------------------------------------------------------------------
 
 let shownPhase = "";
@@ -360,7 +372,10 @@ function render() {
   const phase = warm ? "warmup" : i.status;
   if (phase !== shownPhase && $("#outcome").classList.contains("note")) say("", ""); // why not, said before: stale
   shownPhase = phase;
-  $("#status").textContent = warm ? t("play.status_warmup") : t("play.status_" + i.status);
+  const shown = i.paused && i.status === "open" ? "paused" : i.status;
+  document.body.dataset.paused = i.paused ? "1" : "";
+  $("#status").textContent = warm ? t("play.status_warmup") : t("play.status_" + shown);
+  if (i.paused) watchResume();
   const c = chances();
   let left = number(Math.max(0, c.left - state.inflight));
   if (i.status !== "open" || !session.token) left = "–";

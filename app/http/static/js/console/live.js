@@ -3,6 +3,7 @@
 // refusals by code, from GET …/stats?round= and GET …/outcomes every 2 s.
 import { $, el, lang, number, t, when } from "../common.js";
 import { badge } from "./activities.js";
+import { confirmWith } from "./confirm.js";
 import { api, can, failure, flash, views } from "./state.js";
 
 const EVERY = 2000;
@@ -228,6 +229,39 @@ window.addEventListener("resize", () => {
   if (live) for (const c of Object.values(live.charts)) c.resize();
 });
 
+// The emergency stop, for publishers: a clearly marked button, a confirmation
+// saying what it does, and the banner while it holds.
+function pauseButton(a) {
+  if (!can("publisher") || a.status === "draft") return null;
+  const paused = !!a.paused;
+  const button = el(
+    "button",
+    { type: "button", id: paused ? "resume" : "pause", class: paused ? "primary" : "danger" },
+    t(paused ? "console.resume" : "console.pause"),
+  );
+  button.addEventListener("click", async () => {
+    const name = a.name;
+    const yes = await confirmWith({
+      title: t(paused ? "console.resume_title" : "console.pause_title", { id: a.id, name }),
+      lines: paused
+        ? [t("console.resume_what"), t("console.resume_rounds", { n: a.sessions.length })]
+        : [t("console.pause_what"), t("console.pause_players"), t("console.pause_undo")],
+      ok: t(paused ? "console.resume_do" : "console.pause_do"),
+      danger: !paused,
+    });
+    if (!yes) return;
+    try {
+      const now = await api("POST", `/v1/admin/activities/${a.id}/${paused ? "resume" : "pause"}`);
+      flash(t(now.paused ? "console.paused_done" : "console.resumed_done", { id: a.id }));
+      $("#live-paused").hidden = !now.paused;
+      button.replaceWith(pauseButton(now));
+    } catch (e) {
+      flash(failure(e), true);
+    }
+  });
+  return button;
+}
+
 async function show(_name, arg) {
   const id = Number(arg);
   const a = await api("GET", `/v1/admin/activities/${id}`);
@@ -256,8 +290,9 @@ async function show(_name, arg) {
       el("h1", { id: "live-title" }, t("console.live_title", { id, name: a.name })),
       badge(a.status),
       el("span", { id: "rate", class: "big" }, t("console.rate", { n: "…" })),
-      el("div", { class: "row actions" }, exporter, el("a", { class: "button", href: `/play/${id}`, target: "_blank", rel: "noopener", id: "play-link" }, t("console.open_game")), el("a", { class: "button quiet", href: `#/edit/${id}` }, t("console.edit"))),
+      el("div", { class: "row actions" }, pauseButton(a), exporter, el("a", { class: "button", href: `/play/${id}`, target: "_blank", rel: "noopener", id: "play-link" }, t("console.open_game")), el("a", { class: "button quiet", href: `#/edit/${id}` }, t("console.edit"))),
     ),
+    el("p", { id: "live-paused", class: "paused-banner", role: "status", hidden: !a.paused }, t("console.paused_banner")),
     el("p", { id: "live-error", class: "error", role: "alert" }),
     el("div", { class: "row" }, el("div", { id: "live-chooser" }), el("div", { id: "live-topup" })),
     el("div", { id: "live-kpis", class: "kpis" }),
