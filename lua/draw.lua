@@ -21,6 +21,9 @@
   KEYS[12] ipRate        string draws from this client IP in the current 1-second window
   KEYS[13] blockedUsers  set    blacklisted user ids (mirrored from the database)
   KEYS[14] blockedIps    set    blacklisted client IPs
+  KEYS[15] codes         hash   the round's redemption codes (SPEC §3): field "<pick>"
+                                marks prize <pick> as coded, "<pick>:<n>" holds the code
+                                of its n-th win in this round (bucket)
 
   Per call:
   ARGV[1]  version       config version the caller's static arguments come from
@@ -72,6 +75,7 @@
   REPLY[9]  random       40 hex digits
   REPLY[10] atMs         the Redis clock (+ offset) of the draw
   REPLY[11] clientSeed   as first given (a replay returns the first one)
+  REPLY[12] code         the win's redemption code ("" when the prize has none)
 
   An Idempotency-Key already used returns its stored result (status 2) before
   any other check: a replay is never refused by a limit or the rate limiter.
@@ -105,6 +109,11 @@
   FIELD c  clientSeed    FIELD p  pick          FIELD k  prizeKey ("" on a loss)
   FIELD w  won           FIELD x  random        FIELD t  atMs
   FIELD o  pool          FIELD g  grantId ("" when none)
+  FIELD q  code          (only on a win of a coded prize)
+
+  A coded prize (KEYS codes has field "<pick>") is won only with a code: its
+  n-th win takes "<pick>:<n>"; with no code left there, the draw is a loss
+  (never a win without a code; publishing loads one code per unit).
 ]]
 
 -- @include release
@@ -130,6 +139,7 @@ local userRateKey = KEYS[11]
 local ipRateKey = KEYS[12]
 local blockedUsersKey = KEYS[13]
 local blockedIpsKey = KEYS[14]
+local codesKey = KEYS[15]
 
 local version = ARGV[1]
 local guess = ARGV[2]
@@ -179,10 +189,12 @@ if ver ~= version then return {-9} end
 if useIdem then
   local stored = redis.call('GET', idemKey)
   if stored then
-    local pos = 1
-    if string.sub(stored, 41, 41) == '|' then
+    -- "<body>#": a tenth field, the code, before the client seed.
+    local pos, fields, mark = 1, 9, string.sub(stored, 41, 41)
+    if mark == '|' or mark == '#' then
       if string.sub(stored, 1, 40) ~= idemBody then return {-19} end
       pos = 42
+      if mark == '#' then fields = 10 end
     end
     local out = {2}
     for _ = 1, 9 do
@@ -190,7 +202,14 @@ if useIdem then
       out[#out + 1] = string.sub(stored, pos, comma - 1)
       pos = comma + 1
     end
+    local code = ''
+    if fields == 10 then
+      local comma = string.find(stored, ',', pos, true)
+      code = string.sub(stored, pos, comma - 1)
+      pos = comma + 1
+    end
     out[#out + 1] = string.sub(stored, pos)
+    out[#out + 1] = code
     return out
   end
 end
@@ -402,6 +421,14 @@ if pick > 0 and ARGV[PRIZE_AT + 4 * pick - 3] ~= '1' then
   wonBefore = row[b + 2] + 0
   if row[b + 1] - wonBefore > 0 then isWin = 1 end
 end
+local code = ''
+if isWin == 1 then
+  local pickS = digits(pick)
+  local c = redis.call('HMGET', codesKey, pickS, pickS .. ':' .. tostring(wonBefore + 1))
+  if c[1] then
+    if c[2] then code = c[2] else isWin = 0 end
+  end
+end
 
 local dayCount, totalCount = 0, 0
 if perDay > 0 then dayCount = redis.call('HINCRBY', dayKey, user, '1') end
@@ -431,13 +458,22 @@ if needsGrant then
   redis.call('HSET', grantKey, 'used', '1', 'draw', drawId)
 end
 
-redis.call('XADD', streamKey, '*',
-  'd', drawId, 'u', user, 'n', nonceS, 'c', clientSeed, 'p', pickS, 'k', prizeKey,
-  'w', winS, 'x', random, 't', atMs, 'o', pool == 1 and '1' or digits(pool), 'g', grantId)
+local poolS = pool == 1 and '1' or digits(pool)
+if code == '' then
+  redis.call('XADD', streamKey, '*',
+    'd', drawId, 'u', user, 'n', nonceS, 'c', clientSeed, 'p', pickS, 'k', prizeKey,
+    'w', winS, 'x', random, 't', atMs, 'o', poolS, 'g', grantId)
+else
+  redis.call('XADD', streamKey, '*',
+    'd', drawId, 'u', user, 'n', nonceS, 'c', clientSeed, 'p', pickS, 'k', prizeKey,
+    'w', winS, 'x', random, 't', atMs, 'o', poolS, 'g', grantId, 'q', code)
+end
 
 if useIdem then
-  redis.call('SET', idemKey, idemBody .. '|' .. guess .. ',' .. seqS .. ',' .. pickS .. ','
+  local head, tail = idemBody .. '|', ''
+  if code ~= '' then head, tail = idemBody .. '#', code .. ',' end
+  redis.call('SET', idemKey, head .. guess .. ',' .. seqS .. ',' .. pickS .. ','
     .. winS .. ',' .. nonceS .. ',' .. dayCount .. ',' .. totalCount .. ',' .. random .. ','
-    .. atMs .. ',' .. clientSeed, 'EX', idemTtl)
+    .. atMs .. ',' .. tail .. clientSeed, 'EX', idemTtl)
 end
-return {1, guess, seq, pick, isWin, nonce, dayCount, totalCount, random, atMs, clientSeed}
+return {1, guess, seq, pick, isWin, nonce, dayCount, totalCount, random, atMs, clientSeed, code}

@@ -128,6 +128,7 @@ class DrawResult:
     replayed: bool  # True when an Idempotency-Key retry returned the first result
     pick: int = 0  # 1-based prize of the round the random value picked; 0: the empty remainder
     bucket: int = 0  # the bucket drawn in (SPEC §9); 0 when the activity has one
+    code: str | None = None  # the redemption code of the won prize, if it has codes
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +180,7 @@ class DrawRecord(NamedTuple):
     stream_id: str  # the Redis stream entry id
     pool: int = 1  # 1-based pool the pick was made in
     grant_id: str | None = None  # the grant the draw spent
+    code: str | None = None  # the win's redemption code (a coded coupon prize)
 
     def same_draw(self, other: DrawRecord) -> bool:
         """True when ``other`` records this very draw (stream ids may differ)."""

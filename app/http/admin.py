@@ -19,6 +19,7 @@ from app.domain.records import STATUSES
 from app.http import responses as r
 from app.http.bodies import (
     BlacklistBody,
+    CodesBody,
     GrantBody,
     PreviewBody,
     TopUpBody,
@@ -260,6 +261,26 @@ async def publish(request: Request) -> Response:
     if isinstance(done, Pending):  # four-eyes: another publisher approves
         return JSON(r.pending(done), status_code=202)
     return JSON(r.published(done))
+
+
+@endpoint(
+    "POST",
+    "/v1/admin/activities/{id:rowid}/prizes/{key}/codes",
+    "Add unique redemption codes to a coupon prize (each win takes one)",
+    auth="operator",
+    can=Can.EDIT,
+    response=r.CodesAdded,
+    body=CodesBody,
+    errors=(404, 409, 503, *BODY_ERRORS),
+)
+async def add_codes(request: Request) -> Response:
+    s, by = services(request), actor(request)
+    body = await read(request, CodesBody)
+    done = await s.activities.add_codes(
+        request.path_params["id"], request.path_params["key"], body.codes, by
+    )
+    out: r.CodesAdded = {"added": done.added, "available": done.available}
+    return JSON(out)
 
 
 @endpoint(

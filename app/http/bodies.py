@@ -148,6 +148,12 @@ class TopUpBody(_Strict):
     add: Annotated[StrictInt, Field(ge=1, le=100_000_000)]
 
 
+class CodesBody(_Strict):
+    """Redemption codes for a coupon prize; app/services/codes.py checks each."""
+
+    codes: Annotated[list[StrictStr], Field(min_length=1, max_length=10_000)]
+
+
 class PreviewBody(_Strict):
     """A configuration to plan (validated as ``POST /v1/admin/activities``
     would) and, for the budget, how many players tap how often per round."""

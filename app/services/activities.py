@@ -32,6 +32,7 @@ from app.domain.runtime import Runtime, limits_of
 from app.domain.schedule import activity_window, plan_rounds, round_slices
 from app.domain.types import ActivityId, RoundPlan, RoundStats
 from app.services.clock import Clock
+from app.services.codes import Added, Codes, check_upload, coded_picks
 from app.services.guard import LOCK as BLACKLIST_LOCK
 from app.services.runtimes import RuntimeCache
 from app.store.redis.catalogue import ToppedUp, TopupCode
@@ -116,6 +117,7 @@ class Activities:
         self.runtimes = runtimes
         self.clock = clock
         self.approvals = approvals  # REDRAIN_PUBLISH_APPROVALS
+        self.codes = Codes(redis, db)
 
     async def create(self, data: Any, by: Actor) -> ActivityRecord:
         cfg = parse_config(data)
@@ -271,6 +273,11 @@ class Activities:
         cfg = rec.config
         check_size(cfg)  # one saved before the bounds existed may be too big to publish
         rounds = plan_rounds(rec.id, cfg)
+        coded = await self.codes.coded(rec.id, cfg)
+        now = self.clock.now_ms()
+        fresh = [r for r in rounds if r.end_ms > now]  # what publishing may (re)load
+        if coded:
+            await self.codes.check_enough(rec.id, fresh, coded)
         seeds = await self.db.activities.ensure_rounds(rec.id, rounds)
         done = await self.redis.catalogue.publish(
             rec.id,
@@ -289,6 +296,9 @@ class Activities:
             paused=rec.paused,
         )
         await self.db.activities.drop_rounds(rec.id, done.dropped)
+        if coded:
+            await self.codes.load(rec.id, [r for r in fresh if r.sfx in done.loaded], coded)
+        await self.codes.drop(rec.id, done.dropped)
         await self.sync_blacklist(rec.id, cfg.buckets)
         summary = PublishSummary(
             rec.id, rec.version, len(rounds), done.written, done.frozen, len(done.dropped)
@@ -315,6 +325,41 @@ class Activities:
         )
         self.runtimes.forget(rec.id)
         return summary
+
+    async def add_codes(
+        self, activity_id: ActivityId, prize_key: str, codes: list[str], by: Actor
+    ) -> Added:
+        """Add redemption codes to a coupon prize's pool (SPEC §3). A published
+        activity's rounds that have not ended take theirs at once."""
+        async with self.changing(activity_id):
+            rec = await self.get(activity_id)
+            self._check_not_archived(rec)
+            check_upload(rec.config, prize_key, codes)
+            audit = by.draft(
+                "prize.codes_added",
+                f"activity:{activity_id}:prize:{prize_key}",
+                activity_id=activity_id,
+                after={"prize": prize_key, "added": len(codes)},
+            )
+            await self.db.codes.add(
+                activity_id, prize_key, codes, now=self.clock.stamp(), audit=audit
+            )
+            if rec.published_at is not None:
+                await self._load_live_codes(activity_id)
+            return Added(len(codes), await self.db.codes.available(activity_id, prize_key))
+
+    async def _load_live_codes(self, activity_id: ActivityId) -> None:
+        rt = await self.runtimes.fresh(activity_id)
+        coded = await self.codes.coded(activity_id, rt.config)
+        now = self.clock.now_ms()
+        live = [r for r in rt.timeline.rounds if r.end_ms > now]
+        quantities: dict[tuple[str, int], int] = {}
+        for r in live:
+            if r.start_ms <= now and coded_picks(r, coded):  # open: its quantity may be topped up
+                st = await self.redis.catalogue.round_stats(r, rt.config.buckets)
+                for p, stat in zip(r.prizes, st.prizes if st else (), strict=False):
+                    quantities[(r.sfx, p.index)] = stat.quantity
+        await self.codes.load(activity_id, live, coded, quantities)
 
     async def pause(self, activity_id: ActivityId, by: Actor, *, paused: bool) -> ActivityRecord:
         """The emergency stop (SPEC §3), or its end. Idempotent: pausing a
@@ -357,10 +402,25 @@ class Activities:
     ) -> TopupResult:
         rt = await self.runtimes.fresh(activity_id)
         rnd = round_of(rt, round_ref)
+        coded = await self.codes.coded(activity_id, rt.config)
+        picks = [pk for pk in coded_picks(rnd, coded) if pk[1] == prize]
+        if picks:
+            available = await self.db.codes.available(activity_id, prize)
+            if available < add:
+                raise ValidationFailed(
+                    f"add: prize {prize!r} gives each win a code; {add} more units need"
+                    f" {add} codes and {available} are available; upload more first",
+                    field="add",
+                )
         res = await self.redis.catalogue.topup(activity_id, rnd.sfx, prize, add, rt.config.buckets)
         self.runtimes.reopened(activity_id)
         if not isinstance(res, ToppedUp):
             raise _TOPUP_REFUSALS[res](rnd.round_id, prize)
+        if picks:
+            async with self.changing(activity_id):  # one allotment of the activity at a time
+                await self.codes.load(
+                    activity_id, [rnd], coded, {(rnd.sfx, pk[0]): res.quantity for pk in picks}
+                )
         audit = by.draft(
             "stock.topup",
             f"round:{rnd.round_id}:{prize}",

@@ -156,6 +156,7 @@ def result(rt: Runtime, d: Drawn) -> DrawResult:
         replayed=d.replayed,
         pick=d.pick,
         bucket=(d.seq - 1) % rt.config.buckets,
+        code=d.code or None,
     )
 
 

@@ -32,6 +32,9 @@ H = admin_headers()
 ELSEWHERE = {
     ("POST", "/v1/admin/login"): "tests/http/test_operators.py::test_parallel_guesses_*",
     ("POST", "/v1/draw"): "tests/services/test_draw.py, tests/system/test_concurrency.py",
+    ("POST", "/v1/admin/activities/{id:rowid}/prizes/{key}/codes"): (
+        "tests/http/test_codes.py::test_parallel_uploads_add_each_code_once"
+    ),
     ("POST", "/v1/admin/activities/{id:rowid}/pause"): (
         "tests/http/test_live_campaign.py::test_pause_under_load_takes_effect_at_once"
     ),

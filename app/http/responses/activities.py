@@ -245,6 +245,11 @@ class ToppedUp(TypedDict):
     released: int
 
 
+class CodesAdded(TypedDict):
+    added: int
+    available: int  # codes of the prize in the pool, not yet allotted to a round
+
+
 class PrizeStock(TypedDict):
     key: str
     quantity: int

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NotRequired
+
 from typing_extensions import TypedDict
 
 from app.domain.records import GrantRecord, StoredDraw
@@ -17,6 +19,7 @@ class Prize(TypedDict):
     type: str
     name: str | None
     value: str | None
+    code: NotRequired[str]  # the win's own redemption code (a coupon prize with codes)
 
 
 class Remaining(TypedDict):
@@ -48,13 +51,16 @@ class Draw(TypedDict):
 def draw(rt: Runtime, result: DrawResult, seed_hash: str) -> Draw:
     lim = rt.limits
     p = result.prize
+    prize: Prize | None = None
+    if p is not None:
+        prize = {"key": p.key, "type": p.type.value, "name": p.name, "value": p.value}
+        if result.code:
+            prize["code"] = result.code
     return {
         "draw_id": result.draw_id,
         "round_id": result.round_id,
         "won": result.won,
-        "prize": None
-        if p is None
-        else {"key": p.key, "type": p.type.value, "name": p.name, "value": p.value},
+        "prize": prize,
         "remaining": {
             "round": remaining(lim.per_round, result.counts.round),
             "day": remaining(lim.per_day, result.counts.day),
@@ -78,6 +84,7 @@ class StoredPrize(TypedDict):
     type: str | None
     name: str | None
     value: str | None
+    code: NotRequired[str]  # its redemption code, when the prize has codes
 
 
 class HistoryProof(TypedDict):
@@ -108,12 +115,15 @@ class History(TypedDict):
 def stored_prize(d: StoredDraw) -> StoredPrize | None:
     if not d.record.won:
         return None
-    return {
+    out: StoredPrize = {
         "key": d.record.prize_key,
         "type": d.prize_type,
         "name": d.prize_name,
         "value": d.prize_value,
     }
+    if d.record.code:
+        out["code"] = d.record.code
+    return out
 
 
 def history_entry(d: StoredDraw) -> HistoryEntry:
@@ -145,6 +155,7 @@ class Winner(TypedDict):
     prize_type: str | None
     prize_name: str | None
     prize_value: str | None
+    code: str | None  # the redemption code the win took (coupon prizes with codes)
     fulfilment: str | None
     drawn_at: str
 
@@ -167,6 +178,7 @@ def winner(d: StoredDraw) -> Winner:
         "prize_type": d.prize_type,
         "prize_name": d.prize_name,
         "prize_value": d.prize_value,
+        "code": r.code,
         "fulfilment": d.fulfilment,
         "drawn_at": utc_ms(r.drawn_at_ms),
     }

@@ -74,6 +74,7 @@ class Published:
     written: int  # rounds (re)loaded
     frozen: int  # rounds left as they were (started or drawn in)
     dropped: list[str]  # suffixes of rounds removed
+    loaded: frozenset[str] = frozenset()  # suffixes of the rounds (re)loaded
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +149,7 @@ class Catalogue:
         await self.conn.load_scripts()
         spaces = [keys.bucket(b, buckets) for b in range(buckets)]
         written = frozen = 0
+        loaded: set[str] = set()
         for i in range(0, len(rounds), PUBLISH_CHUNK):
             chunk = rounds[i : i + PUBLISH_CHUNK]
             calls = []
@@ -162,6 +164,7 @@ class Catalogue:
                 # A round counts as written when every bucket took it.
                 if all(oks[j * buckets : (j + 1) * buckets]):
                     written += 1
+                    loaded.add(chunk[j].sfx)
                 else:
                     frozen += 1
         wanted = {r.sfx for r in rounds}
@@ -214,7 +217,7 @@ class Catalogue:
                 },
             )
             await self.conn.client.sadd(keys.ACTIVE, str(activity_id))
-        return Published(written, frozen, dropped)
+        return Published(written, frozen, dropped, frozenset(loaded))
 
     async def set_paused(self, activity_id: ActivityId, paused: bool, buckets: int = 1) -> None:
         """The emergency stop: every draw script call reads ``paused`` from
@@ -227,6 +230,29 @@ class Catalogue:
                     keys.cfg(activity_id, keys.bucket(b, buckets)), "paused", flag
                 )
             await self.conn.client.hset(keys.cfg(activity_id), "paused", flag)
+
+    async def load_codes(
+        self, activity_id: ActivityId, sfx: str, codes: dict[int, dict[int, str]]
+    ) -> None:
+        """A round's redemption codes as lua/draw.lua reads them: prize number
+        ``pick`` marked coded, slot n's code under ``"<pick>:<n>"``. New fields
+        first, then the ones no longer allotted (only a round not yet started
+        loses any, so no draw sees the hash half done)."""
+        key = keys.codes(activity_id, sfx)
+        mapping: dict[str, str] = {}
+        for pick, slots in codes.items():
+            mapping[str(pick)] = "1"
+            mapping.update({f"{pick}:{n}": code for n, code in slots.items()})
+        async with translated():
+            if mapping:
+                await self.conn.client.hset(key, mapping=mapping)
+            stale = [f for f in map(text, await self.conn.client.hkeys(key)) if f not in mapping]
+            if stale:
+                await self.conn.client.hdel(key, *stale)
+
+    async def drop_codes(self, activity_id: ActivityId, sfx: str) -> None:
+        async with translated():
+            await self.conn.client.delete(keys.codes(activity_id, sfx))
 
     async def paused(self, activity_id: ActivityId) -> bool:
         async with translated():

@@ -84,6 +84,7 @@ CONTRACT = Contract(
         "ipRate",
         "blockedUsers",
         "blockedIps",
+        "codes",
     ),
     argv=(
         # per call
@@ -133,6 +134,7 @@ CONTRACT = Contract(
         "random",
         "atMs",
         "clientSeed",
+        "code",
     ),
     errors={c.name: (c.value, DETAIL.get(c)) for c in Code if c < 0},
     stream=(
@@ -147,6 +149,7 @@ CONTRACT = Contract(
         ("t", "atMs"),
         ("o", "pool"),
         ("g", "grantId"),
+        ("q", "code"),
     ),
 )
 
@@ -176,6 +179,7 @@ class Drawn:
     random: str
     at_ms: int
     client_seed: str
+    code: str = ""  # the win's redemption code; "" when the prize has none
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +219,7 @@ def decode(reply: Sequence[Any]) -> Outcome:
         random=text(reply[_R["random"]]),
         at_ms=int(reply[_R["atMs"]]),
         client_seed=text(reply[_R["clientSeed"]]),
+        code=text(reply[_R["code"]]),
     )
 
 
@@ -258,6 +263,7 @@ def round_call(rt: Runtime, round_: RoundPlan, b: int = 0) -> RoundCall:
         "ipRate": keys.ip_rate(activity_id, "-", space),
         "blockedUsers": keys.blocked(activity_id, "user", space),
         "blockedIps": keys.blocked(activity_id, "ip", space),
+        "codes": keys.codes(activity_id, round_.sfx, space),
     }
     named: dict[str, str] = {
         "activityId": str(activity_id),

@@ -100,6 +100,11 @@ def stream(activity_id: ActivityId, sfx: str, b: Bucket = None) -> str:
     return f"{tag(activity_id, b)}:r:{sfx}:s"
 
 
+def codes(activity_id: ActivityId, sfx: str, b: Bucket = None) -> str:
+    """Hash of a round's redemption codes (lua/draw.lua, KEYS codes)."""
+    return f"{tag(activity_id, b)}:r:{sfx}:c"
+
+
 def moves(activity_id: ActivityId, sfx: str, b: Bucket = None) -> str:
     """Hash of the stock moves a bucket's round took part in (lua/move_out.lua)."""
     return f"{tag(activity_id, b)}:r:{sfx}:m"

@@ -18,7 +18,7 @@ from app.store.redis.draw import CONTRACT
 _DRAW_ID = re.compile(r"^((\d+):\d{8}:\d+):(\d+)$")  # (round id (activity)):seq
 F = {name: letter for letter, name in CONTRACT.stream}  # field name -> stream field
 # The flush worker parses every draw: the letters as constants, not F lookups.
-_D, _U, _N, _C, _P, _K, _W, _X, _T, _O, _G = (
+_D, _U, _N, _C, _P, _K, _W, _X, _T, _O, _G, _Q = (
     F[name]
     for name in (
         "drawId",
@@ -32,6 +32,7 @@ _D, _U, _N, _C, _P, _K, _W, _X, _T, _O, _G = (
         "atMs",
         "pool",
         "grantId",
+        "code",
     )
 )
 
@@ -65,6 +66,7 @@ def parse(stream_id: str, f: Mapping[str, str]) -> DrawRecord:
             stream_id,
             int(f.get(_O) or 1),
             f.get(_G) or None,
+            f.get(_Q) or None,
         )
     except KeyError as exc:
         raise MalformedEntry(f"missing field {exc.args[0]!r}") from exc

@@ -22,6 +22,7 @@ from __future__ import annotations
 from app.store.sql.accounts import Accounts
 from app.store.sql.activities import Activities
 from app.store.sql.audit import AuditLog
+from app.store.sql.codes import PrizeCodes
 from app.store.sql.connection import Connection
 from app.store.sql.draws import Draws
 from app.store.sql.fulfilment import Fulfilment
@@ -45,3 +46,4 @@ class Database(Connection):
         self.fulfilment = Fulfilment(self)
         self.operators = Operators(self)
         self.audit = AuditLog(self)
+        self.codes = PrizeCodes(self)

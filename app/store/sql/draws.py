@@ -44,6 +44,7 @@ _COLUMNS = (
     DrawRow.pool,
     DrawRow.grant_id,
     DrawRow.fulfilment,
+    DrawRow.code,
 )
 
 _INSERT_COLUMNS = (
@@ -66,6 +67,7 @@ _INSERT_COLUMNS = (
     "pool",
     "grant_id",
     "fulfilment",
+    "code",
 )
 
 
@@ -86,6 +88,7 @@ def stored(row: Any) -> StoredDraw:
         stream_id=row.stream_id,
         pool=row.pool,
         grant_id=row.grant_id,
+        code=row.code,
     )
     return StoredDraw(rec, row.id, row.prize_type, row.prize_name, row.prize_value, row.fulfilment)
 
@@ -116,6 +119,7 @@ def _draw_row(rec: DrawRecord, prize: PrizePlan | None) -> tuple[Any, ...]:
         rec.pool,
         rec.grant_id,
         "won" if rec.won else None,
+        rec.code,
     )
 
 

@@ -125,6 +125,31 @@ class DrawRow(Base):
     fulfilment: Mapped[str | None] = mapped_column(String(16), nullable=True)
     fulfil_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     fulfil_next_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    code: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a coded prize's
+
+
+class PrizeCodeRow(Base):
+    """A redemption code of a coupon prize (SPEC §3): in the pool while
+    ``round_id`` is null, else allotted to slot ``slot`` of prize number
+    ``pick`` of that round (its ``slot``-th win takes it, lua/draw.lua)."""
+
+    __tablename__ = "prize_codes"
+    __table_args__ = (
+        UniqueConstraint("activity_id", "prize_key", "code", name="uq_prize_codes_code"),
+        UniqueConstraint(
+            "activity_id", "prize_key", "round_id", "pick", "slot", name="uq_prize_codes_slot"
+        ),
+        Index("ix_prize_codes_pool", "activity_id", "prize_key", "round_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    activity_id: Mapped[int] = mapped_column(BigInteger)
+    prize_key: Mapped[str] = mapped_column(String(32))
+    code: Mapped[str] = mapped_column(String(64))
+    round_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    pick: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)  # the prize's number
+    slot: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    added_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
 class DeadLetterRow(Base):

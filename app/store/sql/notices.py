@@ -20,13 +20,16 @@ from app.store.sql.models import NotificationRow
 
 def win_notice(rec: DrawRecord, prize: PrizePlan | None, now: dt.datetime) -> dict[str, Any]:
     """The notification a won draw sends its user (written with the draw row)."""
+    won: dict[str, Any] | None = None
+    if prize is not None:
+        won = {"key": prize.key, "type": prize.type.value, "name": prize.name, "value": prize.value}
+        if rec.code:
+            won["code"] = rec.code
     payload = {
         "draw_id": rec.draw_id,
         "activity_id": rec.activity_id,
         "round_id": rec.round_id,
-        "prize": None
-        if prize is None
-        else {"key": prize.key, "type": prize.type.value, "name": prize.name, "value": prize.value},
+        "prize": won,
     }
     return {
         "user_id": rec.user_id,
