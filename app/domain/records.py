@@ -179,3 +179,23 @@ class SessionRecord:
     operator: OperatorRecord
     csrf_token: str
     seen_at: dt.datetime
+
+
+AWAITING_ADDRESS, ADDRESS_GIVEN, SHIPPED = "awaiting_address", "address_given", "shipped"
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryRecord:
+    """Where a physical prize goes (SPEC §3)."""
+
+    draw_id: str
+    activity_id: ActivityId
+    user_id: str
+    name: str
+    phone: str
+    address: str
+    status: str  # address_given | shipped
+    tracking: str | None
+    updated_at: dt.datetime
+    shipped_at: dt.datetime | None = None
+    shipped_by: str | None = None

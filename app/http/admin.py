@@ -380,7 +380,11 @@ async def winners(request: Request) -> Response:
         after = cursor[0] if cursor else 0
         rows = await s.draws.winners(aid, round_id=round_id, after_id=after, limit=limit)
         nxt = encode_cursor(rows[-1].id) if len(rows) == limit else None
-        body: r.Winners = {"winners": [r.winner(d) for d in rows], "next_cursor": nxt}
+        found = await s.support.deliveries_of(rows)
+        body: r.Winners = {
+            "winners": [r.winner(d, found.get(d.record.draw_id)) for d in rows],
+            "next_cursor": nxt,
+        }
         return JSON(body)
     await s.activities.get(aid)
 
@@ -389,8 +393,10 @@ async def winners(request: Request) -> Response:
         writer = csv.DictWriter(out, fieldnames=r.WINNER_FIELDS, lineterminator="\r\n")
         writer.writeheader()
         async for page in s.draws.all_winners(aid, round_id=round_id):
+            found = await s.support.deliveries_of(page)
             for d in page:
-                writer.writerow(safe_row(r.winner(d)))  # no formulas (OWASP)
+                # no formulas (OWASP)
+                writer.writerow(safe_row(r.winner(d, found.get(d.record.draw_id))))
             yield out.getvalue().encode()
             out.seek(0)
             out.truncate()

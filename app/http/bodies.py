@@ -31,7 +31,7 @@ from app.domain.errors import (
     ValidationFailed,
 )
 from app.domain.numbers import parse_int
-from app.domain.text import check_name
+from app.domain.text import check_name, check_text
 from app.domain.tokens import USER_ID
 
 MAX_BODY = 64 * 1024
@@ -167,6 +167,20 @@ class BlacklistBody(_Strict):
     kind: Literal["user", "ip"]
     value: Annotated[StrictStr, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-@.:]+$")]
     reason: Annotated[StrictStr, Field(max_length=200), AfterValidator(check_name)] = ""
+
+
+class DeliveryBody(_Strict):
+    """Where a physical prize goes: the winner's own words, kept as given."""
+
+    name: Annotated[StrictStr, Field(min_length=1, max_length=100), AfterValidator(check_name)]
+    phone: Annotated[
+        StrictStr, Field(min_length=3, max_length=32, pattern=r"^\+?[0-9][0-9 ()\-]*$")
+    ]
+    address: Annotated[StrictStr, Field(min_length=5, max_length=500), AfterValidator(check_text)]
+
+
+class ShipBody(_Strict):
+    tracking: Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(check_name)]
 
 
 class ApproveBody(_Strict):

@@ -74,7 +74,15 @@ async def my_draws(request: Request) -> Response:
         before=(before[0], before[1]) if before else None,
     )
     nxt = encode_cursor(rows[-1].record.drawn_at_ms, rows[-1].id) if len(rows) == limit else None
-    body: r.History = {"draws": [r.history_entry(d) for d in rows], "next_cursor": nxt}
+    found = await s.support.deliveries_of(rows)
+    entries = []
+    for d in rows:
+        entry = r.history_entry(d)
+        if d.record.won and d.prize_type == "physical":
+            shipping = found.get(d.record.draw_id)
+            entry["delivery"] = shipping.status if shipping else "awaiting_address"
+        entries.append(entry)
+    body: r.History = {"draws": entries, "next_cursor": nxt}
     return JSON(body)
 
 

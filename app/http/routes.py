@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute
 
-from app.http import admin, login, operators, ops, pages, players, public
+from app.http import admin, login, operators, ops, pages, players, public, support
 from app.http.endpoint import Endpoint, Endpoints, route
 from app.http.errors import JSON
 from app.http.openapi import document
@@ -29,6 +29,7 @@ ENDPOINTS: list[Endpoint] = [
     *endpoint.all,
     *pages.endpoint.all,
     *admin.endpoint.all,
+    *support.endpoint.all,
     *operators.endpoint.all,
 ]
 ROUTES: list[BaseRoute] = [*(route(ep) for ep in ENDPOINTS), pages.ASSETS]

@@ -16,6 +16,7 @@ from app.services.limits import PlayerLimits
 from app.services.lotteries import Lotteries
 from app.services.operators import Operators
 from app.services.runtimes import RuntimeCache
+from app.services.support import Support
 from app.store.redis.store import RedisStore
 from app.store.sql.database import Database
 from app.upstream.risk import RiskHook
@@ -50,6 +51,7 @@ class Services:
         )
         self.draws = Draws(settings, redis, db, self.runtimes, self.clock, risk)
         self.grants = Grants(redis, db, self.runtimes, self.clock)
+        self.support = Support(db, self.draws, self.grants, self.runtimes, self.clock)
         self.limits = PlayerLimits(
             redis,
             writes_per_minute=settings.rate_limit_writes,

@@ -35,6 +35,12 @@ ELSEWHERE = {
     ("POST", "/v1/admin/activities/{id:rowid}/prizes/{key}/codes"): (
         "tests/http/test_codes.py::test_parallel_uploads_add_each_code_once"
     ),
+    ("PUT", "/v1/me/draws/{draw_id}/delivery"): (
+        "tests/http/test_support.py::test_addresses_and_shipping_at_once"
+    ),
+    ("POST", "/v1/admin/deliveries/{draw_id}/ship"): (
+        "tests/http/test_support.py::test_addresses_and_shipping_at_once"
+    ),
     ("POST", "/v1/admin/activities/{id:rowid}/pause"): (
         "tests/http/test_live_campaign.py::test_pause_under_load_takes_effect_at_once"
     ),

@@ -6,7 +6,7 @@ from typing import NotRequired
 
 from typing_extensions import TypedDict
 
-from app.domain.records import GrantRecord, StoredDraw
+from app.domain.records import DeliveryRecord, GrantRecord, StoredDraw
 from app.domain.runtime import Runtime, remaining
 from app.domain.types import DrawResult
 from app.http.responses.common import utc, utc_ms
@@ -97,6 +97,7 @@ class HistoryProof(TypedDict):
 
 class HistoryEntry(TypedDict):
     draw_id: str
+    delivery: NotRequired[str]  # a physical win: awaiting_address | address_given | shipped
     activity_id: int
     round_id: str
     won: bool
@@ -157,6 +158,8 @@ class Winner(TypedDict):
     prize_value: str | None
     code: str | None  # the redemption code the win took (coupon prizes with codes)
     fulfilment: str | None
+    delivery: str | None  # a physical prize: awaiting_address | address_given | shipped
+    tracking: str | None  # its tracking note once shipped
     drawn_at: str
 
 
@@ -168,8 +171,10 @@ class Winners(TypedDict):
 WINNER_FIELDS = tuple(Winner.__annotations__)  # the CSV export's columns
 
 
-def winner(d: StoredDraw) -> Winner:
+def winner(d: StoredDraw, shipping: DeliveryRecord | None = None) -> Winner:
+    """``shipping``: the delivery of a physical prize, if the winner gave one."""
     r = d.record
+    physical = d.prize_type == "physical"
     return {
         "draw_id": r.draw_id,
         "round_id": r.round_id,
@@ -180,6 +185,8 @@ def winner(d: StoredDraw) -> Winner:
         "prize_value": d.prize_value,
         "code": r.code,
         "fulfilment": d.fulfilment,
+        "delivery": (shipping.status if shipping else "awaiting_address") if physical else None,
+        "tracking": shipping.tracking if shipping else None,
         "drawn_at": utc_ms(r.drawn_at_ms),
     }
 

@@ -24,6 +24,7 @@ from app.store.sql.activities import Activities
 from app.store.sql.audit import AuditLog
 from app.store.sql.codes import PrizeCodes
 from app.store.sql.connection import Connection
+from app.store.sql.deliveries import Deliveries
 from app.store.sql.draws import Draws
 from app.store.sql.fulfilment import Fulfilment
 from app.store.sql.grants import Grants
@@ -47,3 +48,4 @@ class Database(Connection):
         self.operators = Operators(self)
         self.audit = AuditLog(self)
         self.codes = PrizeCodes(self)
+        self.deliveries = Deliveries(self)

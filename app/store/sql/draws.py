@@ -275,6 +275,11 @@ class Draws:
 
     # -- reading ------------------------------------------------------------------
 
+    async def get(self, draw_id: str) -> StoredDraw | None:
+        async with self.db.session() as s:
+            row = (await s.execute(select(*_COLUMNS).where(DrawRow.draw_id == draw_id))).first()
+        return None if row is None else stored(row)
+
     async def of_user(
         self,
         user_id: str,

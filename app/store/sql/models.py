@@ -152,6 +152,25 @@ class PrizeCodeRow(Base):
     added_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
+class DeliveryRow(Base):
+    """Where a physical prize goes (SPEC §3): the winner's address until an
+    operator marks it shipped."""
+
+    __tablename__ = "deliveries"
+
+    draw_id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    activity_id: Mapped[int] = mapped_column(BigInteger, index=True)
+    user_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str] = mapped_column(String(32))
+    address: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16))  # address_given | shipped
+    tracking: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    shipped_at: Mapped[dt.datetime | None] = mapped_column(DateTime, nullable=True)
+    shipped_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
 class DeadLetterRow(Base):
     """A stream entry the worker could not turn into a draw row, with why."""
 

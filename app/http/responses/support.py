@@ -1,0 +1,141 @@
+"""Deliveries of physical prizes and the operators' user lookup."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from typing_extensions import TypedDict
+
+from app.domain.records import AWAITING_ADDRESS, DeliveryRecord, StoredDraw
+from app.http.responses.common import utc
+from app.http.responses.draws import Grant, HistoryEntry, grant, history_entry
+from app.services.support import UserFile
+
+DeliveryStatus = Literal["awaiting_address", "address_given", "shipped"]
+
+
+class Delivery(TypedDict):
+    draw_id: str
+    status: DeliveryStatus
+    name: str | None
+    phone: str | None
+    address: str | None
+    tracking: str | None
+    updated_at: str | None
+    shipped_at: str | None
+
+
+def delivery(draw_id: str, d: DeliveryRecord | None) -> Delivery:
+    if d is None:
+        return {
+            "draw_id": draw_id,
+            "status": "awaiting_address",
+            "name": None,
+            "phone": None,
+            "address": None,
+            "tracking": None,
+            "updated_at": None,
+            "shipped_at": None,
+        }
+    return {
+        "draw_id": d.draw_id,
+        "status": "shipped" if d.status == "shipped" else "address_given",
+        "name": d.name,
+        "phone": d.phone,
+        "address": d.address,
+        "tracking": d.tracking,
+        "updated_at": utc(d.updated_at),
+        "shipped_at": utc(d.shipped_at),
+    }
+
+
+class PhysicalWin(TypedDict):
+    draw_id: str
+    round_id: str
+    user_id: str
+    prize_key: str | None
+    prize_name: str | None
+    delivery: Delivery
+
+
+class PhysicalWins(TypedDict):
+    deliveries: list[PhysicalWin]
+    next_cursor: str | None
+
+
+def physical_win(d: StoredDraw, found: DeliveryRecord | None) -> PhysicalWin:
+    r = d.record
+    return {
+        "draw_id": r.draw_id,
+        "round_id": r.round_id,
+        "user_id": r.user_id,
+        "prize_key": r.prize_key,
+        "prize_name": d.prize_name,
+        "delivery": delivery(r.draw_id, found),
+    }
+
+
+def delivery_status(d: StoredDraw, found: dict[str, DeliveryRecord]) -> str | None:
+    """A physical win's status for lists and exports; None for other draws."""
+    if not d.record.won or d.prize_type != "physical":
+        return None
+    got = found.get(d.record.draw_id)
+    return AWAITING_ADDRESS if got is None else got.status
+
+
+class LimitUse(TypedDict):
+    activity_id: int
+    round: int
+    day: int
+    total: int
+    wins: int
+    per_round: int
+    per_day: int
+    per_total: int
+    wins_total: int
+
+
+class LookupDraw(HistoryEntry):
+    verify_url: str  # the /verify page checking this one draw
+
+
+class UserLookup(TypedDict):
+    user_id: str
+    blacklisted: bool
+    blacklist_reason: str | None
+    draws: list[LookupDraw]
+    wins: int
+    grants: list[Grant]
+    limits: list[LimitUse]
+
+
+def user_lookup(f: UserFile) -> UserLookup:
+    draws: list[LookupDraw] = []
+    for d in f.draws:
+        entry: LookupDraw = {**history_entry(d), "verify_url": f"/verify?draw={d.record.draw_id}"}
+        status = delivery_status(d, f.deliveries)
+        if status is not None:
+            entry["delivery"] = status
+        draws.append(entry)
+    return {
+        "user_id": f.user_id,
+        "blacklisted": f.blacklisted is not None,
+        "blacklist_reason": f.blacklisted,
+        "draws": draws,
+        "wins": sum(d.record.won for d in f.draws),
+        "grants": [grant(g, used, draw_id) for g, used, draw_id in f.grants],
+        "limits": [
+            {
+                "activity_id": u.activity_id,
+                "round": u.in_round,
+                "day": u.in_day,
+                "total": u.in_total,
+                "wins": u.wins,
+                "per_round": u.limits.per_round,
+                "per_day": u.limits.per_day,
+                "per_total": u.limits.total,
+                "wins_total": u.limits.wins_total,
+            }
+            for u in f.limits
+        ],
+    }

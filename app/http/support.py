@@ -1,0 +1,97 @@
+"""After the win: a winner's delivery address, operators shipping physical
+prizes, and the user lookup for disputes (SPEC §3)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.domain.operators import Can
+from app.http.bodies import (
+    DeliveryBody,
+    ShipBody,
+    encode_cursor,
+    query_cursor,
+    query_int,
+    read,
+)
+from app.http.endpoint import BODY_ERRORS, Endpoints, actor, as_player, services
+from app.http.errors import JSON
+from app.http.responses import support as rs
+
+endpoint = Endpoints()
+
+
+@endpoint(
+    "PUT",
+    "/v1/me/draws/{draw_id}/delivery",
+    "Where the caller's physical prize goes (until it is shipped)",
+    auth="player",
+    response=rs.Delivery,
+    body=DeliveryBody,
+    errors=(404, 409, 503, *BODY_ERRORS),
+)
+async def give_address(request: Request) -> Response:
+    s, user = as_player(request)
+    body = await read(request, DeliveryBody)
+    done = await s.support.give_address(
+        user, request.path_params["draw_id"], body.name, body.phone, body.address
+    )
+    return JSON(rs.delivery(done.draw_id, done))
+
+
+@endpoint(
+    "GET",
+    "/v1/admin/activities/{id:rowid}/deliveries",
+    "Physical wins and where each stands: awaiting address, address given, shipped",
+    auth="operator",
+    can=Can.EDIT,
+    response=rs.PhysicalWins,
+    errors=(404, 422, 503),
+    query=(("limit", int), ("cursor", str)),
+)
+async def deliveries(request: Request) -> Response:
+    s = services(request)
+    limit = query_int(request, "limit", 200, 1, 1000)
+    cursor = query_cursor(request, 1)
+    rows = await s.support.physical_wins(
+        request.path_params["id"], after_id=cursor[0] if cursor else 0, limit=limit
+    )
+    nxt = encode_cursor(rows[-1][0].id) if len(rows) == limit else None
+    out: rs.PhysicalWins = {
+        "deliveries": [rs.physical_win(d, found) for d, found in rows],
+        "next_cursor": nxt,
+    }
+    return JSON(out)
+
+
+@endpoint(
+    "POST",
+    "/v1/admin/deliveries/{draw_id}/ship",
+    "Mark a physical prize shipped, with a tracking note",
+    auth="operator",
+    can=Can.EDIT,
+    response=rs.Delivery,
+    body=ShipBody,
+    errors=(404, 409, 503, *BODY_ERRORS),
+)
+async def ship(request: Request) -> Response:
+    s, by = services(request), actor(request)
+    body = await read(request, ShipBody)
+    done = await s.support.ship(request.path_params["draw_id"], body.tracking, by)
+    return JSON(rs.delivery(done.draw_id, done))
+
+
+@endpoint(
+    "GET",
+    "/v1/admin/users/{user_id}",
+    "Dispute lookup: a user's draws with proofs, wins, codes, grants, limits used, blacklist",
+    auth="operator",
+    can=Can.READ,
+    response=rs.UserLookup,
+    errors=(422, 503),
+)
+async def user_lookup(request: Request) -> Response:
+    s = services(request)
+    user_id: str = request.path_params["user_id"]
+    return JSON(rs.user_lookup(await s.support.lookup(user_id[:64])))
