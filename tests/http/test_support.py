@@ -35,13 +35,9 @@ async def won_physical(
     )
     aid = (await client.post("/v1/admin/activities", json=cfg, headers=H)).json()["id"]
     assert (await client.post(f"/v1/admin/activities/{aid}/publish", headers=H)).status_code == 200
-    first = (
-        await client.post("/v1/draw", json={"activity_id": aid}, headers=bearer(user))
-    ).json()
+    first = (await client.post("/v1/draw", json={"activity_id": aid}, headers=bearer(user))).json()
     assert first["won"] and first["prize"]["type"] == "physical"
-    lost = (
-        await client.post("/v1/draw", json={"activity_id": aid}, headers=bearer(user))
-    ).json()
+    lost = (await client.post("/v1/draw", json={"activity_id": aid}, headers=bearer(user))).json()
     assert not lost["won"]
     await Worker(svc.settings, svc.redis, svc.db, name="w").drain(30)
     return client, aid, first["draw_id"], lost["draw_id"]
