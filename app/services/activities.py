@@ -19,6 +19,7 @@ from typing import Any
 from app import metrics
 from app.domain.activity import check_size, config_hash, parse_config
 from app.domain.audit import Actor
+from app.domain.changes import check_started_change
 from app.domain.errors import (
     Conflict,
     Forbidden,
@@ -194,10 +195,7 @@ class Activities:
             self._check_not_archived(rec)
             live = rec.published_at is not None
             if live and self.clock.now_ms() >= activity_window(rec.live)[0]:
-                raise Conflict(
-                    "the activity has started; only stock top-ups are possible now",
-                    code="activity_started",
-                )
+                check_started_change(rec.live, cfg)
             if live and cfg.buckets != rec.live.buckets:
                 # Redis holds the published rounds under the old buckets' tags.
                 raise ValidationFailed(

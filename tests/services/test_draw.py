@@ -300,10 +300,21 @@ async def test_replace_before_start_goes_live_when_published(
     assert st["c2"].quantity == 25
     rt2 = await during.runtimes.get(aid)
     assert await during.runtimes.seed_of(rt2, rt2.timeline.rounds[0]) == seed  # seed never changes
-    # Once started, replacing is refused.
-    with pytest.raises(Conflict) as err:
+    # Once started, only what nobody drew against may change (422 naming the field).
+    with pytest.raises(ValidationFailed) as err:
         await during.activities.replace(aid, rain([prize("c2", 1, 1.0)]), BY)
-    assert err.value.code == "activity_started"
+    assert err.value.details["field"] == "sessions[0].pools[0].prizes[0].quantity"
+    with pytest.raises(ValidationFailed) as err:
+        await during.activities.replace(
+            aid, rain([prize("c2", 20, 1.0)], end=DAY - dt.timedelta(days=1)), BY
+        )
+    assert err.value.details["field"] == "end_date"
+    renamed = rain([prize("c2", 20, 1.0, name="Shiny coupon")], name="Rain, renamed")
+    renamed["display"] = {"skin": "candy"}
+    rec = await during.activities.replace(aid, renamed, BY)
+    assert rec.version == 3 and rec.published_version == 2  # a new version, for a publisher
+    assert (await during.activities.publish(aid, BY)).version == 3
+    assert (await prize_stats(during, aid, "20300601:0"))["c2"].quantity == 25  # stock kept
 
 
 async def test_python_clock_disagreeing_with_redis_is_corrected(
