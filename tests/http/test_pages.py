@@ -14,7 +14,7 @@ from app.http import i18n
 from app.http.pages import HERE
 from tests.conftest import ServiceFactory, admin_headers
 from tests.helpers import DAY, local, offset_to, prize, rain
-from tests.http.test_http import Http
+from tests.http.test_http import Http, bearer
 
 STATIC = HERE / "static"
 
@@ -111,6 +111,19 @@ async def test_a_game_page_names_its_game(make_service: ServiceFactory, http: Ht
             assert resp.status_code == 200
             boot = re.search(r'<script type="application/json" id="boot">(.*?)</script>', resp.text)
             assert boot and json.loads(boot.group(1))["game"] == game
+            # Issue 25: a player's page shows no operator navigation.
+            assert 'href="/console"' not in resp.text and 'href="/docs"' not in resp.text
+    when = local(DAY, 12).isoformat()  # the service's clock is on DAY at 10:00
+    made = await client.post(
+        "/v1/lotteries",
+        json={"title": "t", "draw_at": when, "prize": {"name": "p", "quantity": 1}},
+        headers=bearer("maker"),
+    )
+    assert made.status_code == 201, made.text
+    for path in ("/verify", f"/lotteries/{made.json()['id']}"):
+        resp = await client.get(path)
+        assert resp.status_code == 200 and 'href="/console"' not in resp.text, path
+    assert 'href="/console"' in (await client.get("/")).text
     # A level pass needs levels.
     cfg = rain([prize("c2", 5, 0.5)])
     cfg["display"] = {"game": "pass"}
