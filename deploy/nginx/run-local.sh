@@ -91,6 +91,8 @@ cat >"$dir/nginx.conf" <<EOF
 $user_line
 daemon off;
 worker_processes ${EDGE_WORKERS:-1};
+# A graceful stop (SIGQUIT) waits for open requests; never longer than this.
+worker_shutdown_timeout 5s;
 pid $dir/nginx.pid;
 lock_file $dir/nginx.lock;
 error_log stderr warn;
