@@ -344,6 +344,9 @@ def test_run_local_stops_on_sigquit_and_leaves_nothing(api: str, tmp_path: Path)
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        # A shell started with SIGQUIT ignored (any job a non-interactive
+        # shell put in the background, as a CI runner may) cannot trap it.
+        preexec_fn=lambda: signal.signal(signal.SIGQUIT, signal.SIG_DFL),
     ) as proc:
         try:
             assert proc.stdout is not None
