@@ -22,6 +22,7 @@ from app.http.client_ip import client_ip
 from app.http.endpoint import BODY_ERRORS, Endpoints, as_player, authorization, services
 from app.http.errors import JSON
 from app.http.fastpath import ARRIVED, perform_draw
+from app.http.responses.support import delivery_status
 from app.services.container import Services
 
 endpoint = Endpoints()
@@ -78,9 +79,9 @@ async def my_draws(request: Request) -> Response:
     entries = []
     for d in rows:
         entry = r.history_entry(d)
-        if d.record.won and d.prize_type == "physical":
-            shipping = found.get(d.record.draw_id)
-            entry["delivery"] = shipping.status if shipping else "awaiting_address"
+        status = delivery_status(d, found)
+        if status is not None:
+            entry["delivery"] = status
         entries.append(entry)
     body: r.History = {"draws": entries, "next_cursor": nxt}
     return JSON(body)
