@@ -382,7 +382,7 @@ async def winners(request: Request) -> Response:
         nxt = encode_cursor(rows[-1].id) if len(rows) == limit else None
         found = await s.support.deliveries_of(rows)
         body: r.Winners = {
-            "winners": [r.winner(d, found.get(d.record.draw_id)) for d in rows],
+            "winners": [r.winner(d, found) for d in rows],
             "next_cursor": nxt,
         }
         return JSON(body)
@@ -396,7 +396,7 @@ async def winners(request: Request) -> Response:
             found = await s.support.deliveries_of(page)
             for d in page:
                 # no formulas (OWASP)
-                writer.writerow(safe_row(r.winner(d, found.get(d.record.draw_id))))
+                writer.writerow(safe_row(r.winner(d, found)))
             yield out.getvalue().encode()
             out.seek(0)
             out.truncate()

@@ -22,7 +22,7 @@ from app.http.client_ip import client_ip
 from app.http.endpoint import BODY_ERRORS, Endpoints, as_player, authorization, services
 from app.http.errors import JSON
 from app.http.fastpath import ARRIVED, perform_draw
-from app.http.responses.support import delivery_status
+from app.http.responses.draws import delivery_status
 from app.services.container import Services
 
 endpoint = Endpoints()

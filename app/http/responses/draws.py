@@ -6,7 +6,7 @@ from typing import NotRequired
 
 from typing_extensions import TypedDict
 
-from app.domain.records import DeliveryRecord, GrantRecord, StoredDraw
+from app.domain.records import AWAITING_ADDRESS, DeliveryRecord, GrantRecord, StoredDraw
 from app.domain.runtime import Runtime, remaining
 from app.domain.types import DrawResult
 from app.http.responses.common import utc, utc_ms
@@ -171,10 +171,18 @@ class Winners(TypedDict):
 WINNER_FIELDS = tuple(Winner.__annotations__)  # the CSV export's columns
 
 
-def winner(d: StoredDraw, shipping: DeliveryRecord | None = None) -> Winner:
-    """``shipping``: the delivery of a physical prize, if the winner gave one."""
+def delivery_status(d: StoredDraw, found: dict[str, DeliveryRecord]) -> str | None:
+    """A physical win's status for lists and exports; None for other draws."""
+    if not d.record.won or d.prize_type != "physical":
+        return None
+    got = found.get(d.record.draw_id)
+    return AWAITING_ADDRESS if got is None else got.status
+
+
+def winner(d: StoredDraw, found: dict[str, DeliveryRecord] | None = None) -> Winner:
+    """``found``: the deliveries of the physical wins, by draw id."""
     r = d.record
-    physical = d.prize_type == "physical"
+    shipping = (found or {}).get(r.draw_id)
     return {
         "draw_id": r.draw_id,
         "round_id": r.round_id,
@@ -185,7 +193,7 @@ def winner(d: StoredDraw, shipping: DeliveryRecord | None = None) -> Winner:
         "prize_value": d.prize_value,
         "code": r.code,
         "fulfilment": d.fulfilment,
-        "delivery": (shipping.status if shipping else "awaiting_address") if physical else None,
+        "delivery": delivery_status(d, found or {}),
         "tracking": shipping.tracking if shipping else None,
         "drawn_at": utc_ms(r.drawn_at_ms),
     }

@@ -6,9 +6,9 @@ from typing import Literal
 
 from typing_extensions import TypedDict
 
-from app.domain.records import AWAITING_ADDRESS, DeliveryRecord, StoredDraw
+from app.domain.records import DeliveryRecord, StoredDraw
 from app.http.responses.common import utc
-from app.http.responses.draws import Grant, HistoryEntry, grant, history_entry
+from app.http.responses.draws import Grant, HistoryEntry, delivery_status, grant, history_entry
 from app.services.support import UserFile
 
 DeliveryStatus = Literal["awaiting_address", "address_given", "shipped"]
@@ -73,14 +73,6 @@ def physical_win(d: StoredDraw, found: DeliveryRecord | None) -> PhysicalWin:
         "prize_name": d.prize_name,
         "delivery": delivery(r.draw_id, found),
     }
-
-
-def delivery_status(d: StoredDraw, found: dict[str, DeliveryRecord]) -> str | None:
-    """A physical win's status for lists and exports; None for other draws."""
-    if not d.record.won or d.prize_type != "physical":
-        return None
-    got = found.get(d.record.draw_id)
-    return AWAITING_ADDRESS if got is None else got.status
 
 
 class LimitUse(TypedDict):
