@@ -109,7 +109,14 @@ async def shoot(page: Page, artifacts: Path, name: str, *, full: bool = True) ->
 
 async def accessible(page: Page, *, exclude: tuple[str, ...] = ()) -> None:
     """axe-core (vendored for tests only) finds no serious or critical
-    violation. Evaluated over DevTools, so the page's CSP stays in force."""
+    violation. Evaluated over DevTools, so the page's CSP stays in force.
+    Finite transitions settle first: a toast caught half-faded has the
+    contrast of neither end."""
+    await page.evaluate(
+        """() => Promise.all(document.getAnimations()
+             .filter((a) => a.effect && a.effect.getTiming().iterations !== Infinity)
+             .map((a) => a.finished.catch(() => null)))"""
+    )
     if not await page.evaluate("() => typeof window.axe === 'object'"):
         await page.evaluate(AXE.read_text() + "\n;0")
     result = await page.evaluate(
