@@ -26,7 +26,7 @@ from pydantic import (
 
 from app.domain.buckets import MAX_BUCKETS
 from app.domain.errors import ValidationFailed
-from app.domain.text import Name, Text, WebUrl
+from app.domain.text import ActivityName, Description, Name, PrizeName, RedeemHint, WebUrl
 from app.domain.types import PPB, Kind, Odds, PrizeType
 
 MAX_ROUNDS = 20_000  # days × sessions; bounds the cost of one publish
@@ -105,7 +105,9 @@ class ReleaseConfig(_Model):
 class PrizeConfig(_Model):
     key: str = Field(pattern=_KEY)
     type: PrizeType
-    name: Name = Field(min_length=1, max_length=100)
+    name: PrizeName
+    # None, not "", keeps the hash of configurations stored before the field.
+    description: Description | None = None
     value: Name = Field(default="", max_length=200)
     quantity: int | None = Field(default=None, ge=0, le=MAX_QUANTITY)
     probability: float | None = Field(default=None, ge=0, le=1)
@@ -205,8 +207,10 @@ class DisplayConfig(_Model):
 
 
 class ActivityConfig(_Model):
-    name: Name = Field(min_length=1, max_length=200)
-    description: Text = Field(default="", max_length=2000)
+    name: ActivityName
+    description: Description = ""
+    # How a winner redeems what they won, shown in the win dialog (SPEC §10).
+    redeem_hint: RedeemHint | None = None
     kind: Kind
     timezone: str = "Asia/Shanghai"
     start_date: dt.date

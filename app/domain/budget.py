@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from app.domain.activity import ActivityConfig
 from app.domain.errors import ValidationFailed
 from app.domain.schedule import plan_rounds, round_slices
+from app.domain.text import Localized
 from app.domain.types import PPB, Kind, Odds, PrizePlan, PrizeType, RoundPlan
 
 STEPS = 240  # time steps per round: a 1-minute rain is followed second by second
@@ -53,7 +54,7 @@ class RoundPreview:
 @dataclass(frozen=True, slots=True)
 class PrizeOutlook:
     key: str
-    name: str
+    name: Localized
     quantity: int
     cost: float | None
     expected_wins: float

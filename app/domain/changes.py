@@ -3,7 +3,7 @@
 Players have drawn against the published odds, stock and limits, and
 ``redrain verify`` recomputes every round from them, so once the activity
 has started a new version may change only what nobody drew against: names,
-descriptions, images, the display, and a later ``end_date`` (new rounds with
+descriptions, the redeem hint, images, the display, and a later ``end_date`` (new rounds with
 the same sessions). Anything else is 422 naming the first field that
 differs; stock grows with a top-up instead.
 """
@@ -15,8 +15,8 @@ from typing import Any
 from app.domain.activity import ActivityConfig
 from app.domain.errors import ValidationFailed
 
-ACTIVITY_FREE = ("name", "description", "display", "end_date")
-PRIZE_FREE = ("name", "image_url")
+ACTIVITY_FREE = ("name", "description", "redeem_hint", "display", "end_date")
+PRIZE_FREE = ("name", "description", "image_url")
 
 
 def _strip(cfg: ActivityConfig) -> dict[str, Any]:

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
+from app.domain.text import Localized
+
 UserId = str
 ActivityId = int
 RoundId = str
@@ -58,7 +60,7 @@ class PrizePlan:
     index: int  # 1-based position in the round; 0 means "no prize"
     key: str
     type: PrizeType
-    name: str
+    name: Localized  # as configured: a string or one per language
     value: str
     quantity: int
     ppb: int  # manual probability, parts per 10^9

@@ -22,6 +22,7 @@ from starlette.staticfiles import StaticFiles
 
 from app.domain.errors import NotFound, Unavailable
 from app.domain.records import PUBLISHED
+from app.domain.text import in_language
 from app.http import i18n
 from app.http.endpoint import SESSION_COOKIE, Endpoints, services
 
@@ -121,8 +122,14 @@ async def landing_page(request: Request) -> Response:
         recs = await s.activities.latest(50, 0)
     except Unavailable:
         recs = []  # the landing page still links the console, verify and docs
+    lang = language(request)
     live = [
-        {"id": rec.id, "name": rec.config.name, "game": rec.config.game, "kind": rec.config.kind}
+        {
+            "id": rec.id,
+            "name": in_language(rec.config.name, lang),
+            "game": rec.config.game,
+            "kind": rec.config.kind,
+        }
         for rec in recs
         if rec.status == PUBLISHED
     ]
@@ -160,8 +167,8 @@ async def _game(request: Request) -> Response:
         game=game,
         skin=skin,
         label=label,
-        name=cfg.name,
-        description=cfg.description,
+        name=in_language(cfg.name, language(request)),
+        description=in_language(cfg.description, language(request)),
         aid=aid,
     )
 
@@ -180,6 +187,16 @@ async def play_page(request: Request) -> Response:
 @endpoint("GET", "/rain/{id:rowid}", "The same as /play/{id} (HTML)", errors=(404, 503), **HTML)
 async def rain_page(request: Request) -> Response:
     return await _game(request)
+
+
+@endpoint(
+    "GET",
+    "/lotteries",
+    "The player's lotteries (created or joined) and a form to create one (HTML)",
+    **HTML,
+)
+async def lotteries_page(request: Request) -> Response:
+    return render(request, "lotteries.html", ("player", "lottery", "lotteries"))
 
 
 @endpoint(

@@ -148,6 +148,26 @@ async def lottery_body(s: Services, rec: LotteryRecord, user: str | None) -> r.L
 
 
 @endpoint(
+    "GET",
+    "/v1/me/lotteries",
+    "The lotteries the caller created or joined, newest first (up to 100)",
+    auth="player",
+    response=r.MyLotteries,
+    errors=(503,),
+)
+async def my_lotteries(request: Request) -> Response:
+    s, user = as_player(request)
+    found = await s.lotteries.of_user(user)
+    body: r.MyLotteries = {
+        "lotteries": [
+            r.my_lottery(rec, s.lotteries.status(rec), user, joined, won)
+            for rec, joined, won in found
+        ]
+    }
+    return JSON(body)
+
+
+@endpoint(
     "POST",
     "/v1/lotteries",
     "Create a scheduled lottery",

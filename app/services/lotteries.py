@@ -52,6 +52,11 @@ class Lotteries:
             raise NotFound(f"lottery {lottery_id} does not exist", code="lottery_not_found")
         return rec
 
+    async def of_user(self, user: str, limit: int = 100) -> list[tuple[LotteryRecord, bool, bool]]:
+        """The lotteries ``user`` created or joined, newest first, with
+        (joined, won)."""
+        return await self.db.lotteries.of_user(user, limit=limit)
+
     async def is_participant(self, lottery_id: int, user_id: str) -> bool:
         return await self.db.lotteries.is_participant(lottery_id, user_id)
 

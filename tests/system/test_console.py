@@ -34,8 +34,15 @@ from tests.system.browser import (
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def path(p: str) -> str:
-    """The form control bound to a configuration path."""
+# Texts edited per language side by side (SPEC §1): one control per language.
+LOCALIZED = re.compile(r"^(name|description|redeem_hint)$|\.(name|description)$")
+
+
+def path(p: str, lang: str = "en") -> str:
+    """The form control bound to a configuration path (for a text edited per
+    language, the one in ``lang``: where a plain string shows in that console)."""
+    if LOCALIZED.search(p):
+        p = f"{p}.{lang}"
     return f'#editor-form :is(input,select,textarea)[data-path="{p}"]'
 
 
@@ -397,7 +404,7 @@ async def test_an_edit_of_a_live_activity_waits_for_publish(
             await page.goto(f"{server}/console")
             await sign_in(page)
             await page.goto(f"{server}/console#/edit/{aid}")
-            await page.fill(path("name"), f"Next week's rain ({device})")
+            await page.fill(path("name", lang), f"Next week's rain ({device})")
             await page.click("#save")
             pending = "尚未上线" if lang == "zh-CN" else "not live yet"
             await expect(page.locator("#editor-head .badge.changes")).to_contain_text(pending)

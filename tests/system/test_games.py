@@ -213,7 +213,7 @@ async def test_rain_wins_loses_and_stops_after_the_last_chance(
         await expect(page.locator("#outcome")).to_have_text(say(lang, "err_round_limit"))
         assert len(posted) == 2
         link = page.locator("#results .result a.verify").first
-        await expect(link).to_have_attribute("href", re.compile(rf"^/verify\?round={aid}%3A"))
+        await expect(link).to_have_attribute("href", re.compile(rf"^/verify\?draw={aid}%3A"))
         await accessible(page)
         await shoot(page, artifacts, f"play-rain-{lang}-spent")
         watch.expect()

@@ -4,6 +4,7 @@ is lifted; screenshots on a desktop and a phone, in English and Chinese."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -97,3 +98,105 @@ async def test_pause_from_the_console_and_what_players_see(
         assert json.loads(await player.evaluate("() => JSON.stringify(document.body.dataset)"))[
             "paused"
         ] in ("", None)
+
+
+@pytest.mark.parametrize("lang", LANGS)
+async def test_codes_deliveries_and_the_user_lookup_in_the_console(
+    server: str, browser: Browser, artifacts: Path, lang: str
+) -> None:
+    """After publish: upload codes with a confirmation, ship a physical prize
+    whose winner gave an address, and look the winner up."""
+    tea = {"key": "tea", "type": "coupon", "name": {"en": "Tea coupon", "zh-CN": "奶茶券"},
+           "value": "TEA", "quantity": 2, "probability": 0.0}  # fmt: skip
+    lamp = {"key": "lamp", "type": "physical", "name": {"en": "Desk lamp", "zh-CN": "台灯"},
+            "value": "SKU-1", "quantity": 2, "probability": 0.5}  # fmt: skip
+    # One round, whose 2 teas the 2 codes cover (loaded into it at publish);
+    # the 3 uploaded later wait for rounds to come.
+    cfg = all_day(
+        [tea, lamp], name={"en": f"Ops rain {lang}", "zh-CN": f"运营红包雨 {lang}"}, days=1
+    )
+    async with httpx.AsyncClient(base_url=server, headers=ADMIN) as c:
+        made = await c.post("/v1/admin/activities", json=cfg)
+        aid = made.json()["id"]
+        up = await c.post(
+            f"/v1/admin/activities/{aid}/prizes/tea/codes", json={"codes": ["T-1", "T-2"]}
+        )
+        assert up.status_code == 200, up.text
+        assert (await c.post(f"/v1/admin/activities/{aid}/publish")).status_code == 200
+    user = f"lamp-winner-{lang}"
+    token = await player_token(server, user)
+    async with httpx.AsyncClient(
+        base_url=server, headers={"Authorization": f"Bearer {token}"}
+    ) as c:
+        won = None
+        for i in range(40):  # a lamp (0.5 a draw; 20 per round)
+            d = (
+                await c.post(
+                    "/v1/draw", json={"activity_id": aid}, headers={"Idempotency-Key": f"k{i}"}
+                )
+            ).json()
+            if d.get("won") and d["prize"]["key"] == "lamp":
+                won = d
+                break
+        assert won is not None
+        address = {
+            "name": "Lin Wei",
+            "phone": "+86 138 0000 0000",
+            "address": "1 Garden Road, Shanghai",
+        }
+        for _ in range(50):  # once the worker has saved the win
+            put = await c.put(f"/v1/me/draws/{won['draw_id']}/delivery", json=address)
+            if put.status_code != 404:
+                break
+            await asyncio.sleep(0.2)
+        assert put.status_code == 200, put.text
+
+    for phone in (False, True):
+        device = "phone" if phone else "desktop"
+        async with opened(browser, lang=lang, phone=phone) as (_, page, watch):
+            await page.goto(f"{server}/console#/live/{aid}")
+            await page.fill("#username", OPERATOR[0])
+            await page.fill("#password", OPERATOR[1])
+            await page.click("#login button[type=submit]")
+            await expect(page.locator("#live-title")).to_contain_text(cfg["name"][lang])
+            if not phone:
+                await page.fill("#codes-text", "T-3\nT-4\nT-5")
+                await expect(page.locator("#codes-hint")).to_have_text(
+                    console_says(lang, "codes_count", n=3)
+                )
+                await page.click("#codes-form button[type=submit]")
+                await expect(page.locator("#confirm-dialog")).to_contain_text(
+                    console_says(lang, "codes_confirm", n=3)
+                )
+                await page.click("#confirm-yes")
+                await expect(page.locator("#codes-result")).to_contain_text(
+                    console_says(lang, "codes_added", added=3, available=3)
+                )
+                await page.fill("#codes-text", "T-5")  # again: refused, nothing added
+                await page.click("#codes-form button[type=submit]")
+                await page.click("#confirm-yes")
+                await expect(page.locator("#codes-result")).to_have_text(
+                    console_says(lang, "codes_duplicate")
+                )
+            row = page.locator(f'#deliveries-list tr[data-draw="{won["draw_id"]}"]')
+            await expect(row).to_contain_text(console_says(lang, "delivery_address_given"))
+            await expect(row).to_contain_text("1 Garden Road")
+            await page.locator("#live-after").scroll_into_view_if_needed()
+            await accessible(page)
+            await shoot(page, artifacts, f"console-after-publish-{lang}-{device}")
+            if phone:
+                await row.locator("input[name=tracking]").fill(f"SF{lang}123")
+                await row.locator("button[type=submit]").click()
+                await expect(row).to_contain_text(console_says(lang, "delivery_shipped"))
+                await expect(row).to_contain_text(f"SF{lang}123")
+
+            await row.locator(f'a[href="#/users/{user}"]').click()
+            await expect(page.locator("#lookup-user")).to_have_value(user)
+            drawn = page.locator(f'#lookup-draws tr[data-draw="{won["draw_id"]}"]')
+            await expect(drawn).to_be_visible()
+            await expect(page.locator("#lookup-blacklist")).to_have_text(
+                console_says(lang, "lookup_clear")
+            )
+            await accessible(page)
+            await shoot(page, artifacts, f"console-lookup-{lang}-{device}")
+            watch.expect("status of 409")  # the duplicate upload the test provoked

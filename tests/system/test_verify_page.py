@@ -24,6 +24,7 @@ import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
 from app.domain import fairness
+from app.http import i18n
 from app.http.pages import STATIC
 from tests.system.browser import *  # noqa: F403
 from tests.system.browser import (
@@ -437,3 +438,30 @@ async def test_verify_page_says_when_webcrypto_is_missing(server: str, artifacts
                 watch.expect()
         finally:
             await b.close()
+
+
+@pytest.mark.parametrize(("lang", "phone"), [("en", False), ("zh-CN", True)])
+async def test_verify_one_draw_by_its_link(
+    server: str, browser: Browser, artifacts: Path, lang: str, phone: bool, rounds: dict[str, Any]
+) -> None:
+    """The game's Verify link beside a result: /verify?draw=<id> checks that
+    one draw at once; rounds are named by campaign, date and time, not ids."""
+    one = rounds["draws"][2]
+    async with opened(browser, lang=lang, phone=phone) as (_, page, watch):
+        await page.goto(f"{server}/verify?draw={one['draw_id']}#token={rounds['token']}")
+        cards = page.locator("#results article.draw")
+        await expect(cards).to_have_count(1)
+        await expect(cards).to_have_class("draw good")
+        await expect(cards).to_have_attribute("data-draw", one["draw_id"])
+        option = page.locator("#round option:checked")
+        await expect(option).to_contain_text("Verify rain")
+        assert rounds["round_id"] not in await option.inner_text()
+        await accessible(page)
+        await shoot(page, artifacts, f"verify-{lang}-{'phone' if phone else 'desktop'}-one-draw")
+        # A draw that is not the player's: said so, nothing checked.
+        await page.goto(f"{server}/verify?draw={one['draw_id']}0#token={rounds['token']}")
+        await expect(page.locator("#round-hint")).to_have_text(
+            i18n.section(lang, "verify")["draw_not_yours"]
+        )
+        await expect(cards).to_have_count(0)
+        watch.expect()

@@ -10,6 +10,7 @@ from typing_extensions import TypedDict
 from app.domain.activity import config_hash
 from app.domain.records import ActivityRecord, BlacklistEntry, StoredDraw
 from app.domain.runtime import Runtime, iso, remaining
+from app.domain.text import Localized
 from app.domain.types import Kind, RoundPlan, RoundStats
 from app.http.responses.common import WithConfig, mask, utc
 from app.services.activities import Pending, PublishSummary
@@ -51,7 +52,7 @@ class ShownWinner(TypedDict):
 class RoundPrize(TypedDict):
     key: str
     type: str
-    name: str
+    name: Localized
     quantity: int
 
 

@@ -8,6 +8,7 @@ from typing_extensions import TypedDict
 
 from app.domain.records import AWAITING_ADDRESS, DeliveryRecord, GrantRecord, StoredDraw
 from app.domain.runtime import Runtime, remaining
+from app.domain.text import Localized
 from app.domain.types import DrawResult
 from app.http.responses.common import utc, utc_ms
 
@@ -17,7 +18,7 @@ from app.http.responses.common import utc, utc_ms
 class Prize(TypedDict):
     key: str
     type: str
-    name: str | None
+    name: Localized | None  # as configured: a string or one per language
     value: str | None
     code: NotRequired[str]  # the win's own redemption code (a coupon prize with codes)
 

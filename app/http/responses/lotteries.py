@@ -70,6 +70,38 @@ def lottery_for(rec: LotteryRecord, status: int, user: str, joined: bool) -> Lot
     }
 
 
+class MyLottery(TypedDict):
+    """One of a player's lotteries, as /lotteries lists it."""
+
+    id: int
+    title: str
+    draw_at: str | None
+    prize: LotteryPrize
+    status: Literal["open", "drawing", "drawn", "canceled"]
+    participants: int
+    is_creator: bool
+    joined: bool
+    won: bool | None  # once drawn
+
+
+class MyLotteries(TypedDict):
+    lotteries: list[MyLottery]
+
+
+def my_lottery(rec: LotteryRecord, status: int, user: str, joined: bool, won: bool) -> MyLottery:
+    return {
+        "id": rec.id,
+        "title": rec.title,
+        "draw_at": utc(rec.draw_at),
+        "prize": {"name": rec.prize_name, "quantity": rec.quantity},
+        "status": _LOTTERY_STATUS[status],
+        "participants": rec.participants,
+        "is_creator": user == rec.creator,
+        "joined": joined,
+        "won": won if status == lotteries.DRAWN else None,
+    }
+
+
 _LOTTERY_STATUS: dict[int, Literal["open", "drawing", "drawn", "canceled"]] = {
     lotteries.OPEN: "open",
     lotteries.DRAWING: "drawing",

@@ -9,6 +9,7 @@ from typing_extensions import TypedDict
 
 from app.domain.budget import Budget, RoundOutlook
 from app.domain.runtime import iso
+from app.domain.text import Localized
 from app.services.planning import Preview
 
 
@@ -28,7 +29,7 @@ class PreviewRound(TypedDict):
 
 class OutlookPrize(TypedDict):
     key: str
-    name: str
+    name: Localized
     quantity: int
     cost: float | None
     expected_wins: float

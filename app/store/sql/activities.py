@@ -15,6 +15,7 @@ from app.domain.activity import ActivityConfig
 from app.domain.audit import AuditDraft
 from app.domain.errors import Duplicate, NotFound
 from app.domain.records import ARCHIVED, DRAFT, PENDING, PUBLISHED, ActivityRecord, RoundRecord
+from app.domain.text import in_language
 from app.domain.types import ActivityId, RoundPlan
 from app.store.sql.audit import append
 from app.store.sql.connection import Connection
@@ -73,7 +74,7 @@ def _prize_rows(activity_id: ActivityId, cfg: ActivityConfig) -> list[dict[str, 
                         "position": zi,
                         "key": p.key,
                         "type": p.type.value,
-                        "name": p.name,
+                        "name": in_language(p.name),  # the first language: a column
                         "value": p.value,
                         "quantity": p.round_quantity,
                         "probability": p.probability,
@@ -95,7 +96,7 @@ class Activities:
         and ``after`` are completed with the new id and record)."""
         async with self.db.session() as s:
             row = ActivityRow(
-                name=cfg.name,
+                name=in_language(cfg.name),
                 kind=cfg.kind.value,
                 timezone=cfg.timezone,
                 start_date=cfg.start_date,
@@ -179,7 +180,7 @@ class Activities:
             if row is None:
                 raise NotFound(f"activity {activity_id} does not exist", code="activity_not_found")
             before = state(_record(row))
-            row.name = cfg.name
+            row.name = in_language(cfg.name)
             row.kind = cfg.kind.value
             row.timezone = cfg.timezone
             row.start_date = cfg.start_date

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import Duplicate, Rejected
 from app.domain.records import DeadLetter, RoundLedger, StoredDraw, StoreResult
+from app.domain.text import in_language
 from app.domain.types import ActivityId, DrawRecord, PrizePlan
 from app.store.sql import bulk
 from app.store.sql.connection import Connection
@@ -111,7 +112,7 @@ def _draw_row(rec: DrawRecord, prize: PrizePlan | None) -> tuple[Any, ...]:
         rec.won,
         rec.prize_key,
         prize.type.value if prize else None,
-        prize.name if prize else None,
+        in_language(prize.name) if prize else None,  # the first language given
         prize.value if prize else None,
         rec.random,
         rec.drawn_at_ms,

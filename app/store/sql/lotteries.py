@@ -130,6 +130,39 @@ class Lotteries:
                 )
             return _lottery(row, int(count or 0), winners)
 
+    async def of_user(self, user_id: str, *, limit: int) -> list[tuple[LotteryRecord, bool, bool]]:
+        """The lotteries ``user_id`` created or joined, newest first: each with
+        (joined, won). Both halves use an index (creator; participants by user)."""
+        async with self.db.session() as s:
+            mine = await s.execute(
+                select(ParticipantRow.lottery_id, ParticipantRow.won)
+                .where(ParticipantRow.user_id == user_id)
+                .order_by(ParticipantRow.lottery_id.desc())
+                .limit(limit)
+            )
+            joined = {int(lid): bool(won) for lid, won in mine}
+            created = await s.scalars(
+                select(LotteryRow.id)
+                .where(LotteryRow.creator == user_id)
+                .order_by(LotteryRow.id.desc())
+                .limit(limit)
+            )
+            ids = sorted(set(joined) | set(created), reverse=True)[:limit]
+            if not ids:
+                return []
+            rows = await s.scalars(select(LotteryRow).where(LotteryRow.id.in_(ids)))
+            counted = await s.execute(
+                select(ParticipantRow.lottery_id, func.count())
+                .where(ParticipantRow.lottery_id.in_(ids))
+                .group_by(ParticipantRow.lottery_id)
+            )
+            counts = {int(lid): int(n) for lid, n in counted}
+            found = sorted(rows, key=lambda r: r.id, reverse=True)
+            return [
+                (_lottery(r, int(counts.get(r.id, 0)), ()), r.id in joined, bool(joined.get(r.id)))
+                for r in found
+            ]
+
     async def is_participant(self, lottery_id: int, user_id: str) -> bool:
         async with self.db.session() as s:
             return await s.get(ParticipantRow, (lottery_id, user_id)) is not None

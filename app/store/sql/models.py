@@ -226,6 +226,7 @@ class LotteryRow(Base):
 
 class ParticipantRow(Base):
     __tablename__ = "lottery_participants"
+    __table_args__ = (Index("ix_participants_user", "user_id", "lottery_id"),)
 
     lottery_id: Mapped[int] = mapped_column(
         BigId, ForeignKey("lotteries.id", ondelete="CASCADE"), primary_key=True

@@ -60,9 +60,33 @@ export class ApiError extends Error {
   }
 }
 
+// A name, description or redeem hint as configured ("text" or {"en": …, "zh-CN": …})
+// in this page's language: the exact tag, the same language, else the first given.
+export function inLanguage(text) {
+  if (!text || typeof text !== "object") return text ?? "";
+  if (text[lang] !== undefined) return text[lang];
+  const primary = lang.split("-")[0].toLowerCase();
+  const same = Object.keys(text).find((k) => k.split("-")[0].toLowerCase() === primary);
+  return text[same ?? Object.keys(text)[0]] ?? "";
+}
+
+const LOCALIZED = new Set(["name", "description", "redeem_hint"]);
+
+// Every localized field of an API answer, in this page's language (players'
+// pages; the console edits every language and asks for the answer raw).
+export function localized(data) {
+  if (Array.isArray(data)) return data.map(localized);
+  if (!data || typeof data !== "object") return data;
+  const out = {};
+  for (const [k, v] of Object.entries(data)) {
+    out[k] = LOCALIZED.has(k) && v && typeof v === "object" && !Array.isArray(v) ? inLanguage(v) : localized(v);
+  }
+  return out;
+}
+
 // One API call. Resolves to the JSON body (or text); rejects with ApiError
 // (an HTTP error) or TypeError (the network failed: the caller may retry).
-export async function api(method, path, { body, token, csrf, headers = {} } = {}) {
+export async function api(method, path, { body, token, csrf, headers = {}, raw = false } = {}) {
   const h = { ...headers };
   if (token) h.Authorization = `Bearer ${token}`;
   if (csrf && method !== "GET") h["X-CSRF-Token"] = csrf;
@@ -80,10 +104,22 @@ export async function api(method, path, { body, token, csrf, headers = {} } = {}
     e.retryAfter = Number(resp.headers.get("retry-after")) || null;
     throw e;
   }
-  return data;
+  return raw ? data : localized(data);
 }
 
 export const pad2 = (n) => String(n).padStart(2, "0");
+
+// A round as players know it: "Red rain · 5 Dec 2026 · 20:00–20:10" (its campaign,
+// date and session time, in the campaign's own zone), never its internal id.
+// `act`: the activity as GET /v1/activities/{id} answers, already localized.
+export function roundName(roundId, act) {
+  const [, day = "", si = "0"] = String(roundId).split(":");
+  const date = new Date(Date.UTC(Number(day.slice(0, 4)), Number(day.slice(4, 6)) - 1, Number(day.slice(6, 8))));
+  const shown = Number.isNaN(date.getTime()) ? day : new Intl.DateTimeFormat(lang, { dateStyle: "medium", timeZone: "UTC" }).format(date);
+  const s = act?.sessions?.[Number(si)];
+  const time = s ? `${s.start.slice(0, 5)}–${s.end.slice(0, 5)}` : "";
+  return [act?.name, shown, time].filter(Boolean).join(" · ");
+}
 
 // A wait as people say it: "8 d 3 h 12 min" past a day, else "3:45:18" or "04:59".
 export function duration(ms) {

@@ -5,10 +5,11 @@
 // and the results; the pace (pace.js: a jittered start, one draw in flight,
 // no tap while the server asks to wait). A game (games/<game>.js) only asks
 // to draw and animates the answer: mount(stage, ctx) → {update()}.
-import { $, ApiError, api, boot, duration, el, number, t, toast, when } from "./common.js";
+import { $, ApiError, api, boot, duration, el, number, roundName, t, toast, when } from "./common.js";
 import { bandName, chanceOf, oddsTable, thanksName } from "./odds.js";
 import * as pace from "./pace.js";
 import { draw as postDraw, playerApi, session, signIn, whoami } from "./player.js";
+import { deliveryLine, openPrize, prizeName } from "./prize.js";
 
 const AID = boot.activity_id;
 const motion = matchMedia("(prefers-reduced-motion: reduce)");
@@ -235,20 +236,10 @@ function say(text, kind, loud = kind === "refused") {
 function settle(d, { pop = false } = {}) {
   if (!d) return;
   addResult(d);
-  const name = d.prize?.name;
-  say(d.won ? t("play.you_won", { prize: name }) : t("play.no_win"), d.won ? "won" : "lost");
-  if (pop) popup(d);
+  say(d.won ? t("play.you_won", { prize: prizeName(d, state.info) }) : t("play.no_win"), d.won ? "won" : "lost");
+  // A code or an address to give is worth a dialog in every game.
+  if (pop || (d.won && (d.prize?.code || d.prize?.type === "physical"))) openPrize(d, state.info, { onSaved: renderResults });
   render();
-}
-
-function popup(d) {
-  const dlg = $("#pop");
-  dlg.className = `pop ${d.won ? "won" : "lost"}`;
-  $("#pop-title").textContent = d.won ? t("play.pop_won") : t("play.pop_lost");
-  $("#pop-prize").textContent = d.won ? d.prize.name : t("play.pop_lost_text");
-  $("#pop-note").textContent = d.won ? t("play.pop_won_note") : "";
-  if (!dlg.open) dlg.showModal();
-  $("#pop-close").focus();
 }
 
 // -- results ----------------------------------------------------------------------
@@ -258,7 +249,8 @@ function addResult(d) {
   renderResults();
 }
 
-const verifyHref = (round) => `/verify?round=${encodeURIComponent(round)}&activity=${AID}`;
+const verifyHref = (d) => `/verify?draw=${encodeURIComponent(d.draw_id)}`;
+const roundHref = (round) => `/verify?round=${encodeURIComponent(round)}&activity=${AID}`;
 
 function renderResults() {
   const list = [...state.results.values()].sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
@@ -269,18 +261,19 @@ function renderResults() {
         "li",
         { class: `result ${d.won ? "won" : "lost"}`, "data-draw": d.draw_id },
         el("span", { class: "badge" }, d.won ? t("play.won") : t("play.lost")),
-        el("span", { class: "what" }, d.won ? d.prize?.name || d.prize?.key : t("play.no_prize")),
+        el("span", { class: "what" }, d.won ? prizeName(d, state.info) : t("play.no_prize"), d.won && d.prize?.code ? el("code", { class: "prize-code" }, d.prize.code) : null),
         el(
           "span",
           { class: "meta" },
           d.level ? `${t("play.level_n", { n: d.level })} · ` : "",
           when(d.at, state.info?.timezone, { timeStyle: "medium" }),
           " · ",
-          el("code", {}, d.round_id),
+          roundName(d.round_id, state.info),
         ),
+        deliveryLine(d, state.info, renderResults),
         el(
           "a",
-          { class: "verify", href: verifyHref(d.round_id), "aria-label": t("play.verify_draw", { round: d.round_id }) },
+          { class: "verify", href: verifyHref(d), "aria-label": t("play.verify_draw", { round: roundName(d.round_id, state.info) }) },
           t("play.verify"),
         ),
       ),
@@ -395,9 +388,9 @@ function renderProof() {
   const r = roundOf();
   $("#round-label").textContent = state.info.current_round ? t("play.round_current") : t("play.round_next");
   $(".proof").hidden = !r; // ended: no round to show (the verify page still checks past ones)
-  $("#round-id").textContent = r ? r.round_id : "–";
+  $("#round-id").textContent = r ? roundName(r.round_id, state.info) : "–";
   $("#seed-hash").textContent = r ? r.seed_hash : "–";
-  $("#verify-link").href = r ? verifyHref(r.round_id) : "/verify";
+  $("#verify-link").href = r ? roundHref(r.round_id) : "/verify";
 }
 
 let oddsKey = "";

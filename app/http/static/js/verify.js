@@ -1,6 +1,6 @@
 // /verify: fetches data (the revealed seed, the published odds, the draws) and
 // shows what fairness.js recomputed from it. Nothing here computes a result.
-import { $, api, el, t, when } from "./common.js";
+import { $, api, el, roundName, t, when } from "./common.js";
 import { available, verifyDraw } from "./fairness.js";
 import { playerApi, session, signIn, signOut } from "./player.js";
 
@@ -150,7 +150,8 @@ async function revealed(roundId) {
 
 // -- your own draws ---------------------------------------------------------------
 
-async function checkMine(roundId) {
+// `only`: one draw of the round (/verify?draw=<draw_id>), else all of the player's.
+async function checkMine(roundId, only = null) {
   say(t("common.loading"));
   try {
     const info = await revealed(roundId);
@@ -159,7 +160,7 @@ async function checkMine(roundId) {
     const all = (await myDraws(activityOf(roundId))).reverse(); // oldest first
     // count: a draw's level is its place among the user's draws in the activity.
     const level = new Map(all.map((d, i) => [d.draw_id, i + 1]));
-    const mine = all.filter((d) => d.round_id === roundId);
+    const mine = all.filter((d) => d.round_id === roundId && (!only || d.draw_id === only));
     const prizes = info.prizes;
     const answers = [];
     const cards = [];
@@ -189,10 +190,9 @@ async function checkMine(roundId) {
   }
 }
 
-function roundLabel(roundId, n) {
-  const [aid, day, si] = roundId.split(":");
-  const date = `${day.slice(0, 4)}-${day.slice(4, 6)}-${day.slice(6, 8)}`;
-  return t("verify.round_option", { activity: aid, date, session: Number(si) + 1, n });
+async function roundLabel(roundId, n) {
+  const act = await activity(activityOf(roundId)).catch(() => null);
+  return t("verify.round_option", { round: roundName(roundId, act), n });
 }
 
 async function loadMine() {
@@ -216,16 +216,20 @@ async function loadMine() {
   const select = $("#round");
   const hint = $("#round-hint");
   try {
-    const draws = await myDraws(params.get("activity"), 1);
+    // /verify?draw=<draw_id>: that draw (its id starts with its activity's).
+    const one = params.get("draw");
+    const draws = await myDraws(params.get("activity") || (one && activityOf(one)), one ? 20 : 1);
+    const picked = one && draws.find((d) => d.draw_id === one);
     const counts = new Map();
     for (const d of draws) counts.set(d.round_id, (counts.get(d.round_id) || 0) + 1);
-    const wanted = params.get("round");
+    const wanted = picked ? picked.round_id : params.get("round");
     if (wanted && !counts.has(wanted)) counts.set(wanted, 0);
-    select.replaceChildren(...[...counts].map(([id, n]) => el("option", { value: id }, roundLabel(id, n))));
+    const labels = await Promise.all([...counts].map(([id, n]) => roundLabel(id, n)));
+    select.replaceChildren(...[...counts.keys()].map((id, i) => el("option", { value: id }, labels[i])));
     if (wanted) select.value = wanted;
-    hint.textContent = counts.size ? "" : t("verify.no_draws");
+    hint.textContent = one && !picked ? t("verify.draw_not_yours") : counts.size ? "" : t("verify.no_draws");
     select.disabled = !counts.size;
-    if (wanted && available()) checkMine(wanted);
+    if (wanted && available()) checkMine(wanted, picked ? one : null);
   } catch (e) {
     hint.textContent = errorText(e);
   }

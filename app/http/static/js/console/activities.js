@@ -1,5 +1,5 @@
 // The activities list: filter by status, edit, watch live, clone, archive.
-import { $, el, t, when } from "../common.js";
+import { $, el, inLanguage, t, when } from "../common.js";
 import { api, can, failure, flash, views } from "./state.js";
 
 const FILTERS = ["", "draft", "pending_approval", "published", "archived"];
@@ -106,7 +106,7 @@ async function show() {
       "tr",
       { "data-id": a.id },
       el("td", {}, a.id),
-      el("td", {}, el("strong", {}, a.name)),
+      el("td", {}, el("strong", {}, inLanguage(a.name))),
       el("td", {}, t(`console.kind_${a.kind}`), el("br"), el("span", { class: "hint" }, t(`games.${(a.display && a.display.game) || { time: "rain", count: "pass", amount: "scratch" }[a.kind]}`))),
       el("td", {}, `${a.start_date} → ${a.end_date}`, el("br"), el("span", { class: "hint" }, a.timezone)),
       el("td", {}, badge(a.status), " ", el("span", { class: "hint" }, `v${a.version}`), unpublished(a) ? " " : "", unpublished(a, true) || ""),

@@ -2,7 +2,7 @@
 // and the budget; save, publish, approve; JSON import and export for power
 // users. The server validates (the same rules as saving) while the operator
 // types, and each error is shown at its field.
-import { $, $$, el, t } from "../common.js";
+import { $, $$, el, inLanguage, t } from "../common.js";
 import { badge, unpublished, configOf } from "./activities.js";
 import { stepOf } from "./fields.js";
 import { budgetFigures, budgetPanel, calendar } from "./review.js";
@@ -271,7 +271,7 @@ function jsonDialog() {
 // -- the view ----------------------------------------------------------------------------
 
 function header() {
-  const title = ed.id === null ? t("console.new_activity") : t("console.activity_n", { id: ed.id, name: ed.cfg.name });
+  const title = ed.id === null ? t("console.new_activity") : t("console.activity_n", { id: ed.id, name: inLanguage(ed.cfg.name) });
   const parts = [
     el("h1", { id: "editor-title" }, title),
     ed.rec && badge(ed.rec.status),
@@ -293,7 +293,8 @@ async function show(name, arg) {
     const cloned = sessionStorage.getItem("redrain.clone");
     sessionStorage.removeItem("redrain.clone");
     const cfg = cloned ? JSON.parse(cloned) : template();
-    if (cloned) cfg.name = t("console.copy_of", { name: cfg.name }).slice(0, 200);
+    const copyOf = (name) => t("console.copy_of", { name }).slice(0, 200);
+    if (cloned) cfg.name = typeof cfg.name === "object" ? Object.fromEntries(Object.entries(cfg.name).map(([k, v]) => [k, copyOf(v)])) : copyOf(cfg.name);
     Object.assign(ed, { id: null, rec: null, cfg });
   }
   Object.assign(ed, { step, session: keep ? ed.session : 0, dirty: name === "new", plan: keep ? ed.plan : null });

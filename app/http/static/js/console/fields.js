@@ -1,7 +1,7 @@
 // Form fields bound to a path of the activity configuration
 // ("sessions[0].pools[1].prizes[2].quantity"), the path the server names in
 // a validation error, so the error can be shown at its field.
-import { el } from "../common.js";
+import { el, lang } from "../common.js";
 
 export const parsePath = (path) =>
   path
@@ -100,6 +100,48 @@ export function field(ctx, path, label, opts = {}) {
     kind === "check" ? [input, el("label", { for: id }, label)] : [el("label", { for: id }, label), input],
     hint,
     error,
+  );
+  return box;
+}
+
+// The languages the console edits side by side (SPEC §1); other languages of
+// an imported configuration are kept as they are.
+export const LANGS = [
+  ["en", "English"],
+  ["zh-CN", "中文"],
+];
+const HOME = lang.startsWith("zh") ? "zh-CN" : "en";
+
+// A name, description or hint in English and Chinese side by side. One text
+// filled is saved as a plain string (every language shows it); both, as
+// {"en": …, "zh-CN": …}. A plain string loaded is shown in the console's language.
+export function localField(ctx, path, label, opts = {}) {
+  const value = getAt(ctx.cfg, path);
+  const texts = typeof value === "object" && value !== null ? { ...value } : value ? { [HOME]: value } : {};
+  const extra = Object.fromEntries(Object.entries(texts).filter(([k]) => !LANGS.some(([l]) => l === k)));
+  const inputs = LANGS.map(([code, name]) => {
+    const id = `f${++serial}`;
+    const attrs = { id, name: `${path}.${code}`, lang: code, autocomplete: "off", "aria-describedby": `${id}-error` };
+    const input = opts.textarea ? el("textarea", { ...attrs, rows: "2" }, texts[code] ?? "") : el("input", { ...attrs, value: texts[code] ?? "", maxlength: opts.max });
+    input.dataset.path = `${path}.${code}`;
+    input.addEventListener("input", () => {
+      const given = [...LANGS.map(([l], i) => [l, inputsOf()[i].value.trim()]), ...Object.entries(extra)].filter(([, v]) => v);
+      const out = given.length > 1 ? Object.fromEntries(given) : given.length ? given[0][1] : opts.required ? "" : undefined;
+      setAt(ctx.cfg, path, out);
+      for (const i of inputsOf()) i.removeAttribute("aria-invalid");
+      for (const e of box.querySelectorAll(".field-error")) e.textContent = "";
+      ctx.changed(false, path);
+    });
+    return el("div", { class: "field", "data-path": `${path}.${code}` }, el("label", { for: id, class: "lang-label" }, name), input, el("span", { class: "field-error", id: `${id}-error` }));
+  });
+  const inputsOf = () => inputs.map((d) => d.querySelector("input,textarea"));
+  const box = el(
+    "fieldset",
+    { class: `field local ${opts.class || ""}`, "data-path": path },
+    el("legend", {}, label),
+    el("div", { class: "langs" }, inputs),
+    opts.hint ? el("span", { class: "hint" }, opts.hint) : null,
+    el("span", { class: "field-error" }),
   );
   return box;
 }

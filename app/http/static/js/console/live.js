@@ -1,10 +1,11 @@
 // The live view of a running round: stock bars, and charts (uPlot, vendored)
 // of draws per second, wins by prize, released against won per prize, and
 // refusals by code, from GET …/stats?round= and GET …/outcomes every 2 s.
-import { $, el, lang, number, t, when } from "../common.js";
+import { $, el, inLanguage, lang, number, t, when } from "../common.js";
 import { badge } from "./activities.js";
 import { confirmWith } from "./confirm.js";
 import { api, can, failure, flash, views } from "./state.js";
+import { afterPublish } from "./support.js";
 
 const EVERY = 2000;
 const KEEP = 300; // points: ten minutes at one every 2 s
@@ -164,7 +165,7 @@ function chooser() {
   const select = el(
     "select",
     { id: "live-round", "aria-label": t("console.round") },
-    s.rounds.map((r) => el("option", { value: r.round_id, selected: r.round_id === s.round }, `${r.round_id} · ${t(`console.round_${r.status}`)} · ${when(r.start, s.zone, { dateStyle: "short", timeStyle: "medium" })}`)),
+    s.rounds.map((r) => el("option", { value: r.round_id, selected: r.round_id === s.round }, `${r.round_id} · ${t(`console.round_${r.status}`)} · ${when(r.start, s.zone, { dateStyle: "short", timeStyle: "short", hourCycle: "h23" })} (${s.zone})`)),
   );
   select.addEventListener("change", () => {
     start(s.id, s.name, s.zone, s.rounds, select.value);
@@ -240,7 +241,7 @@ function pauseButton(a) {
     t(paused ? "console.resume" : "console.pause"),
   );
   button.addEventListener("click", async () => {
-    const name = a.name;
+    const name = inLanguage(a.name);
     const yes = await confirmWith({
       title: t(paused ? "console.resume_title" : "console.pause_title", { id: a.id, name }),
       lines: paused
@@ -287,7 +288,7 @@ async function show(_name, arg) {
     el(
       "div",
       { class: "head" },
-      el("h1", { id: "live-title" }, t("console.live_title", { id, name: a.name })),
+      el("h1", { id: "live-title" }, t("console.live_title", { id, name: inLanguage(a.name) })),
       badge(a.status),
       el("span", { id: "rate", class: "big" }, t("console.rate", { n: "…" })),
       el("div", { class: "row actions" }, pauseButton(a), exporter, el("a", { class: "button", href: `/play/${id}`, target: "_blank", rel: "noopener", id: "play-link" }, t("console.open_game")), el("a", { class: "button quiet", href: `#/edit/${id}` }, t("console.edit"))),
@@ -298,8 +299,9 @@ async function show(_name, arg) {
     el("div", { id: "live-kpis", class: "kpis" }),
     el("div", { id: "live-stock", class: "card", "aria-live": "off" }),
     el("div", { id: "live-charts", class: "charts" }),
+    el("div", { id: "live-after", class: "after" }, ...(await afterPublish(id, a))),
   );
-  start(id, a.name, a.timezone, null, null);
+  start(id, inLanguage(a.name), a.timezone, null, null);
 }
 
 views.live = { show, leave: stop };

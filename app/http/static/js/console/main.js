@@ -1,10 +1,11 @@
 // The operator console: sign-in, then views picked by the address's hash
-// (#/activities, #/new, #/edit/7, #/live/7, #/blacklist, #/audit, #/operators).
+// (#/activities, #/new, #/edit/7, #/live/7, #/users/<id>, #/blacklist, #/audit, #/operators).
 import { $, $$, boot, t } from "../common.js";
 import "./activities.js";
 import "./admin.js";
 import "./editor.js";
 import "./live.js";
+import "./support.js";
 import { api, can, failure, flash, session, views } from "./state.js";
 
 function signedIn(who) {

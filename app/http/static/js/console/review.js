@@ -2,7 +2,7 @@
 // it (POST /v1/admin/activities/preview) with the very code publishing uses:
 // every round, its window in the activity's time zone, each release slice;
 // and the budget for a number of players and taps.
-import { el, number, t, when } from "../common.js";
+import { el, inLanguage, number, t, when } from "../common.js";
 
 const local = (iso) => iso.slice(11, 19); // "2030-12-10T10:00:30+08:00" → "10:00:30"
 const day = (iso) => iso.slice(0, 10);
@@ -137,7 +137,7 @@ export function budgetFigures(plan) {
               el(
                 "tr",
                 { "data-prize": p.key },
-                el("td", {}, p.name, " ", el("span", { class: "hint mono" }, p.key)),
+                el("td", {}, inLanguage(p.name), " ", el("span", { class: "hint mono" }, p.key)),
                 el("td", {}, number(p.quantity)),
                 el("td", {}, p.cost === null ? "–" : money(p.cost)),
                 el("td", { class: "wins" }, number(p.expected_wins, 1)),

@@ -8,7 +8,7 @@ export const session = { csrf: null, operator: null };
 export const can = (role) => !!session.operator && RANK[session.operator.role] >= RANK[role];
 
 export function api(method, path, body) {
-  return call(method, path, { body, csrf: session.csrf });
+  return call(method, path, { body, csrf: session.csrf, raw: true });
 }
 
 // A message; with `next`, shown after the navigation that follows instead.

@@ -1,7 +1,7 @@
 // The five configuration steps as forms (the universal lottery tool's back
 // office): activity → sessions and limits → prizes → probability → even award.
-import { el, percent, t } from "../common.js";
-import { TIME, button, field, getAt, hms, radios, secondsOf, setAt, zoneList } from "./fields.js";
+import { el, inLanguage, percent, t } from "../common.js";
+import { TIME, button, field, getAt, hms, localField, radios, secondsOf, setAt, zoneList } from "./fields.js";
 
 const GAMES = ["rain", "wheel", "grid", "scratch", "pass"];
 const TYPES = ["coupon", "points", "physical", "empty"];
@@ -53,11 +53,12 @@ export function activityStep(ctx) {
     el(
       "div",
       { class: "grid2" },
-      field(ctx, "name", t("console.name"), { required: true, kind: "required" }),
+      localField(ctx, "name", t("console.name"), { required: true, max: 200 }),
       field(ctx, "timezone", t("console.timezone"), { list: "zones", hint: t("console.timezone_hint") }),
       zoneList(),
     ),
-    field(ctx, "description", t("console.description"), { kind: "textarea" }),
+    localField(ctx, "description", t("console.description"), { textarea: true }),
+    localField(ctx, "redeem_hint", t("console.redeem_hint"), { textarea: true, hint: t("console.redeem_hint_hint") }),
     kind,
     el(
       "div",
@@ -195,7 +196,7 @@ function prizeRow(ctx, base, prizes, zi) {
       structural: true,
       keepEmpty: true,
     }),
-    field(ctx, `${path}.name`, t("console.prize_name"), { kind: "required", class: "wide" }),
+    localField(ctx, `${path}.name`, t("console.prize_name"), { required: true, max: 100, class: "wide" }),
     empty ? null : field(ctx, `${path}.value`, t("console.prize_value"), { placeholder: t(`console.value_${p.type}`) }),
     empty ? null : field(ctx, `${path}.quantity`, t("console.quantity"), { kind: "int", min: "0", class: "narrow" }),
     empty ? null : field(ctx, `${path}.cost`, t("console.cost"), { kind: "float", min: "0", class: "narrow" }),
@@ -279,7 +280,7 @@ function oddsSummary(ctx, base, pool) {
   const bar = el(
     "div",
     { class: "odds-bar", "aria-hidden": "true" },
-    winnable.map((p, i) => el("span", { class: `seg c${i % 6}`, style: { width: `${Math.min(100, (Number(p.probability) || 0) * 100)}%` }, title: p.name })),
+    winnable.map((p, i) => el("span", { class: `seg c${i % 6}`, style: { width: `${Math.min(100, (Number(p.probability) || 0) * 100)}%` }, title: inLanguage(p.name) })),
   );
   const text = el(
     "p",
@@ -294,11 +295,11 @@ function odds(ctx, base, pool) {
   const rows = pool.prizes.map((p, zi) => {
     const path = `${base}.prizes[${zi}]`;
     if (p.type === "empty") {
-      return el("div", { class: "odds-row" }, el("span", {}, el("strong", {}, p.name || p.key)), el("span", { class: "hint" }, t("console.empty_gets")));
+      return el("div", { class: "odds-row" }, el("span", {}, el("strong", {}, inLanguage(p.name) || p.key)), el("span", { class: "hint" }, t("console.empty_gets")));
     }
     const input = manual
-      ? field(ctx, `${path}.probability`, t("console.chance_of", { name: p.name || p.key }), { kind: "percent", min: "0", max: "100", class: "pct" })
-      : field(ctx, `${path}.weight`, t("console.weight_of", { name: p.name || p.key }), { kind: "int", min: "0", hint: t("console.weight_hint") });
+      ? field(ctx, `${path}.probability`, t("console.chance_of", { name: inLanguage(p.name) || p.key }), { kind: "percent", min: "0", max: "100", class: "pct" })
+      : field(ctx, `${path}.weight`, t("console.weight_of", { name: inLanguage(p.name) || p.key }), { kind: "int", min: "0", hint: t("console.weight_hint") });
     return el("div", { class: "odds-row" }, input, el("span", { class: "hint" }, t("console.per_round_n", { n: p.quantity ?? 0 })));
   });
   const summary = el("div", { class: "odds-summary", "aria-live": "polite" }, ...oddsSummary(ctx, base, pool).filter(Boolean));
