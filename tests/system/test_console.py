@@ -17,6 +17,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from app.http import i18n
 from tests.system.browser import *  # noqa: F403
 from tests.system.browser import (
     ADMIN,
@@ -132,7 +133,7 @@ async def test_a_campaign_through_the_forms_alone(
         error = page.locator(
             '#step-4 .field[data-path="sessions[0].pools[0].prizes[0].probability"] .field-error'
         )
-        await expect(error).to_contain_text("less than or equal to 1")
+        await expect(error).to_have_text("At most 100%.")  # in plain words
         await expect(page.locator("#tab-4")).to_have_class(re.compile("has-error"))
         await shoot(page, artifacts, "console-validation-en-desktop")
         await chance.fill("100")
@@ -429,3 +430,52 @@ async def test_an_edit_of_a_live_activity_waits_for_publish(
             await expect(row.locator(".badge.changes")).to_have_count(0)
             live_name = f"Next week's rain ({device})"
             watch.expect()
+
+
+@pytest.mark.parametrize(("lang", "phone"), [("en", False), ("zh-CN", True)])
+async def test_the_form_fixes_of_issue_25(
+    server: str, browser: Browser, artifacts: Path, lang: str, phone: bool
+) -> None:
+    """HH:MM times, no NaN; the name follows the game; errors in plain words
+    only once touched; a 0% chance warned; the copy confirmed; Save draft
+    keeps the step; no sideways scroll on a phone."""
+    says = i18n.section(lang, "console")
+    device = "phone" if phone else "desktop"
+    async with opened(browser, lang=lang, phone=phone) as (_, page, watch):
+        await page.goto(f"{server}/console")
+        await sign_in(page)
+        await page.goto(f"{server}/console#/new")
+        name = page.locator(path("name", lang))
+        await expect(name).to_have_value(says["new_name"])
+        await page.select_option(path("display.game"), "wheel")
+        await expect(page.locator(path("name", lang))).to_have_value(says["new_name_wheel"])
+        await page.locator(path("name", lang)).fill("")  # touched: now its error shows
+        await expect(page.locator('.field[data-path="name"] > .field-error')).to_contain_text(
+            says["v_required"]
+        )
+        await page.locator(path("name", lang)).fill("Wheel of teas")
+        await page.click("#next")
+        await page.fill(path("sessions[0].end"), "15:45")
+        await page.fill(path("sessions[0].start"), "15:00")
+        await page.click("#step-2 button:has-text('" + says["add_session"] + "')")
+        start, end = path("sessions[1].start"), path("sessions[1].end")
+        await expect(page.locator(start)).to_have_value("16:45:00")
+        await expect(page.locator(end)).to_have_value("17:30:00")
+        assert "NaN" not in await page.locator("#editor-form").inner_text()
+        await page.click("#next")  # 3. prizes
+        await page.click("#step-3 button:has-text('" + says["copy_to_all"] + "')")
+        await expect(page.locator("#flash")).to_contain_text(says["copied_to_all"].split("{")[0])
+        await page.click("#next")  # 4. chances
+        chance = page.locator(path("sessions[0].pools[0].prizes[0].probability"))
+        await chance.fill("0")
+        await expect(page.locator("#step-4 .zero-chance").first).to_be_visible()
+        await shoot(page, artifacts, f"console-zero-chance-{lang}-{device}")
+        await chance.fill("30")
+        await expect(page.locator("#step-4 .zero-chance")).to_have_count(0)
+        await page.click("#save")
+        await expect(page).to_have_url(re.compile(r"#/edit/\d+$"))
+        await expect(page.locator("#tab-4")).to_have_attribute("aria-selected", "true")
+        width = await page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
+        assert width <= 0, f"{width}px of sideways scroll"
+        await accessible(page)
+        watch.expect("status of 422")  # the previews of the emptied name

@@ -29,14 +29,29 @@ const ed = {
   seq: 0,
   timer: null,
   keep: false,
+  touched: new Set(), // paths the operator changed: their errors show as they type
+  showAll: false, // after Next or Save: every error shows
   budget: { players: 10000, taps: 1 },
-  changed: (structural, _path, dirty = true) => {
+  changed: (structural, path, dirty = true) => {
     if (dirty) ed.dirty = true;
+    if (path) ed.touched.add(path);
+    if (path === "display.game" || path === "display.skin" || path === "kind") renameDefault();
     if (structural) renderSteps();
     refreshActions();
     schedule();
   },
 };
+
+// A new activity's name follows the game picked while nobody has typed one.
+const GAME_NAMES = ["new_name", "new_name_candy", "new_name_wheel", "new_name_grid", "new_name_scratch", "new_name_pass"];
+function renameDefault() {
+  const cfg = ed.cfg;
+  if (ed.id !== null || typeof cfg.name !== "string" || !GAME_NAMES.some((k) => t(`console.${k}`) === cfg.name)) return;
+  const game = cfg.display?.game || { time: "rain", count: "pass", amount: "scratch" }[cfg.kind];
+  const key = game === "rain" ? (cfg.display?.skin === "candy" ? "new_name_candy" : "new_name") : `new_name_${game}`;
+  cfg.name = t(`console.${key}`);
+  for (const input of document.querySelectorAll('#editor-form [data-path^="name."]')) input.value = input.lang === (document.documentElement.lang.startsWith("zh") ? "zh-CN" : "en") ? cfg.name : "";
+}
 
 function template() {
   const today = new Date();
@@ -77,8 +92,32 @@ function clearErrors() {
   $("#errors").textContent = "";
 }
 
-function showError(field, message, jump) {
+// The server's message in plain words: "Required." rather than
+// "sessions[0].pools[0].prizes[2].name: String should have at least 1 character".
+export function human(path, message) {
+  let text = String(message || "");
+  if (path && text.startsWith(path)) text = text.slice(path.length).replace(/^[:\s]+/, "");
+  const pct = /\.probability$/.test(path);
+  const rules = [
+    [/^(String )?should have at least 1 characters?|^Field required/i, () => t("console.v_required")],
+    [/should have at most (\d+) characters?/i, (m) => t("console.v_max_chars", { n: m[1] })],
+    [/less than or equal to ([\d.]+)/i, (m) => (pct ? t("console.v_at_most_pct", { n: Number(m[1]) * 100 }) : t("console.v_at_most", { n: m[1] }))],
+    [/greater than or equal to ([\d.]+)/i, (m) => t("console.v_at_least", { n: m[1] })],
+    [/valid (integer|number)|unable to parse/i, () => t("console.v_number")],
+  ];
+  for (const [re, say] of rules) {
+    const m = re.exec(text);
+    if (m) return say(m);
+  }
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+// An error the operator should see now: of a field they changed, or after Next or Save.
+const due = (path) => ed.showAll || [...ed.touched].some((p) => p === path || path.startsWith(`${p}.`) || path.startsWith(`${p}[`) || p.startsWith(`${path}.`));
+
+function showError(field, raw, jump) {
   const path = (field || "").replace(/^config\.?/, "");
+  const message = human(path, raw);
   const step = stepOf(path);
   $(`#view-editor .steps button[data-step="${step}"]`)?.classList.add("has-error");
   if (jump) go(step);
@@ -118,8 +157,8 @@ async function plan() {
   } catch (e) {
     if (seq !== ed.seq) return;
     clearErrors();
-    if (e.status === 422) showError(e.field, e.message, false);
-    else $("#errors").textContent = failure(e);
+    if (e.status === 422 && due((e.field || "").replace(/^config\.?/, ""))) showError(e.field, e.message, false);
+    else if (e.status !== 422) $("#errors").textContent = failure(e);
   }
 }
 
@@ -168,6 +207,7 @@ function refreshActions() {
 
 async function save() {
   clearErrors();
+  ed.showAll = true;
   try {
     const rec = ed.id === null ? await api("POST", "/v1/admin/activities", ed.cfg) : await api("PUT", `/v1/admin/activities/${ed.id}`, ed.cfg);
     ed.dirty = false;
@@ -178,6 +218,7 @@ async function save() {
     if (ed.id !== rec.id) {
       flash(saved, false, true);
       ed.keep = true;
+      ed.id = rec.id; // so the reload keeps the step the operator is on
       location.hash = `#/edit/${rec.id}`; // the router loads it back
     } else {
       flash(saved);
@@ -298,6 +339,7 @@ async function show(name, arg) {
     Object.assign(ed, { id: null, rec: null, cfg });
   }
   Object.assign(ed, { step, session: keep ? ed.session : 0, dirty: name === "new", plan: keep ? ed.plan : null });
+  if (!keep) Object.assign(ed, { touched: new Set(), showAll: false });
   const tabs = el(
     "div",
     { class: "steps", role: "tablist", "aria-label": t("console.steps") },
@@ -337,7 +379,7 @@ async function show(name, arg) {
       "div",
       { class: "row step-nav" },
       el("button", { type: "button", id: "back", onclick: () => go(ed.step - 1) }, t("console.back")),
-      el("button", { type: "button", id: "next", class: "dark", onclick: () => go(ed.step + 1) }, t("console.next")),
+      el("button", { type: "button", id: "next", class: "dark", onclick: () => ((ed.showAll = true), go(ed.step + 1), plan()) }, t("console.next")),
     ),
     jsonDialog(),
   );

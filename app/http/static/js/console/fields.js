@@ -37,6 +37,11 @@ let serial = 0;
 const READ = {
   text: (v) => (v === "" ? undefined : v),
   required: (v) => v,
+  // A time of day: "15:45" is taken as "15:45:00" (the API wants HH:MM:SS).
+  tod: (v) => {
+    const m = /^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$/.exec(v);
+    return m ? `${m[1].padStart(2, "0")}:${m[2]}:${m[3] ?? "00"}` : v.trim();
+  },
   int: (v) => (v.trim() === "" ? undefined : Number(v)),
   float: (v) => (v.trim() === "" ? undefined : Number(v)),
   // Shown as a percentage, kept as a decimal with the server's precision (10^-9).
@@ -180,10 +185,14 @@ export function stepOf(path) {
   return 1;
 }
 
-export const TIME = "^([01]\\d|2[0-3]):[0-5]\\d:[0-5]\\d$|^24:00:00$";
-export const secondsOf = (hms) => {
-  const [h, m, s] = (hms || "0:0:0").split(":").map(Number);
-  return h * 3600 + m * 60 + (s || 0);
+// HH:MM or HH:MM:SS (HH:MM is saved with :00), 24:00 for midnight at the end.
+export const TIME = "^\\s*([01]?\\d|2[0-3]):[0-5]\\d(:[0-5]\\d)?\\s*$|^\\s*24:00(:00)?\\s*$";
+// Seconds since midnight, or null for anything that is not a time (never NaN).
+export const secondsOf = (text) => {
+  const m = /^\s*(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$/.exec(text || "");
+  if (!m) return null;
+  const sec = Number(m[1]) * 3600 + Number(m[2]) * 60 + Number(m[3] || 0);
+  return Number(m[2]) < 60 && Number(m[3] || 0) < 60 && sec <= 86400 ? sec : null;
 };
 export const hms = (sec) => [Math.floor(sec / 3600), Math.floor((sec % 3600) / 60), sec % 60].map((n) => String(n).padStart(2, "0")).join(":");
 

@@ -119,7 +119,7 @@ export function budgetFigures(plan) {
   if (!b) return el("p", { class: "hint" }, t("console.budget_none"));
   const first = b.rounds[0];
   const perPrize = first
-    ? el(
+    ? el("div", { class: "scroll", tabindex: "0", role: "region", "aria-label": t("console.budget_first", { round: first.round }) }, el(
         "table",
         { id: "budget-first" },
         el("caption", {}, t("console.budget_first", { round: first.round })),
@@ -145,7 +145,7 @@ export function budgetFigures(plan) {
               ),
             ),
         ),
-      )
+      ))
     : null;
   const rounds = el(
     "details",

@@ -1,6 +1,7 @@
 // The five configuration steps as forms (the universal lottery tool's back
 // office): activity → sessions and limits → prizes → probability → even award.
 import { el, inLanguage, percent, t } from "../common.js";
+import { flash } from "./state.js";
 import { TIME, button, field, getAt, hms, localField, radios, secondsOf, setAt, zoneList } from "./fields.js";
 
 const GAMES = ["rain", "wheel", "grid", "scratch", "pass"];
@@ -117,8 +118,8 @@ export function sessionsStep(ctx) {
       "div",
       { class: "session-row", "data-path": `sessions[${i}]` },
       el("span", { class: "session-name" }, t("console.session_n", { n: i + 1 })),
-      field(ctx, `sessions[${i}].start`, t("console.session_start"), { pattern: TIME, placeholder: "HH:MM:SS", kind: "required" }),
-      field(ctx, `sessions[${i}].end`, t("console.session_end"), { pattern: TIME, placeholder: "HH:MM:SS", kind: "required" }),
+      field(ctx, `sessions[${i}].start`, t("console.session_start"), { pattern: TIME, placeholder: "HH:MM", kind: "tod" }),
+      field(ctx, `sessions[${i}].end`, t("console.session_end"), { pattern: TIME, placeholder: "HH:MM", kind: "tod" }),
       cfg.sessions.length > 1
         ? button(t("console.remove"), () => {
             cfg.sessions.splice(i, 1);
@@ -133,8 +134,10 @@ export function sessionsStep(ctx) {
     t("console.add_session"),
     () => {
       const last = cfg.sessions[cfg.sessions.length - 1];
-      const start = Math.min(secondsOf(last.end) + 3600, 86400 - 120);
-      const length = Math.max(60, secondsOf(last.end) - secondsOf(last.start));
+      // A session an hour after the last one, as long; from 10:00 when the last is not a time yet.
+      const end = secondsOf(last.end) ?? 36000;
+      const start = Math.min(end + 3600, 86400 - 120);
+      const length = Math.max(60, end - (secondsOf(last.start) ?? end - 3600));
       cfg.sessions.push({ ...structuredClone(last), start: hms(start), end: hms(Math.min(start + length, 86400)) });
       ctx.changed(true);
     },
@@ -264,6 +267,7 @@ export function prizesStep(ctx) {
       ? button(t("console.copy_to_all"), () => {
           for (const [i, s] of cfg.sessions.entries()) if (i !== si) s.pools = structuredClone(session.pools);
           ctx.changed(true);
+          flash(t("console.copied_to_all", { n: cfg.sessions.length - 1, session: si + 1 }));
         }, "small")
       : null;
   return [el("p", { class: "hint" }, t(`console.prizes_hint_${cfg.kind}`)), sessionTabs(ctx), pools, el("div", { class: "row" }, addPool, copy)];
@@ -287,7 +291,12 @@ function oddsSummary(ctx, base, pool) {
     { class: over ? "error remainder" : "remainder", "data-path": `${base}.remainder` },
     over ? t("console.over_one", { sum: percent(sum) }) : t("console.remainder", { p: percent(Math.max(0, 1 - sum)) }),
   );
-  return [bar, text];
+  // A prize nobody can win is almost always a chance not typed in yet.
+  const zero = winnable.filter((p) => !(Number(p.probability) > 0));
+  const warn = zero.length
+    ? el("p", { class: "warn zero-chance", role: "note" }, t("console.zero_chance", { names: zero.map((p) => inLanguage(p.name) || p.key).join(", ") }))
+    : null;
+  return [bar, text, warn];
 }
 
 function odds(ctx, base, pool) {
@@ -386,7 +395,7 @@ export function releaseStep(ctx) {
         ),
         button(t("console.add_time"), () => {
           const last = cfg.release.at[cfg.release.at.length - 1];
-          cfg.release.at.push([hms(Math.min(secondsOf(last[0]) + 600, 86399)), 1]);
+          cfg.release.at.push([hms(Math.min((secondsOf(last[0]) ?? 0) + 600, 86399)), 1]);
           ctx.changed(true);
         }, "small"),
       )
