@@ -3,9 +3,14 @@ prizes, and the user lookup for disputes (SPEC §3)."""
 
 from __future__ import annotations
 
+import csv
+import io
+from typing import Literal
+
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.domain.errors import ValidationFailed
 from app.domain.operators import Can
 from app.http.bodies import (
     DeliveryBody,
@@ -18,6 +23,7 @@ from app.http.bodies import (
 from app.http.endpoint import BODY_ERRORS, Endpoints, actor, as_player, services
 from app.http.errors import JSON
 from app.http.responses import support as rs
+from app.http.spreadsheet import row as safe_row
 
 endpoint = Endpoints()
 
@@ -95,3 +101,36 @@ async def user_lookup(request: Request) -> Response:
     s = services(request)
     user_id: str = request.path_params["user_id"]
     return JSON(rs.user_lookup(await s.support.lookup(user_id[:64])))
+
+
+@endpoint(
+    "GET",
+    "/v1/admin/activities/{id:rowid}/report",
+    "Per campaign day: draws, players, wins and their cost per prize",
+    auth="operator",
+    can=Can.READ,
+    response=rs.Report,
+    csv=True,
+    errors=(404, 422, 503),
+    query=(("format", Literal["json", "csv"]),),
+)
+async def report(request: Request) -> Response:
+    s = services(request)
+    aid: int = request.path_params["id"]
+    fmt = request.query_params.get("format", "json")
+    if fmt not in ("json", "csv"):
+        raise ValidationFailed("format: expected json or csv", field="format")
+    rep = await s.support.report(aid)
+    if fmt == "json":
+        return JSON(rs.report(aid, rep))
+    fields, rows = rs.report_csv(rep)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(safe_row(row))
+    return Response(
+        out.getvalue(),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="report-{aid}.csv"'},
+    )

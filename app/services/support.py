@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from app.domain import reports
 from app.domain.audit import Actor
 from app.domain.errors import NotFound
 from app.domain.records import DeliveryRecord, GrantRecord, StoredDraw
@@ -52,6 +53,17 @@ class Support:
         self.grants = grants
         self.runtimes = runtimes
         self.clock = clock
+
+    # -- reports ----------------------------------------------------------------------
+
+    async def report(self, activity_id: ActivityId) -> reports.Report:
+        """Per campaign day: draws, players, wins and their cost per prize
+        (unit costs from the latest version of the configuration)."""
+        rec = await self.db.activities.get(activity_id)
+        if rec is None:
+            raise NotFound(f"activity {activity_id} does not exist", code="activity_not_found")
+        days, wins = await self.db.reports.daily(activity_id)
+        return reports.build(rec.config, days, wins)
 
     # -- deliveries ------------------------------------------------------------------
 

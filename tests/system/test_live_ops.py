@@ -178,6 +178,9 @@ async def test_codes_deliveries_and_the_user_lookup_in_the_console(
                 await expect(page.locator("#codes-result")).to_have_text(
                     console_says(lang, "codes_duplicate")
                 )
+            # The daily report: today, and the total.
+            await expect(page.locator("#report-table tbody tr")).to_have_count(2)
+            await expect(page.locator("#report .report-bars .day")).to_have_count(1)
             row = page.locator(f'#deliveries-list tr[data-draw="{won["draw_id"]}"]')
             await expect(row).to_contain_text(console_says(lang, "delivery_address_given"))
             await expect(row).to_contain_text("1 Garden Road")

@@ -6,7 +6,9 @@ from typing import Literal
 
 from typing_extensions import TypedDict
 
+from app.domain import reports
 from app.domain.records import DeliveryRecord, StoredDraw
+from app.domain.text import Localized
 from app.http.responses.common import utc
 from app.http.responses.draws import Grant, HistoryEntry, delivery_status, grant, history_entry
 from app.services.support import UserFile
@@ -131,3 +133,77 @@ def user_lookup(f: UserFile) -> UserLookup:
             for u in f.limits
         ],
     }
+
+
+# -- the daily report -------------------------------------------------------------------
+
+
+class ReportPrize(TypedDict):
+    key: str
+    name: Localized  # as configured
+    wins: int
+    cost: float | None  # wins × the prize's unit cost; None without a cost
+
+
+class ReportDay(TypedDict):
+    day: str  # YYYY-MM-DD, the campaign day (its own time zone)
+    draws: int
+    players: int  # distinct users who drew that day
+    wins: int
+    cost: float | None
+    prizes: list[ReportPrize]
+
+
+class Report(TypedDict):
+    activity_id: int
+    days: list[ReportDay]  # oldest first; days without a draw are left out
+    draws: int
+    wins: int
+    cost: float | None
+    prizes: list[ReportPrize]  # totals
+
+
+def _prizes(lines: tuple[reports.PrizeLine, ...]) -> list[ReportPrize]:
+    return [{"key": p.key, "name": p.name, "wins": p.wins, "cost": p.cost} for p in lines]
+
+
+def report(activity_id: int, rep: reports.Report) -> Report:
+    return {
+        "activity_id": activity_id,
+        "days": [
+            {
+                "day": d.day.isoformat(),
+                "draws": d.draws,
+                "players": d.players,
+                "wins": d.wins,
+                "cost": d.cost,
+                "prizes": _prizes(d.prizes),
+            }
+            for d in rep.days
+        ],
+        "draws": rep.draws,
+        "wins": rep.wins,
+        "cost": rep.cost,
+        "prizes": _prizes(rep.prizes),
+    }
+
+
+def report_csv(rep: reports.Report) -> tuple[list[str], list[dict[str, object]]]:
+    """One row per day: its totals, then each prize's wins and cost."""
+    keys = [p.key for p in rep.prizes]
+    fields = ["day", "draws", "players", "wins", "cost"]
+    fields += [f"{col}:{k}" for k in keys for col in ("wins", "cost")]
+    rows: list[dict[str, object]] = []
+    for d in rep.days:
+        row: dict[str, object] = {
+            "day": d.day.isoformat(),
+            "draws": d.draws,
+            "players": d.players,
+            "wins": d.wins,
+            "cost": d.cost,
+        }
+        for p in d.prizes:
+            row[f"wins:{p.key}"] = p.wins
+            row[f"cost:{p.key}"] = p.cost
+        rows.append(row)
+    return fields, rows

@@ -32,6 +32,7 @@ from app.store.sql.guard import Guard
 from app.store.sql.lotteries import Lotteries
 from app.store.sql.notices import Notices
 from app.store.sql.operators import Operators
+from app.store.sql.reports import Reports
 
 
 class Database(Connection):
@@ -49,3 +50,4 @@ class Database(Connection):
         self.audit = AuditLog(self)
         self.codes = PrizeCodes(self)
         self.deliveries = Deliveries(self)
+        self.reports = Reports(self)

@@ -1,6 +1,6 @@
 // After publish: redemption codes and deliveries of a live activity, and the
 // user lookup for disputes (#/users/<user_id>).
-import { $, el, inLanguage, t, when } from "../common.js";
+import { $, el, inLanguage, number, t, when } from "../common.js";
 import { table } from "./admin.js";
 import { confirmWith } from "./confirm.js";
 import { api, can, failure, flash, views } from "./state.js";
@@ -102,9 +102,57 @@ async function deliveriesCard(id, a) {
   return box;
 }
 
+// -- the daily report --------------------------------------------------------------
+
+const money = (n) => (n === null ? "–" : number(n, 2));
+
+// Draws and wins per day as bars (the table below carries the same numbers).
+function reportBars(days) {
+  const top = Math.max(1, ...days.map((d) => d.draws));
+  return el(
+    "div",
+    { class: "report-bars", "aria-hidden": "true" },
+    days.map((d) =>
+      el(
+        "div",
+        { class: "day", title: `${d.day}: ${number(d.draws)} / ${number(d.wins)}` },
+        el("div", { class: "bars" }, el("span", { class: "draws", style: { height: `${(d.draws / top) * 100}%` } }), el("span", { class: "wins", style: { height: `${(d.wins / top) * 100}%` } })),
+        el("span", { class: "label" }, d.day.slice(5)),
+      ),
+    ),
+  );
+}
+
+async function reportCard(id) {
+  const rep = await api("GET", `/v1/admin/activities/${id}/report`);
+  const heads = [t("console.report_day"), t("console.report_draws"), t("console.report_players"), t("console.report_wins"), t("console.report_cost"), ...rep.prizes.map((p) => inLanguage(p.name))];
+  const line = (label, d) => el("tr", {}, el("th", { scope: "row" }, label), el("td", {}, number(d.draws)), el("td", {}, d.players === undefined ? "–" : number(d.players)), el("td", {}, number(d.wins)), el("td", {}, money(d.cost)), d.prizes.map((p) => el("td", {}, `${number(p.wins)}${p.cost === null ? "" : ` · ${money(p.cost)}`}`)));
+  const rows = [...rep.days.map((d) => line(d.day, d)), ...(rep.days.length ? [line(t("console.report_total"), rep)] : [])];
+  const download = el("button", { type: "button", id: "report-csv" }, t("console.report_csv"));
+  download.addEventListener("click", async () => {
+    const resp = await fetch(`/v1/admin/activities/${id}/report?format=csv`, { credentials: "same-origin" });
+    if (!resp.ok) return flash(t("common.http_error", { status: resp.status }), true);
+    const url = URL.createObjectURL(await resp.blob());
+    const link = el("a", { href: url, download: `report-${id}.csv` });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    URL.revokeObjectURL(url);
+  });
+  return el(
+    "section",
+    { id: "report", class: "card" },
+    el("div", { class: "row" }, el("h2", { class: "grow" }, t("console.report_title")), download),
+    el("p", { class: "hint" }, t("console.report_what")),
+    rep.days.length ? [reportBars(rep.days), el("p", { class: "hint legend" }, el("span", { class: "key draws" }), t("console.report_draws"), " ", el("span", { class: "key wins" }), t("console.report_wins"))] : null,
+    table("report-table", heads, rows, t("console.report_empty"), t("console.report_title")),
+  );
+}
+
 // The live view's cards after publish (live.js).
 export async function afterPublish(id, a) {
-  return [codesCard(id, a), await deliveriesCard(id, a).catch((e) => el("p", { class: "error" }, failure(e)))].filter(Boolean);
+  const failed = (e) => el("p", { class: "error" }, failure(e));
+  return [await reportCard(id).catch(failed), codesCard(id, a), await deliveriesCard(id, a).catch(failed)].filter(Boolean);
 }
 
 // -- user lookup ------------------------------------------------------------------
