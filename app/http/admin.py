@@ -134,7 +134,7 @@ async def list_activities(request: Request) -> Response:
     if status is not None and status not in STATUSES:
         raise ValidationFailed(f"status: expected one of {', '.join(STATUSES)}", field="status")
     recs = await s.activities.latest(limit, offset, status)
-    return JSON({"activities": [r.admin_activity(rec) for rec in recs]})
+    return JSON({"activities": [r.admin_activity(rec, s.clock.now_ms()) for rec in recs]})
 
 
 @endpoint(
@@ -164,7 +164,11 @@ async def preview_activity(request: Request) -> Response:
 )
 async def archive_activity(request: Request) -> Response:
     s, by = services(request), actor(request)
-    return JSON(r.admin_activity(await s.activities.archive(request.path_params["id"], by)))
+    return JSON(
+        r.admin_activity(
+            await s.activities.archive(request.path_params["id"], by), s.clock.now_ms()
+        )
+    )
 
 
 @endpoint(
@@ -179,7 +183,7 @@ async def archive_activity(request: Request) -> Response:
 async def restore_activity(request: Request) -> Response:
     s, by = services(request), actor(request)
     rec = await s.activities.archive(request.path_params["id"], by, restore=True)
-    return JSON(r.admin_activity(rec))
+    return JSON(r.admin_activity(rec, s.clock.now_ms()))
 
 
 @endpoint(
@@ -213,7 +217,7 @@ async def outcomes(request: Request) -> Response:
 async def create_activity(request: Request) -> Response:
     s, by = services(request), actor(request)
     rec = await s.activities.create(await read_json(request), by)
-    return JSON(r.admin_activity(rec), status_code=201)
+    return JSON(r.admin_activity(rec, s.clock.now_ms()), status_code=201)
 
 
 @endpoint(
@@ -227,7 +231,9 @@ async def create_activity(request: Request) -> Response:
 )
 async def get_activity(request: Request) -> Response:
     s = services(request)
-    return JSON(r.admin_activity(await s.activities.get(request.path_params["id"])))
+    return JSON(
+        r.admin_activity(await s.activities.get(request.path_params["id"]), s.clock.now_ms())
+    )
 
 
 @endpoint(
@@ -243,7 +249,7 @@ async def get_activity(request: Request) -> Response:
 async def replace_activity(request: Request) -> Response:
     s, by = services(request), actor(request)
     rec = await s.activities.replace(request.path_params["id"], await read_json(request), by)
-    return JSON(r.admin_activity(rec))
+    return JSON(r.admin_activity(rec, s.clock.now_ms()))
 
 
 @endpoint(
@@ -295,7 +301,7 @@ async def add_codes(request: Request) -> Response:
 async def pause(request: Request) -> Response:
     s, by = services(request), actor(request)
     rec = await s.activities.pause(request.path_params["id"], by, paused=True)
-    return JSON(r.admin_activity(rec))
+    return JSON(r.admin_activity(rec, s.clock.now_ms()))
 
 
 @endpoint(
@@ -310,7 +316,7 @@ async def pause(request: Request) -> Response:
 async def resume(request: Request) -> Response:
     s, by = services(request), actor(request)
     rec = await s.activities.pause(request.path_params["id"], by, paused=False)
-    return JSON(r.admin_activity(rec))
+    return JSON(r.admin_activity(rec, s.clock.now_ms()))
 
 
 @endpoint(

@@ -53,6 +53,8 @@ READ_ONLY_FIELDS = (
     "pending_version",
     "published_version",
     "config_hash",
+    "started",
+    "live",
     "paused",
 )
 LEASE_TTL_MS = 120_000  # longer than the largest publish takes (docs/api.md)

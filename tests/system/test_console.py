@@ -157,6 +157,11 @@ async def test_a_campaign_through_the_forms_alone(
         await expect(page.locator("#editor-title")).to_contain_text("Forms-only rain")
         aid = int(re.search(r"#/edit/(\d+)", page.url).group(1))  # type: ignore[union-attr]
         await page.click("#publish")
+        confirm = page.locator("#confirm-dialog")
+        await expect(confirm).to_contain_text("Rounds: 2.")  # a summary before money moves
+        await expect(confirm).to_contain_text("Players can draw from the first round's start.")
+        await shoot(page, artifacts, "console-publish-confirm-en-desktop", full=False)
+        await page.click("#confirm-yes")
         await expect(page.locator("#live-title")).to_contain_text("Forms-only rain")
         numbers = page.locator('.stock[data-prize="gold"] .numbers')
         await expect(numbers).to_have_text("0 won / 3 released / 3")
@@ -425,6 +430,10 @@ async def test_an_edit_of_a_live_activity_waits_for_publish(
                 assert live.json().get("name") == live_name, live.text
             await page.goto(f"{server}/console#/edit/{aid}")
             await page.click("#publish")
+            confirm = page.locator("#confirm-dialog")  # the change against the live version
+            await expect(confirm).to_contain_text(f"{live_name} → Next week's rain ({device})")
+            await shoot(page, artifacts, f"console-publish-diff-{lang}-{device}", full=False)
+            await page.click("#confirm-yes")
             await expect(page.locator("#flash")).to_contain_text(str(aid))
             await page.goto(f"{server}/console#/activities")
             await expect(row.locator(".badge.changes")).to_have_count(0)
@@ -479,3 +488,37 @@ async def test_the_form_fixes_of_issue_25(
         assert width <= 0, f"{width}px of sideways scroll"
         await accessible(page)
         watch.expect("status of 422")  # the previews of the emptied name
+
+
+@pytest.mark.parametrize(("lang", "phone"), [("en", False), ("zh-CN", True)])
+async def test_a_started_activity_shows_its_locks_and_a_topup_asks_first(
+    server: str, browser: Browser, artifacts: Path, lang: str, phone: bool
+) -> None:
+    says = i18n.section(lang, "console")
+    aid = await publish(server, all_day([gift("g", 5, 0.5)], name=f"Started rain {lang}"))
+    device = "phone" if phone else "desktop"
+    async with opened(browser, lang=lang, phone=phone) as (_, page, watch):
+        await page.goto(f"{server}/console")
+        await sign_in(page)
+        await page.goto(f"{server}/console#/edit/{aid}")
+        await expect(page.locator("#editor-locked")).to_be_visible()
+        await expect(page.locator(path("name", lang))).to_be_enabled()  # before typing anything
+        await expect(page.locator(path("start_date"))).to_be_disabled()
+        await page.click("#next")
+        await expect(page.locator(path("limits.per_round"))).to_be_disabled()
+        await accessible(page)
+        await shoot(page, artifacts, f"console-locked-{lang}-{device}")
+        await page.goto(f"{server}/console#/live/{aid}")
+        await expect(page.locator("#topup-prize option")).to_have_count(1)
+        await page.fill("#topup-add", "7")
+        await page.click("#topup button[type=submit]")
+        confirm = page.locator("#confirm-dialog")
+        await expect(confirm).to_contain_text(says["confirm_topup_what"])
+        await page.click("#confirm-no")  # nothing added
+        async with httpx.AsyncClient(base_url=server, headers=ADMIN) as c:
+            stats = (await c.get(f"/v1/admin/activities/{aid}/stats")).json()
+            assert stats["rounds"][0]["prizes"][0]["quantity"] == 5, stats
+        await page.click("#topup button[type=submit]")
+        await page.click("#confirm-yes")
+        await expect(page.locator("#flash")).to_contain_text("12")
+        watch.expect()

@@ -10,6 +10,7 @@ from typing_extensions import TypedDict
 from app.domain.activity import config_hash
 from app.domain.records import ActivityRecord, BlacklistEntry, StoredDraw
 from app.domain.runtime import Runtime, iso, remaining
+from app.domain.schedule import activity_window
 from app.domain.text import Localized
 from app.domain.types import Kind, RoundPlan, RoundStats
 from app.http.responses.common import WithConfig, mask, utc
@@ -101,6 +102,8 @@ class AdminActivityMeta(TypedDict):
     updated_at: str | None
     published_at: str | None
     paused: bool  # the emergency stop: every draw is refused (SPEC §3)
+    started: bool  # the live version has started: only names, texts, display, a later end
+    live: dict[str, Any] | None  # the live version's configuration while a newer one waits
 
 
 AdminActivity = Annotated[AdminActivityMeta, WithConfig()]
@@ -110,7 +113,8 @@ class Activities(TypedDict):
     activities: list[AdminActivity]
 
 
-def admin_activity(rec: ActivityRecord) -> dict[str, Any]:
+def admin_activity(rec: ActivityRecord, now_ms: int) -> dict[str, Any]:
+    live = rec.live_config
     meta: AdminActivityMeta = {
         "id": rec.id,
         "status": rec.status,
@@ -123,6 +127,13 @@ def admin_activity(rec: ActivityRecord) -> dict[str, Any]:
         "updated_at": utc(rec.updated_at),
         "published_at": utc(rec.published_at),
         "paused": rec.paused,
+        # Once the live version has started, only some fields may change (SPEC §3).
+        "started": live is not None and now_ms >= activity_window(live)[0],
+        "live": (
+            live.model_dump(mode="json", exclude_none=True)
+            if live is not None and rec.published_version != rec.version
+            else None
+        ),
     }
     return {**meta, **rec.config.model_dump(mode="json", exclude_none=True)}
 

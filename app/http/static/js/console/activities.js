@@ -3,7 +3,7 @@ import { $, el, inLanguage, t, when } from "../common.js";
 import { api, can, failure, flash, views } from "./state.js";
 
 const FILTERS = ["", "draft", "pending_approval", "published", "archived"];
-const READ_ONLY = ["id", "status", "version", "created_at", "updated_at", "published_at", "pending_by", "pending_version", "published_version", "config_hash", "paused"];
+const READ_ONLY = ["id", "status", "version", "created_at", "updated_at", "published_at", "pending_by", "pending_version", "published_version", "config_hash", "paused", "started", "live"];
 let filter = "";
 
 export const badge = (status) => el("span", { class: `badge ${status}` }, t(`console.status_${status}`));

@@ -2,8 +2,10 @@
 // and the budget; save, publish, approve; JSON import and export for power
 // users. The server validates (the same rules as saving) while the operator
 // types, and each error is shown at its field.
-import { $, $$, el, inLanguage, t } from "../common.js";
+import { $, $$, el, inLanguage, number, t } from "../common.js";
 import { badge, unpublished, configOf } from "./activities.js";
+import { differences, lockStarted } from "./changes.js";
+import { confirmWith } from "./confirm.js";
 import { stepOf } from "./fields.js";
 import { budgetFigures, budgetPanel, calendar } from "./review.js";
 import { api, can, failure, flash, views } from "./state.js";
@@ -191,6 +193,7 @@ function renderSteps() {
       return sec;
     }),
   );
+  $("#editor-locked").hidden = !lockStarted(ed.rec, form);
   go(open);
 }
 
@@ -232,7 +235,23 @@ async function save() {
   }
 }
 
+// What a publisher confirms: the rounds, the budget, and what changes against the live version.
+async function confirmPublish(path) {
+  const lines = [];
+  const p = ed.plan;
+  if (p) lines.push(t("console.confirm_rounds", { n: number(p.rounds_total) }));
+  if (p?.budget) lines.push(t("console.confirm_budget", { cost: number(p.budget.expected_cost, 2), players: number(ed.budget.players) }));
+  const before = ed.rec?.live;
+  if (before) {
+    const changed = differences(before, ed.cfg);
+    lines.push(changed.length ? t("console.confirm_changes", { v: ed.rec.published_version }) : t("console.confirm_no_changes"));
+    lines.push(...changed);
+  } else if (!ed.rec?.published_version) lines.push(t("console.confirm_first"));
+  return confirmWith({ title: t(path === "approve" ? "console.confirm_approve" : "console.confirm_publish", { id: ed.id, version: ed.rec?.version }), lines, ok: t(path === "approve" ? "console.approve" : "console.publish") });
+}
+
 async function publish(path) {
+  if (!(await confirmPublish(path))) return;
   try {
     // An approval names the exact version it approves (SPEC §8).
     const body = path === "approve" ? { version: ed.rec.pending_version, config_hash: ed.rec.config_hash } : undefined;
@@ -372,6 +391,7 @@ async function show(name, arg) {
         el("button", { type: "button", id: "approve", class: "primary", hidden: true, onclick: () => publish("approve") }, t("console.approve")),
       ),
     ),
+    el("p", { id: "editor-locked", class: "locked-banner", hidden: true }, t("console.locked_started")),
     tabs,
     el("p", { id: "errors", class: "error", role: "alert" }),
     el("form", { id: "editor-form", novalidate: true, onsubmit: (ev) => ev.preventDefault() }, el("fieldset", { disabled: !can("editor") })),

@@ -185,6 +185,13 @@ function topupForm() {
   const form = el("form", { id: "topup", class: "row" }, el("span", {}, t("console.topup")), prize, add, el("button", { type: "submit" }, t("console.topup_do")));
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();
+    const n = Number(add.value);
+    const ok = await confirmWith({
+      title: t("console.confirm_topup", { n: number(n), prize: prize.selectedOptions[0]?.textContent || prize.value, round: s.round }),
+      lines: [t("console.confirm_topup_what")],
+      ok: t("console.topup_do"),
+    });
+    if (!ok) return;
     try {
       const done = await api("POST", `/v1/admin/activities/${s.id}/stock`, { round: s.round, prize: prize.value, add: Number(add.value) });
       flash(t("console.topped_up", { prize: done.prize, quantity: done.quantity }));
