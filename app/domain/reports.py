@@ -53,6 +53,15 @@ class Report:
     prizes: tuple[PrizeLine, ...]  # totals per prize
 
 
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """A round's saved draws in one step of time (the live charts' history)."""
+
+    at_ms: int  # the step's start
+    draws: int
+    wins: dict[str, int]  # prize key → wins in the step
+
+
 def _catalogue(cfg: ActivityConfig) -> dict[str, tuple[Localized, float | None]]:
     """Each winnable prize once, by key: its name and unit cost (the first
     session that names it decides)."""

@@ -134,3 +134,23 @@ async def report(request: Request) -> Response:
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": f'attachment; filename="report-{aid}.csv"'},
     )
+
+
+@endpoint(
+    "GET",
+    "/v1/admin/activities/{id:rowid}/history",
+    "A round's saved draws and wins over its last minutes, in 10 s steps (the live charts' start)",
+    auth="operator",
+    can=Can.READ,
+    response=rs.RoundHistory,
+    errors=(404, 422, 503),
+    query=(("round", str), ("minutes", int)),
+)
+async def round_history(request: Request) -> Response:
+    s = services(request)
+    ref = request.query_params.get("round")
+    if not ref:
+        raise ValidationFailed("round: required (a round id, or its YYYYMMDD:i)", field="round")
+    minutes = query_int(request, "minutes", 10, 1, 60)
+    round_id, samples = await s.support.recent(request.path_params["id"], ref, minutes)
+    return JSON(rs.round_history(round_id, 10_000, samples))

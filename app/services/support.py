@@ -65,6 +65,20 @@ class Support:
         days, wins = await self.db.reports.daily(activity_id)
         return reports.build(rec.config, days, wins)
 
+    async def recent(
+        self, activity_id: ActivityId, round_ref: str, minutes: int, step_ms: int = 10_000
+    ) -> tuple[str, list[reports.Sample]]:
+        """A round's saved draws over its last ``minutes`` (up to now), for the
+        live charts to start from instead of empty."""
+        rt = await self.runtimes.get(activity_id)
+        rnd = rt.round_of(round_ref)
+        if rnd is None:
+            raise NotFound(
+                f"activity {activity_id} has no round {round_ref!r}", code="round_not_found"
+            )
+        since = min(self.clock.now_ms(), rnd.end_ms) - minutes * 60_000
+        return rnd.round_id, await self.db.reports.recent(rnd.round_id, since, step_ms)
+
     # -- deliveries ------------------------------------------------------------------
 
     async def _physical_win(self, draw_id: str, user_id: str | None) -> StoredDraw:

@@ -79,3 +79,27 @@ async def test_bad_requests_are_refused(make_service: ServiceFactory, http: Http
     assert_error(await client.get(f"/v1/admin/activities/{aid}/report?format=xls", headers=H), 422)
     assert_error(await client.get("/v1/admin/activities/987654/report", headers=H), 404)
     assert_error(await client.get(f"/v1/admin/activities/{aid}/report", headers=bearer("p")), 403)
+
+
+async def test_the_live_charts_start_from_the_rounds_saved_history(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    client = http(make_service(offset_to(local(DAY, 10, 5))))
+    svc = services(client)
+    aid = await made(client, rain([prize("gold", 3, 1.0)], limits={"per_round": 5}))
+    assert (await client.post(f"/v1/admin/activities/{aid}/publish", headers=H)).status_code == 200
+    for user in ("ann", "bob"):
+        for _ in range(2):
+            resp = await client.post("/v1/draw", json={"activity_id": aid}, headers=bearer(user))
+            assert resp.status_code == 200
+    await Worker(svc.settings, svc.redis, svc.db, name="w").drain(30)
+    ref = f"{DAY:%Y%m%d}:0"
+    got = (await client.get(f"/v1/admin/activities/{aid}/history?round={ref}", headers=H)).json()
+    assert got["round_id"] == f"{aid}:{ref}" and got["step_seconds"] == 10
+    assert sum(x["draws"] for x in got["samples"]) == 4
+    assert sum(x["wins"].get("gold", 0) for x in got["samples"]) == 3  # 3 units
+    assert all(x["at"].endswith("0Z") or x["at"].endswith("0.000Z") for x in got["samples"])
+    path = f"/v1/admin/activities/{aid}/history"
+    assert_error(await client.get(path, headers=H), 422)
+    assert_error(await client.get(f"{path}?round=20000101:0", headers=H), 404)
+    assert_error(await client.get(f"{path}?round={ref}&minutes=0", headers=H), 422)

@@ -211,6 +211,11 @@ async def test_a_campaign_through_the_forms_alone(
             refused = await player.post("/v1/draw", json={"activity_id": aid})
             assert refused.status_code == 403 and refused.json()["error"]["code"] == "blacklisted"
         await page.goto(f"{server}/console#/live/{aid}")
+        # Reopened: the wins chart starts from the round's saved history.
+        await expect(page.locator("#chart-wins .plot")).to_have_attribute(
+            "aria-label", re.compile(r"gold 2"), timeout=6_000
+        )
+        await expect(page.locator(".charts-zone")).to_contain_text("UTC")
         await expect(page.locator("#chart-refused .uplot")).to_contain_text(
             "blacklisted", timeout=8_000
         )

@@ -9,7 +9,7 @@ from typing_extensions import TypedDict
 from app.domain import reports
 from app.domain.records import DeliveryRecord, StoredDraw
 from app.domain.text import Localized
-from app.http.responses.common import utc
+from app.http.responses.common import utc, utc_ms
 from app.http.responses.draws import Grant, HistoryEntry, delivery_status, grant, history_entry
 from app.services.support import UserFile
 
@@ -207,3 +207,23 @@ def report_csv(rep: reports.Report) -> tuple[list[str], list[dict[str, object]]]
             row[f"cost:{p.key}"] = p.cost
         rows.append(row)
     return fields, rows
+
+
+class Sample(TypedDict):
+    at: str  # the step's start, UTC
+    draws: int
+    wins: dict[str, int]  # prize key → wins in the step
+
+
+class RoundHistory(TypedDict):
+    round_id: str
+    step_seconds: int
+    samples: list[Sample]  # oldest first; steps without a saved draw are left out
+
+
+def round_history(round_id: str, step_ms: int, samples: list[reports.Sample]) -> RoundHistory:
+    return {
+        "round_id": round_id,
+        "step_seconds": step_ms // 1000,
+        "samples": [{"at": utc_ms(x.at_ms), "draws": x.draws, "wins": x.wins} for x in samples],
+    }

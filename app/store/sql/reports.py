@@ -8,9 +8,10 @@ import datetime as dt
 
 from sqlalchemy import case, distinct, func, select
 
-from app.domain.reports import DayCount, PrizeWins
+from app.domain.reports import DayCount, PrizeWins, Sample
 from app.domain.types import ActivityId
 from app.store.sql.connection import Connection
+from app.store.sql.draws import in_round
 from app.store.sql.models import DrawRow, RoundRow
 
 
@@ -56,3 +57,22 @@ class Reports:
                 if key is not None
             ]
         return counted, prizes
+
+    async def recent(self, round_id: str, since_ms: int, step_ms: int) -> list[Sample]:
+        """The round's saved draws since ``since_ms`` in steps of ``step_ms``,
+        oldest first (steps without a draw left out). A range of the draw_id
+        index: one round's draws."""
+        step = DrawRow.drawn_at_ms - DrawRow.drawn_at_ms % step_ms
+        query = (
+            select(step, DrawRow.won, DrawRow.prize_key, func.count())
+            .where(in_round(round_id), DrawRow.drawn_at_ms >= since_ms)
+            .group_by(step, DrawRow.won, DrawRow.prize_key)
+        )
+        found: dict[int, Sample] = {}
+        async with self.db.session() as s:
+            for at, won, key, n in await s.execute(query):
+                sample = found.setdefault(int(at), Sample(int(at), 0, {}))
+                found[int(at)] = Sample(sample.at_ms, sample.draws + int(n), sample.wins)
+                if won and key is not None:
+                    sample.wins[str(key)] = sample.wins.get(str(key), 0) + int(n)
+        return [found[k] for k in sorted(found)]

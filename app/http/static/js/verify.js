@@ -144,7 +144,9 @@ async function revealed(roundId) {
   const info = await round(roundId);
   if (info.seed) return info;
   roundCache.delete(roundId); // ask again next time: it may have ended by then
-  say(t("verify.not_ended", { end: when(info.end) }), "summary wait");
+  // When, in the campaign's own zone (named), as its rounds are scheduled.
+  const zone = (await activity(activityOf(roundId)).catch(() => null))?.timezone;
+  say(t("verify.not_ended", { end: zone ? `${when(info.end, zone)} (${zone})` : when(info.end) }), "summary wait");
   return null;
 }
 

@@ -33,7 +33,9 @@ function stockBar(p) {
   );
 }
 
-const clock = (sec) => new Date(sec * 1000).toLocaleTimeString(lang, { hour12: false });
+// Chart times in the campaign's zone (named under the charts), like its rounds.
+let chartZone;
+const clock = (sec) => new Intl.DateTimeFormat(lang, { timeZone: chartZone, hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }).format(new Date(sec * 1000));
 
 // One chart: a uPlot over the kept points, rebuilt when its series change.
 class Chart {
@@ -84,6 +86,30 @@ function figure(id, title) {
   return [el("figure", { class: "chart card", id }, el("figcaption", {}, title), box), box];
 }
 
+// The charts start from the round's last ten minutes of saved draws
+// (GET …/history), not empty; released stock has no history (a gap).
+async function seed(s) {
+  let h;
+  try {
+    h = await api("GET", `/v1/admin/activities/${s.id}/history?round=${encodeURIComponent(s.round)}&minutes=10`);
+  } catch {
+    return; // the live samples still come
+  }
+  if (s !== live || s.xs.length || !h.samples.length) return;
+  const keys = [...new Set(h.samples.flatMap((x) => Object.keys(x.wins)))];
+  const cum = {};
+  for (const x of h.samples) {
+    s.xs.push(Date.parse(x.at) / 1000);
+    s.rate.push(x.draws / h.step_seconds);
+    for (const k of keys) {
+      cum[k] = (cum[k] || 0) + (x.wins[k] || 0);
+      (s.won[k] ||= []).push(cum[k]);
+      (s.released[k] ||= []).push(null);
+    }
+  }
+  s.seeded = { n: s.xs.length, cum };
+}
+
 async function tick() {
   const s = live;
   if (!s) return;
@@ -108,6 +134,7 @@ async function tick() {
     s.round = r.round_id;
     s.rounds = stats.rounds;
     chooser();
+    await seed(s);
     return tick();
   }
   const r = stats.rounds[0];
@@ -117,9 +144,17 @@ async function tick() {
   const rate = prev ? Math.max(0, (r.draws - prev.draws) / dt) : 0;
   s.xs.push(now);
   s.rate.push(rate);
+  if (s.seeded) {
+    // The saved history counted wins inside its window only: lift it to today's totals.
+    for (const p of r.prizes) {
+      const lift = Math.max(0, p.won - (s.seeded.cum[p.key] || 0));
+      for (let i = 0; i < s.seeded.n; i++) if (s.won[p.key]?.[i] != null) s.won[p.key][i] += lift;
+    }
+    s.seeded = null;
+  }
   for (const p of r.prizes) {
-    (s.won[p.key] ||= []).push(p.won);
-    (s.released[p.key] ||= []).push(p.released);
+    (s.won[p.key] ||= new Array(s.xs.length - 1).fill(null)).push(p.won);
+    (s.released[p.key] ||= new Array(s.xs.length - 1).fill(null)).push(p.released);
   }
   const refusals = Object.entries(outcomes.outcomes).filter(([code]) => code !== "won" && code !== "lost");
   for (const [code, n] of refusals) {
@@ -208,7 +243,8 @@ function start(id, name, zone, rounds, round) {
   const [wins, winsBox] = figure("chart-wins", t("console.chart_wins"));
   const [stock, stockBox] = figure("chart-stock", t("console.chart_stock"));
   const [refused, refusedBox] = figure("chart-refused", t("console.chart_refused"));
-  $("#live-charts").replaceChildren(rate, wins, stock, refused);
+  chartZone = zone || undefined;
+  $("#live-charts").replaceChildren(rate, wins, stock, refused, el("p", { class: "hint charts-zone" }, t("console.times_in", { zone: zone || "" })));
   live = {
     id,
     name,
@@ -225,7 +261,8 @@ function start(id, name, zone, rounds, round) {
   };
   live.timer = setInterval(tick, EVERY);
   if (rounds) chooser();
-  tick();
+  const s = live;
+  (round ? seed(s) : Promise.resolve()).then(tick);
 }
 
 function stop() {
