@@ -91,15 +91,16 @@ class Codes:
     ) -> None:
         """422 naming the first prize whose rounds need more codes than the
         pool has (codes a round already holds count for it)."""
+        free, held = await self.db.codes.counts(activity_id)  # two queries, not one per round
         need: dict[str, int] = {}
         count: dict[str, int] = {}
         for r in rounds:
             for pick, key, quantity in coded_picks(r, coded):
-                held = await self.db.codes.allotted(activity_id, key, r.round_id, pick)
-                need[key] = need.get(key, 0) + max(0, quantity - held)
+                got = held.get((key, r.round_id, pick), 0)
+                need[key] = need.get(key, 0) + max(0, quantity - got)
                 count[key] = count.get(key, 0) + 1
         for key in sorted(need):
-            available = await self.db.codes.available(activity_id, key)
+            available = free.get(key, 0)
             if need[key] > available:
                 raise ValidationFailed(
                     f"prizes: {key!r} needs {need[key]} more codes for {count[key]} round(s)"

@@ -96,19 +96,26 @@ class PrizeCodes:
             )
             return set(keys)
 
-    async def allotted(
-        self, activity_id: ActivityId, prize_key: str, round_id: str, pick: int
-    ) -> int:
+    async def counts(
+        self, activity_id: ActivityId
+    ) -> tuple[dict[str, int], dict[tuple[str, str, int], int]]:
+        """In two grouped queries: the codes available per prize, and those
+        allotted per (prize, round, pick)."""
+        c = PrizeCodeRow
         async with self.db.session() as s:
-            n = await s.scalar(
-                select(func.count()).where(
-                    PrizeCodeRow.activity_id == activity_id,
-                    PrizeCodeRow.prize_key == prize_key,
-                    PrizeCodeRow.round_id == round_id,
-                    PrizeCodeRow.pick == pick,
-                )
+            free = await s.execute(
+                select(c.prize_key, func.count())
+                .where(c.activity_id == activity_id, c.round_id.is_(None))
+                .group_by(c.prize_key)
             )
-        return int(n or 0)
+            available = {str(k): int(n) for k, n in free}
+            held = await s.execute(
+                select(c.prize_key, c.round_id, c.pick, func.count())
+                .where(c.activity_id == activity_id, c.round_id.is_not(None))
+                .group_by(c.prize_key, c.round_id, c.pick)
+            )
+            allotted = {(str(k), str(r), int(p or 0)): int(n) for k, r, p, n in held}
+        return available, allotted
 
     async def allot(
         self, activity_id: ActivityId, prize_key: str, round_id: str, pick: int, quantity: int
