@@ -184,6 +184,7 @@ async def test_codes_deliveries_and_the_user_lookup_in_the_console(
             row = page.locator(f'#deliveries-list tr[data-draw="{won["draw_id"]}"]')
             await expect(row).to_contain_text(console_says(lang, "delivery_address_given"))
             await expect(row).to_contain_text("1 Garden Road")
+            await expect(row).to_contain_text(lamp["name"][lang])  # in the console's language
             await page.locator("#live-after").scroll_into_view_if_needed()
             await accessible(page)
             await shoot(page, artifacts, f"console-after-publish-{lang}-{device}")

@@ -65,6 +65,7 @@ function codesCard(id, a) {
 async function deliveriesCard(id, a) {
   if (!prizesOf(a).some((p) => p.type === "physical")) return null;
   const box = el("section", { id: "deliveries", class: "card" }, el("h2", {}, t("console.deliveries_title")));
+  const names = new Map(prizesOf(a).map((p) => [p.key, p.name]));
   const load = async () => {
     const { deliveries } = await api("GET", `/v1/admin/activities/${id}/deliveries?limit=100`);
     const rows = deliveries.map((w) => {
@@ -89,7 +90,7 @@ async function deliveriesCard(id, a) {
         "tr",
         { "data-draw": w.draw_id },
         el("td", { class: "mono" }, el("a", { href: `#/users/${encodeURIComponent(w.user_id)}` }, w.user_id)),
-        el("td", {}, w.prize_name || w.prize_key),
+        el("td", {}, inLanguage(names.get(w.prize_key)) || w.prize_name || w.prize_key), // the console's language
         el("td", {}, el("span", { class: `badge ${d.status}` }, t(`console.delivery_${d.status}`))),
         el("td", {}, where),
         el("td", {}, d.tracking || action || "–"),
