@@ -25,6 +25,7 @@ from app.http.bodies import (
     TopUpBody,
     encode_cursor,
     query_cursor,
+    query_format,
     query_int,
     read,
     read_json,
@@ -375,9 +376,7 @@ async def stats(request: Request) -> Response:
 async def winners(request: Request) -> Response:
     s = services(request)
     aid: int = request.path_params["id"]
-    fmt = request.query_params.get("format", "json")
-    if fmt not in ("json", "csv"):
-        raise ValidationFailed("format: expected json or csv", field="format")
+    fmt = query_format(request)
     rnd = request.query_params.get("round")
     round_id = None if rnd is None else (rnd if rnd.startswith(f"{aid}:") else f"{aid}:{rnd}")
     if fmt == "json":

@@ -236,6 +236,16 @@ def query_int(request: Request, name: str, default: int, lo: int, hi: int) -> in
     return value
 
 
+def query_format(request: Request) -> Literal["json", "csv"]:
+    """An export's ``format``: json (the default) or csv."""
+    fmt = request.query_params.get("format", "json")
+    if fmt == "json":
+        return "json"
+    if fmt == "csv":
+        return "csv"
+    raise ValidationFailed("format: expected json or csv", field="format")
+
+
 def query_activity(request: Request) -> int | None:
     """The optional ``activity_id`` filter: a row id, like the path's ``{id:rowid}``."""
     activity = request.query_params.get("activity_id")

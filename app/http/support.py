@@ -17,6 +17,7 @@ from app.http.bodies import (
     ShipBody,
     encode_cursor,
     query_cursor,
+    query_format,
     query_int,
     read,
 )
@@ -117,9 +118,7 @@ async def user_lookup(request: Request) -> Response:
 async def report(request: Request) -> Response:
     s = services(request)
     aid: int = request.path_params["id"]
-    fmt = request.query_params.get("format", "json")
-    if fmt not in ("json", "csv"):
-        raise ValidationFailed("format: expected json or csv", field="format")
+    fmt = query_format(request)
     rep = await s.support.report(aid)
     if fmt == "json":
         return JSON(rs.report(aid, rep))

@@ -181,6 +181,16 @@ async def test_codes_deliveries_and_the_user_lookup_in_the_console(
             # The daily report: today, and the total.
             await expect(page.locator("#report-table tbody tr")).to_have_count(2)
             await expect(page.locator("#report .report-bars .day")).to_have_count(1)
+            if not phone:  # both exports save a file through the one downloader
+                for button, name in (
+                    ("#report-csv", f"report-{aid}.csv"),
+                    ("#export", f"winners-{aid}.csv"),
+                ):
+                    async with page.expect_download() as saving:
+                        await page.click(button)
+                    saved = await saving.value
+                    assert saved.suggested_filename == name
+                    assert (await saved.path()).read_text().startswith(("day,", "draw_id,"))
             row = page.locator(f'#deliveries-list tr[data-draw="{won["draw_id"]}"]')
             await expect(row).to_contain_text(console_says(lang, "delivery_address_given"))
             await expect(row).to_contain_text("1 Garden Road")

@@ -62,17 +62,18 @@ class Reports:
         """The round's saved draws since ``since_ms`` in steps of ``step_ms``,
         oldest first (steps without a draw left out). A range of the draw_id
         index: one round's draws."""
-        step = DrawRow.drawn_at_ms - DrawRow.drawn_at_ms % step_ms
+        bucket = DrawRow.drawn_at_ms - DrawRow.drawn_at_ms % step_ms
         query = (
-            select(step, DrawRow.won, DrawRow.prize_key, func.count())
+            select(bucket, DrawRow.won, DrawRow.prize_key, func.count())
             .where(in_round(round_id), DrawRow.drawn_at_ms >= since_ms)
-            .group_by(step, DrawRow.won, DrawRow.prize_key)
+            .group_by(bucket, DrawRow.won, DrawRow.prize_key)
         )
-        found: dict[int, Sample] = {}
+        draws: dict[int, int] = {}
+        wins: dict[int, dict[str, int]] = {}
         async with self.db.session() as s:
             for at, won, key, n in await s.execute(query):
-                sample = found.setdefault(int(at), Sample(int(at), 0, {}))
-                found[int(at)] = Sample(sample.at_ms, sample.draws + int(n), sample.wins)
+                draws[int(at)] = draws.get(int(at), 0) + int(n)
+                step = wins.setdefault(int(at), {})
                 if won and key is not None:
-                    sample.wins[str(key)] = sample.wins.get(str(key), 0) + int(n)
-        return [found[k] for k in sorted(found)]
+                    step[str(key)] = step.get(str(key), 0) + int(n)
+        return [Sample(at, draws[at], wins[at]) for at in sorted(draws)]

@@ -70,6 +70,22 @@ export function inLanguage(text) {
   return text[same ?? Object.keys(text)[0]] ?? "";
 }
 
+// Every prize of an activity's configuration once, by key (the first session naming it).
+export function prizesOf(cfg) {
+  const seen = new Map();
+  for (const s of cfg?.sessions || []) for (const pool of s.pools || []) for (const p of pool.prizes || []) if (!seen.has(p.key)) seen.set(p.key, p);
+  return [...seen.values()];
+}
+
+// A form field's error under it (#<id>-error), marked on the field; true when there is none.
+export function fieldError(id, text) {
+  const input = $(`#${id}`);
+  $(`#${id}-error`).textContent = text;
+  if (text) input.setAttribute("aria-invalid", "true");
+  else input.removeAttribute("aria-invalid");
+  return !text;
+}
+
 const LOCALIZED = new Set(["name", "description", "redeem_hint"]);
 
 // Every localized field of an API answer, in this page's language (players'

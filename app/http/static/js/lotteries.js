@@ -1,6 +1,6 @@
 // /lotteries: the lotteries a player created or joined (GET /v1/me/lotteries),
 // and a form to create one (POST /v1/lotteries), then off to its own page.
-import { $, el, t, when } from "./common.js";
+import { $, el, fieldError, t, when } from "./common.js";
 import { playerApi, session, signIn, signOut } from "./player.js";
 
 const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
@@ -39,13 +39,6 @@ function withOffset(local) {
   const d = new Date(local);
   if (Number.isNaN(d.getTime())) return null;
   return d.toISOString();
-}
-
-function fieldError(id, text) {
-  $(`#${id}-error`).textContent = text;
-  if (text) $(`#${id}`).setAttribute("aria-invalid", "true");
-  else $(`#${id}`).removeAttribute("aria-invalid");
-  return !text;
 }
 
 function check() {

@@ -109,7 +109,7 @@ function freshKey() {
   return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // An API call as the player; 401 means the token expired: sign in again.
 export async function playerApi(method, path, opts = {}) {

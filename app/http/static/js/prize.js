@@ -1,20 +1,14 @@
 // What a win gives the player (SPEC §10): the prize in their language, its
 // redemption code, how to redeem it (the activity's redeem_hint), and for a
 // physical prize the delivery address form (PUT /v1/me/draws/{id}/delivery).
-import { $, ApiError, el, t, toast } from "./common.js";
-import { playerApi } from "./player.js";
+import { $, ApiError, el, prizesOf, t, toast } from "./common.js";
+import { playerApi, sleep } from "./player.js";
 
 // The prize's name from the rules (localized) by key; a history row only has
 // the name in the campaign's first language.
 export function prizeName(d, info) {
   const key = d.prize?.key;
-  for (const s of info?.sessions || []) {
-    for (const pool of s.pools || []) {
-      const p = (pool.prizes || []).find((z) => z.key === key);
-      if (p) return p.name;
-    }
-  }
-  return d.prize?.name || key || "";
+  return prizesOf(info).find((p) => p.key === key)?.name || d.prize?.name || key || "";
 }
 
 // awaiting_address | address_given | shipped, for a physical win; else null.
@@ -42,8 +36,6 @@ export function openPrize(d, info, { addressOnly = false, onSaved } = {}) {
   if (!dlg.open) dlg.showModal();
   (addressOnly && !form.hidden ? $("#addr-name") : $("#pop-close")).focus();
 }
-
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // A win reaches the ledger once the worker flushed it (about a second): until
 // then the draw is not found, so a quick answer waits for it a few times.

@@ -1,6 +1,6 @@
 // /verify: fetches data (the revealed seed, the published odds, the draws) and
 // shows what fairness.js recomputed from it. Nothing here computes a result.
-import { $, api, el, roundName, t, when } from "./common.js";
+import { $, api, el, fieldError, roundName, t, when } from "./common.js";
 import { available, verifyDraw } from "./fairness.js";
 import { playerApi, session, signIn, signOut } from "./player.js";
 
@@ -243,14 +243,6 @@ $("#mine-form").addEventListener("submit", (ev) => {
 });
 
 // -- a pasted draw ------------------------------------------------------------------
-
-function fieldError(id, text) {
-  const input = $(`#${id}`);
-  $(`#${id}-error`).textContent = text;
-  if (text) input.setAttribute("aria-invalid", "true");
-  else input.removeAttribute("aria-invalid");
-  return !text;
-}
 
 function parsePasted(text) {
   let d;

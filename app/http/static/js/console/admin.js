@@ -17,7 +17,7 @@ export const table = (id, heads, rows, empty, label = "") =>
       )
     : el("p", { class: "empty", id }, empty);
 
-const stamp = (iso) => when(iso, undefined, { dateStyle: "short", timeStyle: "medium" });
+export const stamp = (iso) => when(iso, undefined, { dateStyle: "short", timeStyle: "medium" });
 
 async function guarded(fn, done) {
   try {

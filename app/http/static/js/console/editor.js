@@ -96,7 +96,7 @@ function clearErrors() {
 
 // The server's message in plain words: "Required." rather than
 // "sessions[0].pools[0].prizes[2].name: String should have at least 1 character".
-export function human(path, message) {
+function human(path, message) {
   let text = String(message || "");
   if (path && text.startsWith(path)) text = text.slice(path.length).replace(/^[:\s]+/, "");
   const pct = /\.probability$/.test(path);

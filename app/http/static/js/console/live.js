@@ -4,7 +4,7 @@
 import { $, el, inLanguage, lang, number, t, when } from "../common.js";
 import { badge } from "./activities.js";
 import { confirmWith } from "./confirm.js";
-import { api, can, failure, flash, views } from "./state.js";
+import { api, can, downloadCsv, failure, flash, views } from "./state.js";
 import { afterPublish } from "./support.js";
 
 const EVERY = 2000;
@@ -315,16 +315,7 @@ async function show(_name, arg) {
     {
       type: "button",
       id: "export",
-      onclick: async () => {
-        const resp = await fetch(`/v1/admin/activities/${id}/winners?format=csv`, { credentials: "same-origin" });
-        if (!resp.ok) return flash(t("common.http_error", { status: resp.status }), true);
-        const url = URL.createObjectURL(await resp.blob());
-        const link = el("a", { href: url, download: `winners-${id}.csv` });
-        document.body.append(link);
-        link.click();
-        link.remove();
-        URL.revokeObjectURL(url);
-      },
+      onclick: () => downloadCsv(`/v1/admin/activities/${id}/winners?format=csv`, `winners-${id}.csv`),
     },
     t("console.export"),
   );

@@ -1,6 +1,6 @@
 // The console's shared state and its API call: the session cookie is HttpOnly
 // (this script never sees it); every write carries the session's CSRF token.
-import { $, api as call, t } from "../common.js";
+import { $, api as call, el, t } from "../common.js";
 
 export const RANK = { viewer: 1, editor: 2, publisher: 3, admin: 4 };
 export const session = { csrf: null, operator: null };
@@ -20,6 +20,18 @@ export function flash(text, bad = false, next = false) {
   const f = $("#flash");
   f.textContent = text;
   f.className = text ? (bad ? "error" : "ok") : "";
+}
+
+// A CSV export saved as a file (the session cookie authenticates the GET).
+export async function downloadCsv(path, filename) {
+  const resp = await fetch(path, { credentials: "same-origin" });
+  if (!resp.ok) return flash(t("common.http_error", { status: resp.status }), true);
+  const url = URL.createObjectURL(await resp.blob());
+  const link = el("a", { href: url, download: filename });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  URL.revokeObjectURL(url);
 }
 
 // A failed call as the operator should read it.

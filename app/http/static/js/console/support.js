@@ -1,18 +1,10 @@
 // After publish: redemption codes and deliveries of a live activity, and the
 // user lookup for disputes (#/users/<user_id>).
-import { $, el, inLanguage, number, t, when } from "../common.js";
-import { table } from "./admin.js";
+import { $, el, inLanguage, number, prizesOf, t } from "../common.js";
+import { stamp, table } from "./admin.js";
 import { confirmWith } from "./confirm.js";
-import { api, can, failure, flash, views } from "./state.js";
+import { api, can, downloadCsv, failure, flash, views } from "./state.js";
 
-const stamp = (iso) => (iso ? when(iso, undefined, { dateStyle: "short", timeStyle: "medium" }) : "–");
-
-// Every prize of the configuration once, by key.
-function prizesOf(a) {
-  const seen = new Map();
-  for (const s of a.sessions || []) for (const pool of s.pools || []) for (const p of pool.prizes || []) if (!seen.has(p.key)) seen.set(p.key, p);
-  return [...seen.values()];
-}
 
 // -- codes ------------------------------------------------------------------------
 
@@ -129,17 +121,7 @@ async function reportCard(id) {
   const heads = [t("console.report_day"), t("console.report_draws"), t("console.report_players"), t("console.report_wins"), t("console.report_cost"), ...rep.prizes.map((p) => inLanguage(p.name))];
   const line = (label, d) => el("tr", {}, el("th", { scope: "row" }, label), el("td", {}, number(d.draws)), el("td", {}, d.players === undefined ? "–" : number(d.players)), el("td", {}, number(d.wins)), el("td", {}, money(d.cost)), d.prizes.map((p) => el("td", {}, `${number(p.wins)}${p.cost === null ? "" : ` · ${money(p.cost)}`}`)));
   const rows = [...rep.days.map((d) => line(d.day, d)), ...(rep.days.length ? [line(t("console.report_total"), rep)] : [])];
-  const download = el("button", { type: "button", id: "report-csv" }, t("console.report_csv"));
-  download.addEventListener("click", async () => {
-    const resp = await fetch(`/v1/admin/activities/${id}/report?format=csv`, { credentials: "same-origin" });
-    if (!resp.ok) return flash(t("common.http_error", { status: resp.status }), true);
-    const url = URL.createObjectURL(await resp.blob());
-    const link = el("a", { href: url, download: `report-${id}.csv` });
-    document.body.append(link);
-    link.click();
-    link.remove();
-    URL.revokeObjectURL(url);
-  });
+  const download = el("button", { type: "button", id: "report-csv", onclick: () => downloadCsv(`/v1/admin/activities/${id}/report?format=csv`, `report-${id}.csv`) }, t("console.report_csv"));
   return el(
     "section",
     { id: "report", class: "card" },
