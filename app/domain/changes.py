@@ -1,11 +1,15 @@
 """What may change in an activity once it has started (SPEC §3). Pure.
 
 Players have drawn against the published odds, stock and limits, and
-``redrain verify`` recomputes every round from them, so once the activity
-has started a new version may change only what nobody drew against: names,
-descriptions, the redeem hint, images, the display, and a later ``end_date`` (new rounds with
-the same sessions). Anything else is 422 naming the first field that
-differs; stock grows with a top-up instead.
+``redrain verify`` recomputes every round from them. Once the activity has
+started, a new version may change names, descriptions, the redeem hint,
+images, the display, a later ``end_date`` (new rounds with the same
+sessions) and what the rounds that have not started hold: each session's
+pools (prizes, quantities, odds, release) and the default release. Rounds
+that started keep the version they were published with
+(:mod:`app.domain.versions`). What spans rounds stays: the sessions' times,
+the limits, the kind, the zone, the odds mode. Anything else is 422 naming
+the first field that differs; a started round's stock grows with a top-up.
 """
 
 from __future__ import annotations
@@ -15,8 +19,8 @@ from typing import Any
 from app.domain.activity import ActivityConfig
 from app.domain.errors import ValidationFailed
 
-ACTIVITY_FREE = ("name", "description", "redeem_hint", "display", "end_date")
-PRIZE_FREE = ("name", "description", "image_url")
+ACTIVITY_FREE = ("name", "description", "redeem_hint", "display", "end_date", "release")
+SESSION_FREE = ("pools",)  # only the rounds that have not started take them
 
 
 def _strip(cfg: ActivityConfig) -> dict[str, Any]:
@@ -24,10 +28,8 @@ def _strip(cfg: ActivityConfig) -> dict[str, Any]:
     for k in ACTIVITY_FREE:
         data.pop(k, None)
     for session in data.get("sessions", ()):
-        for pool in session.get("pools", ()):
-            for prize in pool.get("prizes", ()):
-                for k in PRIZE_FREE:
-                    prize.pop(k, None)
+        for k in SESSION_FREE:
+            session.pop(k, None)
     return data
 
 
@@ -63,7 +65,8 @@ def check_started_change(live: ActivityConfig, new: ActivityConfig) -> None:
     field = _first_difference(_strip(live), _strip(new), "")
     if field is not None:
         raise ValidationFailed(
-            f"{field}: locked once the activity has started (names, descriptions, images,"
-            " display and a later end_date may change; add stock with a top-up)",
+            f"{field}: locked once the activity has started (names, texts, display, a later"
+            " end_date and the prizes of rounds that have not started may change; add stock"
+            " to a started round with a top-up)",
             field=field,
         )

@@ -51,6 +51,7 @@ class RoundRecord:
     ends_at_ms: int
     seed: str
     seed_hash: str
+    version: int | None = None  # the activity version it was loaded with
 
 
 @dataclass(frozen=True, slots=True)

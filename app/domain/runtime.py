@@ -11,8 +11,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from app.domain.activity import ActivityConfig
-from app.domain.schedule import Timeline, activity_window, plan_rounds
+from app.domain.schedule import Timeline, activity_window
 from app.domain.types import ActivityId, DrawRecord, Limits, PrizePlan, RoundPlan
+from app.domain.versions import History, versioned_rounds
 
 
 @dataclass(slots=True)
@@ -25,6 +26,15 @@ class Runtime:
     limits: Limits
     seeds: dict[str, tuple[bytes, str]] = field(default_factory=dict)  # sfx -> (seed, hash)
     checked_at: float = 0.0  # monotonic time the version was last confirmed
+    history: History = field(default_factory=History)  # rounds holding an older version
+
+    def config_of(self, sfx: str) -> ActivityConfig:
+        """The version a round was published with (its prizes, odds, release)."""
+        v = self.history.rounds.get(sfx)
+        return self.config if v is None else self.history.configs[v]
+
+    def version_of(self, sfx: str) -> int:
+        return self.history.rounds.get(sfx, self.version)
 
     def round(self, sfx: str) -> RoundPlan | None:
         return self.timeline.by_sfx.get(sfx)
@@ -39,15 +49,19 @@ def limits_of(cfg: ActivityConfig) -> Limits:
     return Limits(lim.per_round, lim.per_day, lim.total, lim.wins_total)
 
 
-def compile_runtime(activity_id: ActivityId, version: int, config_json: str) -> Runtime:
+def compile_runtime(
+    activity_id: ActivityId, version: int, config_json: str, history_json: str | None = None
+) -> Runtime:
     cfg = ActivityConfig.model_validate_json(config_json)
+    history = History.loads(history_json)
     return Runtime(
         id=activity_id,
         version=version,
         config=cfg,
-        timeline=Timeline(plan_rounds(activity_id, cfg)),
+        timeline=Timeline(versioned_rounds(activity_id, cfg, history)),
         window=activity_window(cfg),
         limits=limits_of(cfg),
+        history=history,
     )
 
 

@@ -33,6 +33,7 @@ from app.domain.activity import ActivityConfig
 from app.domain.buckets import split, split_slices
 from app.domain.records import StockMove, StoredDraw, Topup
 from app.domain.schedule import round_slices
+from app.domain.text import in_language
 from app.domain.types import DrawRecord, Kind, Odds, PoolPlan, PrizePlan, RoundPlan
 
 MAX_FINDINGS = 1000
@@ -48,6 +49,9 @@ class Expected:
     activity_id: int
     needs_grant: bool
     prize: PrizePlan | None  # what the row's pick won; None on a loss
+    # Names the prize had in later versions: names change in every round,
+    # and the ledger keeps the one of the moment the draw was flushed.
+    names: frozenset[str] = frozenset()
 
 
 # A rule: (column, what the row holds, the values accepted there). Together
@@ -62,7 +66,11 @@ ROW_RULES: tuple[Rule, ...] = (
     ("grant_id", lambda d: _spent(d.record.grant_id), lambda e: (_spent(e.needs_grant),)),
     ("prize_key", lambda d: d.record.prize_key, lambda e: (e.prize.key if e.prize else None,)),
     ("prize_type", lambda d: d.prize_type, lambda e: (e.prize.type.value if e.prize else None,)),
-    ("prize_name", lambda d: d.prize_name, lambda e: (e.prize.name if e.prize else None,)),
+    (
+        "prize_name",
+        lambda d: d.prize_name,
+        lambda e: (in_language(e.prize.name), *sorted(e.names)) if e.prize else (None,),
+    ),
     ("prize_value", lambda d: d.prize_value, lambda e: (e.prize.value if e.prize else None,)),
     ("fulfilment", lambda d: d.fulfilment, lambda e: FULFILMENT_STATES if e.prize else (None,)),
 )
@@ -120,6 +128,7 @@ class RoundInputs:
     bucket: int = 0
     buckets: int = 1
     moves: Sequence[StockMove] = ()  # the round's stock moves between buckets
+    names: Mapping[str, frozenset[str]] = field(default_factory=dict)  # key -> later names
 
 
 def replay(report: Report, inputs: RoundInputs) -> None:
@@ -171,7 +180,12 @@ def replay(report: Report, inputs: RoundInputs) -> None:
         prize = prizes[r.pick - 1] if r.won and 0 < r.pick <= len(prizes) else None
         prize = None if prize is None or prize.empty else prize
         expected = Expected(
-            f"{rnd.round_id}:{r.seq}", rnd.round_id, rnd.activity_id, needs_grant, prize
+            f"{rnd.round_id}:{r.seq}",
+            rnd.round_id,
+            rnd.activity_id,
+            needs_grant,
+            prize,
+            inputs.names.get(prize.key, frozenset()) if prize else frozenset(),
         )
         _check_row(report, d, expected)
         if r.seq != expected_seq:

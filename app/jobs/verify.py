@@ -1,20 +1,34 @@
 """``redrain verify ROUND_ID``: recompute a round from the database and its seed.
 
-Loads what :func:`app.domain.verify.replay` needs — the round's seed, its
-activity's configuration, its draws in draw order, its top-ups, and the
-earlier draws or grant amounts the pool rules depend on — and checks the seed
-against the published ``seed_hash``. Nothing here talks to Redis.
+Loads what :func:`app.domain.verify.replay` needs — the round's seed, the
+configuration of the activity version it was drawn with (and its later
+prize names), its draws in draw order, its top-ups, and the earlier draws or
+grant amounts the pool rules depend on — and checks the seed against the
+published ``seed_hash``. Nothing here talks to Redis.
 """
 
 from __future__ import annotations
 
 import hashlib
 
+from app.domain.activity import ActivityConfig
 from app.domain.errors import NotFound
-from app.domain.schedule import plan_rounds
-from app.domain.types import Kind
+from app.domain.schedule import plan_rounds, session_prizes
+from app.domain.text import in_language
+from app.domain.types import Kind, RoundPlan
 from app.domain.verify import Report, RoundInputs, replay
 from app.store.sql.database import Database
+
+
+def later_names(rnd: RoundPlan, later: list[ActivityConfig]) -> dict[str, frozenset[str]]:
+    """Prize key -> the names (as the ledger stores them) the round's prizes
+    had in later versions."""
+    names: dict[str, set[str]] = {}
+    for cfg in later:
+        if rnd.session_index < len(cfg.sessions):
+            for p in session_prizes(cfg, cfg.sessions[rnd.session_index]):
+                names.setdefault(p.key, set()).add(in_language(p.name))
+    return {k: frozenset(v) for k, v in names.items()}
 
 
 class Verifier:
@@ -32,12 +46,23 @@ class Verifier:
         if activity is None:
             report.add(None, f"activity {stored.activity_id} is missing")
             return report
-        cfg = activity.live  # the published version, which the rounds were drawn with
+        # The version the round was loaded with (a newer one may hold the
+        # rounds that had not started when it was published), and the later
+        # ones, whose prize names the ledger may hold.
+        first = stored.version or activity.published_version or activity.version
+        held = await self.db.activities.versions(
+            activity.id, range(first, (activity.published_version or first) + 1)
+        )
+        cfg = held.get(first) or activity.live
+        if stored.version is not None and stored.version not in held:
+            report.add(None, f"version {stored.version} of the activity is missing")
+            return report
         rnd = next((r for r in plan_rounds(activity.id, cfg) if r.round_id == round_id), None)
         if rnd is None:
             report.add(None, "the activity's configuration has no such round")
             return report
         report.ended = now_ms is None or now_ms >= rnd.end_ms
+        names = later_names(rnd, [c for v, c in sorted(held.items()) if v > first])
         seed = bytes.fromhex(stored.seed)
         if hashlib.sha256(seed).hexdigest() != stored.seed_hash:
             report.add(None, "the seed does not match the published seed_hash")
@@ -58,5 +83,8 @@ class Verifier:
         moves = await self.db.guard.moves(round_id) if k > 1 else []
         for b in range(k):  # each bucket is its own sequence with its own stock
             mine = [d for d in draws if (d.record.seq - 1) % k == b]
-            replay(report, RoundInputs(cfg, rnd, seed, mine, topups, before, grants, b, k, moves))
+            replay(
+                report,
+                RoundInputs(cfg, rnd, seed, mine, topups, before, grants, b, k, moves, names),
+            )
         return report

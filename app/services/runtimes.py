@@ -103,12 +103,12 @@ class RuntimeCache:
         if found is None:
             self._runtimes.pop(activity_id, None)
             raise NotFound(f"activity {activity_id} is not published", code="activity_not_found")
-        version, js = found
+        version, js, history = found
         if cached is not None and cached.version == version:
             cached.checked_at = time.monotonic()
             return cached
         # A year of hourly rounds takes ~0.1 s to compile: keep it off the event loop.
-        rt = await asyncio.to_thread(compile_runtime, activity_id, version, js)
+        rt = await asyncio.to_thread(compile_runtime, activity_id, version, js, history)
         rt.checked_at = time.monotonic()
         if activity_id not in self._runtimes and len(self._runtimes) >= MAX_RUNTIMES:
             del self._runtimes[next(iter(self._runtimes))]

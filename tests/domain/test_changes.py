@@ -34,15 +34,25 @@ def test_names_display_and_a_later_end_may_change() -> None:
     check_started_change(LIVE, parse_config(cfg))  # no error
 
 
+def test_the_prizes_of_rounds_not_started_may_change() -> None:
+    """Quantities, odds, prizes added or removed and the release: only the
+    rounds that have not started take them (app/domain/versions.py)."""
+    for prizes in (
+        [prize("a", 6, 0.5), prize("b", 5, 0.1)],
+        [prize("a", 5, 0.5), prize("b", 5, 0.2)],
+        [prize("a", 5, 0.5)],
+        [prize("a", 5, 0.5), prize("b", 5, 0.1), prize("c", 1, 0.01)],
+    ):
+        cfg = rain(prizes, end=DAY + dt.timedelta(days=2), release={"slices": 4})
+        check_started_change(LIVE, parse_config(cfg))  # no error
+
+
 def test_everything_else_is_locked_naming_the_field() -> None:
     assert refused(end_date=DAY.isoformat()) == "end_date"
     assert refused(limits={"per_round": 1}) == "limits.per_round"
     assert refused(timezone="UTC") == "timezone"
-    sessions = rain([prize("a", 6, 0.5), prize("b", 5, 0.1)])["sessions"]
-    assert refused(sessions=sessions) == "sessions[0].pools[0].prizes[0].quantity"
-    sessions = rain([prize("a", 5, 0.5), prize("b", 5, 0.2)])["sessions"]
-    assert refused(sessions=sessions) == "sessions[0].pools[0].prizes[1].probability"
-    sessions = rain([prize("a", 5, 0.5)])["sessions"]
-    assert refused(sessions=sessions) == "sessions[0].pools[0].prizes"
+    assert refused(probability="auto") == "probability"
+    moved = rain(sessions=[("10:00:00", "11:30:00")])["sessions"]
+    assert refused(sessions=moved) == "sessions[0].end"
     two = rain(sessions=[("10:00:00", "11:00:00"), ("12:00:00", "13:00:00")])["sessions"]
     assert refused(sessions=two) == "sessions"

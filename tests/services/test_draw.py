@@ -300,10 +300,12 @@ async def test_replace_before_start_goes_live_when_published(
     assert st["c2"].quantity == 25
     rt2 = await during.runtimes.get(aid)
     assert await during.runtimes.seed_of(rt2, rt2.timeline.rounds[0]) == seed  # seed never changes
-    # Once started, only what nobody drew against may change (422 naming the field).
+    # Once started, what spans rounds is locked (422 naming the field).
     with pytest.raises(ValidationFailed) as err:
-        await during.activities.replace(aid, rain([prize("c2", 1, 1.0)]), BY)
-    assert err.value.details["field"] == "sessions[0].pools[0].prizes[0].quantity"
+        await during.activities.replace(
+            aid, rain([prize("c2", 1, 1.0)], sessions=[("10:00:00", "11:30:00")]), BY
+        )
+    assert err.value.details["field"] == "sessions[0].end"
     with pytest.raises(ValidationFailed) as err:
         await during.activities.replace(
             aid, rain([prize("c2", 20, 1.0)], end=DAY - dt.timedelta(days=1)), BY

@@ -28,6 +28,7 @@ from app.http import i18n
 from app.http.pages import STATIC
 from tests.system.browser import *  # noqa: F403
 from tests.system.browser import (
+    ADMIN,
     CHROMIUM,
     LANGS,
     accessible,
@@ -307,7 +308,8 @@ async def rounds(server: str) -> dict[str, Any]:
         name="Verify rain",
         days=1,
     )
-    cfg["start_date"] = cfg["end_date"] = day
+    cfg["start_date"] = day
+    cfg["end_date"] = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
     cfg["sessions"][0]["start"], cfg["sessions"][0]["end"] = start, end
     aid = await publish(server, cfg)
     open_aid = await publish(server, all_day([gift("g", 5, 0.5)], name="Open rain"))
@@ -333,6 +335,15 @@ async def rounds(server: str) -> dict[str, Any]:
             assert time.monotonic() < deadline, (info, mine)
             await asyncio.sleep(0.5)
     assert any(d["won"] for d in draws)  # 0.1^6 otherwise
+    # A newer version where nothing wins takes only tomorrow's round: the page
+    # must check today's draws against the version they were drawn with.
+    for p in cfg["sessions"][0]["pools"][0]["prizes"]:
+        p["probability"] = 0.0
+    async with httpx.AsyncClient(base_url=server, headers=ADMIN) as c:
+        resp = await c.put(f"/v1/admin/activities/{aid}", json=cfg)
+        assert resp.status_code == 200, resp.text
+        done = (await c.post(f"/v1/admin/activities/{aid}/publish")).json()
+        assert (done["loaded"], done["kept"]) == (1, 1), done
     return {"token": token, "round_id": round_id, "draws": draws, "open": still_open}
 
 

@@ -63,6 +63,11 @@ class RoundInfo(RoundBrief):
     seed: str | None  # revealed once the round has ended
     winners: list[ShownWinner] | None  # once the round has ended
     prizes: list[RoundPrize]
+    # The activity version the round was published with, and its session's
+    # pools under it (as in the activity's sessions): what /verify checks
+    # against, since a newer version may hold only the later rounds.
+    version: int
+    pools: list[dict[str, Any]]
 
 
 def round_info(
@@ -87,6 +92,10 @@ def round_info(
             {"key": p.key, "type": p.type.value, "name": p.name, "quantity": p.quantity}
             for p in rnd.prizes
         ],
+        "version": rt.version_of(rnd.sfx),
+        "pools": rt.config_of(rnd.sfx)
+        .sessions[rnd.session_index]
+        .model_dump(mode="json", exclude_none=True, exclude=_NO_POOL_VALUES)["pools"],
     }
 
 
@@ -159,9 +168,8 @@ class PublicActivityMeta(TypedDict):
 
 
 PublicActivity = Annotated[PublicActivityMeta, WithConfig()]
-_NO_VALUES = {
-    "sessions": {"__all__": {"pools": {"__all__": {"prizes": {"__all__": {"value", "cost"}}}}}}
-}
+_NO_POOL_VALUES = {"pools": {"__all__": {"prizes": {"__all__": {"value", "cost"}}}}}
+_NO_VALUES = {"sessions": {"__all__": _NO_POOL_VALUES}}
 
 
 def public_activity(

@@ -142,10 +142,13 @@ class Catalogue:
         seeds: dict[str, tuple[str, str]],
         buckets: int = 1,
         paused: bool = False,
+        history: Callable[[frozenset[str]], str] = lambda loaded: "",
     ) -> Published:
         """Load every round (into each bucket, its share of the stock), drop
         rounds the plan no longer has, then switch the activity's config: the
-        buckets' first, the home's (which the API compiles from) last."""
+        buckets' first, the home's (which the API compiles from) last, with
+        the history (:class:`app.domain.versions.History`, made from the
+        rounds loaded: which rounds hold an older version) in the same write."""
         await self.conn.load_scripts()
         spaces = [keys.bucket(b, buckets) for b in range(buckets)]
         written = frozen = 0
@@ -214,6 +217,7 @@ class Catalogue:
                     "buckets": str(buckets),
                     "paused": "1" if paused else "0",
                     "json": config_json,
+                    "hist": history(frozenset(loaded)),
                 },
             )
             await self.conn.client.sadd(keys.ACTIVE, str(activity_id))
@@ -260,13 +264,16 @@ class Catalogue:
 
     # -- what the API compiles --------------------------------------------
 
-    async def activity_config(self, activity_id: ActivityId) -> tuple[int, str] | None:
-        """``(version, config JSON)`` of a published activity, or None."""
+    async def activity_config(self, activity_id: ActivityId) -> tuple[int, str, str] | None:
+        """``(version, config JSON, history JSON or "")`` of a published
+        activity, or None."""
         async with translated():
-            ver, js = await self.conn.fast.hmget(keys.cfg(activity_id), ["ver", "json"])
+            ver, js, hist = await self.conn.fast.hmget(
+                keys.cfg(activity_id), ["ver", "json", "hist"]
+            )
         if ver is None or js is None:
             return None
-        return int(ver), text(js)
+        return int(ver), text(js), text(hist) if hist else ""
 
     async def activity_version(self, activity_id: ActivityId) -> int | None:
         async with translated():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -19,7 +19,7 @@ from app.domain.text import in_language
 from app.domain.types import ActivityId, RoundPlan
 from app.store.sql.audit import append
 from app.store.sql.connection import Connection
-from app.store.sql.models import ActivityRow, PrizeRow, RoundRow
+from app.store.sql.models import ActivityRow, ActivityVersionRow, PrizeRow, RoundRow
 
 
 def _record(row: ActivityRow) -> ActivityRecord:
@@ -211,9 +211,12 @@ class Activities:
         *,
         now: dt.datetime,
         audit: AuditDraft | None = None,
+        rounds: Mapping[str, int] | None = None,
     ) -> bool:
         """``version`` (configuration ``cfg``) is what players draw against
-        now; False (nothing written) if the activity was archived meanwhile."""
+        now, and ``rounds`` (suffix -> version) the versions the publish
+        loaded rounds with; False (nothing written) if the activity was
+        archived meanwhile."""
         async with self.db.session() as s:
             done = await s.execute(
                 update(ActivityRow)
@@ -229,9 +232,53 @@ class Activities:
             )
             if not done.rowcount:  # type: ignore[attr-defined]
                 return False
+            kept = await s.get(ActivityVersionRow, (activity_id, version))
+            if kept is None:
+                s.add(
+                    ActivityVersionRow(
+                        activity_id=activity_id,
+                        version=version,
+                        config=config_json(cfg),
+                        published_at=now,
+                    )
+                )
+            by_version: dict[int, list[str]] = {}
+            for sfx, v in (rounds or {}).items():
+                by_version.setdefault(v, []).append(f"{activity_id}:{sfx}")
+            for v, ids in by_version.items():
+                for i in range(0, len(ids), 1000):
+                    await s.execute(
+                        update(RoundRow).where(RoundRow.id.in_(ids[i : i + 1000])).values(version=v)
+                    )
             if audit is not None:
                 await append(s, audit, now, self.db.audit_key)
             return True
+
+    async def versions(
+        self, activity_id: ActivityId, wanted: Iterable[int]
+    ) -> dict[int, ActivityConfig]:
+        """The configurations of published versions of the activity."""
+        wanted = list(wanted)
+        if not wanted:
+            return {}
+        async with self.db.session() as s:
+            rows = await s.scalars(
+                select(ActivityVersionRow).where(
+                    ActivityVersionRow.activity_id == activity_id,
+                    ActivityVersionRow.version.in_(wanted),
+                )
+            )
+            return {r.version: ActivityConfig.model_validate_json(r.config) for r in rows}
+
+    async def round_versions(self, activity_id: ActivityId) -> dict[str, int]:
+        """Suffix -> the version each loaded round holds."""
+        async with self.db.session() as s:
+            rows = await s.execute(
+                select(RoundRow.id, RoundRow.version).where(
+                    RoundRow.activity_id == activity_id, RoundRow.version.is_not(None)
+                )
+            )
+            return {rid.partition(":")[2]: v for rid, v in rows if v is not None}
 
     async def set_paused(
         self, activity_id: ActivityId, paused: bool, *, now: dt.datetime, audit: AuditDraft
@@ -348,5 +395,5 @@ class Activities:
             if r is None:
                 return None
             return RoundRecord(
-                r.id, r.activity_id, r.starts_at_ms, r.ends_at_ms, r.seed, r.seed_hash
+                r.id, r.activity_id, r.starts_at_ms, r.ends_at_ms, r.seed, r.seed_hash, r.version
             )

@@ -69,6 +69,23 @@ class RoundRow(Base):
     ends_at_ms: Mapped[int] = mapped_column(BigInteger)
     seed: Mapped[str] = mapped_column(String(64))  # hex; secret until the round ends
     seed_hash: Mapped[str] = mapped_column(String(64))
+    # The activity version the round was last loaded with: what it is drawn
+    # and verified against (app/domain/versions.py). None: not loaded yet.
+    version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class ActivityVersionRow(Base):
+    """Every published version's configuration: a round that started keeps
+    its version when a newer one is published, and verify needs it."""
+
+    __tablename__ = "activity_versions"
+
+    activity_id: Mapped[int] = mapped_column(
+        BigId, ForeignKey("activities.id", ondelete="CASCADE"), primary_key=True
+    )
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    config: Mapped[str] = mapped_column(LongText)
+    published_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
 class PrizeRow(Base):

@@ -3,7 +3,8 @@
 0008: the unkeyed audit chain is verified, then re-keyed; tokens made by
 tokens are owned by a person; published activities keep drawing against what
 they had; a broken old trail stops the upgrade before anything changes.
-0009: blacklisted addresses in their one canonical spelling."""
+0009: blacklisted addresses in their one canonical spelling.
+0014: rounds hold the version they were published with."""
 
 from __future__ import annotations
 
@@ -162,3 +163,53 @@ async def test_0009_blacklisted_ips_become_canonical(old_db: str) -> None:
         ("ip", "fe80::1%eth0"),
         ("user", "::ffff:10.9.9.9"),
     ]
+
+
+async def test_0014_rounds_hold_their_published_version(old_db: str) -> None:
+    """Before 0014 nothing that decides an outcome changed after a start: every
+    round of a published activity holds its published version, which becomes
+    the first stored version; a draft's rounds hold none."""
+    await asyncio.to_thread(upgrade, old_db, None, "0013")
+    engine = create_async_engine(old_db)
+    row = {
+        "kind": "time", "timezone": "UTC", "start_date": AT.date(), "end_date": AT.date(),
+        "status": "published", "created_at": AT, "updated_at": AT,
+    }  # fmt: skip
+    try:
+        async with engine.begin() as conn:
+            for aid, live in ((1, '{"live": 3}'), (2, None)):
+                await conn.execute(
+                    text(
+                        "INSERT INTO activities (id, name, kind, timezone, start_date, end_date,"
+                        " config, version, status, created_at, updated_at, published_at,"
+                        " live_config, published_version) VALUES (:id, 'a', :kind, :timezone,"
+                        " :start_date, :end_date, '{}', 4, :status, :created_at, :updated_at,"
+                        " :published_at, :live, :pv)"
+                    ),
+                    {
+                        **row,
+                        "id": aid,
+                        "published_at": AT if live else None,
+                        "live": live,
+                        "pv": 3 if live else None,
+                    },
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO rounds (id, activity_id, day, session_index, starts_at_ms,"
+                        " ends_at_ms, seed, seed_hash) VALUES (:id, :aid, :day, 0, 1, 2, 's', 'h')"
+                    ),
+                    {"id": f"{aid}:20300102:0", "aid": aid, "day": AT.date()},
+                )
+        await asyncio.to_thread(upgrade, old_db)
+        async with engine.connect() as conn:
+            rounds = (await conn.execute(text("SELECT id, version FROM rounds"))).all()
+            kept = (
+                await conn.execute(
+                    text("SELECT activity_id, version, config FROM activity_versions")
+                )
+            ).all()
+    finally:
+        await engine.dispose()
+    assert sorted((i, v) for i, v in rounds) == [("1:20300102:0", 3), ("2:20300102:0", None)]
+    assert [tuple(k) for k in kept] == [(1, 3, '{"live": 3}')]

@@ -139,6 +139,16 @@ function say(text, cls = "summary") {
   results.replaceChildren();
 }
 
+// The rules a round was drawn under: its own version's pools (a newer version
+// of a started campaign changes only the rounds that had not started).
+function rulesOf(act, info) {
+  if (!info.pools) return act;
+  const si = Number(String(info.round_id).split(":")[2]);
+  const sessions = [...(act.sessions || [])];
+  sessions[si] = { ...(sessions[si] || {}), pools: info.pools };
+  return { ...act, sessions };
+}
+
 // The round must have ended: its seed is revealed only then.
 async function revealed(roundId) {
   const info = await round(roundId);
@@ -158,7 +168,7 @@ async function checkMine(roundId, only = null) {
   try {
     const info = await revealed(roundId);
     if (!info) return;
-    const act = await activity(activityOf(roundId));
+    const act = rulesOf(await activity(activityOf(roundId)), info);
     const all = (await myDraws(activityOf(roundId))).reverse(); // oldest first
     // count: a draw's level is its place among the user's draws in the activity.
     const level = new Map(all.map((d, i) => [d.draw_id, i + 1]));
@@ -275,7 +285,7 @@ async function checkPasted() {
   try {
     const info = await revealed(draw.round_id);
     if (!info) return;
-    const act = await activity(activityOf(draw.round_id));
+    const act = rulesOf(await activity(activityOf(draw.round_id)), info);
     const answer = await verifyDraw({
       seed: info.seed,
       // The hash the draw was made under, as the player kept it; else the round's.

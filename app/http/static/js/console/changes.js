@@ -3,11 +3,13 @@
 // confirmation: "Session 1 · c2 · quantity: 100 → 200".
 import { inLanguage, percent, t } from "../common.js";
 
-const FREE = /^(name|description|redeem_hint|display)(\.|$)|^end_date$|\.prizes\[\d+\]\.(name|description|image_url)(\.|$)/;
+// The pools (prizes, odds) and the release change only the rounds that have not started.
+const FREE = /^(name|description|redeem_hint|display|release)(\.|\[|$)|^end_date$|^sessions\[\d+\]\.pools(\.|\[|$)/;
 export const freeOnceStarted = (path) => FREE.test(path);
 
 // Every form control of a started activity that may not change is disabled,
-// with the banner (#editor-locked) saying why; buttons that add or remove go too.
+// with the banner (#editor-locked) saying why; so are buttons that add or
+// remove what is locked (a session), not those inside a free part (a prize).
 export function lockStarted(rec, root) {
   const started = !!rec?.started;
   for (const input of root.querySelectorAll("[data-path]:is(input,select,textarea)")) {
@@ -15,7 +17,12 @@ export function lockStarted(rec, root) {
     input.disabled = true;
     input.setAttribute("aria-describedby", `${input.getAttribute("aria-describedby") || ""} editor-locked`.trim());
   }
-  if (started) for (const b of root.querySelectorAll("button:not([role=tab]):not(.chip)")) b.disabled = true;
+  if (started) {
+    for (const b of root.querySelectorAll("button:not([role=tab]):not(.chip)")) {
+      const part = b.closest("[data-path]");
+      if (!part || !freeOnceStarted(part.dataset.path)) b.disabled = true;
+    }
+  }
   return started;
 }
 

@@ -263,7 +263,10 @@ async function publish(path) {
       refreshActions();
       return;
     }
-    flash(t("console.published", { id: ed.id, rounds: done.rounds }), false, true);
+    const said = done.kept
+      ? t("console.published_kept", { id: ed.id, loaded: done.loaded, kept: done.kept, version: done.version })
+      : t("console.published", { id: ed.id, rounds: done.rounds });
+    flash(said, false, true);
     location.hash = `#/live/${ed.id}`;
   } catch (e) {
     if (e.status === 422) showError(e.field, e.message, true);

@@ -270,7 +270,12 @@ export function prizesStep(ctx) {
           flash(t("console.copied_to_all", { n: cfg.sessions.length - 1, session: si + 1 }));
         }, "small")
       : null;
-  return [el("p", { class: "hint" }, t(`console.prizes_hint_${cfg.kind}`)), sessionTabs(ctx), pools, el("div", { class: "row" }, addPool, copy)];
+  return [
+    el("p", { class: "hint" }, t(`console.prizes_hint_${cfg.kind}`)),
+    sessionTabs(ctx),
+    pools,
+    el("div", { class: "row", "data-path": `sessions[${si}].pools` }, addPool, copy),
+  ];
 }
 
 // -- 4. probability -----------------------------------------------------------------
@@ -378,7 +383,7 @@ export function releaseStep(ctx) {
   const parts = explicit
     ? el(
         "div",
-        { class: "at-list" },
+        { class: "at-list", "data-path": "release.at" },
         cfg.release.at.map((_, k) =>
           el(
             "div",
