@@ -4,6 +4,7 @@ Redis, in every process's runtime, in the database and in ``redrain verify``."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
@@ -123,3 +124,32 @@ async def test_a_round_about_to_start_keeps_its_version(make_service: ServiceFac
             )
         )
     assert stored == {1, 2, 3}
+
+
+async def test_a_publish_during_a_rain_leaves_the_open_round_alone(
+    make_service: ServiceFactory,
+) -> None:
+    """200 draws in the open round while a version that makes gold the only
+    winner is published: not one draw of the open round sees it, the draws
+    are all answered, and the round verifies against its own version."""
+    during = at(make_service, local(DAY, 10, 5))
+    rec = await during.activities.create(rain([prize("c2", 50, 0.5)], end=NEXT), BY)
+    await during.activities.publish(rec.id, BY)
+    await during.activities.replace(rec.id, rain(V2, end=NEXT), BY)
+
+    async def draw(i: int) -> str | None:
+        _, res = await at(make_service, local(DAY, 10, 5)).draws.draw(f"u{i}", rec.id)
+        return res.prize.key if res.prize else None
+
+    outcomes = await asyncio.gather(
+        *(draw(i) for i in range(100)),
+        during.activities.publish(rec.id, BY),
+        *(draw(i) for i in range(100, 200)),
+    )
+    published = outcomes.pop(100)
+    assert (published.loaded, published.kept) == (1, 1)  # type: ignore[union-attr]
+    assert set(outcomes) <= {"c2", None} and "c2" in outcomes
+    after = at(make_service, local(NEXT, 11, 30))
+    await Worker(after.settings, after.redis, after.db, name="v").drain(60)
+    report = await Verifier(after.db).verify(f"{rec.id}:20300601:0")
+    assert report.ok and report.draws == 200, report.findings[:3]

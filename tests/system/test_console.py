@@ -529,6 +529,8 @@ async def test_a_started_activity_shows_its_locks_and_a_topup_asks_first(
         await page.click("#publish")
         confirm = page.locator("#confirm-dialog")
         await expect(confirm).to_contain_text("5 → 9")
+        await expect(confirm).to_contain_text(says["confirm_started"].split("{")[0].strip())
+        await shoot(page, artifacts, f"console-publish-started-{lang}-{device}")
         await page.click("#confirm-yes")
         kept = says["published_kept"].split("}")[-1].strip()
         await expect(page.locator("#flash")).to_contain_text(kept)

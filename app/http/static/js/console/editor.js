@@ -246,6 +246,7 @@ async function confirmPublish(path) {
     const changed = differences(before, ed.cfg);
     lines.push(changed.length ? t("console.confirm_changes", { v: ed.rec.published_version }) : t("console.confirm_no_changes"));
     lines.push(...changed);
+    if (changed.length && ed.rec.started) lines.push(t("console.confirm_started", { v: ed.rec.published_version }));
   } else if (!ed.rec?.published_version) lines.push(t("console.confirm_first"));
   return confirmWith({ title: t(path === "approve" ? "console.confirm_approve" : "console.confirm_publish", { id: ed.id, version: ed.rec?.version }), lines, ok: t(path === "approve" ? "console.approve" : "console.publish") });
 }
