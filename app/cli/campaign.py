@@ -1,17 +1,23 @@
-"""Campaign operations from a server: ``reconcile``, ``verify``, ``db upgrade``,
-``activity create|publish``."""
+"""Campaign operations from a server: ``reconcile``, ``verify``, ``export``,
+``db upgrade``, ``activity create|publish``."""
 
 from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import orjson
 
 from app.cli.base import audit_key, fail, main, production_settings, redact, run, settings_or_exit
 from app.domain.errors import NotFound
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from app.domain.bundle import RoundBundle
+    from app.domain.verify import Report
 
 
 @main.command()
@@ -104,22 +110,79 @@ def reconcile(
     sys.exit(0 if run(go) else 1)
 
 
+def _print_report(out: Console, report: Report, round_id: str) -> bool:
+    for f in report.findings:
+        out.print(f"{f.draw_id or round_id}: {f.problem}", markup=False, highlight=False)
+    if not report.ended:
+        out.print("note: the round has not ended; its seed is not public yet")
+    verdict = "[green]verified[/green]" if report.ok else "[red]MISMATCH[/red]"
+    out.print(
+        f"{verdict}: {report.draws} draws, {report.wins} wins, "
+        f"{len(report.findings)} problems in {round_id}"
+    )
+    return report.ok
+
+
+def _read_bundle(path: Path) -> RoundBundle:
+    """An audit bundle from a file, gzip-compressed (as exported) or not."""
+    import gzip
+
+    from app.domain.bundle import load
+    from app.domain.errors import ValidationFailed
+
+    try:
+        with path.open("rb") as raw:
+            zipped = raw.read(2) == b"\x1f\x8b"
+        with gzip.open(path, "rb") if zipped else path.open("rb") as f:
+            return load(f)
+    except OSError as exc:  # includes a damaged gzip stream
+        fail(f"cannot read {path}: {exc}")
+    except ValidationFailed as exc:
+        fail(f"{path}: {exc.message}")
+
+
 @main.command()
-@click.argument("round_id")
-def verify(round_id: str) -> None:
-    """Recompute every draw of ROUND_ID from the database and the round's seed;
-    exit 0 when all of them check out, 1 on any mismatch (each one named), 2
-    when there is no such round."""
+@click.argument("round_id", required=False)
+@click.option(
+    "--file",
+    "bundle_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="an audit bundle (redrain export): verify it offline, with no database or Redis",
+)
+def verify(round_id: str | None, bundle_file: Path | None) -> None:
+    """Recompute every draw of ROUND_ID from the database and the round's seed,
+    or of the audit bundle given with --file; exit 0 when all of them check
+    out, 1 on any mismatch (each one named), 2 when there is no such round."""
     from rich.console import Console
 
     from app.jobs.verify import Verifier
     from app.services.clock import Clock
     from app.store.sql.database import Database
 
+    out = Console()
+    if bundle_file is not None:
+        from app.domain.activity import config_hash
+        from app.domain.bundle import check
+
+        if round_id is not None:
+            fail("give ROUND_ID or --file, not both")
+        with out.status(f"reading {bundle_file} ..."):
+            bundle = _read_bundle(bundle_file)
+        out.print(
+            f"{bundle.round_id}: seed_hash {bundle.seed_hash}, activity version"
+            f" {bundle.version}, config_hash {config_hash(bundle.config)}"
+            " (compare them with the published ones)",
+            markup=False,
+            highlight=False,
+        )
+        with out.status(f"verifying {bundle.round_id} ..."):
+            report = check(bundle)
+        sys.exit(0 if _print_report(out, report, bundle.round_id) else 1)
+    if round_id is None:
+        fail("give ROUND_ID, or --file FILE for an audit bundle")
     settings = settings_or_exit()
     if settings.database_url is None:
         fail("REDRAIN_DATABASE_URL is not set")
-    out = Console()
 
     async def go() -> bool:
         database = Database(settings.database_url or "", audit_key=b"")  # reads only
@@ -132,18 +195,72 @@ def verify(round_id: str) -> None:
             fail(exc.message)  # a usage error, not a fairness failure
         finally:
             await database.close()
-        for f in report.findings:
-            out.print(f"{f.draw_id or round_id}: {f.problem}", markup=False, highlight=False)
-        if not report.ended:
-            out.print("note: the round has not ended; its seed is not public yet")
-        verdict = "[green]verified[/green]" if report.ok else "[red]MISMATCH[/red]"
-        out.print(
-            f"{verdict}: {report.draws} draws, {report.wins} wins, "
-            f"{len(report.findings)} problems in {round_id}"
-        )
-        return report.ok
+        return _print_report(out, report, round_id)
 
     sys.exit(0 if run(go) else 1)
+
+
+@main.command()
+@click.argument("round_id")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    required=True,
+    help="the file to write (gzip-compressed JSON lines)",
+)
+def export(round_id: str, out_file: Path) -> None:
+    """Write the audit bundle of an ended round: its revealed seed, the
+    configuration it was drawn with and every draw, for `redrain verify
+    --file` anywhere, with no database or Redis."""
+    import gzip
+
+    from rich.console import Console
+
+    from app.domain.bundle import dump
+    from app.domain.verify import Report
+    from app.jobs.verify import Verifier
+    from app.services.clock import Clock
+    from app.store.sql.database import Database
+
+    settings = settings_or_exit()
+    if settings.database_url is None:
+        fail("REDRAIN_DATABASE_URL is not set")
+    err = Console(stderr=True)
+
+    async def go() -> tuple[RoundBundle | None, Report]:
+        database = Database(settings.database_url or "", audit_key=b"")  # reads only
+        report = Report(round_id)
+        try:
+            with err.status(f"reading {round_id} ..."):
+                found = await Verifier(database).gather(
+                    round_id, report, now_ms=Clock(settings.clock_offset_ms).now_ms()
+                )
+        except NotFound as exc:
+            fail(exc.message)
+        finally:
+            await database.close()
+        return found, report
+
+    bundle, report = run(go)
+    if bundle is None:
+        fail(f"{round_id}: {report.findings[0].problem}")
+    if not report.ended:
+        fail(f"{round_id} has not ended: its seed is secret until then")
+    tmp = out_file.with_name(out_file.name + ".part")
+    try:
+        with gzip.open(tmp, "wb") as f:
+            for line in dump(bundle):
+                f.write(line)
+        tmp.replace(out_file)  # a finished bundle or none
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        fail(f"cannot write {out_file}: {exc}")
+    err.print(
+        f"{out_file}: {len(bundle.draws)} draws of {round_id}, {out_file.stat().st_size:,} bytes",
+        markup=False,
+        highlight=False,
+    )
 
 
 @main.group()

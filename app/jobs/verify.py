@@ -9,14 +9,13 @@ published ``seed_hash``. Nothing here talks to Redis.
 
 from __future__ import annotations
 
-import hashlib
-
 from app.domain.activity import ActivityConfig
+from app.domain.bundle import RoundBundle, check
 from app.domain.errors import NotFound
 from app.domain.schedule import plan_rounds, session_prizes
 from app.domain.text import in_language
 from app.domain.types import Kind, RoundPlan
-from app.domain.verify import Report, RoundInputs, replay
+from app.domain.verify import Report
 from app.store.sql.database import Database
 
 
@@ -39,13 +38,21 @@ class Verifier:
         """The report of one round; :class:`NotFound` when the database has no
         such round (nothing to verify is not a fairness failure)."""
         report = Report(round_id)
+        found = await self.gather(round_id, report, now_ms=now_ms)
+        return report if found is None else check(found, report)
+
+    async def gather(
+        self, round_id: str, report: Report, *, now_ms: int | None = None
+    ) -> RoundBundle | None:
+        """Everything the round's replay needs, as an audit bundle; None (the
+        problem added to ``report``) when the database lacks part of it."""
         stored = await self.db.activities.get_round(round_id)
         if stored is None:
             raise NotFound(f"round {round_id!r} not found in the database", code="round_not_found")
         activity = await self.db.activities.get(stored.activity_id)
         if activity is None:
             report.add(None, f"activity {stored.activity_id} is missing")
-            return report
+            return None
         # The version the round was loaded with (a newer one may hold the
         # rounds that had not started when it was published), and the later
         # ones, whose prize names the ledger may hold.
@@ -56,16 +63,12 @@ class Verifier:
         cfg = held.get(first) or activity.live
         if stored.version is not None and stored.version not in held:
             report.add(None, f"version {stored.version} of the activity is missing")
-            return report
+            return None
         rnd = next((r for r in plan_rounds(activity.id, cfg) if r.round_id == round_id), None)
         if rnd is None:
             report.add(None, "the activity's configuration has no such round")
-            return report
+            return None
         report.ended = now_ms is None or now_ms >= rnd.end_ms
-        names = later_names(rnd, [c for v, c in sorted(held.items()) if v > first])
-        seed = bytes.fromhex(stored.seed)
-        if hashlib.sha256(seed).hexdigest() != stored.seed_hash:
-            report.add(None, "the seed does not match the published seed_hash")
         draws = await self.db.draws.round_draws(round_id)  # rows as stored: every field checked
         users = sorted({d.record.user_id for d in draws})
         before = (
@@ -78,13 +81,17 @@ class Verifier:
             if cfg.needs_grant
             else {}
         )
-        topups = await self.db.guard.topups(round_id)
-        k = cfg.buckets
-        moves = await self.db.guard.moves(round_id) if k > 1 else []
-        for b in range(k):  # each bucket is its own sequence with its own stock
-            mine = [d for d in draws if (d.record.seq - 1) % k == b]
-            replay(
-                report,
-                RoundInputs(cfg, rnd, seed, mine, topups, before, grants, b, k, moves, names),
-            )
-        return report
+        return RoundBundle(
+            round_id=round_id,
+            activity_id=activity.id,
+            version=first,
+            config=cfg,
+            seed=bytes.fromhex(stored.seed),
+            seed_hash=stored.seed_hash,
+            draws=draws,
+            topups=list(await self.db.guard.topups(round_id)),
+            moves=list(await self.db.guard.moves(round_id)) if cfg.buckets > 1 else [],
+            before=dict(before),
+            grants=dict(grants),
+            names=later_names(rnd, [c for v, c in sorted(held.items()) if v > first]),
+        )

@@ -6,15 +6,22 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import gzip
 import os
 import subprocess
 import sys
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import delete, update
 
+from app.domain.bundle import check as replayed
+from app.domain.bundle import dump, load
+from app.domain.errors import ValidationFailed
 from app.domain.records import StoredDraw
+from app.domain.verify import Report
 from app.jobs.verify import Verifier
 from app.jobs.worker import Worker
 from app.services.container import Services
@@ -154,7 +161,7 @@ async def test_auto_count_and_amount_rounds_verify(make_service: ServiceFactory)
         assert report.ok and report.draws > 0, (aid, report.findings[:5])
 
 
-async def test_cli(make_mariadb_service: ServiceFactory, mariadb_url: str) -> None:
+async def test_cli(make_mariadb_service: ServiceFactory, mariadb_url: str, tmp_path: Path) -> None:
     svc = make_mariadb_service(offset_to(local(DAY, 10, 5)))
     rec = await svc.activities.create(rain([prize("c2", 50, 0.5)]), BY)
     await svc.activities.publish(rec.id, BY)
@@ -177,6 +184,7 @@ async def test_cli(make_mariadb_service: ServiceFactory, mariadb_url: str) -> No
 
     ok = run()
     assert ok.returncode == 0 and "verified: 40 draws" in ok.stdout, ok.stdout + ok.stderr
+    saved = next(d.record.random for d in await svc.db.draws.round_draws(rid) if d.record.seq == 3)
     async with svc.db.session() as s:
         await s.execute(
             update(DrawRow).where(DrawRow.draw_id == f"{rid}:3").values(random="f" * 40)
@@ -186,6 +194,45 @@ async def test_cli(make_mariadb_service: ServiceFactory, mariadb_url: str) -> No
     missing = run("999:20300601:0")  # nothing to verify is not a fairness failure
     assert missing.returncode == 2 and "not found" in missing.stderr, missing.stderr
     assert "MISMATCH" not in missing.stdout
+
+    # The audit bundle: exported while the round is open it is refused (the
+    # seed is secret), after it ended it verifies offline, with no database.
+    def cli(*args: str, offset: float = 0.0, db: bool = True) -> subprocess.CompletedProcess[str]:
+        there = env if db else {k: v for k, v in env.items() if k != "REDRAIN_DATABASE_URL"}
+        return subprocess.run(
+            [sys.executable, "-m", "app", *args],
+            env={**there, "REDRAIN_CLOCK_OFFSET": str(offset)},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+
+    bundle = tmp_path / "round.jsonl.gz"
+    early = cli("export", rid, "--out", str(bundle), offset=offset_to(local(DAY, 10, 30)))
+    assert early.returncode == 2 and "has not ended" in early.stderr and not bundle.exists()
+    done = cli("export", rid, "--out", str(bundle), offset=offset_to(local(DAY, 12)))
+    assert done.returncode == 0 and "40 draws" in done.stderr, done.stderr
+    checked = cli("verify", "--file", str(bundle), db=False)
+    assert checked.returncode == 1 and f"{rid}:3" in checked.stdout, checked.stdout  # forged above
+    assert "seed_hash" in checked.stdout
+    async with svc.db.session() as s:  # put the forged row back as it was drawn
+        await s.execute(update(DrawRow).where(DrawRow.draw_id == f"{rid}:3").values(random=saved))
+    assert (
+        cli("export", rid, "--out", str(bundle), offset=offset_to(local(DAY, 12))).returncode == 0
+    )
+    good = cli("verify", "--file", str(bundle), db=False)
+    assert good.returncode == 0 and "verified: 40 draws" in good.stdout, good.stdout + good.stderr
+    lines = gzip.decompress(bundle.read_bytes()).splitlines(keepends=True)
+    plain = tmp_path / "plain.jsonl"
+    plain.write_bytes(
+        b"".join([*lines[:5], lines[5].replace(b'"nonce":1', b'"nonce":2'), *lines[6:]])
+    )
+    forged = cli("verify", "--file", str(plain))
+    assert forged.returncode == 1 and "MISMATCH" in forged.stdout, forged.stdout
+    plain.write_bytes(b"".join(lines[:-1]))  # a draw cut off
+    short = cli("verify", "--file", str(plain))
+    assert short.returncode == 2 and "holds 39" in short.stderr, short.stderr
 
 
 async def small_round(make: ServiceFactory) -> tuple[Services, str, list[StoredDraw]]:
@@ -277,3 +324,36 @@ async def test_cli_names_a_losing_row_given_a_prize(make_service: ServiceFactory
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert loss.record.draw_id in done.stdout and "prize_key is 'b'" in done.stdout, done.stdout
+
+
+async def test_the_bundle_round_trips_and_refuses_what_it_is_not(
+    make_service: ServiceFactory,
+) -> None:
+    svc, rid, draws = await small_round(make_service)
+    report = Report(rid)
+    bundle = await Verifier(svc.db).gather(rid, report, now_ms=None)
+    assert bundle is not None and bundle.draws == draws
+    lines = list(dump(bundle))
+    again = load(lines)
+    assert again.draws == draws and again.config == bundle.config and again.seed == bundle.seed
+    assert replayed(again).ok and replayed(again).draws == 60
+    # Another seed is caught by its hash; a loss turned into a win by its replay.
+    head = orjson.loads(lines[0])
+    other = load([orjson.dumps({**head, "seed": "00" * 32}), *lines[1:]])
+    assert "the seed does not match the published seed_hash" in [
+        f.problem for f in replayed(other).findings
+    ]
+    loss = next(i for i, d in enumerate(draws, start=1) if not d.record.won)
+    row = orjson.loads(lines[loss])
+    flipped = load([*lines[:loss], orjson.dumps({**row, "won": True}), *lines[loss + 1 :]])
+    assert any("recorded as a win" in f.problem for f in replayed(flipped).findings)
+    for bad, says in (
+        ([b"{}"], "not a redrain-round-bundle"),
+        ([orjson.dumps({**head, "bundle_version": 9})], "bundle_version 9"),
+        ([lines[0], b"[1, 2]"], "line 2"),
+        ([lines[0], b"not json"], "line 2"),
+        ([], "empty"),
+    ):
+        with pytest.raises(ValidationFailed) as err:
+            load(bad)
+        assert says in err.value.message
