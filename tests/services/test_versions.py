@@ -68,8 +68,13 @@ async def test_started_rounds_keep_their_version_and_verify(
     _, stats = await tomorrow.activities.stats(aid, "20300602:0")
     assert {p.key: p.quantity for p in stats[0].prizes} == {"c2": 10, "gold": 3}
 
-    # The round page and /verify read each round's own pools.
+    # The game shows the prizes of the round it plays; the round page and
+    # /verify read each round's own pools.
+    today = (await http(fresh).get(f"/v1/activities/{aid}")).json()
+    assert [p["key"] for p in today["sessions"][0]["pools"][0]["prizes"]] == ["c2"]
     client = http(tomorrow)
+    later = (await client.get(f"/v1/activities/{aid}")).json()
+    assert [p["key"] for p in later["sessions"][0]["pools"][0]["prizes"]] == ["c2", "gold"]
     first = (await client.get(f"/v1/rounds/{aid}:20300601:0")).json()
     assert first["version"] == 1 and [p["key"] for p in first["prizes"]] == ["c2"]
     assert first["pools"][0]["prizes"][0]["probability"] == 1.0

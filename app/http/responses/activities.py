@@ -93,10 +93,17 @@ def round_info(
             for p in rnd.prizes
         ],
         "version": rt.version_of(rnd.sfx),
-        "pools": rt.config_of(rnd.sfx)
-        .sessions[rnd.session_index]
-        .model_dump(mode="json", exclude_none=True, exclude=_NO_POOL_VALUES)["pools"],
+        "pools": _round_pools(rt, rnd.sfx, rnd.session_index),
     }
+
+
+def _round_pools(rt: Runtime, sfx: str, session_index: int) -> list[dict[str, Any]]:
+    """A round's pools under the version it holds, as players see them."""
+    session = rt.config_of(sfx).sessions[session_index]
+    pools: list[dict[str, Any]] = session.model_dump(
+        mode="json", exclude_none=True, exclude=_NO_POOL_VALUES
+    )["pools"]
+    return pools
 
 
 class AdminActivityMeta(TypedDict):
@@ -210,6 +217,14 @@ def public_activity(
         if rt.config.kind is Kind.COUNT:  # the script counts every draw of a count activity
             meta["next_level"] = in_total + 1
     body = rt.config.model_dump(mode="json", exclude_none=True, exclude=_NO_VALUES)
+    # The round the page plays (open, else next) may hold an older version: its
+    # session shows that version's prizes, which are what its draws can win.
+    playing = current or nxt
+    if playing is not None:
+        sfx = playing["round_id"].partition(":")[2]
+        if rt.version_of(sfx) != rt.version:
+            si = int(sfx.rpartition(":")[2])
+            body["sessions"][si]["pools"] = _round_pools(rt, sfx, si)
     # The page's jittered start, given or by kind: players read one number.
     body.setdefault("display", {})["warmup_ms"] = rt.config.warmup_ms
     body.update(meta)
