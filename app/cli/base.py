@@ -30,6 +30,14 @@ def settings_or_exit() -> Settings:
         fail(exc.message)
 
 
+def database_or_exit() -> tuple[Settings, str]:
+    """Settings and the database URL, or one line saying it is not set."""
+    settings = settings_or_exit()
+    if settings.database_url is None:
+        fail("REDRAIN_DATABASE_URL is not set")
+    return settings, settings.database_url
+
+
 def audit_key(settings: Settings) -> bytes:
     """The audit chain's key, or one line saying which setting is missing."""
     try:

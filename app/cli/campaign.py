@@ -4,13 +4,22 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import orjson
 
-from app.cli.base import audit_key, fail, main, production_settings, redact, run, settings_or_exit
+from app.cli.base import (
+    audit_key,
+    database_or_exit,
+    fail,
+    main,
+    production_settings,
+    redact,
+    run,
+)
 from app.domain.errors import NotFound
 
 if TYPE_CHECKING:
@@ -18,6 +27,9 @@ if TYPE_CHECKING:
 
     from app.domain.bundle import RoundBundle
     from app.domain.verify import Report
+    from app.jobs.verify import Verifier
+
+T = TypeVar("T")
 
 
 @main.command()
@@ -110,6 +122,27 @@ def reconcile(
     sys.exit(0 if run(go) else 1)
 
 
+def _with_verifier(work: Callable[[Verifier, int], Awaitable[T]]) -> T:
+    """``work(verifier, now_ms)`` on the database, read only; a round the
+    database does not have is a usage error (exit 2), not a fairness failure."""
+    from app.jobs.verify import Verifier
+    from app.services.clock import Clock
+    from app.store.sql.database import Database
+
+    settings, url = database_or_exit()
+
+    async def go() -> T:
+        database = Database(url, audit_key=b"")  # reads only
+        try:
+            return await work(Verifier(database), Clock(settings.clock_offset_ms).now_ms())
+        except NotFound as exc:
+            fail(exc.message)
+        finally:
+            await database.close()
+
+    return run(go)
+
+
 def _print_report(out: Console, report: Report, round_id: str) -> bool:
     for f in report.findings:
         out.print(f"{f.draw_id or round_id}: {f.problem}", markup=False, highlight=False)
@@ -155,10 +188,6 @@ def verify(round_id: str | None, bundle_file: Path | None) -> None:
     out, 1 on any mismatch (each one named), 2 when there is no such round."""
     from rich.console import Console
 
-    from app.jobs.verify import Verifier
-    from app.services.clock import Clock
-    from app.store.sql.database import Database
-
     out = Console()
     if bundle_file is not None:
         from app.domain.activity import config_hash
@@ -180,24 +209,13 @@ def verify(round_id: str | None, bundle_file: Path | None) -> None:
         sys.exit(0 if _print_report(out, report, bundle.round_id) else 1)
     if round_id is None:
         fail("give ROUND_ID, or --file FILE for an audit bundle")
-    settings = settings_or_exit()
-    if settings.database_url is None:
-        fail("REDRAIN_DATABASE_URL is not set")
 
-    async def go() -> bool:
-        database = Database(settings.database_url or "", audit_key=b"")  # reads only
-        try:
-            with out.status(f"verifying {round_id} ..."):
-                report = await Verifier(database).verify(
-                    round_id, now_ms=Clock(settings.clock_offset_ms).now_ms()
-                )
-        except NotFound as exc:
-            fail(exc.message)  # a usage error, not a fairness failure
-        finally:
-            await database.close()
-        return _print_report(out, report, round_id)
+    async def go(verifier: Verifier, now_ms: int) -> Report:
+        with out.status(f"verifying {round_id} ..."):
+            return await verifier.verify(round_id, now_ms=now_ms)
 
-    sys.exit(0 if run(go) else 1)
+    report = _with_verifier(go)
+    sys.exit(0 if _print_report(out, report, round_id) else 1)
 
 
 @main.command()
@@ -219,30 +237,15 @@ def export(round_id: str, out_file: Path) -> None:
 
     from app.domain.bundle import dump
     from app.domain.verify import Report
-    from app.jobs.verify import Verifier
-    from app.services.clock import Clock
-    from app.store.sql.database import Database
 
-    settings = settings_or_exit()
-    if settings.database_url is None:
-        fail("REDRAIN_DATABASE_URL is not set")
     err = Console(stderr=True)
+    report = Report(round_id)
 
-    async def go() -> tuple[RoundBundle | None, Report]:
-        database = Database(settings.database_url or "", audit_key=b"")  # reads only
-        report = Report(round_id)
-        try:
-            with err.status(f"reading {round_id} ..."):
-                found = await Verifier(database).gather(
-                    round_id, report, now_ms=Clock(settings.clock_offset_ms).now_ms()
-                )
-        except NotFound as exc:
-            fail(exc.message)
-        finally:
-            await database.close()
-        return found, report
+    async def go(verifier: Verifier, now_ms: int) -> RoundBundle | None:
+        with err.status(f"reading {round_id} ..."):
+            return await verifier.gather(round_id, report, now_ms=now_ms)
 
-    bundle, report = run(go)
+    bundle = _with_verifier(go)
     if bundle is None:
         fail(f"{round_id}: {report.findings[0].problem}")
     if not report.ended:
@@ -273,14 +276,12 @@ def upgrade() -> None:
     """Apply every migration to REDRAIN_DATABASE_URL."""
     from app.store.sql.connection import upgrade as migrate
 
-    settings = settings_or_exit()
-    if settings.database_url is None:
-        fail("REDRAIN_DATABASE_URL is not set")
-    click.echo(f"upgrading {redact(settings.database_url)} ...", err=True)
+    settings, url = database_or_exit()
+    click.echo(f"upgrading {redact(url)} ...", err=True)
     try:
         # Migration 0008 re-keys an existing audit trail with this key.
         key = settings.audit_key_bytes if settings.audit_key or settings.secret_key else None
-        migrate(settings.database_url, key)
+        migrate(url, key)
     except Exception as exc:
         fail(f"migration failed: {exc.__class__.__name__}: {str(exc).splitlines()[0]}", 1)
     click.echo("database is at the latest schema", err=True)
@@ -300,9 +301,7 @@ def activity_create(file: Path) -> None:
     from app.services.clock import Clock
     from app.store.sql.database import Database
 
-    settings = settings_or_exit()
-    if settings.database_url is None:
-        fail("REDRAIN_DATABASE_URL is not set")
+    settings, url = database_or_exit()
     try:
         data = orjson.loads(file.read_bytes())
     except orjson.JSONDecodeError as exc:
@@ -312,7 +311,7 @@ def activity_create(file: Path) -> None:
 
     async def go() -> int:
         cfg = parse_config(data)
-        database = Database(settings.database_url or "", audit_key=key)
+        database = Database(url, audit_key=key)
         try:
             created = await database.activities.create(
                 cfg,

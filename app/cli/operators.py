@@ -14,8 +14,7 @@ from typing import TypeVar
 
 import click
 
-from app.cli.base import audit_key, fail, main, run, settings_or_exit
-from app.config import Settings
+from app.cli.base import audit_key, database_or_exit, fail, main, run, settings_or_exit
 from app.domain.audit import CLI
 from app.services.auth import Auth
 from app.services.clock import Clock
@@ -27,13 +26,11 @@ ROLES = click.Choice(["viewer", "editor", "publisher", "admin"])
 
 
 def _with_operators(work: Callable[[Operators], Awaitable[T]]) -> T:
-    settings: Settings = settings_or_exit()
-    if settings.database_url is None:
-        fail("REDRAIN_DATABASE_URL is not set")
+    settings, url = database_or_exit()
     key = audit_key(settings)
 
     async def go() -> T:
-        database = Database(settings.database_url or "", audit_key=key)
+        database = Database(url, audit_key=key)
         clock = Clock(settings.clock_offset_ms)
         try:
             return await work(Operators(settings, database, Auth(settings, clock), clock))

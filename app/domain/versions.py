@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 import orjson
 
 from app.domain.activity import ActivityConfig
-from app.domain.schedule import plan_rounds
+from app.domain.schedule import plan_rounds, session_prizes
+from app.domain.text import in_language
 from app.domain.types import ActivityId, PrizePlan, RoundPlan
 
 # A round starting this soon keeps its version when a newer one is published:
@@ -80,6 +81,13 @@ def _texts(old: RoundPlan, new: RoundPlan) -> RoundPlan:
     return dataclasses.replace(old, prizes=tuple(prizes))
 
 
+def _by_version(
+    activity_id: ActivityId, configs: Mapping[int, ActivityConfig]
+) -> dict[int, dict[str, RoundPlan]]:
+    """Each version's rounds by suffix."""
+    return {v: {r.sfx: r for r in plan_rounds(activity_id, c)} for v, c in configs.items()}
+
+
 def versioned_rounds(
     activity_id: ActivityId, current: ActivityConfig, history: History
 ) -> list[RoundPlan]:
@@ -88,12 +96,75 @@ def versioned_rounds(
     plans = plan_rounds(activity_id, current)
     if not history:
         return plans
-    older = {
-        v: {r.sfx: r for r in plan_rounds(activity_id, cfg)} for v, cfg in history.configs.items()
-    }
+    older = _by_version(activity_id, history.configs)
     out = []
     for r in plans:
         v = history.rounds.get(r.sfx)
         old = older.get(v, {}).get(r.sfx) if v is not None else None
         out.append(r if old is None else _texts(old, r))
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Publishing:
+    """What a publish loads: each round's plan and the version it is of."""
+
+    rounds: list[RoundPlan]
+    versions: dict[str, int]  # sfx -> the version its plan is of
+    held: Mapping[str, int]  # sfx -> the version it held before this publish
+    configs: dict[int, ActivityConfig]  # every version a round is planned with
+
+    @classmethod
+    def plan(
+        cls,
+        activity_id: ActivityId,
+        cfg: ActivityConfig,
+        version: int,
+        held: Mapping[str, int],
+        older: Mapping[int, ActivityConfig],
+        now_ms: int,
+    ) -> Publishing:
+        """Version ``version`` (``cfg``) for every round, except a round that
+        keeps the older one it holds: it started, or starts within KEEP_MS,
+        at unchanged times."""
+        plans = _by_version(activity_id, older)
+        rounds: list[RoundPlan] = []
+        versions: dict[str, int] = {}
+        for r in plan_rounds(activity_id, cfg):
+            v = held.get(r.sfx, version)
+            old = plans[v].get(r.sfx) if v in plans else None
+            if (
+                old is not None
+                and r.start_ms <= now_ms + KEEP_MS
+                and (old.start_ms, old.end_ms) == (r.start_ms, r.end_ms)
+            ):
+                rounds.append(old)
+                versions[r.sfx] = v
+            else:
+                rounds.append(r)
+                versions[r.sfx] = version
+        return cls(rounds, versions, held, {**older, version: cfg})
+
+    def config_of(self, sfx: str) -> ActivityConfig:
+        return self.configs[self.versions[sfx]]
+
+    def history(self, current: int, loaded: frozenset[str]) -> History:
+        """Which rounds hold an older version once the publish is written:
+        the ones it loaded with one, and the frozen ones it did not load."""
+        final = {
+            r.sfx: self.versions[r.sfx] if r.sfx in loaded else self.held.get(r.sfx, current)
+            for r in self.rounds
+        }
+        older = {sfx: v for sfx, v in final.items() if v != current and v in self.configs}
+        return History({v: self.configs[v] for v in set(older.values())}, older)
+
+
+def later_names(rnd: RoundPlan, later: list[ActivityConfig]) -> dict[str, frozenset[str]]:
+    """Prize key -> the names (as the ledger stores them) the round's prizes
+    had in later versions: verify accepts any of them."""
+    names: dict[str, set[str]] = {}
+    for cfg in later:
+        if rnd.session_index < len(cfg.sessions):
+            for p in session_prizes(cfg, cfg.sessions[rnd.session_index]):
+                names.setdefault(p.key, set()).add(in_language(p.name))
+    return {k: frozenset(v) for k, v in names.items()}

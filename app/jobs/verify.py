@@ -9,25 +9,13 @@ published ``seed_hash``. Nothing here talks to Redis.
 
 from __future__ import annotations
 
-from app.domain.activity import ActivityConfig
 from app.domain.bundle import RoundBundle, check
 from app.domain.errors import NotFound
-from app.domain.schedule import plan_rounds, session_prizes
-from app.domain.text import in_language
-from app.domain.types import Kind, RoundPlan
+from app.domain.schedule import plan_rounds
+from app.domain.types import Kind
 from app.domain.verify import Report
+from app.domain.versions import later_names
 from app.store.sql.database import Database
-
-
-def later_names(rnd: RoundPlan, later: list[ActivityConfig]) -> dict[str, frozenset[str]]:
-    """Prize key -> the names (as the ledger stores them) the round's prizes
-    had in later versions."""
-    names: dict[str, set[str]] = {}
-    for cfg in later:
-        if rnd.session_index < len(cfg.sessions):
-            for p in session_prizes(cfg, cfg.sessions[rnd.session_index]):
-                names.setdefault(p.key, set()).add(in_language(p.name))
-    return {k: frozenset(v) for k, v in names.items()}
 
 
 class Verifier:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from app import metrics
-from app.domain.activity import ActivityConfig, check_size, config_hash, parse_config
+from app.domain.activity import check_size, config_hash, parse_config
 from app.domain.audit import Actor
 from app.domain.changes import check_started_change
 from app.domain.errors import (
@@ -30,9 +30,9 @@ from app.domain.errors import (
 )
 from app.domain.records import ARCHIVED, DRAFT, PENDING, PUBLISHED, ActivityRecord
 from app.domain.runtime import Runtime, limits_of
-from app.domain.schedule import activity_window, plan_rounds, round_slices
+from app.domain.schedule import activity_window, round_slices
 from app.domain.types import ActivityId, RoundPlan, RoundStats
-from app.domain.versions import KEEP_MS, History
+from app.domain.versions import Publishing
 from app.services.clock import Clock
 from app.services.codes import Added, Codes, check_upload, coded_picks
 from app.services.guard import LOCK as BLACKLIST_LOCK
@@ -94,24 +94,6 @@ _TOPUP_REFUSALS: dict[TopupCode, Callable[[str, str], RedrainError]] = {
         f"prize: {prize!r} is of type empty and has no stock", field="prize"
     ),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class _Plan:
-    rounds: list[RoundPlan]
-    versions: dict[str, int]  # sfx -> the version its plan is of
-    held: dict[str, int]  # sfx -> the version it held before this publish
-    configs: dict[int, ActivityConfig]  # every version a round is planned with
-
-    def history(self, current: int, loaded: frozenset[str]) -> History:
-        """Which rounds hold an older version once the publish is written:
-        the ones it loaded with one, and the frozen ones it did not load."""
-        final = {
-            r.sfx: self.versions[r.sfx] if r.sfx in loaded else self.held.get(r.sfx, current)
-            for r in self.rounds
-        }
-        older = {sfx: v for sfx, v in final.items() if v != current and v in self.configs}
-        return History({v: self.configs[v] for v in set(older.values())}, older)
 
 
 @dataclass(frozen=True, slots=True)
@@ -288,33 +270,14 @@ class Activities:
                 )
             return await self._publish(rec, by, "activity.approve")
 
-    async def _plan(self, rec: ActivityRecord, now: int) -> _Plan:
-        """Each round's plan and version: the new version's, except where a
-        round keeps the one it holds (it started, or starts within KEEP_MS,
-        at unchanged times: app/domain/versions.py)."""
-        cfg = rec.config
-        rounds = plan_rounds(rec.id, cfg)
+    async def _plan(self, rec: ActivityRecord, now: int) -> Publishing:
+        """Each round's plan and version (app/domain/versions.py), from the
+        versions the rounds hold now."""
         held = await self.db.activities.round_versions(rec.id)
-        configs = await self.db.activities.versions(
+        older = await self.db.activities.versions(
             rec.id, {v for v in held.values() if v != rec.version}
         )
-        older = {v: {r.sfx: r for r in plan_rounds(rec.id, c)} for v, c in configs.items()}
-        plans: list[RoundPlan] = []
-        versions: dict[str, int] = {}
-        for r in rounds:
-            v = held.get(r.sfx, rec.version)
-            old = older[v].get(r.sfx) if v in older else None
-            if (
-                old is not None
-                and r.start_ms <= now + KEEP_MS
-                and (old.start_ms, old.end_ms) == (r.start_ms, r.end_ms)
-            ):
-                plans.append(old)
-                versions[r.sfx] = v
-            else:
-                plans.append(r)
-                versions[r.sfx] = rec.version
-        return _Plan(plans, versions, held, {**configs, rec.version: cfg})
+        return Publishing.plan(rec.id, rec.config, rec.version, held, older, now)
 
     async def _publish(self, rec: ActivityRecord, by: Actor, action: str) -> PublishSummary:
         cfg = rec.config
@@ -338,7 +301,7 @@ class Activities:
             window=activity_window(cfg),
             limits=limits_of(cfg),
             rounds=rounds,
-            slices=lambda r: round_slices(plan.configs[plan.versions[r.sfx]], r),
+            slices=lambda r: round_slices(plan.config_of(r.sfx), r),
             seeds=seeds,
             buckets=cfg.buckets,
             paused=rec.paused,

@@ -219,12 +219,11 @@ def public_activity(
     body = rt.config.model_dump(mode="json", exclude_none=True, exclude=_NO_VALUES)
     # The round the page plays (open, else next) may hold an older version: its
     # session shows that version's prizes, which are what its draws can win.
-    playing = current or nxt
-    if playing is not None:
-        sfx = playing["round_id"].partition(":")[2]
-        if rt.version_of(sfx) != rt.version:
-            si = int(sfx.rpartition(":")[2])
-            body["sessions"][si]["pools"] = _round_pools(rt, sfx, si)
+    brief = current or nxt
+    playing = rt.round_of(brief["round_id"]) if brief else None
+    if playing is not None and rt.version_of(playing.sfx) != rt.version:
+        si = playing.session_index
+        body["sessions"][si]["pools"] = _round_pools(rt, playing.sfx, si)
     # The page's jittered start, given or by kind: players read one number.
     body.setdefault("display", {})["warmup_ms"] = rt.config.warmup_ms
     body.update(meta)
