@@ -42,7 +42,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from app.domain.types import DrawRecord
 from app.store.sql import bulk
 from app.store.sql.connection import upgrade
-from app.store.sql.draws import _INSERT_COLUMNS, DRAWS, _draw_row
+from app.store.sql.rows import DRAWS, INSERT_COLUMNS, draw_row
 from loadtest.bench import TICK, cpu_ticks, pid_of
 from loadtest.harness import scratch_database
 
@@ -73,7 +73,7 @@ def draw_rows(n: int, first_seq: int) -> list[tuple[Any, ...]]:
             drawn_at_ms=1_900_000_000_000 + seq,
             stream_id=f"1900000000000-{seq}",
         )
-        out.append(_draw_row(rec, None))
+        out.append(draw_row(rec, None))
     return out
 
 
@@ -91,10 +91,10 @@ def tsv(rows: list[tuple[Any, ...]]) -> str:
 async def one_run(
     conn: Any, mode: str, batches: list[list[tuple[Any, ...]]], tmp: Path
 ) -> dict[str, float]:
-    sql = bulk.statement("draws", _INSERT_COLUMNS, "%s")
+    sql = bulk.statement("draws", INSERT_COLUMNS, "%s")
     load = (
         f"LOAD DATA INFILE '{tmp}' INTO TABLE draws CHARACTER SET utf8mb4 "
-        f"({', '.join(_INSERT_COLUMNS)})"
+        f"({', '.join(INSERT_COLUMNS)})"
     )
     server = pid_of("mariadbd")
     rows = sum(len(b) for b in batches)
@@ -102,7 +102,7 @@ async def one_run(
     async with conn.cursor() as cur:
         for batch in batches:
             if mode == "bulk":  # as the worker writes on MariaDB (app/store/sql/bulk.py)
-                names, bound = bulk.without_null_columns(_INSERT_COLUMNS, batch)
+                names, bound = bulk.without_null_columns(INSERT_COLUMNS, batch)
                 assert await bulk.bind(conn, bulk.statement("draws", names, "?"), bound)
             elif mode == "load data":
                 tmp.write_text(tsv(batch))  # noqa: ASYNC240 - part of the cost measured

@@ -218,20 +218,26 @@ async def new_activity(base: str, name: str) -> int:
 
 async def ledger(db_url: str, aid: int) -> tuple[int, int]:
     """Draws and wins MariaDB holds for activity ``aid``."""
+    from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
     eng = create_async_engine(db_url)
     try:
         async with eng.connect() as c:
+            # Wins are rows of draws; plain losses are packed in loss_blocks.
             row: Any = (
                 await c.exec_driver_sql(
                     "SELECT COUNT(*), COALESCE(SUM(won), 0) FROM draws WHERE activity_id = %s",
                     (aid,),
                 )
             ).one()
+            lost: Any = await c.scalar(
+                text("SELECT COALESCE(SUM(draws), 0) FROM loss_blocks WHERE activity_id = :a"),
+                {"a": aid},
+            )
     finally:
         await eng.dispose()
-    return int(row[0]), int(row[1])
+    return int(row[0]) + int(lost or 0), int(row[1])
 
 
 def stored(env: dict[str, str], db_url: str, aid: int, f: dict[str, Any]) -> dict[str, Any]:

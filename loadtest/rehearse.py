@@ -48,9 +48,10 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select  # noqa: E402
 
+from app.domain.types import DrawRecord  # noqa: E402
 from app.store.sql.connection import upgrade  # noqa: E402
 from app.store.sql.database import Database  # noqa: E402
-from app.store.sql.models import DrawRow  # noqa: E402
+from app.store.sql.models import RoundRow  # noqa: E402
 from loadtest.harness import (  # noqa: E402
     edge,
     free_port,
@@ -300,11 +301,13 @@ def locust_stats(prefix: Path) -> dict[str, dict[str, str]]:
         return {row["Name"]: row for row in csv.DictReader(f)}
 
 
-async def ledger(db_url: str, aid: int) -> list[DrawRow]:
+async def ledger(db_url: str, aid: int) -> list[DrawRecord]:
+    """Every stored draw of the activity, rows and compact losses."""
     db = Database(db_url, audit_key=b"")  # reads only
     try:
         async with db.session() as s:
-            return list(await s.scalars(select(DrawRow).where(DrawRow.activity_id == aid)))
+            rounds = list(await s.scalars(select(RoundRow.id).where(RoundRow.activity_id == aid)))
+        return [d.record for r in rounds for d in (await db.draws.round_draws(r)).draws]
     finally:
         await db.close()
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from app.domain.bundle import RoundBundle
     from app.domain.verify import Report
-    from app.jobs.verify import Verifier
+    from app.services.verifier import Verifier
 
 T = TypeVar("T")
 
@@ -125,8 +125,8 @@ def reconcile(
 def _with_verifier(work: Callable[[Verifier, int], Awaitable[T]]) -> T:
     """``work(verifier, now_ms)`` on the database, read only; a round the
     database does not have is a usage error (exit 2), not a fairness failure."""
-    from app.jobs.verify import Verifier
     from app.services.clock import Clock
+    from app.services.verifier import Verifier
     from app.store.sql.database import Database
 
     settings, url = database_or_exit()
@@ -204,6 +204,13 @@ def verify(round_id: str | None, bundle_file: Path | None) -> None:
             markup=False,
             highlight=False,
         )
+        if bundle.public:
+            out.print(
+                "a public bundle: players are pseudonyms and their keys are given, not derived"
+                " (a player checks their own key on /verify); prize values are blanked",
+                markup=False,
+                highlight=False,
+            )
         with out.status(f"verifying {bundle.round_id} ..."):
             report = check(bundle)
         sys.exit(0 if _print_report(out, report, bundle.round_id) else 1)

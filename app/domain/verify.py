@@ -18,7 +18,7 @@ activities) and each grant's amount (amount activities), check every draw:
   and value and the fulfilment state, which must be those of the prize its
   pick won — none at all on a loss, so no fulfilment hook ever pays one.
 
-``app.jobs.verify`` loads the inputs from the database; anyone with the
+``app.services.verifier`` loads the inputs from the database; anyone with the
 revealed seed and the draws can do the same (docs/fairness.md).
 """
 
@@ -129,6 +129,8 @@ class RoundInputs:
     buckets: int = 1
     moves: Sequence[StockMove] = ()  # the round's stock moves between buckets
     names: Mapping[str, frozenset[str]] = field(default_factory=dict)  # key -> later names
+    # A public bundle's players are pseudonyms: their keys are given, not derived.
+    user_keys: Mapping[tuple[str, str], str] = field(default_factory=dict)
 
 
 def replay(report: Report, inputs: RoundInputs) -> None:
@@ -170,7 +172,7 @@ def replay(report: Report, inputs: RoundInputs) -> None:
 
     won = [0] * (len(prizes) + 1)
     nonces: Counter[str] = Counter()
-    keys: dict[tuple[str, str], str] = {}
+    keys: dict[tuple[str, str], str] = dict(inputs.user_keys)
     needs_grant = cfg.needs_grant
     for j, d in enumerate(draws):
         r = d.record

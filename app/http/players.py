@@ -6,6 +6,7 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.domain.losses import history_key
 from app.domain.records import LotteryRecord
 from app.http import responses as r
 from app.http.bodies import (
@@ -74,7 +75,7 @@ async def my_draws(request: Request) -> Response:
         limit=limit,
         before=(before[0], before[1]) if before else None,
     )
-    nxt = encode_cursor(rows[-1].record.drawn_at_ms, rows[-1].id) if len(rows) == limit else None
+    nxt = encode_cursor(*history_key(rows[-1].record)) if len(rows) == limit else None
     found = await s.support.deliveries_of(rows)
     entries = []
     for d in rows:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -12,6 +14,7 @@ from app.http.endpoint import Endpoints, authorization, services
 from app.http.errors import JSON
 
 endpoint = Endpoints()
+_ROUND_ID = re.compile(r"\d{1,18}:\d{8}:\d{1,4}")  # "<activity>:<YYYYMMDD>:<session>"
 
 
 @endpoint(
@@ -61,3 +64,27 @@ async def round_info(request: Request) -> Response:
     if now >= rnd.end_ms:
         shown = await s.draws.winners(rt.id, round_id=rnd.round_id, after_id=0, limit=100)
     return JSON(r.round_info(rt, rnd, seed, seed_hash, shown, now))
+
+
+@endpoint(
+    "GET",
+    "/v1/rounds/{round_id}/bundle",
+    "An ended round's public audit bundle (gzip JSON lines; players as pseudonyms)",
+    response=bytes,
+    media="application/gzip",
+    errors=(404, 409, 413, 503),
+)
+async def round_bundle(request: Request) -> Response:
+    s = services(request)
+    round_id: str = request.path_params["round_id"]
+    if not _ROUND_ID.fullmatch(round_id):
+        raise NotFound(f"round {round_id[:80]!r} does not exist", code="round_not_found")
+    data = await s.bundles.public(round_id)
+    return Response(
+        data,
+        media_type="application/gzip",
+        headers={
+            "Content-Disposition": f'attachment; filename="round-{round_id.replace(":", "-")}'
+            '.jsonl.gz"'
+        },
+    )

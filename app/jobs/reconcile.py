@@ -216,7 +216,9 @@ class Reconciler:
                 found[draw_id] = ledger.parse(entry.id, entry.fields)
         rt = await self.runtime(rnd.activity_id)
         result = await self.db.draws.store(
-            [(rec, prize_of(rt, rec)) for rec in found.values()], now=self.clock.stamp()
+            [(rec, prize_of(rt, rec)) for rec in found.values()],
+            now=self.clock.stamp(),
+            buckets={rnd.round_id: k},
         )
         again = await self.check(rnd)
         again.repaired = result.inserted

@@ -39,6 +39,7 @@ from app.services.clock import Clock
 from app.services.lotteries import Lotteries
 from app.services.runtimes import RuntimeCache
 from app.store.redis import ledger
+from app.store.redis.keys import parse_lane
 from app.store.redis.store import RedisStore
 from app.store.redis.streams import Entry, id_key, stream_key
 from app.store.sql.database import Database
@@ -390,11 +391,19 @@ class Worker:
 
     async def _store(self, rows: list[tuple[Entry, DrawRecord]]) -> list[Entry]:
         """Write rows; returns the entries now done (stored, duplicate or dead-lettered)."""
+        # A lane named "sfx@b/K" is bucket b of K: where its draws' blocks are.
+        buckets = {}
+        lanes = {e.sfx: rec.round_id for e, rec in rows}
+        for sfx, round_id in lanes.items():
+            lane = parse_lane(sfx)[1]
+            if lane is not None:
+                buckets[round_id] = lane[1]
         try:
             result = await self.db.draws.store(
                 [(rec, prize_of(self.runtimes.peek(rec.activity_id), rec)) for _, rec in rows],
                 now=self.clock.stamp(),
                 before_commit=lambda: self.failpoints.hit("before_commit"),
+                buckets=buckets,
             )
         except Rejected as exc:
             if len(rows) == 1:

@@ -8,6 +8,7 @@ from app.domain.errors import Unavailable
 from app.services.account import Account
 from app.services.activities import Activities
 from app.services.auth import Auth
+from app.services.bundles import Bundles
 from app.services.clock import Clock
 from app.services.draws import Draws
 from app.services.grants import Grants
@@ -63,6 +64,7 @@ class Services:
         self.account = Account(db, self.auth, self.clock, wechat)
         self.guard = Guard(redis, db, self.clock)
         self.operators = Operators(settings, db, self.auth, self.clock, redis.logins)
+        self.bundles = Bundles(db, self.clock, self.auth.secret)
         self._upstream = [c for c in (risk, wechat) if c is not None]
 
     async def health(self) -> dict[str, str]:

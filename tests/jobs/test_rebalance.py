@@ -12,8 +12,8 @@ import pytest
 from app.domain.errors import Conflict
 from app.jobs.failpoints import Failpoints
 from app.jobs.rebalance import Rebalancer
-from app.jobs.verify import Verifier
 from app.services.container import Services
+from app.services.verifier import Verifier
 from app.store.redis import keys
 from tests.conftest import ServiceFactory
 from tests.helpers import DAY, local, prize, rain, users_in

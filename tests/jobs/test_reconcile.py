@@ -9,11 +9,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import delete
+
 from app.domain.types import DrawRecord
 from app.jobs.reconcile import Reconciler
 from app.jobs.worker import Worker
 from app.services.container import Services
 from app.store.redis import keys
+from app.store.sql.models import LossBlockRow
 from tests.conftest import ServiceFactory
 from tests.helpers import ADMIN, BY, DAY, REDIS_URL, SECRET, local, offset_to, prize, rain
 
@@ -74,6 +77,25 @@ async def test_row_gone_after_trim_cannot_be_repaired(make_service: ServiceFacto
     c = await check(svc, aid, repair=True)
     assert not c.agrees and c.repaired == 0 and c.unrepairable == [gone]
     assert any("cannot repair" in line and gone in line for line in c.problems())
+
+
+async def test_a_lost_compact_block_is_named_and_repaired(make_service: ServiceFactory) -> None:
+    """Losses are packed in blocks (docs/worker.md): a whole block gone is every
+    loss it held missing, each player's count off, and --repair writes them back
+    from the stream."""
+    aid, svc, worker = await setup(make_service)
+    await worker.drain(30)
+    rid = f"{aid}:20300601:0"
+    wins = (await svc.db.draws.round_ledger(rid)).wins["c2"]
+    async with svc.db.session() as s:
+        gone = await s.execute(delete(LossBlockRow).where(LossBlockRow.round_id == rid))
+        assert getattr(gone, "rowcount", 0) == 1  # 60 draws: one block
+    c = await check(svc, aid)
+    assert c.status == "drift" and len(c.missing) == 60 - wins and c.db_draws == wins
+    assert c.users_off and all(redis > db for _, redis, db in c.users_off)
+    fixed = await check(svc, aid, repair=True)
+    assert fixed.agrees and fixed.repaired == 60 - wins and fixed.users_off == []
+    assert await svc.db.draws.count(aid) == 60
 
 
 async def test_entry_never_flushed_is_named_and_repaired(make_service: ServiceFactory) -> None:

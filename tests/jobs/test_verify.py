@@ -15,18 +15,20 @@ from typing import Any
 
 import orjson
 import pytest
-from sqlalchemy import delete, update
+from sqlalchemy import select, update
 
 from app.domain.bundle import check as replayed
 from app.domain.bundle import dump, load
 from app.domain.errors import ValidationFailed
 from app.domain.records import StoredDraw
 from app.domain.verify import Report
-from app.jobs.verify import Verifier
 from app.jobs.worker import Worker
 from app.services.container import Services
+from app.services.verifier import Verifier
+from app.store.sql import bulk, losses
 from app.store.sql.database import Database
-from app.store.sql.models import DrawRow, RoundRow
+from app.store.sql.models import DrawRow, LossBlockRow, RoundRow
+from app.store.sql.rows import INSERT_COLUMNS, draw_row
 from tests.conftest import ServiceFactory
 from tests.helpers import BY, DAY, local, offset_to, prize, rain
 
@@ -69,32 +71,80 @@ async def check(db: Database, round_id: str) -> list[str]:
     return [f.problem for f in report.findings]
 
 
+LOSS_FIELDS = (
+    "seq",
+    "user_id",
+    "nonce",
+    "client_seed",
+    "pick",
+    "random",
+    "drawn_at_ms",
+    "stream_id",
+    "pool",
+)  # a compact loss's fields (app/domain/losses.py)
+
+
+async def forge(db: Database, target: StoredDraw, **values: Any) -> dict[str, Any]:
+    """Change fields of a stored draw where it is kept, its row or its compact
+    record; returns the old values (forge them back to undo)."""
+    if target.id:
+        async with db.session() as s:
+            old = await s.get(DrawRow, target.id)
+            saved = {k: getattr(old, k) for k in values}
+            await s.execute(update(DrawRow).where(DrawRow.id == target.id).values(**values))
+        return saved
+    rec = target.record
+    async with db.session() as s:
+        (h,) = [
+            h
+            for h in await losses.seq_block(s, rec.round_id, rec.seq, lock=True)
+            if rec.seq in h.lost
+        ]
+        was = dict(zip(LOSS_FIELDS, h.lost[rec.seq], strict=True))
+        h.lost[rec.seq] = tuple({**was, **values}[k] for k in LOSS_FIELDS)  # type: ignore[assignment]
+        await losses.rewrite(s, [h])
+    return {k: was[k] for k in values}
+
+
+async def as_row(db: Database, target: StoredDraw, **values: Any) -> Any:
+    """Replace a compact loss with a forged row of ``draws`` (a loss "turned
+    into" a win, given a prize, ...); returns what puts it back."""
+    rec = target.record
+    assert await db.draws.delete([rec.draw_id]) == 1
+    async with db.session() as s:
+        await bulk.insert(await s.connection(), "draws", INSERT_COLUMNS, [draw_row(rec, None)])
+        await s.execute(update(DrawRow).where(DrawRow.draw_id == rec.draw_id).values(**values))
+
+    async def undo() -> None:
+        assert await db.draws.delete([rec.draw_id]) == 1
+        await db.draws.store([(rec, None)], now=dt.datetime(2030, 6, 1))
+
+    return undo
+
+
 async def test_a_real_round_verifies_and_tampering_is_caught(make_service: ServiceFactory) -> None:
     svc, _aid, rid = await busy_round(make_service)
     db = svc.db
     report = await Verifier(db).verify(rid)
     assert report.ok, report.findings[:5]
     assert report.draws == 3000 and report.wins > 0
-    draws = await db.draws.round_draws(rid)
+    draws = (await db.draws.round_draws(rid)).draws
     a_loss = next(d for d in draws if not d.record.won and d.record.pick == 0)
     a_win = next(d for d in draws if d.record.won)
 
     async def tampered(**values: Any) -> list[str]:
         target = values.pop("_row")
-        async with db.session() as s:
-            old = await s.get(DrawRow, target.id)
-            saved = {k: getattr(old, k) for k in values}
-            await s.execute(update(DrawRow).where(DrawRow.id == target.id).values(**values))
+        saved = await forge(db, target, **values)
         problems = await check(db, rid)
-        async with db.session() as s:
-            await s.execute(update(DrawRow).where(DrawRow.id == target.id).values(**saved))
+        await forge(db, target, **saved)
         return problems
 
+    assert a_loss.id == 0  # a plain loss is a compact record, not a row
     assert any("random value" in p for p in await tampered(_row=a_loss, random="0" * 40))
     assert any("picked prize" in p for p in await tampered(_row=a_loss, pick=1))
-    assert any(
-        "recorded as a win" in p for p in await tampered(_row=a_loss, won=True, prize_key="c2")
-    )
+    undo = await as_row(db, a_loss, won=True, prize_key="c2")
+    assert any("recorded as a win" in p for p in await check(db, rid))
+    await undo()
     assert any("nonce" in p for p in await tampered(_row=a_loss, nonce=a_loss.record.nonce + 1))
     assert any(
         "user" in p or "random" in p for p in await tampered(_row=a_win, user_id="someone-else")
@@ -122,8 +172,7 @@ async def test_a_missing_draw_is_named(make_service: ServiceFactory) -> None:
     await flush(svc)
     rid = f"{rec.id}:20300601:0"
     assert await check(svc.db, rid) == []
-    async with svc.db.session() as s:
-        await s.execute(delete(DrawRow).where(DrawRow.draw_id == f"{rid}:7"))
+    assert await svc.db.draws.delete([f"{rid}:7"]) == 1  # a row or a compact loss
     assert any("draw number 8 where 7" in p for p in await check(svc.db, rid))
 
 
@@ -184,11 +233,8 @@ async def test_cli(make_mariadb_service: ServiceFactory, mariadb_url: str, tmp_p
 
     ok = run()
     assert ok.returncode == 0 and "verified: 40 draws" in ok.stdout, ok.stdout + ok.stderr
-    saved = next(d.record.random for d in await svc.db.draws.round_draws(rid) if d.record.seq == 3)
-    async with svc.db.session() as s:
-        await s.execute(
-            update(DrawRow).where(DrawRow.draw_id == f"{rid}:3").values(random="f" * 40)
-        )
+    third = next(d for d in (await svc.db.draws.round_draws(rid)).draws if d.record.seq == 3)
+    saved = await forge(svc.db, third, random="f" * 40)
     bad = run()
     assert bad.returncode == 1 and f"{rid}:3" in bad.stdout and "MISMATCH" in bad.stdout
     missing = run("999:20300601:0")  # nothing to verify is not a fairness failure
@@ -216,8 +262,7 @@ async def test_cli(make_mariadb_service: ServiceFactory, mariadb_url: str, tmp_p
     checked = cli("verify", "--file", str(bundle), db=False)
     assert checked.returncode == 1 and f"{rid}:3" in checked.stdout, checked.stdout  # forged above
     assert "seed_hash" in checked.stdout
-    async with svc.db.session() as s:  # put the forged row back as it was drawn
-        await s.execute(update(DrawRow).where(DrawRow.draw_id == f"{rid}:3").values(random=saved))
+    await forge(svc.db, third, **saved)  # put the forged draw back as it was drawn
     assert (
         cli("export", rid, "--out", str(bundle), offset=offset_to(local(DAY, 12))).returncode == 0
     )
@@ -244,7 +289,7 @@ async def small_round(make: ServiceFactory) -> tuple[Services, str, list[StoredD
         await svc.draws.draw(f"f{i % 20}", rec.id)
     await flush(svc)
     rid = f"{rec.id}:20300601:0"
-    return svc, rid, await svc.db.draws.round_draws(rid)
+    return svc, rid, (await svc.db.draws.round_draws(rid)).draws
 
 
 # (column, a forged value, what the finding says) for a losing row, and for a winning one.
@@ -293,12 +338,14 @@ async def test_every_stored_field_is_checked_on_losses_and_wins(
     for target, (column, value, says) in cases:
         if value == "other":
             value = "c5" if target.record.prize_key == "c2" else "c2"
-        async with db.session() as s:
-            saved = getattr(await s.get(DrawRow, target.id), column)
-            await s.execute(update(DrawRow).where(DrawRow.id == target.id).values({column: value}))
-        report = await Verifier(db).verify(rid)
-        async with db.session() as s:
-            await s.execute(update(DrawRow).where(DrawRow.id == target.id).values({column: saved}))
+        if target.id or column in LOSS_FIELDS:
+            saved = await forge(db, target, **{column: value})
+            report = await Verifier(db).verify(rid)
+            await forge(db, target, **saved)
+        else:  # a column a compact record has not: the loss forged into a row
+            undo = await as_row(db, target, **{column: value})
+            report = await Verifier(db).verify(rid)
+            await undo()
         named = [f.problem for f in report.findings if f.draw_id == target.record.draw_id]
         assert any(says in p for p in named), (target.record.draw_id, column, report.findings)
     assert (await Verifier(db).verify(rid)).ok  # every change above was put back
@@ -308,8 +355,7 @@ async def test_every_stored_field_is_checked_on_losses_and_wins(
 async def test_cli_names_a_losing_row_given_a_prize(make_service: ServiceFactory) -> None:
     svc, rid, draws = await small_round(make_service)
     loss = next(d for d in draws if not d.record.won)
-    async with svc.db.session() as s:
-        await s.execute(update(DrawRow).where(DrawRow.id == loss.id).values(prize_key="b"))
+    await as_row(svc.db, loss, prize_key="b")
     env = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")}
     assert svc.settings.database_url is not None
     env["REDRAIN_DATABASE_URL"] = svc.settings.database_url
@@ -357,3 +403,26 @@ async def test_the_bundle_round_trips_and_refuses_what_it_is_not(
         with pytest.raises(ValidationFailed) as err:
             load(bad)
         assert says in err.value.message
+
+
+async def test_a_changed_byte_of_a_compact_record_is_caught(make_service: ServiceFactory) -> None:
+    svc, rid, draws = await small_round(make_service)
+    db = svc.db
+    assert sum(1 for d in draws if d.id == 0) > 30  # most losses are compact
+    async with db.session() as s:
+        block_id, data = (
+            await s.execute(
+                select(LossBlockRow.id, LossBlockRow.data).where(LossBlockRow.round_id == rid)
+            )
+        ).one()
+    for at in (2, len(data) // 2, len(data) - 1):  # the header, the middle, the checksum
+        flipped = bytes([*data[:at], data[at] ^ 0x20, *data[at + 1 :]])
+        async with db.session() as s:
+            await s.execute(
+                update(LossBlockRow).where(LossBlockRow.id == block_id).values(data=flipped)
+            )
+        problems = await check(db, rid)
+        assert any(f"compact block {rid}/0/0 is damaged" in p for p in problems), (at, problems)
+    async with db.session() as s:
+        await s.execute(update(LossBlockRow).where(LossBlockRow.id == block_id).values(data=data))
+    assert await check(db, rid) == []

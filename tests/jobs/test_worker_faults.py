@@ -93,6 +93,12 @@ async def assert_exact(svc: Services, aids: list[int], results: list[DrawResult]
         w.record.draw_id for a in aids for w in await svc.db.draws.winners(a, limit=100_000)
     }
     assert stored_wins == {r.draw_id for r in results if r.won}
+    # Each draw once, by id, whether a row or a compact loss (docs/worker.md).
+    rounds = {r.draw_id.rsplit(":", 1)[0] for r in results}
+    stored = [
+        d.record.draw_id for rid in rounds for d in (await svc.db.draws.round_draws(rid)).draws
+    ]
+    assert sorted(stored) == sorted(r.draw_id for r in results)
     for a in aids:
         assert await svc.db.draws.dead_letters(activity_id=a) == []
 

@@ -14,7 +14,7 @@ import pytest
 from app.domain.buckets import bucket_of
 from app.domain.errors import Forbidden, LimitReached, ValidationFailed
 from app.jobs.reconcile import Reconciler
-from app.jobs.verify import Verifier
+from app.services.verifier import Verifier
 from app.store.redis import keys
 from tests.conftest import ServiceFactory
 from tests.helpers import BY, DAY, local, prize, rain

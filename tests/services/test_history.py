@@ -4,11 +4,13 @@ masked winners of an ended round."""
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 from collections.abc import Callable
 
 import httpx
 
+from app.domain.bundle import check, load
 from app.http import spreadsheet
 from app.jobs.worker import Worker
 from app.services.container import Services
@@ -201,3 +203,34 @@ async def test_round_page_shows_masked_winners_after_it_ends(
     assert not any(
         w["user"] in ("hana",) or w["user"].startswith("other") for w in ended["winners"]
     )
+
+
+async def test_an_ended_rounds_public_bundle_replays_offline(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    client, aid, made = await flushed_activity(make_service, http)
+    rid = f"{aid}:20300601:0"
+    assert_error(await client.get(f"/v1/rounds/{rid}/bundle"), 409, "round_not_ended")
+    later = http(make_service(offset_to(local(DAY, 11, 5))))
+    resp = await later.get(f"/v1/rounds/{rid}/bundle")
+    assert resp.status_code == 200 and resp.headers["content-type"] == "application/gzip"
+    assert "attachment" in resp.headers["content-disposition"]
+    raw = gzip.decompress(resp.content)
+    bundle = load(raw.splitlines())
+    report = check(bundle)
+    assert report.ok and report.draws == 40 and report.wins == 6, report.findings[:3]
+    # Players are pseudonyms the revealed seed cannot be tested against.
+    assert b'"hana"' not in raw and b'"other' not in raw
+    assert b"V-c2" not in raw  # prize values stay private, as on the round's page
+    users = {d.record.user_id for d in bundle.draws}
+    assert len(users) == 16 and all(u.startswith("p-") for u in users)
+    hana = [d for d in bundle.draws if d.record.nonce == 25]  # only hana drew 25 times
+    assert len(hana) == 1 and [m["draw_id"] for m in made][-1] == hana[0].record.draw_id
+    # A changed byte of a draw is caught offline, as in `redrain export`'s file.
+    lines = raw.splitlines()
+    lines[3] = lines[3].replace(b'"nonce":', b'"nonce":9', 1)
+    assert not check(load(lines)).ok
+    again = await later.get(f"/v1/rounds/{rid}/bundle")  # built once, then kept
+    assert again.content == resp.content
+    assert_error(await later.get(f"/v1/rounds/{aid}:20300601:7/bundle"), 404, "round_not_found")
+    assert_error(await later.get("/v1/rounds/x:y/bundle"), 404, "round_not_found")

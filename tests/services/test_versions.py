@@ -13,9 +13,9 @@ import httpx
 from sqlalchemy import select
 
 from app.jobs.reconcile import Reconciler
-from app.jobs.verify import Verifier
 from app.jobs.worker import Worker
 from app.services.container import Services
+from app.services.verifier import Verifier
 from app.store.sql.models import ActivityVersionRow, RoundRow
 from tests.conftest import ServiceFactory
 from tests.helpers import BY, DAY, local, offset_to, prize, rain

@@ -15,9 +15,9 @@ from redis.crc import key_slot
 
 from app.domain.errors import Forbidden, LimitReached, ValidationFailed
 from app.jobs.reconcile import Reconciler
-from app.jobs.verify import Verifier
 from app.jobs.worker import Worker
 from app.services.container import Services
+from app.services.verifier import Verifier
 from app.store.redis import connection as engine_conn
 from app.store.redis import keys
 from app.store.redis.store import RedisStore

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import datetime as dt
+import gzip
 import json
 import random
 import shutil
@@ -23,6 +24,7 @@ import httpx
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from app.domain import bundle as bundles
 from app.domain import fairness
 from app.http import i18n
 from app.http.pages import STATIC
@@ -388,6 +390,19 @@ async def test_verify_my_draws_and_a_pasted_one(
             seeded = page.locator(f'#results article[data-draw="{draws[2]["draw_id"]}"]')
             await seeded.locator("summary").click()
             await expect(seeded.locator("dd").nth(3)).to_have_text("my-lucky-seed")
+            # The whole round, for an auditor: its public bundle.
+            link = page.locator("#results .bundle a")
+            await expect(link).to_have_text(
+                "下载整场数据（审计包）" if zh else "Download the whole round (audit bundle)"
+            )
+            if not phone:
+                async with page.expect_download() as got:
+                    await link.click()
+                saved = await (await got.value).path()
+                raw = await asyncio.to_thread(Path(saved).read_bytes)
+                whole = bundles.load(gzip.decompress(raw).splitlines())
+                assert bundles.check(whole).ok and len(whole.draws) == len(draws)
+                assert USER not in {d.record.user_id for d in whole.draws}
             await accessible(page)
             await shoot(page, artifacts, f"verify-{lang}-{device}-mine-verified")
             watch.expect()

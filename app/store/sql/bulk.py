@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.domain.errors import Duplicate, Rejected, Unavailable
+from app.store.sql.connection import RETRYABLE, Deadlock
 
 
 async def insert(
@@ -55,6 +56,22 @@ async def insert(
             return
     mark = "?" if dialect.paramstyle == "qmark" else "%s"
     await conn.exec_driver_sql(statement(table, columns, mark) + suffix, list(rows))
+
+
+async def execute(conn: AsyncConnection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    """One statement (``?`` placeholders) for every row, bound in binary on
+    MariaDB: a blob parameter is then sent as it is, not escaped into SQL
+    text (the flush's block segments, ~24 KB a batch). ``sql`` is the
+    caller's constant."""
+    if not rows:
+        return
+    if binds(conn):
+        raw = (await conn.get_raw_connection()).driver_connection
+        if await bind(raw, sql, rows):
+            return
+    if conn.dialect.paramstyle != "qmark":
+        sql = sql.replace("?", "%s")
+    await conn.exec_driver_sql(sql, list(rows))
 
 
 def binds(conn: AsyncConnection) -> bool:
@@ -95,7 +112,11 @@ async def bind(driver: Any, sql: str, rows: Sequence[tuple[Any, ...]]) -> bool:
         return False  # raised before the rows were sent
     except errors.IntegrityError as exc:
         raise Duplicate(f"integrity error: {exc}") from exc
-    except (errors.OperationalError, errors.InterfaceError, OSError) as exc:
+    except errors.OperationalError as exc:
+        if exc.args and exc.args[0] in RETRYABLE:
+            raise Deadlock("the database asked to run the transaction again") from exc
+        raise Unavailable("the database cannot be reached") from exc
+    except (errors.InterfaceError, OSError) as exc:
         raise Unavailable("the database cannot be reached") from exc
     except errors.Error as exc:
         raise Rejected(f"{exc.__class__.__name__}: {exc}") from exc

@@ -36,12 +36,21 @@ def _retryable(exc: saexc.OperationalError) -> bool:
     return bool(args) and args[0] in RETRYABLE
 
 
+class Deadlock(Unavailable):
+    """InnoDB chose this transaction as a deadlock victim (or a lock wait timed
+    out): run it again. Left unhandled it is an outage like any other."""
+
+
 @contextlib.asynccontextmanager
 async def translated() -> AsyncIterator[None]:
     """Database and driver errors as redrain's: outages 503, refusals Rejected."""
     try:
         yield
-    except (saexc.OperationalError, saexc.InterfaceError, saexc.TimeoutError) as exc:
+    except saexc.OperationalError as exc:
+        if _retryable(exc):
+            raise Deadlock("the database asked to run the transaction again") from exc
+        raise Unavailable("the database cannot be reached") from exc
+    except (saexc.InterfaceError, saexc.TimeoutError) as exc:
         raise Unavailable("the database cannot be reached") from exc
     except saexc.IntegrityError as exc:
         # The repositories decide what a duplicate means.

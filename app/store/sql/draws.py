@@ -1,223 +1,34 @@
-"""The ledger in the database: draw rows, written by the worker exactly once,
-read by history, winners, reconcile and verify; and the dead letters."""
+"""The ledger in the database, read by history, winners, reconcile and verify:
+draw rows and compact losses together; the worker's writing (batches.py);
+and the dead letters."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
-from typing import Any, cast
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import orjson
-from sqlalchemy import Table, delete, func, insert, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete, func, select, union
 
-from app.domain.errors import Duplicate, Rejected
-from app.domain.records import DeadLetter, RoundLedger, StoredDraw, StoreResult
-from app.domain.text import in_language
-from app.domain.types import ActivityId, DrawRecord, PrizePlan
-from app.store.sql import bulk
+from app.domain.errors import Duplicate
+from app.domain.losses import history_key, record_of, restored
+from app.domain.records import DeadLetter, RoundLedger, StoredDraw
+from app.domain.types import ActivityId, DrawRecord
+from app.store.sql import losses
+from app.store.sql.batches import Writer
 from app.store.sql.connection import Connection
-from app.store.sql.models import DeadLetterRow, DrawRow
-from app.store.sql.notices import insert_notices, win_notice
+from app.store.sql.models import DeadLetterRow, DrawRow, LossUserRow, RoundRow
+from app.store.sql.rows import COLUMNS, in_round, select_draws, stored
 
-DRAWS = cast(Table, DrawRow.__table__)
-
-Row = tuple[DrawRecord, PrizePlan | None]  # a draw and the prize it won (None: lost)
-
-_COLUMNS = (
-    DrawRow.id,
-    DrawRow.draw_id,
-    DrawRow.activity_id,
-    DrawRow.round_id,
-    DrawRow.seq,
-    DrawRow.user_id,
-    DrawRow.nonce,
-    DrawRow.client_seed,
-    DrawRow.pick,
-    DrawRow.won,
-    DrawRow.prize_key,
-    DrawRow.random,
-    DrawRow.drawn_at_ms,
-    DrawRow.stream_id,
-    DrawRow.prize_type,
-    DrawRow.prize_name,
-    DrawRow.prize_value,
-    DrawRow.pool,
-    DrawRow.grant_id,
-    DrawRow.fulfilment,
-    DrawRow.code,
-)
-
-_INSERT_COLUMNS = (
-    "draw_id",
-    "activity_id",
-    "round_id",
-    "seq",
-    "user_id",
-    "nonce",
-    "client_seed",
-    "pick",
-    "won",
-    "prize_key",
-    "prize_type",
-    "prize_name",
-    "prize_value",
-    "random",
-    "drawn_at_ms",
-    "stream_id",
-    "pool",
-    "grant_id",
-    "fulfilment",
-    "code",
-)
-
-
-def stored(row: Any) -> StoredDraw:
-    rec = DrawRecord(
-        draw_id=row.draw_id,
-        activity_id=row.activity_id,
-        round_id=row.round_id,
-        seq=row.seq,
-        user_id=row.user_id,
-        nonce=row.nonce,
-        client_seed=row.client_seed,
-        pick=row.pick,
-        won=bool(row.won),
-        prize_key=row.prize_key,
-        random=row.random,
-        drawn_at_ms=row.drawn_at_ms,
-        stream_id=row.stream_id,
-        pool=row.pool,
-        grant_id=row.grant_id,
-        code=row.code,
-    )
-    return StoredDraw(rec, row.id, row.prize_type, row.prize_name, row.prize_value, row.fulfilment)
-
-
-def select_draws() -> Any:
-    return select(*_COLUMNS)
-
-
-def _draw_row(rec: DrawRecord, prize: PrizePlan | None) -> tuple[Any, ...]:
-    """A draws row in ``_INSERT_COLUMNS`` order."""
-    return (
-        rec.draw_id,
-        rec.activity_id,
-        rec.round_id,
-        rec.seq,
-        rec.user_id,
-        rec.nonce,
-        rec.client_seed,
-        rec.pick,
-        rec.won,
-        rec.prize_key,
-        prize.type.value if prize else None,
-        in_language(prize.name) if prize else None,  # the first language given
-        prize.value if prize else None,
-        rec.random,
-        rec.drawn_at_ms,
-        rec.stream_id,
-        rec.pool,
-        rec.grant_id,
-        "won" if rec.won else None,
-        rec.code,
-    )
-
-
-def in_round(round_id: str) -> Any:
-    """The draws of a round: a range of the unique draw_id index
-    (ids are "<round_id>:<seq>"; ";" sorts right after ":")."""
-    return (DrawRow.draw_id >= f"{round_id}:") & (DrawRow.draw_id < f"{round_id};")
+__all__ = ["Draws", "RoundDraws", "in_round", "select_draws", "stored"]
 
 
 class Draws:
     def __init__(self, db: Connection) -> None:
         self.db = db
-
-    # -- writing (the flush worker, reconcile --repair) -------------------------
-
-    async def store(
-        self,
-        rows: Sequence[Row],
-        *,
-        now: dt.datetime,
-        before_commit: Callable[[], None] | None = None,
-    ) -> StoreResult:
-        """Write a batch in one transaction, exactly once.
-
-        The unique ``draw_id`` makes a plain INSERT exactly-once. When it reports
-        a duplicate (a retry after a crash, a second worker), the batch is
-        redone comparing each stored draw: the same content is done; the same
-        ``draw_id`` with other content is a collision (e.g. Redis lost data and
-        reused ids), reported and never written. No INSERT IGNORE: any other
-        error surfaces. Raises :class:`Rejected` when the database refuses data.
-        """
-        if not rows:
-            return StoreResult(0, 0, [])
-        unique = {rec.draw_id for rec, _ in rows}
-        if len(unique) == len(rows):  # else the same entry twice in one batch: compare
-            try:
-                return await self._insert_all(rows, now, before_commit)
-            except Duplicate:
-                pass
-        for attempt in range(3):
-            try:
-                return await self._store_compared(rows, now, before_commit)
-            except Duplicate as exc:
-                # Another worker inserted some of these ids between our SELECT and
-                # INSERT: the next pass sees them as stored.
-                if attempt == 2:
-                    raise Rejected(exc.message) from exc
-        raise AssertionError("unreachable")
-
-    async def _insert_all(
-        self, rows: Sequence[Row], now: dt.datetime, before_commit: Callable[[], None] | None
-    ) -> StoreResult:
-        """The common case: nothing of the batch is stored yet."""
-        async with self.db.session() as s:
-            # Tuples straight to the driver, bound in binary on MariaDB (bulk.py):
-            # the text path's multi-row INSERT is already half the CPU of a Core
-            # insert and an eighth of the ORM bulk path (docs/worker.md).
-            await bulk.insert(
-                await s.connection(), "draws", _INSERT_COLUMNS, [_draw_row(r, p) for r, p in rows]
-            )
-            await _notify_wins(s, rows, now)
-            if before_commit is not None:
-                before_commit()
-        return StoreResult(len(rows), 0, [])
-
-    async def _store_compared(
-        self, rows: Sequence[Row], now: dt.datetime, before_commit: Callable[[], None] | None
-    ) -> StoreResult:
-        async with self.db.session() as s:
-            ids = list({rec.draw_id for rec, _ in rows})
-            known: dict[str, DrawRecord] = {}
-            for i in range(0, len(ids), 1000):
-                result = await s.execute(
-                    select(*_COLUMNS).where(DrawRow.draw_id.in_(ids[i : i + 1000]))
-                )
-                known.update((r.draw_id, stored(r).record) for r in result)
-            new: list[Row] = []
-            duplicates = 0
-            collisions: list[tuple[DrawRecord, DrawRecord]] = []
-            for rec, prize in rows:
-                old = known.get(rec.draw_id)
-                if old is None:
-                    known[rec.draw_id] = rec
-                    new.append((rec, prize))
-                elif old.same_draw(rec):
-                    duplicates += 1
-                else:
-                    collisions.append((rec, old))
-            if new:
-                await s.execute(
-                    insert(DRAWS),
-                    [dict(zip(_INSERT_COLUMNS, _draw_row(r, p), strict=True)) for r, p in new],
-                )
-                await _notify_wins(s, new, now)
-            if before_commit is not None:
-                before_commit()
-        return StoreResult(len(new), duplicates, collisions)
+        self.writer = Writer(db)
+        self.store = self.writer.store  # the flush's write path (batches.py)
 
     async def dead_letter(
         self,
@@ -269,17 +80,38 @@ class Draws:
             ]
 
     async def delete(self, draw_ids: Sequence[str]) -> int:
-        """Remove rows (operators' repair tooling and tests of reconcile)."""
+        """Remove stored draws, rows or compact losses (operators' repair
+        tooling and tests of reconcile); returns how many were there."""
         async with self.db.session() as s:
             res = await s.execute(delete(DrawRow).where(DrawRow.draw_id.in_(list(draw_ids))))
-            return int(getattr(res, "rowcount", 0) or 0)
+            gone = int(getattr(res, "rowcount", 0) or 0)
+            changed: dict[int, losses.Held] = {}
+            for draw_id in draw_ids:
+                round_id, _, seq = draw_id.rpartition(":")
+                if not seq.isdigit():
+                    continue
+                for h in await losses.seq_block(s, round_id, int(seq), lock=True):
+                    h = changed.setdefault(h.id, h)
+                    gone += losses.forget(h, int(seq))  # a loss, or the mark of the row above
+            await losses.rewrite(s, list(changed.values()))
+            return gone
 
     # -- reading ------------------------------------------------------------------
 
     async def get(self, draw_id: str) -> StoredDraw | None:
         async with self.db.session() as s:
-            row = (await s.execute(select(*_COLUMNS).where(DrawRow.draw_id == draw_id))).first()
-        return None if row is None else stored(row)
+            row = (await s.execute(select(*COLUMNS).where(DrawRow.draw_id == draw_id))).first()
+            if row is not None:
+                return stored(row)
+            round_id, _, seq = draw_id.rpartition(":")
+            if not seq.isdigit():
+                return None
+            for h in await losses.seq_block(s, round_id, int(seq)):
+                loss = h.lost.get(int(seq))
+                if loss is not None:
+                    seed = await losses.seed_of(s, round_id)
+                    return _loss(record_of(restored(loss, seed, {}), h.activity_id, round_id))
+        return None
 
     async def of_user(
         self,
@@ -289,19 +121,60 @@ class Draws:
         limit: int,
         before: tuple[int, int] | None,
     ) -> list[StoredDraw]:
-        """The user's draws, newest first, strictly older than ``before``
-        (``(drawn_at_ms, id)``) when given."""
-        q = select(*_COLUMNS).where(DrawRow.user_id == user_id)
+        """The user's draws, rows and compact losses, newest first, strictly
+        before ``before`` (a :func:`history_key`) when given."""
+        at = before[0] if before is not None else 2**62
+        found: list[StoredDraw] = []
+
+        def keep(d: StoredDraw) -> None:
+            if before is None or history_key(d.record) < before:
+                found.append(d)
+
+        def floor() -> tuple[int, int] | None:
+            """The oldest draw the page keeps so far, once it is full."""
+            found.sort(key=lambda d: history_key(d.record), reverse=True)
+            del found[limit:]
+            return history_key(found[-1].record) if len(found) == limit else None
+
+        mine = DrawRow.user_id == user_id
         if activity_id is not None:
-            q = q.where(DrawRow.activity_id == activity_id)
-        if before is not None:
-            at, row_id = before
-            q = q.where(
-                (DrawRow.drawn_at_ms < at) | ((DrawRow.drawn_at_ms == at) & (DrawRow.id < row_id))
+            mine &= DrawRow.activity_id == activity_id
+        order = (DrawRow.drawn_at_ms.desc(), DrawRow.id.desc())
+        u = LossUserRow
+        rounds = (
+            select(
+                u.round_id, u.activity_id, u.lane, u.first_ms, RoundRow.ends_at_ms, RoundRow.seed
             )
-        q = q.order_by(DrawRow.drawn_at_ms.desc(), DrawRow.id.desc()).limit(limit)
+            .outerjoin(RoundRow, RoundRow.id == u.round_id)
+            .where(u.user_id == user_id, u.first_ms <= at)
+        )
+        if activity_id is not None:
+            rounds = rounds.where(u.activity_id == activity_id)
         async with self.db.session() as s:
-            return [stored(r) for r in await s.execute(q)]
+            q = select(*COLUMNS).where(mine, DrawRow.drawn_at_ms < at).order_by(*order)
+            for r in await s.execute(q.limit(limit)):
+                keep(stored(r))
+            if before is not None:
+                for r in await s.execute(select(*COLUMNS).where(mine, DrawRow.drawn_at_ms == at)):
+                    keep(stored(r))
+            # A round's losses are no later than its end: read rounds latest end
+            # first, and stop once the page is full of draws later than that.
+            played = sorted(await s.execute(rounds), key=lambda r: -(r[4] or 2**62))
+            keys: dict[tuple[str, str], str] = {}
+            for round_id, aid, lane, first_ms, ends, seed in played:
+                low = floor()
+                if low is not None and ends is not None and ends + ROUND_SLACK_MS < low[0]:
+                    break
+                for h in await losses.blocks_in(s, round_id, lane, first_ms, at):
+                    low = floor()
+                    if low is not None and h.last_ms < low[0]:
+                        break
+                    for loss in h.lost.values():
+                        if loss[1] == user_id:
+                            full = restored(loss, bytes.fromhex(seed) if seed else None, keys)
+                            keep(_loss(record_of(full, aid, round_id)))
+        floor()
+        return found
 
     async def winners(
         self,
@@ -312,7 +185,7 @@ class Draws:
         limit: int = 1000,
     ) -> list[StoredDraw]:
         """Winning draws in flush order (``id``), after ``after_id``."""
-        q = select(*_COLUMNS).where(
+        q = select(*COLUMNS).where(
             DrawRow.activity_id == activity_id, DrawRow.won.is_(True), DrawRow.id > after_id
         )
         if round_id is not None:
@@ -329,28 +202,45 @@ class Draws:
                         func.count(),
                         func.coalesce(func.min(DrawRow.seq), 0),
                         func.coalesce(func.max(DrawRow.seq), 0),
-                        func.count(func.distinct(DrawRow.user_id)),
                     ).where(in_round(round_id))
                 )
             ).one()
+            lost, low, high = await losses.round_totals(s, round_id)
+            users = union(
+                select(DrawRow.user_id).where(in_round(round_id)),
+                select(LossUserRow.user_id).where(LossUserRow.round_id == round_id),
+            ).subquery()
+            players = await s.scalar(select(func.count()).select_from(users))
             wins = await s.execute(
                 select(DrawRow.prize_key, func.count())
                 .where(in_round(round_id), DrawRow.won.is_(True))
                 .group_by(DrawRow.prize_key)
             )
+            lows = [v for v in (int(head[1]), low) if v]
             return RoundLedger(
-                draws=int(head[0]),
-                min_seq=int(head[1]),
-                max_seq=int(head[2]),
-                users=int(head[3]),
+                draws=int(head[0]) + lost,
+                min_seq=min(lows, default=0),
+                max_seq=max(int(head[2]), high),
+                users=int(players or 0),
                 wins={str(k): int(n) for k, n in wins},
             )
 
-    async def round_draws(self, round_id: str) -> list[StoredDraw]:
-        """Every stored draw of a round, in draw order (seq)."""
+    async def round_draws(self, round_id: str) -> RoundDraws:
+        """Every stored draw of a round, rows and compact losses, in draw order
+        (seq); and what is wrong with blocks that do not decode."""
         async with self.db.session() as s:
-            q = select(*_COLUMNS).where(in_round(round_id)).order_by(DrawRow.seq)
-            return [stored(r) for r in await s.execute(q)]
+            q = select(*COLUMNS).where(in_round(round_id))
+            out = [stored(r) for r in await s.execute(q)]
+            held, damaged = await losses.round_blocks(s, round_id)
+            seed = await losses.seed_of(s, round_id)
+        keys: dict[tuple[str, str], str] = {}
+        for h in held:
+            out += [
+                _loss(record_of(restored(x, seed, keys), h.activity_id, round_id))
+                for x in h.block.sorted()
+            ]
+        out.sort(key=lambda d: d.record.seq)
+        return RoundDraws(out, damaged)
 
     async def draws_before(
         self, activity_id: ActivityId, before_ms: int, users: Sequence[str]
@@ -358,6 +248,7 @@ class Draws:
         """How many draws each user made in the activity before ``before_ms``."""
         out: dict[str, int] = {}
         users = list(users)
+        wanted = set(users)
         async with self.db.session() as s:
             for i in range(0, len(users), 1000):
                 rows = await s.execute(
@@ -370,11 +261,19 @@ class Draws:
                     .group_by(DrawRow.user_id)
                 )
                 out.update((str(u), int(n)) for u, n in rows)
+            for h in await losses.activity_blocks(s, activity_id, before_ms):
+                for x in h.lost.values():
+                    if x[6] < before_ms and x[1] in wanted:
+                        out[x[1]] = out.get(x[1], 0) + 1
         return out
 
     async def round_seqs(self, round_id: str) -> list[int]:
         async with self.db.session() as s:
-            return [int(v) for v in await s.scalars(select(DrawRow.seq).where(in_round(round_id)))]
+            seqs = [int(v) for v in await s.scalars(select(DrawRow.seq).where(in_round(round_id)))]
+            held, _ = await losses.round_blocks(s, round_id)
+        for h in held:
+            seqs += h.lost
+        return seqs
 
     async def round_user_counts(self, round_id: str) -> dict[str, int]:
         async with self.db.session() as s:
@@ -383,9 +282,23 @@ class Draws:
                 .where(in_round(round_id))
                 .group_by(DrawRow.user_id)
             )
-            return {str(u): int(n) for u, n in rows}
+            out = {str(u): int(n) for u, n in rows}
+            held, _ = await losses.round_blocks(s, round_id)
+        for h in held:
+            for x in h.lost.values():
+                out[x[1]] = out.get(x[1], 0) + 1
+        return out
 
     async def count(self, activity_id: ActivityId | None = None) -> int:
+        """Draws stored, rows and compact losses."""
+        q = select(func.count()).select_from(DrawRow)
+        if activity_id is not None:
+            q = q.where(DrawRow.activity_id == activity_id)
+        async with self.db.session() as s:
+            return int(await s.scalar(q) or 0) + await losses.count(s, activity_id)
+
+    async def rows(self, activity_id: ActivityId | None = None) -> int:
+        """Rows of ``draws`` alone (what compact losses save, measured)."""
         q = select(func.count()).select_from(DrawRow)
         if activity_id is not None:
             q = q.where(DrawRow.activity_id == activity_id)
@@ -393,5 +306,13 @@ class Draws:
             return int(await s.scalar(q) or 0)
 
 
-async def _notify_wins(s: AsyncSession, rows: Sequence[Row], now: dt.datetime) -> None:
-    await insert_notices(s, [win_notice(r, p, now) for r, p in rows if r.won])
+ROUND_SLACK_MS = 60_000  # a draw's time is Redis's, within its round; clocks may differ
+
+
+class RoundDraws(NamedTuple):
+    draws: list[StoredDraw]
+    damaged: list[str]  # blocks whose payload does not decode
+
+
+def _loss(rec: DrawRecord) -> StoredDraw:
+    return StoredDraw(rec, 0, None, None, None, None)

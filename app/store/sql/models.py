@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     SmallInteger,
     String,
     Text,
@@ -25,6 +26,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 # BIGINT autoincrement on MariaDB; SQLite only autoincrements INTEGER PRIMARY KEY.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
 LongText = Text().with_variant(mysql.MEDIUMTEXT(), "mysql", "mariadb")
+Blob = LargeBinary().with_variant(mysql.MEDIUMBLOB(), "mysql", "mariadb")
 
 
 class Base(DeclarativeBase):
@@ -143,6 +145,55 @@ class DrawRow(Base):
     fulfil_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     fulfil_next_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     code: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a coded prize's
+
+
+class LossBlockRow(Base):
+    """Compact losses (SPEC §5, app/domain/losses.py): the plain losses of one
+    round's lane whose draw numbers fall in one block, packed in ``data``."""
+
+    __tablename__ = "loss_blocks"
+    __table_args__ = (
+        UniqueConstraint("round_id", "lane", "block", name="uq_loss_blocks_key"),
+        Index("ix_loss_blocks_activity_time", "activity_id", "first_ms"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    round_id: Mapped[str] = mapped_column(String(64))
+    lane: Mapped[int] = mapped_column(SmallInteger)  # the bucket (SPEC §9); 0 without
+    block: Mapped[int] = mapped_column(Integer)
+    activity_id: Mapped[int] = mapped_column(BigInteger)
+    buckets: Mapped[int] = mapped_column(SmallInteger)  # the round's K: a draw's bit
+    lost_map: Mapped[bytes] = mapped_column(LargeBinary(125))  # the losses kept, by bit
+    row_map: Mapped[bytes] = mapped_column(LargeBinary(125))  # the draws that are rows
+    draws: Mapped[int] = mapped_column(Integer)  # losses in ``data``
+    first_seq: Mapped[int] = mapped_column(BigInteger)  # of its losses and rows (0: none)
+    last_seq: Mapped[int] = mapped_column(BigInteger)
+    first_ms: Mapped[int] = mapped_column(BigInteger)
+    last_ms: Mapped[int] = mapped_column(BigInteger)
+    data: Mapped[bytes] = mapped_column(Blob)  # segments (app/domain/losses.py)
+
+
+class LossUserRow(Base):
+    """Which rounds a player lost a compact draw in: how history finds the
+    blocks to read. Written once per player and round."""
+
+    __tablename__ = "loss_users"
+    __table_args__ = (Index("ix_loss_users_round", "round_id"),)
+
+    user_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    round_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    activity_id: Mapped[int] = mapped_column(BigInteger)
+    lane: Mapped[int] = mapped_column(SmallInteger)  # their bucket: the blocks to read
+    first_ms: Mapped[int] = mapped_column(BigInteger)  # their earliest loss in the round
+
+
+class LegacyRoundRow(Base):
+    """A round that had draw rows before compact losses (migration 0015): its
+    losses stay rows, so a replayed entry is still found by ``draw_id``."""
+
+    __tablename__ = "legacy_rounds"
+
+    round_id: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 class PrizeCodeRow(Base):

@@ -12,8 +12,8 @@ from app.domain.errors import Duplicate
 from app.domain.types import DrawRecord, PrizePlan, PrizeType
 from app.store.sql import bulk
 from app.store.sql.database import Database
-from app.store.sql.draws import _INSERT_COLUMNS, _draw_row, in_round, select_draws, stored
 from app.store.sql.models import NotificationRow
+from app.store.sql.rows import INSERT_COLUMNS, draw_row
 
 NOW = dt.datetime(2030, 6, 1, 2, 0, 7)
 ROUND = "424242:20300601:0"
@@ -43,8 +43,7 @@ def draw(
 async def rows_of_round(
     db: Database, round_id: str = ROUND
 ) -> dict[str, tuple[DrawRecord, str | None, str | None]]:
-    async with db.session() as s:
-        got = [stored(r) for r in await s.execute(select_draws().where(in_round(round_id)))]
+    got = (await db.draws.round_draws(round_id)).draws  # rows and compact losses
     return {d.record.draw_id: (d.record, d.prize_value, d.fulfilment) for d in got}
 
 
@@ -59,10 +58,11 @@ async def statements_executed(db: Database) -> int:
 
 async def test_every_value_survives_the_trip(database: Database) -> None:
     # Values a text statement must escape and a binary one must not mangle.
+    # Rows of draws, so wins (a plain loss is kept compact: test_losses.py).
     batch = [
-        (draw(1, user="用户-é", seed="tab\there 'q' \"dq\" back\\slash\nnl"), None),
+        (draw(1, user="用户-é", seed="tab\there 'q' \"dq\" back\\slash\nnl", won=True), PRIZE),
         (draw(2, won=True), PRIZE),
-        (draw(3, user="x" * 64, seed="🎁"), None),
+        (draw(3, user="x" * 64, seed="🎁", won=True), PRIZE),
     ]
     mariadb = database.url.startswith("mysql")
     before = await statements_executed(database) if mariadb else 0
@@ -84,14 +84,15 @@ async def test_every_value_survives_the_trip(database: Database) -> None:
 
 async def test_a_duplicate_fails_the_whole_bound_batch(database: Database) -> None:
     r = "424242:20300601:1"
-    await database.draws.store([(draw(5, round_id=r), None)], now=NOW)
-    rows = [_draw_row(draw(n, round_id=r), None) for n in (4, 5, 6)]
+    await database.draws.store([(draw(5, round_id=r, won=True), PRIZE)], now=NOW)
+    rows = [draw_row(draw(n, round_id=r), None) for n in (4, 5, 6)]
     with pytest.raises(Duplicate):
         async with database.session() as s:
-            await bulk.insert(await s.connection(), "draws", _INSERT_COLUMNS, rows)
+            await bulk.insert(await s.connection(), "draws", INSERT_COLUMNS, rows)
     assert set(await rows_of_round(database, r)) == {f"{r}:5"}  # 4 and 6 rolled back
     # The worker's way: the batch is redone comparing each stored draw.
-    result = await database.draws.store([(draw(n, round_id=r), None) for n in (4, 5, 6)], now=NOW)
+    wins = [(draw(n, round_id=r, won=True), PRIZE) for n in (4, 5, 6)]
+    result = await database.draws.store(wins, now=NOW)
     assert (result.inserted, result.duplicates) == (2, 1)
     assert set(await rows_of_round(database, r)) == {f"{r}:{n}" for n in (4, 5, 6)}
 
@@ -99,12 +100,12 @@ async def test_a_duplicate_fails_the_whole_bound_batch(database: Database) -> No
 async def test_a_column_mixing_types_is_written_in_text(database: Database) -> None:
     # The binary protocol needs one type per column; asyncmy refuses before
     # sending anything and the text path writes the same rows.
-    mixed = [_draw_row(draw(7), None), _draw_row(draw(8), None)]
+    mixed = [draw_row(draw(7), None), draw_row(draw(8), None)]
     mixed[1] = (*mixed[1][:3], str(mixed[1][3]), *mixed[1][4:])  # seq as text
     mariadb = database.url.startswith("mysql")
     before = await statements_executed(database) if mariadb else 0
     async with database.session() as s:
-        await bulk.insert(await s.connection(), "draws", _INSERT_COLUMNS, mixed)
+        await bulk.insert(await s.connection(), "draws", INSERT_COLUMNS, mixed)
     if mariadb:
         assert await statements_executed(database) == before
     got = await rows_of_round(database)
@@ -122,10 +123,10 @@ def test_columns_null_in_every_row_are_left_out() -> None:
 
 async def test_rows_already_stored_can_be_left_as_they_are(database: Database) -> None:
     r = "424242:20300601:2"
-    await database.draws.store([(draw(1, round_id=r, seed="first"), None)], now=NOW)
-    again = [_draw_row(draw(n, round_id=r, seed="second"), None) for n in (1, 2)]
+    await database.draws.store([(draw(1, round_id=r, seed="first", won=True), PRIZE)], now=NOW)
+    again = [draw_row(draw(n, round_id=r, seed="second"), None) for n in (1, 2)]
     async with database.session() as s:
-        await bulk.insert(await s.connection(), "draws", _INSERT_COLUMNS, again, unless=["draw_id"])
+        await bulk.insert(await s.connection(), "draws", INSERT_COLUMNS, again, unless=["draw_id"])
     got = await rows_of_round(database, r)
     assert got[f"{r}:1"][0].client_seed == "first" and got[f"{r}:2"][0].client_seed == "second"
 

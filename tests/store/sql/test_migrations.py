@@ -4,7 +4,8 @@
 tokens are owned by a person; published activities keep drawing against what
 they had; a broken old trail stops the upgrade before anything changes.
 0009: blacklisted addresses in their one canonical spelling.
-0014: rounds hold the version they were published with."""
+0014: rounds hold the version they were published with.
+0015: rounds with draw rows keep writing rows; later rounds compact their losses."""
 
 from __future__ import annotations
 
@@ -16,13 +17,16 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import insert, inspect, text
+from sqlalchemy import insert, inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from app.domain.audit import GENESIS, AuditEntry, canonical, first_break, plain_hash
+from app.domain.types import DrawRecord
+from app.store.sql import bulk
 from app.store.sql.connection import upgrade
 from app.store.sql.database import Database
-from app.store.sql.models import AuditRow
+from app.store.sql.models import AuditRow, DrawRow
+from app.store.sql.rows import INSERT_COLUMNS, draw_row
 from tests.conftest import scratch_mariadb
 from tests.helpers import AUDIT_KEY
 
@@ -213,3 +217,33 @@ async def test_0014_rounds_hold_their_published_version(old_db: str) -> None:
         await engine.dispose()
     assert sorted((i, v) for i, v in rounds) == [("1:20300102:0", 3), ("2:20300102:0", None)]
     assert [tuple(k) for k in kept] == [(1, 3, '{"live": 3}')]
+
+
+async def test_0015_rounds_with_draw_rows_keep_writing_rows(old_db: str) -> None:
+    """A round that already has draw rows when compact losses arrive stays in
+    rows: a loss flushed before the upgrade and replayed after it is still
+    found by its draw_id, never stored a second time in a block."""
+    await asyncio.to_thread(upgrade, old_db, None, "0014")
+    engine = create_async_engine(old_db)
+    old, new = "9:20300102:0", "9:20300103:0"
+    loss = DrawRecord(f"{old}:1", 9, old, 1, "u", 1, "", 0, False, None, "a" * 40, 1_000, "1000-0")
+    try:
+        async with engine.begin() as conn:
+            await bulk.insert(conn, "draws", INSERT_COLUMNS, [draw_row(loss, None)])
+    finally:
+        await engine.dispose()
+    await asyncio.to_thread(upgrade, old_db)
+    db = Database(old_db, audit_key=AUDIT_KEY)
+    try:
+        later = loss._replace(draw_id=f"{old}:2", seq=2, nonce=2)
+        elsewhere = loss._replace(draw_id=f"{new}:1", round_id=new)
+        replayed = await db.draws.store([(loss, None), (later, None), (elsewhere, None)], now=AT)
+        assert (replayed.inserted, replayed.duplicates, replayed.collisions) == (2, 1, [])
+        async with db.session() as s:
+            rows = set(await s.scalars(select(DrawRow.draw_id)))
+        assert rows == {f"{old}:1", f"{old}:2"}  # the new round's loss went to a block
+        kept = [d.record for d in (await db.draws.round_draws(new)).draws]
+        assert [(r.draw_id, r.user_id, r.nonce) for r in kept] == [(elsewhere.draw_id, "u", 1)]
+        assert (await db.draws.round_ledger(old)).draws == 2
+    finally:
+        await db.close()

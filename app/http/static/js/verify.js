@@ -121,6 +121,18 @@ function card(draw, user, answer, prizes, activityInfo) {
   );
 }
 
+// The whole round, for an auditor: every draw, players as pseudonyms, checked
+// offline with `redrain verify --file` (docs/fairness.md).
+function bundleLink(roundId) {
+  return el(
+    "p",
+    { class: "bundle card" },
+    el("a", { href: `/v1/rounds/${encodeURIComponent(roundId)}/bundle`, download: "" }, t("verify.bundle")),
+    " ",
+    el("span", { class: "hint" }, t("verify.bundle_hint")),
+  );
+}
+
 function announce(answers) {
   const bad = answers.filter((a) => !a.ok).length;
   const partial = answers.filter((a) => a.ok && !a.complete).length;
@@ -195,7 +207,7 @@ async function checkMine(roundId, only = null) {
       cards.push(card(draw, session.user, answer, prizes, act));
     }
     if (!answers.length) return say(t("verify.none_in_round"));
-    results.replaceChildren(...cards);
+    results.replaceChildren(...cards, bundleLink(roundId));
     announce(answers);
   } catch (e) {
     say(errorText(e), "summary bad");
@@ -294,7 +306,7 @@ async function checkPasted() {
       draw,
       activity: act,
     });
-    results.replaceChildren(card(draw, user, answer, info.prizes, act));
+    results.replaceChildren(card(draw, user, answer, info.prizes, act), bundleLink(draw.round_id));
     announce([answer]);
   } catch (e) {
     say(errorText(e), "summary bad");

@@ -1,4 +1,5 @@
-"""``redrain verify ROUND_ID``: recompute a round from the database and its seed.
+"""Recompute a round from the database and its seed (``redrain verify``,
+``redrain export``, the public bundle).
 
 Loads what :func:`app.domain.verify.replay` needs — the round's seed, the
 configuration of the activity version it was drawn with (and its later
@@ -57,7 +58,11 @@ class Verifier:
             report.add(None, "the activity's configuration has no such round")
             return None
         report.ended = now_ms is None or now_ms >= rnd.end_ms
-        draws = await self.db.draws.round_draws(round_id)  # rows as stored: every field checked
+        # Rows and compact losses as stored: every field checked, and a block
+        # that does not decode (a changed byte) is a finding.
+        draws, damaged = await self.db.draws.round_draws(round_id)
+        for problem in damaged:
+            report.add(None, problem)
         users = sorted({d.record.user_id for d in draws})
         before = (
             await self.db.draws.draws_before(rnd.activity_id, rnd.start_ms, users)
