@@ -24,7 +24,18 @@ from app.domain.buckets import bucket_of
 SH = ZoneInfo("Asia/Shanghai")
 SECRET = "s" * 40
 ADMIN = "admin-token-for-tests"
-REDIS_URL = os.environ.get("REDRAIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+_REDIS_BASE = os.environ.get("REDRAIN_TEST_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def _own_db(url: str) -> str:
+    """One Redis database per pytest-xdist worker (gw0: the given one, gw1: the
+    one below, …): tests flush theirs between tests."""
+    n = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    base, _, db = url.rpartition("/")
+    return f"{base}/{int(db) - n}" if n and db.isdigit() else url
+
+
+REDIS_URL = _own_db(_REDIS_BASE)
 MARIADB_URL = os.environ.get("REDRAIN_TEST_MARIADB_URL", "mysql+asyncmy://root@127.0.0.1:3306")
 # The audit chain's key that settings with SECRET derive (REDRAIN_AUDIT_KEY unset).
 AUDIT_KEY = Settings(_env_file=None, secret_key=SECRET).audit_key_bytes  # type: ignore[call-arg]

@@ -7,7 +7,7 @@ import datetime as dt
 
 from app.services.clock import Clock
 from tests.conftest import ServiceFactory
-from tests.services.test_lotteries import T0, at, make_lottery
+from tests.services.test_lotteries import T0, at, make_lottery, settle_others
 
 
 def test_campaign_time_has_the_offset_and_stamps_whole_seconds() -> None:
@@ -23,6 +23,7 @@ async def test_a_rehearsed_lottery_is_stamped_in_rehearsal_time(
 ) -> None:
     """Run years ahead with an offset: the draw is stored after its draw_at, as
     it happened in the rehearsed campaign (not at today's date)."""
+    await settle_others(make_service)
     lid = await make_lottery(at(make_service, T0))
     due = at(make_service, T0 + dt.timedelta(minutes=11))
     assert await due.lotteries.run_due() == (1, 0)

@@ -100,7 +100,17 @@ async def test_every_transition(make_service: ServiceFactory) -> None:
     await svc.lotteries.delete(empty, "carol")
 
 
+async def settle_others(make_service: ServiceFactory) -> None:
+    """Close and draw the lotteries other tests left in this database (which
+    ones depends on the order tests run in), so a test's counts are its own."""
+    settle = at(make_service, T0 + dt.timedelta(days=1))
+    for _ in range(5):
+        if await settle.lotteries.run_due() == (0, 0):
+            return
+
+
 async def test_closes_a_minute_before_then_draws(make_service: ServiceFactory) -> None:
+    await settle_others(make_service)
     svc = at(make_service, T0)
     lid = await make_lottery(svc, quantity=2, minutes=10)
     for u in ("u1", "u2", "u3", "u4"):

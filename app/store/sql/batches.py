@@ -113,6 +113,7 @@ class Writer:
         collisions: list[tuple[DrawRecord, DrawRecord]] = []
         plain = list(batch.plain)
         firsts: dict[tuple[str, str], tuple[ActivityId, int, int]] = {}
+        with_rows: set[tuple[str, str]] = set()
         async with self.db.session() as s:
             if batch.groups:
                 held = await losses.lock(s, batch.activities, batch.buckets)
@@ -147,10 +148,19 @@ class Writer:
                         if first is None or at < first[2]:
                             firsts[pair] = (rec.activity_id, key[1], at)
                 await losses.save(s, [(held[k], m) for k, m in sorted(done.items()) if m.changed])
+                # A player with a row in the round needs no index row: history
+                # finds the round through the row (and W + U bounds the rows).
+                with_rows = {(r.user_id, r.round_id) for r in plain}
+                with_rows |= await losses.players_with_rows(
+                    s, [pair for pair in firsts if pair not in with_rows]
+                )
+                for pair in with_rows:
+                    firsts.pop(pair, None)
                 await losses.index_users(  # in key order, as every writer: no lock cycle
                     await s.connection(),
                     [(u, r, a, lane, at) for (u, r), (a, lane, at) in sorted(firsts.items())],
                 )
+                await losses.unindex_users(await s.connection(), sorted(with_rows))
             plain.sort(key=lambda rec: (rec.round_id, rec.seq))
             rows = [(rec, batch.prizes[rec.draw_id]) for rec in plain]
             if compared:
@@ -165,6 +175,8 @@ class Writer:
             self._noted.clear()
         for pair, (_, _, at) in firsts.items():
             self._noted[pair] = at
+        for pair in with_rows:
+            self._noted[pair] = -1  # never indexed: the round is found through its rows
         return StoreResult(len(added) + inserted, duplicates, collisions)
 
 

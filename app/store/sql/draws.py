@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import orjson
 from sqlalchemy import delete, func, select, union
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import Duplicate
 from app.domain.losses import history_key, record_of, restored
@@ -20,6 +21,9 @@ from app.store.sql.batches import Writer
 from app.store.sql.connection import Connection
 from app.store.sql.models import DeadLetterRow, DrawRow, LossUserRow, RoundRow
 from app.store.sql.rows import COLUMNS, in_round, select_draws, stored
+
+# A round the player played: (round, activity, lane, first loss ms, end, seed).
+Played = tuple[str, int, int, int, int | None, str | None]
 
 __all__ = ["Draws", "RoundDraws", "in_round", "select_draws", "stored"]
 
@@ -91,8 +95,9 @@ class Draws:
                 if not seq.isdigit():
                     continue
                 for h in await losses.seq_block(s, round_id, int(seq), lock=True):
-                    h = changed.setdefault(h.id, h)
-                    gone += losses.forget(h, int(seq))  # a loss, or the mark of the row above
+                    if losses.owns(h, int(seq)):
+                        h = changed.setdefault(h.id, h)
+                        gone += losses.forget(h, int(seq))  # a loss, or the row's mark
             await losses.rewrite(s, list(changed.values()))
             return gone
 
@@ -159,7 +164,12 @@ class Draws:
                     keep(stored(r))
             # A round's losses are no later than its end: read rounds latest end
             # first, and stop once the page is full of draws later than that.
-            played = sorted(await s.execute(rounds), key=lambda r: -(r[4] or 2**62))
+            played: list[Played] = [
+                (str(r), int(a), int(ln), int(f), e, seed)
+                for r, a, ln, f, e, seed in await s.execute(rounds)
+            ]
+            played += await _rounds_with_rows(s, mine, {r[0] for r in played})
+            played.sort(key=lambda r: -(r[4] or 2**62))
             keys: dict[tuple[str, str], str] = {}
             for round_id, aid, lane, first_ms, ends, seed in played:
                 low = floor()
@@ -304,6 +314,29 @@ class Draws:
             q = q.where(DrawRow.activity_id == activity_id)
         async with self.db.session() as s:
             return int(await s.scalar(q) or 0)
+
+
+async def _rounds_with_rows(s: AsyncSession, mine: Any, indexed: set[str]) -> list[tuple[Any, ...]]:
+    """The player's rounds found through their rows (a player with a row in a
+    round has no ``loss_users`` row there: batches.py): (round, activity,
+    lane, 0, end, seed), the lane from a row's draw number."""
+    q = (
+        select(DrawRow.round_id, DrawRow.activity_id, func.min(DrawRow.seq))
+        .where(mine)
+        .group_by(DrawRow.round_id, DrawRow.activity_id)
+    )
+    found = [(str(r), int(a), int(seq)) for r, a, seq in await s.execute(q) if r not in indexed]
+    if not found:
+        return []
+    ids = [r for r, _, _ in found]
+    ks = await losses.lanes_of(s, ids)
+    about: dict[str, tuple[int | None, str | None]] = {
+        str(i): (e, seed)
+        for i, e, seed in await s.execute(
+            select(RoundRow.id, RoundRow.ends_at_ms, RoundRow.seed).where(RoundRow.id.in_(ids))
+        )
+    }
+    return [(r, a, (seq - 1) % ks.get(r, 1), 0, *about.get(r, (None, None))) for r, a, seq in found]
 
 
 ROUND_SLACK_MS = 60_000  # a draw's time is Redis's, within its round; clocks may differ

@@ -22,7 +22,8 @@ from app.domain.errors import MalformedEntry
 from app.domain.losses import BLOCK, MAP_BYTES, Block, Loss, Merged, bit_of, decode, drop, segment
 from app.domain.types import ActivityId
 from app.store.sql import bulk
-from app.store.sql.models import LossBlockRow, RoundRow
+from app.store.sql.models import DrawRow, LossBlockRow, RoundRow
+from app.store.sql.rows import in_round
 
 BLOCKS = typed(Table, LossBlockRow.__table__)
 Key = tuple[str, int, int]  # (round_id, lane, block)
@@ -209,9 +210,15 @@ async def rewrite(s: AsyncSession, held: Sequence[Held]) -> None:
     await save(s, [(h, Merged(rewrite=True)) for h in held])
 
 
+def owns(h: Held, seq: int) -> bool:
+    """Whether draw ``seq`` falls in this block (other lanes' ranges overlap)."""
+    k = h.block.buckets
+    return (seq - 1) % k == h.lane and (seq - 1) // k // BLOCK == h.index
+
+
 def forget(h: Held, seq: int) -> bool:
-    """Take draw ``seq`` out of a decoded block (a loss, or a row's mark);
-    True when the block held it as a loss. :func:`rewrite` saves it."""
+    """Take draw ``seq`` out of the decoded block that owns it (a loss, or a
+    row's mark); True when it was a loss. :func:`rewrite` saves the block."""
     bit = bit_of(seq, h.block.buckets)
     drop(h.block.rows, bit)
     if h.lost.pop(seq, None) is None:
@@ -240,6 +247,37 @@ async def index_users(
             " ON DUPLICATE KEY UPDATE first_ms = LEAST(first_ms, VALUES(first_ms))"
         )
     await conn.exec_driver_sql(sql, list(firsts))
+
+
+async def unindex_users(conn: AsyncConnection, pairs: Sequence[tuple[str, str]]) -> None:
+    """Drop index rows of (user, round) pairs that now have a row of ``draws``
+    (a first win after losses): the row finds the round for history."""
+    await bulk.execute(conn, "DELETE FROM loss_users WHERE user_id = ? AND round_id = ?", pairs)
+
+
+async def players_with_rows(
+    s: AsyncSession, pairs: Sequence[tuple[str, str]]
+) -> set[tuple[str, str]]:
+    """Which (user, round) pairs have a row of ``draws``: one look-up per round
+    over its rows (wins and grant draws only, a small range of the draw_id index)."""
+    by_round: dict[str, list[str]] = {}
+    for user, round_id in pairs:
+        by_round.setdefault(round_id, []).append(user)
+    found: set[tuple[str, str]] = set()
+    for round_id, users in by_round.items():
+        for i in range(0, len(users), 500):
+            q = select(DrawRow.user_id).where(
+                in_round(round_id), DrawRow.user_id.in_(users[i : i + 500])
+            )
+            found |= {(str(u), round_id) for u in await s.scalars(q.distinct())}
+    return found
+
+
+async def lanes_of(s: AsyncSession, round_ids: Sequence[str]) -> dict[str, int]:
+    """Each round's bucket count, as its blocks were written (1 when none)."""
+    t = LossBlockRow
+    q = select(t.round_id, func.max(t.buckets)).where(t.round_id.in_(list(round_ids)))
+    return {str(r): int(k) for r, k in await s.execute(q.group_by(t.round_id))}
 
 
 # -- reading ----------------------------------------------------------------------
