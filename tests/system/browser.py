@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
 
 from app.config import EMBEDDED_ADMIN_TOKEN, EMBEDDED_OPERATOR
 from app.http import i18n
@@ -33,6 +33,11 @@ PHONE = {"width": 390, "height": 844}
 LANGS = ("en", "zh-CN")
 ADMIN = {"Authorization": f"Bearer {EMBEDDED_ADMIN_TOKEN}"}
 OPERATOR = EMBEDDED_OPERATOR
+
+# Two test workers share the machine's two cores with the servers and the
+# browsers: an animation or a flush may take longer than Playwright's default
+# 5 s to show, never a wrong result.
+expect.set_options(timeout=15_000)
 
 
 @pytest.fixture(scope="module")
