@@ -392,12 +392,8 @@ class Worker:
     async def _store(self, rows: list[tuple[Entry, DrawRecord]]) -> list[Entry]:
         """Write rows; returns the entries now done (stored, duplicate or dead-lettered)."""
         # A lane named "sfx@b/K" is bucket b of K: where its draws' blocks are.
-        buckets = {}
         lanes = {e.sfx: rec.round_id for e, rec in rows}
-        for sfx, round_id in lanes.items():
-            lane = parse_lane(sfx)[1]
-            if lane is not None:
-                buckets[round_id] = lane[1]
+        buckets = {r: b[1] for sfx, r in lanes.items() if (b := parse_lane(sfx)[1]) is not None}
         try:
             result = await self.db.draws.store(
                 [(rec, prize_of(self.runtimes.peek(rec.activity_id), rec)) for _, rec in rows],

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.domain.errors import Duplicate, Rejected
-from app.domain.losses import BLOCK, Merged, fresh, merge
+from app.domain.losses import Merged, block_of, compact, fresh, merge
 from app.domain.records import StoreResult
 from app.domain.types import ActivityId, DrawRecord
 from app.store.sql import bulk, losses
@@ -195,20 +195,18 @@ class _Batch:
         self.groups: dict[losses.Key, tuple[list[DrawRecord], list[DrawRecord]]] = {}
         self.activities: dict[losses.Key, ActivityId] = {}
         self.buckets: dict[losses.Key, int] = {}
-        for rec, _ in rows:  # per draw: arithmetic and look-ups only
+        for rec, _ in rows:
             if rec.round_id in legacy:
                 self.plain.append(rec)
                 continue
             k = buckets.get(rec.round_id, 1)
-            j, lane = divmod(rec.seq - 1, k)  # losses.block_of, inline
-            key = (rec.round_id, lane, j // BLOCK)
+            key = (rec.round_id, *block_of(rec.seq, k))
             group = self.groups.get(key)
             if group is None:
                 group = self.groups[key] = ([], [])
                 self.activities[key] = rec.activity_id
                 self.buckets[key] = k
-            plain = rec.won or rec.grant_id is not None or rec.code is not None
-            group[plain].append(rec)  # losses.compact, inline
+            group[0 if compact(rec) else 1].append(rec)
 
 
 async def _insert_all(

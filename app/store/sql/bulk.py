@@ -32,11 +32,14 @@ async def insert(
     rows: Sequence[tuple[Any, ...]],
     *,
     unless: Sequence[str] = (),
+    binary: bool = True,
 ) -> None:
     """``INSERT INTO table (columns) VALUES …`` for every row, in ``conn``'s
     transaction. With ``unless`` (the columns of a unique key), a row whose key
-    is already stored is left as it is; any other error still surfaces.
-    ``table`` and the column names are the caller's constants."""
+    is already stored is left as it is (on MariaDB its row lock taken); any
+    other error still surfaces. ``binary=False``: in text even on MariaDB, for
+    a handful of rows, where preparing a statement costs more round trips than
+    escaping saves. ``table`` and the column names are the caller's constants."""
     if not rows:
         return
     dialect = conn.dialect
@@ -49,7 +52,7 @@ async def insert(
         )
     else:
         suffix = ""
-    if binds(conn):
+    if binary and binds(conn):
         names, bound = without_null_columns(columns, rows)
         raw = (await conn.get_raw_connection()).driver_connection
         if await bind(raw, statement(table, names, "?") + suffix, bound):

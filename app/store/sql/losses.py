@@ -13,19 +13,28 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from typing import cast as typed
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.domain.errors import MalformedEntry
-from app.domain.losses import BLOCK, MAP_BYTES, Block, Loss, Merged, bit_of, decode, drop, segment
+from app.domain.losses import (
+    BLOCK,
+    MAP_BYTES,
+    Block,
+    Loss,
+    Merged,
+    bit_of,
+    decode,
+    drop,
+    has,
+    segment,
+)
 from app.domain.types import ActivityId
 from app.store.sql import bulk
 from app.store.sql.models import DrawRow, LossBlockRow, RoundRow
 from app.store.sql.rows import in_round
 
-BLOCKS = typed(Table, LossBlockRow.__table__)
 Key = tuple[str, int, int]  # (round_id, lane, block)
 
 _PLACEHOLDER = (
@@ -45,9 +54,6 @@ _PLACEHOLDER = (
 )
 
 
-_PLACEHOLDER_SQL = f"INSERT INTO loss_blocks ({', '.join(_PLACEHOLDER)}) VALUES ({{marks}})"  # noqa: S608 - constants
-_NOTHING = " ON DUPLICATE KEY UPDATE round_id = round_id"  # takes the row's lock
-_NOTHING_SQLITE = " ON CONFLICT (round_id, lane, block) DO NOTHING"
 _LOCK_SQL = (
     "SELECT id, activity_id, round_id, lane, block, buckets, lost_map, row_map, draws,"
     " first_seq, last_seq, first_ms, last_ms FROM loss_blocks WHERE {where}"
@@ -81,7 +87,7 @@ class Held:
         return (self.index * BLOCK + bit) * k + self.lane + 1
 
     def row_seqs(self) -> list[int]:
-        return [self.seq(i) for i in range(BLOCK) if self.block.rows[i >> 3] & (1 << (i & 7))]
+        return [self.seq(i) for i in range(BLOCK) if has(self.block.rows, i)]
 
 
 def _figures(row: Any) -> dict[str, int]:
@@ -109,16 +115,19 @@ async def lock(
     conn = await s.connection()
     # A handful of rows: plain statements in text, no SQLAlchemy compile and
     # no prepare round trips (the flush pays these per batch; docs/worker.md).
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sqlite = conn.dialect.name == "sqlite"
-    await conn.exec_driver_sql(
-        _PLACEHOLDER_SQL.format(marks=", ".join([mark] * len(_PLACEHOLDER)))
-        + (_NOTHING_SQLITE if sqlite else _NOTHING),
+    await bulk.insert(
+        conn,
+        "loss_blocks",
+        _PLACEHOLDER,
         [
             (r, ln, b, keys[(r, ln, b)], buckets[(r, ln, b)], zero, zero, 0, 0, 0, 0, 0, b"")
             for r, ln, b in order
         ],
+        unless=("round_id", "lane", "block"),
+        binary=False,
     )
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    sqlite = conn.dialect.name == "sqlite"
     out: dict[Key, Held] = {}
     for i in range(0, len(order), 200):
         part = order[i : i + 200]
@@ -128,16 +137,7 @@ async def lock(
         sql = _LOCK_SQL.format(where=where) + ("" if sqlite else " FOR UPDATE")
         got = await conn.exec_driver_sql(sql, tuple(v for key in part for v in key))
         for row in got:
-            block = Block(row.buckets, bytearray(row.lost_map), bytearray(row.row_map))
-            out[(row.round_id, row.lane, row.block)] = Held(
-                row.id,
-                row.activity_id,
-                row.round_id,
-                row.lane,
-                row.block,
-                block,
-                **_figures(row),
-            )
+            out[(row.round_id, row.lane, row.block)] = _held(row, decoded=False)
     return out
 
 
@@ -297,13 +297,16 @@ def _select() -> Any:
     return select(*cols, t.data, t.draws, t.first_seq, t.last_seq, t.first_ms, t.last_ms)
 
 
-def _held(row: Any) -> Held:
+def _held(row: Any, *, decoded: bool = True) -> Held:
+    """A block from its row; ``decoded``: its payload too (:class:`Damaged`
+    when it does not decode or disagrees with the loss map)."""
     block = Block(row.buckets, bytearray(row.lost_map), bytearray(row.row_map))
-    try:
-        block.losses = decode(row.data)
-        block.check()
-    except MalformedEntry as exc:
-        raise Damaged(row.round_id, row.lane, row.block, exc.message) from exc
+    if decoded:
+        try:
+            block.losses = decode(row.data)
+            block.check()
+        except MalformedEntry as exc:
+            raise Damaged(row.round_id, row.lane, row.block, exc.message) from exc
     return Held(row.id, row.activity_id, row.round_id, row.lane, row.block, block, **_figures(row))
 
 
