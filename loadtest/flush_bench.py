@@ -6,7 +6,8 @@
 Uses REDRAIN_BENCH_REDIS_URL (default redis://127.0.0.1:6379/11, flushed!) and
 REDRAIN_BENCH_MARIADB_URL (default mysql+asyncmy://root@127.0.0.1:3306); creates
 and drops its own database. For each batch size it publishes an activity, fills
-its round streams with ``--rows`` well-formed ledger entries (two rounds, so a
+its round streams with ``--rows`` ledger entries as lua/draw.lua writes them
+(every field, in its order; two rounds, so a
 batch spans streams as in a real burst), then times the real Worker draining
 them (redis-py plus the pipelining transport, as ``redrain worker`` has them):
 every row is written, checked for duplicates and acknowledged.
@@ -113,6 +114,8 @@ async def fill(client: object, aid: int, rows: int, wins: float, users: int) -> 
                     "w": "1" if won else "0",
                     "x": f"{i:040x}",
                     "t": str(1_900_000_000_000 + i),
+                    "o": "1",
+                    "g": "",
                 },
             )
         await pipe.execute()

@@ -10,14 +10,16 @@ already holds it.
 
 A block has two bitmaps over its range — the draws it keeps as losses and the
 draws that are rows of ``draws`` (wins, draws that spent a grant) — and a
-payload of **segments**, one per batch that added losses: a 4-byte length,
-then zlib over JSON. A batch whose draws are all new to the block appends a
-segment and sets bits, never reading or rewriting what is there
-(:func:`fresh`); a batch that meets a bit already set (a replay, a second
-worker, a reused id) is merged against the decoded content (:func:`merge`):
-the same draw is a duplicate, another draw under its number a collision.
+payload of **segments**, one per batch that added losses: sizes, a CRC-32,
+zlib over JSON columns, the kept bytes of the random values. A batch whose
+draws are all new to the block appends a segment and sets bits, never
+reading or rewriting what is there (:func:`fresh`); a batch that meets a
+bit already set (a replay, a second worker, a reused id) is merged against
+the decoded content (:func:`merge`): the same draw is a duplicate, another
+draw under its number a collision.
 
-zlib's Adler-32 makes a changed byte of a segment fail to decode, the
+The CRC makes a changed byte of a segment fail to decode (format 1, written
+before it, had zlib's Adler-32 and a CRC of the random values only), the
 framing must add up, and the decoded losses must be exactly the loss bitmap:
 :func:`decode` raises :class:`MalformedEntry` otherwise.
 """
@@ -26,8 +28,9 @@ from __future__ import annotations
 
 import struct
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import orjson
 
@@ -37,10 +40,16 @@ from app.domain.types import ActivityId, DrawRecord
 
 BLOCK = 1000  # draws of one lane per block: rows ≈ N / BLOCK for N losses
 MAP_BYTES = BLOCK // 8
-FORMAT = 1
+FORMAT = 2  # segments written now; format 1 (row-wise, 8 bytes kept) is still read
 LEVEL = 1  # zlib: level 6 costs 3× the CPU for 5% fewer bytes (docs/worker.md)
-KEPT = 8  # bytes of each random value kept: the rest follows from the seed
+KEPT = 4  # bytes of each random value kept: the rest follows from the seed
+_KEPT_V1 = 8
 _FRAME = struct.Struct(">II")  # compressed size, draws
+# Format 2 marks its size and follows the header with a CRC-32 of the whole
+# segment: deflate has bits that no output depends on, so zlib's own
+# checksum misses some changed bytes; the CRC does not.
+_CHECKED = 0x8000_0000
+_CRC = struct.Struct(">I")
 
 # One loss, as a block keeps it: (seq, user_id, nonce, client_seed, pick,
 # random, drawn_at_ms, stream_id, pool). Round and activity come from the block.
@@ -132,34 +141,46 @@ def decode(data: bytes) -> dict[int, Loss]:
     losses: dict[int, Loss] = {}
     at_ = 0
     while at_ < len(data):
+        start = at_
         if at_ + _FRAME.size > len(data):
             raise MalformedEntry("the payload ends inside a segment's header")
         size, n = _FRAME.unpack_from(data, at_)
         at_ += _FRAME.size
-        body, randoms = data[at_ : at_ + size], data[at_ + size : at_ + size + KEPT * n]
-        if len(body) != size or len(randoms) != KEPT * n:
+        version, kept, crc = 1, _KEPT_V1, None
+        if size & _CHECKED:
+            if at_ + _CRC.size > len(data):
+                raise MalformedEntry("the payload ends inside a segment's header")
+            version, kept, size = 2, KEPT, size & ~_CHECKED
+            (crc,) = _CRC.unpack_from(data, at_)
+            at_ += _CRC.size
+        body, randoms = data[at_ : at_ + size], data[at_ + size : at_ + size + kept * n]
+        if len(body) != size or len(randoms) != kept * n:
             raise MalformedEntry("the payload ends inside a segment")
-        at_ += size + KEPT * n
+        at_ += size + kept * n
+        if crc is not None and crc != zlib.crc32(
+            randoms, zlib.crc32(body, zlib.crc32(data[start : start + _FRAME.size]))
+        ):
+            raise MalformedEntry("a segment does not match its checksum")
         try:
             doc = orjson.loads(zlib.decompress(body))
-            if doc.get("v") != FORMAT:
+            if doc.get("v") != version:
                 raise MalformedEntry(f"unknown format {doc.get('v')!r}")
-            if doc["x"] != zlib.crc32(randoms) or len(doc["d"]) != n:
+            if version == 1 and doc["x"] != zlib.crc32(randoms):
                 raise MalformedEntry("a segment's random values do not match its checksum")
             users, seeds = doc["u"], doc["c"]
-            at = 0
-            for i, (seq, ui, nonce, ci, pick, dat, dms, sn, pool) in enumerate(doc["d"]):
-                at += dat
+            rows = list(_rows_v1(doc) if version == 1 else _rows_v2(doc))
+            if len(rows) != n or (version == 2 and any(len(c) != n for c in doc["d"])):
+                raise MalformedEntry("a segment's draws do not add up")
+            for i, (seq, ui, nonce, ci, pick, at, dms, sn, pool) in enumerate(rows):
                 if seq in losses:
                     raise MalformedEntry(f"draw {seq} is kept twice")
-                random = randoms[KEPT * i : KEPT * i + KEPT].hex()
                 losses[seq] = (
                     seq,
                     users[ui],
                     nonce,
                     seeds[ci],
                     pick,
-                    random,
+                    randoms[kept * i : kept * i + kept].hex(),
                     at,
                     f"{at + dms}-{sn}",
                     pool,
@@ -246,30 +267,77 @@ def fresh(block: Block, losses: Sequence[DrawRecord], rows: Iterable[DrawRecord]
 
 
 def segment_of(records: Sequence[DrawRecord]) -> bytes:
-    """One framed segment: its sizes, zlib over JSON (players and client seeds
-    once each, times as deltas, a CRC-32 of the random values), then the first
+    """One framed segment: its sizes, zlib over JSON, then the first
     :data:`KEPT` bytes of each random value, raw: incompressible, so kept out
     of zlib, which they would only slow down. The rest of a random value
-    follows from the round's seed (:func:`restored`; docs/worker.md)."""
+    follows from the round's seed (:func:`restored`; docs/worker.md).
+
+    The JSON is by column, most as the difference from the previous value,
+    nearly constant in a rain (the next draw number, the player's next
+    nonce, the next time): zlib then keeps a loss in a few bytes (format 2; format 1 was
+    one list per loss, twice the bytes, docs/worker.md). Players and client
+    seeds are listed once and referred to by position; a CRC-32 after the
+    sizes covers the whole segment."""
     users: dict[str, int] = {}
     seeds: dict[str, int] = {}
-    out: list[list[int]] = []
-    prev = 0
+    nonces: list[int] = []  # by player position: the last nonce seen
+    cols: tuple[list[int], ...] = ([], [], [], [], [], [], [], [], [])
+    dseq, duser, dnonce, seed_, pick, dat, dlag, dsn, pool = cols
+    prev_seq = prev_user = prev_at = prev_lag = prev_sn = 0
     for r in records:
         at = r.drawn_at_ms
         ms, _, n = r.stream_id.partition("-")
-        user = users.get(r.user_id)
-        if user is None:
-            user = users[r.user_id] = len(users)
-        seed = seeds.get(r.client_seed)
-        if seed is None:
-            seed = seeds[r.client_seed] = len(seeds)
-        out.append([r.seq, user, r.nonce, seed, r.pick, at - prev, int(ms) - at, int(n), r.pool])
-        prev = at
+        lag, sn = int(ms) - at, int(n)
+        u = users.get(r.user_id)
+        if u is None:
+            u = users[r.user_id] = len(users)
+            nonces.append(0)
+        c = seeds.get(r.client_seed)
+        if c is None:
+            c = seeds[r.client_seed] = len(seeds)
+        dseq.append(r.seq - prev_seq)
+        duser.append(u - prev_user)
+        dnonce.append(r.nonce - nonces[u])
+        seed_.append(c)
+        pick.append(r.pick)
+        dat.append(at - prev_at)
+        dlag.append(lag - prev_lag)
+        dsn.append(sn - prev_sn)
+        pool.append(r.pool)
+        nonces[u] = r.nonce
+        prev_seq, prev_user, prev_at, prev_lag, prev_sn = r.seq, u, at, lag, sn
     randoms = bytes.fromhex("".join([r.random[: 2 * KEPT] for r in records]))
-    doc = {"v": FORMAT, "u": list(users), "c": list(seeds), "d": out, "x": zlib.crc32(randoms)}
+    doc = {"v": FORMAT, "u": list(users), "c": list(seeds), "d": cols}
     body = zlib.compress(orjson.dumps(doc), LEVEL)
-    return _FRAME.pack(len(body), len(records)) + body + randoms
+    head = _FRAME.pack(len(body) | _CHECKED, len(records))
+    crc = zlib.crc32(randoms, zlib.crc32(body, zlib.crc32(head)))
+    return head + _CRC.pack(crc) + body + randoms
+
+
+def _rows_v1(doc: dict[str, Any]) -> Iterator[tuple[int, int, int, int, int, int, int, int, int]]:
+    """Format 1's losses: ``[seq, user, nonce, seed, pick, Δtime, lag, n, pool]``
+    each, times as deltas."""
+    at = 0
+    for seq, ui, nonce, ci, pick, dat, dms, sn, pool in doc["d"]:
+        at += dat
+        yield seq, ui, nonce, ci, pick, at, dms, sn, pool
+
+
+def _rows_v2(doc: dict[str, Any]) -> Iterator[tuple[int, int, int, int, int, int, int, int, int]]:
+    """Format 2's losses, from its columns of differences (:func:`segment_of`)."""
+    dseq, duser, dnonce, seed_, pick, dat, dlag, dsn, pool = doc["d"]
+    nonces = [0] * len(doc["u"])
+    seq = u = at = lag = sn = 0
+    for i in range(len(dseq)):
+        seq += dseq[i]
+        u += duser[i]
+        at += dat[i]
+        lag += dlag[i]
+        sn += dsn[i]
+        if u < 0:  # a negative index would wrap round
+            raise IndexError(f"player {u}")
+        nonces[u] += dnonce[i]
+        yield seq, u, nonces[u], seed_[i], pick[i], at, lag, sn, pool[i]
 
 
 def merge(
@@ -320,10 +388,12 @@ def merge(
 
 def same_loss(old: Loss, rec: DrawRecord) -> bool:
     """Whether a kept loss records this very draw (its random value as kept)."""
-    return (
-        old[1:5] == (rec.user_id, rec.nonce, rec.client_seed, rec.pick)
-        and old[5] == rec.random[: 2 * KEPT]
-    )
+    return old[1:5] == (
+        rec.user_id,
+        rec.nonce,
+        rec.client_seed,
+        rec.pick,
+    ) and rec.random.startswith(old[5])
 
 
 def restored(loss: Loss, seed: bytes | None, keys: dict[tuple[str, str], str]) -> Loss:

@@ -23,7 +23,7 @@ from app.services.clock import Clock
 from app.services.runtimes import RuntimeCache
 from app.store.redis import keys, ledger
 from app.store.redis.store import RedisStore
-from app.store.redis.streams import StreamState
+from app.store.redis.streams import StreamState, fields_of
 from app.store.sql.database import Database
 
 MAX_NAMED = 20  # ids listed per problem; the counts are always complete
@@ -211,9 +211,10 @@ class Reconciler:
                 rnd.activity_id, keys.lane(rnd.sfx, keys.bucket(b, k))
             )
         for entry in entries:
-            draw_id = entry.fields.get(ledger.F["drawId"])
+            fields = fields_of(entry)
+            draw_id = fields.get(ledger.F["drawId"])
             if draw_id in wanted:
-                found[draw_id] = ledger.parse(entry.id, entry.fields)
+                found[draw_id] = ledger.parse(entry.id, fields)
         rt = await self.runtime(rnd.activity_id)
         result = await self.db.draws.store(
             [(rec, prize_of(rt, rec)) for rec in found.values()],

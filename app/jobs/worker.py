@@ -41,7 +41,7 @@ from app.services.runtimes import RuntimeCache
 from app.store.redis import ledger
 from app.store.redis.keys import parse_lane
 from app.store.redis.store import RedisStore
-from app.store.redis.streams import Entry, id_key, stream_key
+from app.store.redis.streams import Entry, fields_of, id_key, stream_key
 from app.store.sql.database import Database
 from app.upstream.webhook import Webhook
 
@@ -372,7 +372,7 @@ class Worker:
         try:
             for e in entries:
                 try:
-                    rows.append((e, ledger.parse(e.id, e.fields)))
+                    rows.append((e, e.record or ledger.parse(e.id, fields_of(e))))
                 except MalformedEntry as exc:
                     await self._dead_letter(e, f"malformed entry: {exc}", 1)
                     done.append(e)
@@ -394,9 +394,10 @@ class Worker:
         # A lane named "sfx@b/K" is bucket b of K: where its draws' blocks are.
         lanes = {e.sfx: rec.round_id for e, rec in rows}
         buckets = {r: b[1] for sfx, r in lanes.items() if (b := parse_lane(sfx)[1]) is not None}
+        peek = self.runtimes.peek  # a prize for a win only: no look-up per loss
         try:
             result = await self.db.draws.store(
-                [(rec, prize_of(self.runtimes.peek(rec.activity_id), rec)) for _, rec in rows],
+                [(r, prize_of(peek(r.activity_id), r) if r.won else None) for _, r in rows],
                 now=self.clock.stamp(),
                 before_commit=lambda: self.failpoints.hit("before_commit"),
                 buckets=buckets,
@@ -445,8 +446,8 @@ class Worker:
         await self.db.draws.dead_letter(
             stream=stream_key(e.activity_id, e.sfx),
             entry_id=e.id,
-            draw_id=e.fields.get(ledger.F["drawId"]),
-            fields=e.fields,
+            draw_id=fields_of(e).get(ledger.F["drawId"]),
+            fields=fields_of(e),
             reason=reason,
             attempts=attempts,
             now=self.clock.stamp(),
@@ -463,7 +464,7 @@ class Worker:
             if n:
                 self.failpoints.hit("mid_ack")
             await self.streams.ack(aid, sfx, ids)
-            failed = [i for i in ids if (aid, sfx, i) in self._failed]
+            failed = [i for i in ids if (aid, sfx, i) in self._failed] if self._failed else []
             if failed:
                 await self.streams.clear_failures(aid, sfx, failed)
                 self._failed.difference_update((aid, sfx, i) for i in failed)

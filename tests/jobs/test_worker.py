@@ -13,8 +13,8 @@ from app.domain.errors import ConfigError
 from app.domain.types import DrawRecord, DrawResult
 from app.jobs.worker import Worker
 from app.services.container import Services
-from app.store.redis import keys
-from app.store.redis.streams import GROUP
+from app.store.redis import keys, ledger
+from app.store.redis.streams import GROUP, fields_of
 from tests.conftest import ServiceFactory
 from tests.helpers import BY, DAY, local, offset_to, prize, rain
 
@@ -79,10 +79,9 @@ async def test_crash_after_commit_before_ack_is_not_doubled(svc: Services) -> No
     sfx = "20300601:0"
     await svc.redis.streams.ensure_group(aid, sfx)
     entries = await svc.redis.streams.read_new(aid, [sfx], "ghost", 50)
-    from app.store.redis import ledger
 
     await svc.db.draws.store(
-        [(ledger.parse(e.id, e.fields), None) for e in entries], now=svc.clock.stamp()
+        [(ledger.parse(e.id, fields_of(e)), None) for e in entries], now=svc.clock.stamp()
     )
     worker = worker_for(svc)
     await asyncio.sleep(0.25)  # the ghost's entries become idle long enough to claim

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
+from itertools import chain, repeat
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from redis import exceptions as rexc
 
-from app.domain.types import ActivityId, RoundPlan
-from app.store.redis import keys
+from app.domain.types import ActivityId, DrawRecord, RoundPlan
+from app.store.redis import keys, ledger
 from app.store.redis.connection import RedisConnection, text, translated
 
 GROUP = "flush"  # the consumer group the worker reads round streams with
@@ -19,12 +22,25 @@ GROUP = "flush"  # the consumer group the worker reads round streams with
 
 class Entry(NamedTuple):
     """One stream entry delivered to this consumer (a named tuple: one per
-    draw in the flush worker, where a frozen dataclass costs more to build)."""
+    draw in the flush worker, where a frozen dataclass costs more to build).
+
+    The flush worker's read parses whole streams at once: its entries come
+    with their ``record`` and no ``fields`` (:func:`fields_of` gives them)."""
 
     activity_id: ActivityId
     sfx: str
     id: str
-    fields: dict[str, str]
+    fields: dict[str, str] | None
+    record: DrawRecord | None = None
+
+
+def fields_of(e: Entry) -> dict[str, str]:
+    if e.fields is not None:
+        return e.fields
+    return ledger.fields_of(e.record) if e.record is not None else {}
+
+
+_entry = partial(tuple.__new__, Entry)  # Entry(*t) without a Python call
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +84,27 @@ def _raw_entries(activity_id: ActivityId, sfx: str, raw: Any) -> list[Entry]:
 
     The flush worker's read: pairing and decoding in C (``dict(zip(it, it))``
     takes consecutive items) instead of redis-py's reply callbacks and a
-    comprehension, 6 µs less per entry (docs/performance.md, issue 16)."""
+    comprehension, 6 µs less per entry (docs/performance.md, issue 16).
+    Since issue 26 a read whose entries are all as lua/draw.lua writes them
+    is parsed column by column (:func:`ledger.parse_stream`); otherwise entry
+    by entry, each with its fields, decoded in one call (joined on NUL, split
+    again; a value holding a NUL splits into more parts than there were: that
+    entry is decoded item by item)."""
+    ids = [eid.decode() for eid, _ in raw]
+    if all(flat is not None for _, flat in raw):
+        items = list(chain.from_iterable(map(itemgetter(1), raw)))
+        sfx_base = keys.parse_lane(sfx)[0]
+        records = ledger.parse_stream(f"{activity_id}:{sfx_base}", ids, items)
+        if records is not None:
+            n = len(ids)
+            return list(
+                map(_entry, zip(repeat(activity_id, n), repeat(sfx), ids, repeat(None), records))
+            )
     out: list[Entry] = []
     for eid, flat in raw:
         if flat is not None:
-            it = map(_decode, flat)
+            parts = b"\0".join(flat).decode().split("\0")
+            it = iter(parts) if len(parts) == len(flat) else map(_decode, flat)
             out.append(Entry(activity_id, sfx, eid.decode(), dict(zip(it, it, strict=True))))
     return out
 
@@ -147,9 +179,17 @@ class Streams:
         return out
 
     async def ack(self, activity_id: ActivityId, sfx: str, ids: Sequence[str]) -> None:
+        """Acknowledge ``ids``; through the pipelining transport when there is
+        one: hiredis packs a batch's ids in C, a tenth of redis-py's encoder
+        per id (docs/performance.md, issue 26)."""
         if ids:
+            key = stream_key(activity_id, sfx)
+            fast = self.conn.fast
             async with translated():
-                await self._client.xack(stream_key(activity_id, sfx), GROUP, *ids)
+                if fast is self._client:  # embedded
+                    await fast.xack(key, GROUP, *ids)
+                else:
+                    await fast.execute("XACK", key, GROUP, *ids, key=key)
 
     async def claim(
         self, activity_id: ActivityId, sfx: str, consumer: str, min_idle_ms: int, count: int

@@ -141,3 +141,32 @@ async def test_a_win_notified_twice_is_notified_once(database: Database) -> None
     assert [n.ref for n in notices] == [won.draw_id]
     assert notices[0].payload["prize"]["value"] == PRIZE.value
     assert notices[0].created_at == NOW
+
+
+async def session_status(conn: object, name: str) -> int:
+    res = await conn.exec_driver_sql(f"SHOW SESSION STATUS LIKE '{name}'")  # type: ignore[attr-defined]
+    return int(res.one()[1])
+
+
+async def test_a_connection_prepares_each_statement_once(database: Database) -> None:
+    if not database.url.startswith("mysql"):
+        pytest.skip("prepared statements are MariaDB's binary path; SQLite writes text")
+    r = "424242:20300601:4"
+    async with database.session() as s:
+        conn = await s.connection()
+        before = await session_status(conn, "Com_stmt_prepare")
+        for n in (1, 2, 3):
+            await bulk.insert(conn, "draws", INSERT_COLUMNS, [draw_row(draw(n, round_id=r), None)])
+        assert await session_status(conn, "Com_stmt_prepare") == before + 1
+        # A statement that failed stays usable.
+        with pytest.raises(Duplicate):
+            await bulk.insert(conn, "draws", INSERT_COLUMNS, [draw_row(draw(3, round_id=r), None)])
+        await bulk.insert(conn, "draws", INSERT_COLUMNS, [draw_row(draw(4, round_id=r), None)])
+        assert await session_status(conn, "Com_stmt_prepare") == before + 1
+        # At most PREPARED_PER_CONNECTION are kept; the least recently used goes.
+        driver = (await conn.get_raw_connection()).driver_connection
+        for i in range(bulk.PREPARED_PER_CONNECTION + 3):
+            sql = f"UPDATE draws SET nonce = nonce WHERE seq = ? AND {i} = {i}"  # noqa: S608
+            await bulk.execute(conn, sql, [(1,)])
+        assert len(bulk._PREPARED[driver]) == bulk.PREPARED_PER_CONNECTION
+    assert set(await rows_of_round(database, r)) == {f"{r}:{n}" for n in (1, 2, 3, 4)}
