@@ -65,7 +65,7 @@ async def insert(
 async def execute(conn: AsyncConnection, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
     """One statement (``?`` placeholders) for every row, bound in binary on
     MariaDB: a blob parameter is then sent as it is, not escaped into SQL
-    text (the flush's block segments, ~24 KB a batch). ``sql`` is the
+    text (the flush's block segments, ~6 KB a batch). ``sql`` is the
     caller's constant."""
     if not rows:
         return
