@@ -104,6 +104,7 @@ class Notice:
     ref: str
     payload: dict[str, Any]
     created_at: dt.datetime
+    cursor: tuple[int, int, int] = (0, 0, 0)  # the page after this one starts here
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,9 +131,10 @@ async def my_grant(request: Request) -> Response:
 async def my_notifications(request: Request) -> Response:
     s, user = as_player(request)
     limit = query_int(request, "limit", 20, 1, 100)
-    before = query_cursor(request, 1)
-    rows = await s.account.notifications(user, limit, before[0] if before else None)
-    nxt = encode_cursor(rows[-1].id) if len(rows) == limit else None
+    got = query_cursor(request, 3)
+    before = (got[0], got[1], got[2]) if got else None  # each list's place: notices.of_user
+    rows = await s.account.notifications(user, limit, before)
+    nxt = encode_cursor(*rows[-1].cursor) if len(rows) == limit else None
     return JSON({"notifications": [r.notification(n) for n in rows], "next_cursor": nxt})
 
 

@@ -218,7 +218,6 @@ class Reconciler:
         rt = await self.runtime(rnd.activity_id)
         result = await self.db.draws.store(
             [(rec, prize_of(rt, rec)) for rec in found.values()],
-            now=self.clock.stamp(),
             buckets={rnd.round_id: k},
         )
         again = await self.check(rnd)

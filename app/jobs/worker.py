@@ -398,7 +398,6 @@ class Worker:
         try:
             result = await self.db.draws.store(
                 [(r, prize_of(peek(r.activity_id), r) if r.won else None) for _, r in rows],
-                now=self.clock.stamp(),
                 before_commit=lambda: self.failpoints.hit("before_commit"),
                 buckets=buckets,
             )

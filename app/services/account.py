@@ -31,5 +31,8 @@ class Account:
         token, ttl = self.auth.issue(user_id)
         return token, user_id, ttl
 
-    async def notifications(self, user_id: str, limit: int, before_id: int | None) -> list[Notice]:
-        return await self.db.notices.of_user(user_id, limit=limit, before_id=before_id)
+    async def notifications(
+        self, user_id: str, limit: int, before: tuple[int, int, int] | None
+    ) -> list[Notice]:
+        """Newest first; ``before``: the last one seen's :attr:`Notice.cursor`."""
+        return await self.db.notices.of_user(user_id, limit=limit, before=before)

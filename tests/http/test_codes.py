@@ -77,6 +77,15 @@ async def test_each_win_takes_its_own_code_everywhere(
     notices = (await client.get("/v1/me/notifications", headers=bearer("coder"))).json()
     shown = {n["prize"]["code"] for n in notices["notifications"] if n["kind"] == "prize_won"}
     assert shown == {"A-1", "A-2", "A-3"}, notices
+    paged, cursor = [], ""
+    for _ in range(5):  # one a page, through each page's next_cursor
+        page = await client.get(f"/v1/me/notifications?limit=1{cursor}", headers=bearer("coder"))
+        assert page.status_code == 200, page.text
+        paged += [n["prize"]["code"] for n in page.json()["notifications"]]
+        if page.json()["next_cursor"] is None:
+            break
+        cursor = f"&cursor={page.json()['next_cursor']}"
+    assert paged == ["A-3", "A-2", "A-1"]  # newest first, each once
     export = await client.get(f"/v1/admin/activities/{aid}/winners?format=csv", headers=H)
     rows = list(csv.DictReader(io.StringIO(export.text)))
     assert sorted(r["code"] for r in rows) == ["A-1", "A-2", "A-3"]

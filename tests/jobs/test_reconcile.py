@@ -129,7 +129,7 @@ async def test_row_redis_never_made_is_drift(make_service: ServiceFactory) -> No
         drawn_at_ms=1,
         stream_id="1-0",
     )
-    await svc.db.draws.store([(fake, None)], now=svc.clock.stamp())
+    await svc.db.draws.store([(fake, None)])
     c = await check(svc, aid, repair=True)
     assert not c.agrees and c.extra == [fake.draw_id] and fake.draw_id in c.unrepairable
     assert c.wins["c2"][1] == c.wins["c2"][0] + 1

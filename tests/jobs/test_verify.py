@@ -117,7 +117,7 @@ async def as_row(db: Database, target: StoredDraw, **values: Any) -> Any:
 
     async def undo() -> None:
         assert await db.draws.delete([rec.draw_id]) == 1
-        await db.draws.store([(rec, None)], now=dt.datetime(2030, 6, 1))
+        await db.draws.store([(rec, None)])
 
     return undo
 

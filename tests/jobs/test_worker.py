@@ -80,9 +80,7 @@ async def test_crash_after_commit_before_ack_is_not_doubled(svc: Services) -> No
     await svc.redis.streams.ensure_group(aid, sfx)
     entries = await svc.redis.streams.read_new(aid, [sfx], "ghost", 50)
 
-    await svc.db.draws.store(
-        [(ledger.parse(e.id, fields_of(e)), None) for e in entries], now=svc.clock.stamp()
-    )
+    await svc.db.draws.store([(ledger.parse(e.id, fields_of(e)), None) for e in entries])
     worker = worker_for(svc)
     await asyncio.sleep(0.25)  # the ghost's entries become idle long enough to claim
     await worker.drain(30)
@@ -110,7 +108,7 @@ async def test_same_id_different_draw_is_dead_lettered(svc: Services) -> None:
         drawn_at_ms=1,
         stream_id="1-0",
     )
-    await svc.db.draws.store([(impostor, None)], now=svc.clock.stamp())
+    await svc.db.draws.store([(impostor, None)])
     worker = worker_for(svc)
     await worker.drain(30)
     (dead,) = await svc.db.draws.dead_letters(activity_id=aid)

@@ -180,14 +180,14 @@ async def test_racing_workers_and_a_crash_draw_once(
     with pytest.raises(RuntimeError):
         await db.lotteries.draw(lid, crash, now=clock.stamp())
     assert (await crashing.get(lid)).status == lotteries.DRAWING
-    assert await crashing.db.notices.of_user("r0", limit=5, before_id=None) == []
+    assert await crashing.db.notices.of_user("r0", limit=5, before=None) == []
     # Two workers race: one draws, the other finds nothing to do.
     results = await asyncio.gather(*[Lotteries(db, clock).run_due() for _ in range(4)])
     assert sum(drawn for _, drawn in results) == 1
     rec = await crashing.get(lid)
     assert len(rec.winners) == 3
     for u in users:
-        notes = await db.notices.of_user(u, limit=10, before_id=None)
+        notes = await db.notices.of_user(u, limit=10, before=None)
         assert sum(1 for n in notes if n.kind == "lottery_result" and n.ref == str(lid)) == 1
 
 

@@ -5,7 +5,6 @@ all in one transaction."""
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 
 from sqlalchemy import insert, select
@@ -18,7 +17,6 @@ from app.domain.types import ActivityId, DrawRecord
 from app.store.sql import bulk, losses
 from app.store.sql.connection import RETRIES, Connection, Deadlock
 from app.store.sql.models import DrawRow, LegacyRoundRow
-from app.store.sql.notices import insert_notices, win_notice
 from app.store.sql.rows import COLUMNS, DRAWS, INSERT_COLUMNS, Row, draw_row, stored
 
 
@@ -37,7 +35,6 @@ class Writer:
         self,
         rows: Sequence[Row],
         *,
-        now: dt.datetime,
         before_commit: Callable[[], None] | None = None,
         buckets: Mapping[str, int] | None = None,
     ) -> StoreResult:
@@ -61,12 +58,12 @@ class Writer:
         unique = {rec.draw_id for rec, _ in rows}
         if len(unique) == len(rows):  # else the same entry twice in one batch: compare
             try:
-                return await self._write(write, now, before_commit, compared=False)
+                return await self._write(write, before_commit, compared=False)
             except Duplicate:
                 pass
         for attempt in range(3):
             try:
-                return await self._write(write, now, before_commit, compared=True)
+                return await self._write(write, before_commit, compared=True)
             except Duplicate as exc:
                 # Another worker inserted some of these ids between our SELECT and
                 # INSERT: the next pass sees them as stored.
@@ -84,7 +81,6 @@ class Writer:
     async def _write(
         self,
         batch: _Batch,
-        now: dt.datetime,
         before_commit: Callable[[], None] | None,
         *,
         compared: bool,
@@ -93,7 +89,7 @@ class Writer:
         (two workers upserting neighbouring blocks, index rows or notices)."""
         for attempt in range(1, RETRIES + 1):
             try:
-                return await self._attempt(batch, now, before_commit, compared=compared)
+                return await self._attempt(batch, before_commit, compared=compared)
             except Deadlock:
                 if attempt == RETRIES:
                     raise
@@ -103,7 +99,6 @@ class Writer:
     async def _attempt(
         self,
         batch: _Batch,
-        now: dt.datetime,
         before_commit: Callable[[], None] | None,
         *,
         compared: bool,
@@ -164,9 +159,9 @@ class Writer:
             plain.sort(key=lambda rec: (rec.round_id, rec.seq))
             rows = [(rec, batch.prizes[rec.draw_id]) for rec in plain]
             if compared:
-                inserted, dup, coll = await _insert_compared(s, rows, now)
+                inserted, dup, coll = await _insert_compared(s, rows)
             else:
-                inserted, dup, coll = await _insert_all(s, rows, now)
+                inserted, dup, coll = await _insert_all(s, rows)
             duplicates += dup
             collisions += coll
             if before_commit is not None:
@@ -210,7 +205,7 @@ class _Batch:
 
 
 async def _insert_all(
-    s: AsyncSession, rows: Sequence[Row], now: dt.datetime
+    s: AsyncSession, rows: Sequence[Row]
 ) -> tuple[int, int, list[tuple[DrawRecord, DrawRecord]]]:
     """The common case: nothing of the batch is stored yet."""
     if rows:
@@ -220,12 +215,11 @@ async def _insert_all(
         await bulk.insert(
             await s.connection(), "draws", INSERT_COLUMNS, [draw_row(r, p) for r, p in rows]
         )
-        await _notify_wins(s, rows, now)
     return len(rows), 0, []
 
 
 async def _insert_compared(
-    s: AsyncSession, rows: Sequence[Row], now: dt.datetime
+    s: AsyncSession, rows: Sequence[Row]
 ) -> tuple[int, int, list[tuple[DrawRecord, DrawRecord]]]:
     ids = list({rec.draw_id for rec, _ in rows})
     known: dict[str, DrawRecord] = {}
@@ -249,9 +243,4 @@ async def _insert_compared(
             insert(DRAWS),
             [dict(zip(INSERT_COLUMNS, draw_row(r, p), strict=True)) for r, p in new],
         )
-        await _notify_wins(s, new, now)
     return len(new), duplicates, collisions
-
-
-async def _notify_wins(s: AsyncSession, rows: Sequence[Row], now: dt.datetime) -> None:
-    await insert_notices(s, [win_notice(r, p, now) for r, p in rows if r.won])

@@ -144,6 +144,8 @@ class DrawRow(Base):
     fulfilment: Mapped[str | None] = mapped_column(String(16), nullable=True)
     fulfil_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     fulfil_next_ms: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # A win's prize_won notification (JSON), sent with the row (migration 0016).
+    notice: Mapped[str | None] = mapped_column(LongText, nullable=True)
     code: Mapped[str | None] = mapped_column(String(64), nullable=True)  # a coded prize's
 
 

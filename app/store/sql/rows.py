@@ -11,6 +11,7 @@ from app.domain.records import StoredDraw
 from app.domain.text import in_language
 from app.domain.types import DrawRecord, PrizePlan
 from app.store.sql.models import DrawRow
+from app.store.sql.notices import win_payload
 
 DRAWS = cast(Table, DrawRow.__table__)
 
@@ -61,6 +62,7 @@ INSERT_COLUMNS = (
     "grant_id",
     "fulfilment",
     "code",
+    "notice",
 )
 
 
@@ -113,6 +115,7 @@ def draw_row(rec: DrawRecord, prize: PrizePlan | None) -> tuple[Any, ...]:
         rec.grant_id,
         "won" if rec.won else None,
         rec.code,
+        win_payload(rec, prize) if rec.won else None,
     )
 
 

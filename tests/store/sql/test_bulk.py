@@ -6,13 +6,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import select
 
 from app.domain.errors import Duplicate
 from app.domain.types import DrawRecord, PrizePlan, PrizeType
 from app.store.sql import bulk
 from app.store.sql.database import Database
-from app.store.sql.models import NotificationRow
 from app.store.sql.rows import INSERT_COLUMNS, draw_row
 
 NOW = dt.datetime(2030, 6, 1, 2, 0, 7)
@@ -66,7 +64,7 @@ async def test_every_value_survives_the_trip(database: Database) -> None:
     ]
     mariadb = database.url.startswith("mysql")
     before = await statements_executed(database) if mariadb else 0
-    result = await database.draws.store(batch, now=NOW)
+    result = await database.draws.store(batch)
     assert (result.inserted, result.duplicates, result.collisions) == (3, 0, [])
     if mariadb:  # the binary path was taken: one prepared statement for the batch
         assert await statements_executed(database) > before
@@ -75,16 +73,15 @@ async def test_every_value_survives_the_trip(database: Database) -> None:
         assert got[rec.draw_id][0] == rec
         assert got[rec.draw_id][1] == (prize.value if prize else None)
         assert got[rec.draw_id][2] == ("won" if prize else None)
-    async with database.session() as s:
-        notices = (
-            await s.scalars(select(NotificationRow).where(NotificationRow.ref == f"{ROUND}:2"))
-        ).all()
-    assert len(notices) == 1  # the win's notice, in the same transaction
+    # Each win's notification rides on its row, written in the same statement.
+    sent = await database.notices.of_user("u", limit=10, before=None)
+    assert {n.ref for n in sent} >= {f"{ROUND}:2"}
+    assert {n.payload["draw_id"] for n in sent if n.ref == f"{ROUND}:2"} == {f"{ROUND}:2"}
 
 
 async def test_a_duplicate_fails_the_whole_bound_batch(database: Database) -> None:
     r = "424242:20300601:1"
-    await database.draws.store([(draw(5, round_id=r, won=True), PRIZE)], now=NOW)
+    await database.draws.store([(draw(5, round_id=r, won=True), PRIZE)])
     rows = [draw_row(draw(n, round_id=r), None) for n in (4, 5, 6)]
     with pytest.raises(Duplicate):
         async with database.session() as s:
@@ -92,7 +89,7 @@ async def test_a_duplicate_fails_the_whole_bound_batch(database: Database) -> No
     assert set(await rows_of_round(database, r)) == {f"{r}:5"}  # 4 and 6 rolled back
     # The worker's way: the batch is redone comparing each stored draw.
     wins = [(draw(n, round_id=r, won=True), PRIZE) for n in (4, 5, 6)]
-    result = await database.draws.store(wins, now=NOW)
+    result = await database.draws.store(wins)
     assert (result.inserted, result.duplicates) == (2, 1)
     assert set(await rows_of_round(database, r)) == {f"{r}:{n}" for n in (4, 5, 6)}
 
@@ -123,7 +120,7 @@ def test_columns_null_in_every_row_are_left_out() -> None:
 
 async def test_rows_already_stored_can_be_left_as_they_are(database: Database) -> None:
     r = "424242:20300601:2"
-    await database.draws.store([(draw(1, round_id=r, seed="first", won=True), PRIZE)], now=NOW)
+    await database.draws.store([(draw(1, round_id=r, seed="first", won=True), PRIZE)])
     again = [draw_row(draw(n, round_id=r, seed="second"), None) for n in (1, 2)]
     async with database.session() as s:
         await bulk.insert(await s.connection(), "draws", INSERT_COLUMNS, again, unless=["draw_id"])
@@ -134,13 +131,13 @@ async def test_rows_already_stored_can_be_left_as_they_are(database: Database) -
 async def test_a_win_notified_twice_is_notified_once(database: Database) -> None:
     r = "424242:20300601:3"
     won = draw(1, round_id=r, won=True, user="once")
-    await database.draws.store([(won, PRIZE)], now=NOW)
+    await database.draws.store([(won, PRIZE)])
     await database.draws.delete([won.draw_id])  # as reconcile --repair finds it missing
-    await database.draws.store([(won, PRIZE)], now=NOW)
-    notices = await database.notices.of_user("once", limit=10, before_id=None)
+    await database.draws.store([(won, PRIZE)])
+    notices = await database.notices.of_user("once", limit=10, before=None)
     assert [n.ref for n in notices] == [won.draw_id]
     assert notices[0].payload["prize"]["value"] == PRIZE.value
-    assert notices[0].created_at == NOW
+    assert notices[0].created_at == dt.datetime(2030, 3, 17, 17, 46, 40, 1000)  # the draw's time
 
 
 async def session_status(conn: object, name: str) -> int:

@@ -5,7 +5,8 @@ tokens are owned by a person; published activities keep drawing against what
 they had; a broken old trail stops the upgrade before anything changes.
 0009: blacklisted addresses in their one canonical spelling.
 0014: rounds hold the version they were published with.
-0015: rounds with draw rows keep writing rows; later rounds compact their losses."""
+0015: rounds with draw rows keep writing rows; later rounds compact their losses.
+0016: the win notifications already sent move onto their win rows."""
 
 from __future__ import annotations
 
@@ -31,6 +32,13 @@ from tests.conftest import scratch_mariadb
 from tests.helpers import AUDIT_KEY
 
 AT = dt.datetime(2030, 1, 2, 3, 4, 5)
+
+
+def old_row(rec: DrawRecord) -> tuple[list[str], list[tuple[object, ...]]]:
+    """A draws row as releases before 0016 wrote it (no ``notice``)."""
+    keep = [i for i, c in enumerate(INSERT_COLUMNS) if c != "notice"]
+    row = draw_row(rec, None)
+    return [INSERT_COLUMNS[i] for i in keep], [tuple(row[i] for i in keep)]
 
 
 @pytest_asyncio.fixture(params=["sqlite", "mariadb"])
@@ -229,7 +237,7 @@ async def test_0015_rounds_with_draw_rows_keep_writing_rows(old_db: str) -> None
     loss = DrawRecord(f"{old}:1", 9, old, 1, "u", 1, "", 0, False, None, "a" * 40, 1_000, "1000-0")
     try:
         async with engine.begin() as conn:
-            await bulk.insert(conn, "draws", INSERT_COLUMNS, [draw_row(loss, None)])
+            await bulk.insert(conn, "draws", *old_row(loss))
     finally:
         await engine.dispose()
     await asyncio.to_thread(upgrade, old_db)
@@ -237,7 +245,7 @@ async def test_0015_rounds_with_draw_rows_keep_writing_rows(old_db: str) -> None
     try:
         later = loss._replace(draw_id=f"{old}:2", seq=2, nonce=2)
         elsewhere = loss._replace(draw_id=f"{new}:1", round_id=new)
-        replayed = await db.draws.store([(loss, None), (later, None), (elsewhere, None)], now=AT)
+        replayed = await db.draws.store([(loss, None), (later, None), (elsewhere, None)])
         assert (replayed.inserted, replayed.duplicates, replayed.collisions) == (2, 1, [])
         async with db.session() as s:
             rows = set(await s.scalars(select(DrawRow.draw_id)))
@@ -245,5 +253,53 @@ async def test_0015_rounds_with_draw_rows_keep_writing_rows(old_db: str) -> None
         kept = [d.record for d in (await db.draws.round_draws(new)).draws]
         assert [(r.draw_id, r.user_id, r.nonce) for r in kept] == [(elsewhere.draw_id, "u", 1)]
         assert (await db.draws.round_ledger(old)).draws == 2
+    finally:
+        await db.close()
+
+
+async def test_0016_sent_win_notifications_move_onto_their_rows(old_db: str) -> None:
+    await asyncio.to_thread(upgrade, old_db, None, "0015")
+    engine = create_async_engine(old_db)
+    rid = "9:20300102:0"
+    wins = [
+        DrawRecord(f"{rid}:{n}", 9, rid, n, "w", n, "", 1, True, "c2", "b" * 40, 1_000 + n, "1-0")
+        for n in (1, 2)
+    ]
+    payload = '{"draw_id": "%s", "prize": {"key": "c2"}}'
+    try:
+        async with engine.begin() as conn:
+            for w in wins:
+                await bulk.insert(conn, "draws", *old_row(w))
+            for ref in (wins[0].draw_id, wins[1].draw_id, f"{rid}:3"):  # :3's row was deleted
+                await conn.execute(
+                    text(
+                        "INSERT INTO notifications (user_id, kind, ref, payload, created_at)"
+                        " VALUES ('w', 'prize_won', :ref, :p, :at)"
+                    ),
+                    {"ref": ref, "p": payload % ref, "at": AT},
+                )
+            await conn.execute(
+                text(
+                    "INSERT INTO notifications (user_id, kind, ref, payload, created_at)"
+                    " VALUES ('w', 'lottery_result', '4', '{\"lottery_id\": 4}', :at)"
+                ),
+                {"at": AT},
+            )
+        await asyncio.to_thread(upgrade, old_db)
+        async with engine.connect() as conn:
+            left = (await conn.execute(text("SELECT kind, ref FROM notifications"))).all()
+            got = await conn.execute(text("SELECT draw_id, notice FROM draws"))
+            on_rows = {draw_id: notice for draw_id, notice in got}
+    finally:
+        await engine.dispose()
+    assert sorted(tuple(x) for x in left) == [("lottery_result", "4"), ("prize_won", f"{rid}:3")]
+    assert on_rows == {w.draw_id: payload % w.draw_id for w in wins}
+    db = Database(old_db, audit_key=AUDIT_KEY)
+    try:
+        listed = await db.notices.of_user("w", limit=10, before=None)
+        assert sorted((n.kind, n.ref) for n in listed) == sorted(
+            [("lottery_result", "4"), ("prize_won", f"{rid}:3")]
+            + [("prize_won", w.draw_id) for w in wins]
+        )
     finally:
         await db.close()
