@@ -12,6 +12,7 @@ from app.domain.types import DrawRecord, PrizePlan, PrizeType
 from app.store.sql import bulk
 from app.store.sql.database import Database
 from app.store.sql.rows import INSERT_COLUMNS, draw_row
+from tests.helpers import AUDIT_KEY
 
 NOW = dt.datetime(2030, 6, 1, 2, 0, 7)
 ROUND = "424242:20300601:0"
@@ -145,9 +146,16 @@ async def session_status(conn: object, name: str) -> int:
     return int(res.one()[1])
 
 
-async def test_a_connection_prepares_each_statement_once(database: Database) -> None:
-    if not database.url.startswith("mysql"):
-        pytest.skip("prepared statements are MariaDB's binary path; SQLite writes text")
+async def test_a_connection_prepares_each_statement_once(mariadb_url: str) -> None:
+    # MariaDB only: the binary path is its own (SQLite writes text).
+    database = Database(mariadb_url, audit_key=AUDIT_KEY)
+    try:
+        await prepared_once(database)
+    finally:
+        await database.close()
+
+
+async def prepared_once(database: Database) -> None:
     r = "424242:20300601:4"
     async with database.session() as s:
         conn = await s.connection()
