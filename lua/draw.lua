@@ -40,25 +40,27 @@
   ARGV[11] clientIp      the client's address
   ARGV[12] rateUser      draws per second allowed per user (0: no limit)
   ARGV[13] rateIp        draws per second allowed per client IP (0: no limit)
+  ARGV[14] count         "": one draw, answered as below; "n" (1..10): a batch of up to
+                         n draws in this one call, answered as BATCH below (SPEC §3)
   Static for that version (the caller compiled them from the same published
   configuration; the version check makes them authoritative):
-  ARGV[14] activityId
-  ARGV[15] activityStart ms
-  ARGV[16] roundStart    ms
-  ARGV[17] roundEnd      ms
-  ARGV[18] mode          odds: "manual" | "auto"
-  ARGV[19] perRound      limits, 0 = unlimited
-  ARGV[20] perDay
-  ARGV[21] perTotal
-  ARGV[22] perWins
-  ARGV[23] kind          "time" | "count" | "amount"
-  ARGV[24] repeatLast    "1": a count draw past the last level uses the last level
-  ARGV[25] needsGrant    "1": the draw must spend the grant KEYS grant
-  ARGV[26] stopSoldOut   "1": refuse (SOLD_OUT) once the pool has nothing left to win
-  ARGV[27] bucket        b, 0..buckets-1: the bucket these keys hold (SPEC §9)
-  ARGV[28] buckets       K: a draw's number in the round is (bucket's draws) × K + b + 1,
+  ARGV[15] activityId
+  ARGV[16] activityStart ms
+  ARGV[17] roundStart    ms
+  ARGV[18] roundEnd      ms
+  ARGV[19] mode          odds: "manual" | "auto"
+  ARGV[20] perRound      limits, 0 = unlimited
+  ARGV[21] perDay
+  ARGV[22] perTotal
+  ARGV[23] perWins
+  ARGV[24] kind          "time" | "count" | "amount"
+  ARGV[25] repeatLast    "1": a count draw past the last level uses the last level
+  ARGV[26] needsGrant    "1": the draw must spend the grant KEYS grant
+  ARGV[27] stopSoldOut   "1": refuse (SOLD_OUT) once the pool has nothing left to win
+  ARGV[28] bucket        b, 0..buckets-1: the bucket these keys hold (SPEC §9)
+  ARGV[29] buckets       K: a draw's number in the round is (bucket's draws) × K + b + 1,
                          unique across the buckets (K = 1: the bucket's count + 1)
-  ARGV[29] prizeCount    n, then n times:
+  ARGV[30] prizeCount    n, then n times:
   ARGV[..] prize = key, empty, ppb, weight   (empty "1"|"0", ppb: probability in parts per 10^9)
   ARGV[..] poolCount     P, then P times:
   ARGV[..] pool = first, last, nth, amountMin, amountMax   (prize numbers; nth 0, amounts -1: none)
@@ -77,10 +79,23 @@
   REPLY[11] clientSeed   as first given (a replay returns the first one)
   REPLY[12] code         the win's redemption code ("" when the prize has none)
 
+  With ARGV count given, a batch drawn (3) or replayed (4): draws made in order until
+  n are made or one cannot be; the refusal that stopped it is its stop:
+  BATCH[1] status        3 drawn, 4 replayed
+  BATCH[2] sfx           the round drawn in
+  BATCH[3] clientSeed    as first given
+  BATCH[4] stop          0: all n made; else the refusal code that stopped the batch
+  BATCH[5] stopDetail    that refusal's detail ("" when it has none)
+  BATCH[..] draw = seq, pick, won, nonce, dayCount, totalCount, random, atMs, code
+                         one per draw made, as REPLY[3..10] and REPLY[12]
+
   An Idempotency-Key already used returns its stored result (status 2) before
   any other check: a replay is never refused by a limit or the rate limiter.
   Refusals change nothing but the rate-limit counters (which expire within a
-  second: they count every attempt, refused or not):
+  second: they count every attempt, refused or not; a batch of n counts n).
+  A batch whose first draw cannot be made is refused as a single draw; a later
+  draw's refusal stops it (only the limits, SOLD_OUT, NO_MORE_LEVELS and
+  RATE_LIMITED can: the rest do not change between a batch's draws):
   ERROR -1  ACTIVITY_NOT_FOUND          not published
   ERROR -2  NOT_STARTED      {nextMs}
   ERROR -3  ENDED
@@ -155,28 +170,35 @@ local clientIp = ARGV[11]
 local rateUser = ARGV[12] + 0
 local rateIp = ARGV[13] + 0
 
-local activityId = ARGV[14]
-local activityStart = ARGV[15]
-local roundStart = ARGV[16] + 0
-local roundEnd = ARGV[17] + 0
-local mode = ARGV[18]
-local perRound = ARGV[19]
-local perDay = ARGV[20]
-local perTotal = ARGV[21]
-local perWins = ARGV[22]
-local kind = ARGV[23]
-local repeatLast = ARGV[24] == '1'
-local needsGrant = ARGV[25] == '1'
-local stopSoldOut = ARGV[26] == '1'
-local bucket = ARGV[27]
-local buckets = ARGV[28]
-local prizeCount = ARGV[29] + 0
+local count = ARGV[14]
+
+local activityId = ARGV[15]
+local activityStart = ARGV[16]
+local roundStart = ARGV[17] + 0
+local roundEnd = ARGV[18] + 0
+local mode = ARGV[19]
+local perRound = ARGV[20]
+local perDay = ARGV[21]
+local perTotal = ARGV[22]
+local perWins = ARGV[23]
+local kind = ARGV[24]
+local repeatLast = ARGV[25] == '1'
+local needsGrant = ARGV[26] == '1'
+local stopSoldOut = ARGV[27] == '1'
+local bucket = ARGV[28]
+local buckets = ARGV[29]
+local prizeCount = ARGV[30] + 0
 
 -- The variable tail, read where it is needed: prize i's key, empty, ppb and
 -- weight at ARGV[PRIZE_AT + 4(i - 1) + 0..3]; pool j's first, last, nth,
 -- amountMin and amountMax at ARGV[POOL_AT + 5(j - 1) + 0..4].
-local PRIZE_AT = 30
+local PRIZE_AT = 31
 local POOL_AT = PRIZE_AT + 4 * prizeCount + 1
+
+-- A batch asks for n draws; a single draw is a batch of one answered as ever.
+local batch = count ~= ''
+local n = 1
+if batch then n = count + 0 end
 
 local state = redis.call('HMGET', cfgKey, 'ver', 'paused')
 local ver = state[1]
@@ -186,28 +208,35 @@ if ver ~= version then return {-9} end
 -- A replay answers first, whatever has changed since: "<body>|" then nine
 -- comma-free fields, then the client seed (which may hold commas). Results
 -- stored before the body was kept have no "<body>|" and replay as they are.
+-- "<body>*": a batch, "stop,stopDetail,k,sfx," then nine fields per draw.
 if useIdem then
   local stored = redis.call('GET', idemKey)
   if stored then
+    local pos = 1
+    local function field()
+      local comma = string.find(stored, ',', pos, true)
+      local v = string.sub(stored, pos, comma - 1)
+      pos = comma + 1
+      return v
+    end
     -- "<body>#": a tenth field, the code, before the client seed.
-    local pos, fields, mark = 1, 9, string.sub(stored, 41, 41)
-    if mark == '|' or mark == '#' then
+    local fields, mark = 9, string.sub(stored, 41, 41)
+    if mark == '|' or mark == '#' or mark == '*' then
       if string.sub(stored, 1, 40) ~= idemBody then return {-19} end
       pos = 42
       if mark == '#' then fields = 10 end
     end
+    if mark == '*' then
+      local stop, detail, k = field(), field(), field() + 0
+      local out = {4, field(), '', stop, detail}
+      for _ = 1, 9 * k do out[#out + 1] = field() end
+      out[3] = string.sub(stored, pos)
+      return out
+    end
     local out = {2}
-    for _ = 1, 9 do
-      local comma = string.find(stored, ',', pos, true)
-      out[#out + 1] = string.sub(stored, pos, comma - 1)
-      pos = comma + 1
-    end
+    for _ = 1, 9 do out[#out + 1] = field() end
     local code = ''
-    if fields == 10 then
-      local comma = string.find(stored, ',', pos, true)
-      code = string.sub(stored, pos, comma - 1)
-      pos = comma + 1
-    end
+    if fields == 10 then code = field() end
     out[#out + 1] = string.sub(stored, pos)
     out[#out + 1] = code
     return out
@@ -221,20 +250,28 @@ if redis.call('SISMEMBER', blockedUsersKey, user) == 1
   return {-18}
 end
 
--- One-second windows from a user's (an IP's) first draw in it.
--- The milliseconds to wait when this draw is one too many in its window, else nil.
-local function overRate(key, perSecond)
-  local n = redis.call('INCR', key)
-  if n == 1 then redis.call('PEXPIRE', key, '1000') end
-  if n <= perSecond then return nil end
+-- One-second windows from a user's (an IP's) first draw in it; a batch of n
+-- counts n. How many of the n draws the window still allows (maybe none),
+-- and, when not all, the milliseconds until it ends.
+local function allowed(key, perSecond)
+  local c
+  if n == 1 then c = redis.call('INCR', key) else c = redis.call('INCRBY', key, count) end
+  if c == n then redis.call('PEXPIRE', key, '1000') end
+  if c <= perSecond then return n, nil end
   local wait = redis.call('PTTL', key)
   if wait < 0 then wait = 1000 end
-  return wait
+  return perSecond - (c - n), wait
 end
-local wait
-if rateUser > 0 then wait = overRate(userRateKey, rateUser) end
-if not wait and rateIp > 0 then wait = overRate(ipRateKey, rateIp) end
-if wait then return {-17, wait} end
+-- What stopped the batch before its n-th draw (0: nothing), and its detail.
+local stop, stopDetail = 0, ''
+local room, wait = n, nil
+if rateUser > 0 then room, wait = allowed(userRateKey, rateUser) end
+if room > 0 and rateIp > 0 then
+  local ipRoom, ipWait = allowed(ipRateKey, rateIp)
+  if ipRoom < room then room, wait = ipRoom, ipWait end
+end
+if room <= 0 then return {-17, wait} end
+if room < n then n, stop, stopDetail = room, -17, wait end
 
 local now = nowMs(offset)
 
@@ -251,134 +288,124 @@ if now < roundStart or now >= roundEnd then
   return {-4, nxt[2]}
 end
 
--- Limits (0 = unlimited); refusals change nothing.
--- The per-day, per-activity and win counters exist only for their limits
--- (and a count activity's levels): an unlimited one (it cannot change once
--- the activity started) is not kept.
+-- Limits (0 = unlimited). The per-day, per-activity and win counters exist
+-- only for their limits (and a count activity's levels): an unlimited one
+-- (it cannot change once the activity started) is not kept. Each is read
+-- once; a batch counts on from it.
 perRound = perRound == '0' and 0 or perRound + 0
 perDay = perDay == '0' and 0 or perDay + 0
 perTotal = perTotal == '0' and 0 or perTotal + 0
 perWins = perWins == '0' and 0 or perWins + 0
 local keepTotal = perTotal > 0 or kind == 'count'
 -- The user's draws in the round are read here only for a limit: the
--- increment below, after every refusal, gives the nonce.
-if perRound > 0 and (redis.call('HGET', roundUsersKey, user) or 0) + 0 >= perRound then
-  return {-5}
-end
-if perDay > 0 and (redis.call('HGET', dayKey, user) or 0) + 0 >= perDay then
-  return {-6}
-end
-local inTotal = 0
+-- increment below, after the first draw's last refusal, gives the nonce.
+local inRound, inDay, inTotal, winsBefore = 0, 0, 0, 0
+if perRound > 0 then inRound = (redis.call('HGET', roundUsersKey, user) or 0) + 0 end
+if perDay > 0 then inDay = (redis.call('HGET', dayKey, user) or 0) + 0 end
 if keepTotal then inTotal = (redis.call('HGET', totalsKey, user) or 0) + 0 end
-if perTotal > 0 and inTotal >= perTotal then return {-7} end
-if perWins > 0 and (redis.call('HGET', winsKey, user) or 0) + 0 >= perWins then
-  return {-8}
-end
-
--- A grant is spent only by its own user, once.
-local grantAmount = 0
-if needsGrant then
-  local g = redis.call('HMGET', grantKey, 'user', 'amount', 'used')
-  if not g[1] or g[1] ~= user then return {-13} end
-  if g[3] == '1' then return {-14} end
-  grantAmount = tonumber(g[2])
-end
-
--- The pool: the only one (time), the user's next level (count), or the band
--- holding the grant's amount (amount).
-local pool = 1
-if kind == 'count' then
-  local level, top, topPool = inTotal + 1, 0, 0
-  pool = 0
-  local at = POOL_AT
-  for j = 1, ARGV[POOL_AT - 1] + 0 do
-    local nth = ARGV[at + 2] + 0
-    if nth == level then pool = j end
-    if nth > top then top, topPool = nth, j end
-    at = at + 5
-  end
-  if pool == 0 then
-    if repeatLast and level > top then pool = topPool else return {-15} end
-  end
-elseif kind == 'amount' then
-  pool = 0
-  local at = POOL_AT
-  for j = 1, ARGV[POOL_AT - 1] + 0 do
-    local lo, hi = ARGV[at + 3] + 0, ARGV[at + 4] + 0
-    if grantAmount >= lo and (hi < 0 or grantAmount < hi) then
-      pool = j
-      break
-    end
-    at = at + 5
-  end
-  if pool == 0 then return {-16} end
-end
-local first = ARGV[POOL_AT + (pool - 1) * 5] + 0
-local last = ARGV[POOL_AT + (pool - 1) * 5 + 1] + 0
+if perWins > 0 then winsBefore = (redis.call('HGET', winsKey, user) or 0) + 0 end
 
 -- A small count as Redis gets it (the same digits a number would give).
-local function digits(n)
-  if n >= 0 and n < 10 then return string.char(48 + n) end
-  return tostring(n)
+local function digits(v)
+  if v >= 0 and v < 10 then return string.char(48 + v) end
+  return tostring(v)
 end
 
--- The round's moving parts: draws so far, and per prize of the pool the next
--- slice time, units released and units won, read into one row: prize i at
--- row[b], b = 2 + (i - first) * 3. A prize's values stay strings until needed.
-local row
-if first == 1 and last >= 1 and last <= 3 then
-  -- The pool of a time activity with up to three prizes: constant fields.
-  if last == 1 then
-    row = redis.call('HMGET', roundKey, 'draws', 't1', 'r1', 'w1')
-  elseif last == 2 then
-    row = redis.call('HMGET', roundKey, 'draws', 't1', 'r1', 'w1', 't2', 'r2', 'w2')
-  else
-    row = redis.call('HMGET', roundKey, 'draws', 't1', 'r1', 'w1', 't2', 'r2', 'w2',
-      't3', 'r3', 'w3')
+-- The pool of a draw: the only one (time), the user's next level (count),
+-- or the band holding the grant's amount (amount); nil and why not.
+local grantAmount = 0
+local function poolOf(level)
+  if kind == 'count' then
+    local found, top, topPool = 0, 0, 0
+    local at = POOL_AT
+    for j = 1, ARGV[POOL_AT - 1] + 0 do
+      local nth = ARGV[at + 2] + 0
+      if nth == level then found = j end
+      if nth > top then top, topPool = nth, j end
+      at = at + 5
+    end
+    if found > 0 then return found end
+    if repeatLast and level > top then return topPool end
+    return nil, -15
+  elseif kind == 'amount' then
+    local at = POOL_AT
+    for j = 1, ARGV[POOL_AT - 1] + 0 do
+      local lo, hi = ARGV[at + 3] + 0, ARGV[at + 4] + 0
+      if grantAmount >= lo and (hi < 0 or grantAmount < hi) then return j end
+      at = at + 5
+    end
+    return nil, -16
   end
-else
-  local fields, n = {'draws'}, 1
+  return 1
+end
+
+-- A pool's moving parts, read once per call: per prize the next slice time
+-- (a number once due slices are released), units released and units won,
+-- in one row: prize i at row[b], b = 2 + (i - first) * 3 (row[1]: the
+-- round's draws as read). A prize's counts stay strings until needed.
+local rows = {}
+local function rowOf(pool)
+  local row = rows[pool]
+  if row then return row end
+  local first = ARGV[POOL_AT + (pool - 1) * 5] + 0
+  local last = ARGV[POOL_AT + (pool - 1) * 5 + 1] + 0
+  if first == 1 and last >= 1 and last <= 3 then
+    -- The pool of a time activity with up to three prizes: constant fields.
+    if last == 1 then
+      row = redis.call('HMGET', roundKey, 'draws', 't1', 'r1', 'w1')
+    elseif last == 2 then
+      row = redis.call('HMGET', roundKey, 'draws', 't1', 'r1', 'w1', 't2', 'r2', 'w2')
+    else
+      row = redis.call('HMGET', roundKey, 'draws', 't1', 'r1', 'w1', 't2', 'r2', 'w2',
+        't3', 'r3', 'w3')
+    end
+  else
+    local fields, f = {'draws'}, 1
+    for i = first, last do
+      local si = digits(i)
+      fields[f + 1], fields[f + 2], fields[f + 3] = 't' .. si, 'r' .. si, 'w' .. si
+      f = f + 3
+    end
+    row = redis.call('HMGET', roundKey, unpack(fields))
+  end
+  if not row[1] then return nil end
+  -- Release the slices that are due (the clock does not move within a call).
+  local b = 2
   for i = first, last do
-    local si = digits(i)
-    fields[n + 1], fields[n + 2], fields[n + 3] = 't' .. si, 'r' .. si, 'w' .. si
-    n = n + 3
+    local nextAt = row[b]
+    if nextAt == '-1' then
+      nextAt = -1
+    else
+      nextAt = nextAt + 0
+      if nextAt >= 0 and nextAt <= now then row[b + 1], nextAt = releaseDue(roundKey, i, now) end
+    end
+    row[b] = nextAt
+    b = b + 3
   end
-  row = redis.call('HMGET', roundKey, unpack(fields))
-end
-local draws = row[1]
-if not draws then return {-11} end
-
--- Release the slices that are due. Sold out: the pool has a real prize, none
--- has stock left, none has a slice to come.
-local soldOut, anyPrize = stopSoldOut, false
-local b = 2
-for i = first, last do
-  local nextAt = row[b]
-  if nextAt == '-1' then
-    nextAt = -1
-  else
-    nextAt = nextAt + 0
-    if nextAt >= 0 and nextAt <= now then row[b + 1], nextAt = releaseDue(roundKey, i, now) end
-  end
-  if soldOut and ARGV[PRIZE_AT + 4 * i - 3] ~= '1' then
-    anyPrize = true
-    if nextAt >= 0 or row[b + 1] + 0 > row[b + 2] + 0 then soldOut = false end
-  end
-  b = b + 3
-end
--- With buckets, this bucket being empty says nothing of the others: the
--- rebalancer marks every bucket 'so' once the whole round is sold out.
-if soldOut and anyPrize and (buckets == '1' or redis.call('HGET', roundKey, 'so') == '1') then
-  return {-20}
+  row.first, row.last = first, last
+  rows[pool] = row
+  return row
 end
 
--- Uniform x on [0, total) from the keyed random (see app/domain/fairness.py).
--- No refusal comes after this point: the round's count of the user's draws moves.
-local nonce = redis.call('HINCRBY', roundUsersKey, user, '1')
-local nonceS = tostring(nonce)
-local random = redis.sha1hex(userKey .. ':' .. nonceS)
+-- Sold out: the pool has a real prize, none has stock left, none has a
+-- slice to come. With buckets, this bucket being empty says nothing of the
+-- others: the rebalancer marks every bucket 'so' once the whole round is.
+local function soldOut(row)
+  if not stopSoldOut then return false end
+  local anyPrize, b = false, 2
+  for i = row.first, row.last do
+    if ARGV[PRIZE_AT + 4 * i - 3] ~= '1' then
+      anyPrize = true
+      if row[b] >= 0 or row[b + 1] - row[b + 2] > 0 then return false end
+    end
+    b = b + 3
+  end
+  return anyPrize and (buckets == '1' or redis.call('HGET', roundKey, 'so') == '1')
+end
+
+-- Uniform x on [0, total) from a draw's keyed random (app/domain/fairness.py).
 local TWO52 = 4503599627370496
-local function uniform(total)
+local function uniform(random, total)
   local limit = TWO52 - (TWO52 % total)
   local v = 0
   for j = 0, 2 do
@@ -388,92 +415,189 @@ local function uniform(total)
   return v % total
 end
 
-local pick = 0
-if mode == 'auto' then
-  local avail, total = {}, 0
-  b = 2
-  for i = first, last do
-    local left = row[b + 1] - row[b + 2]
-    if ARGV[PRIZE_AT + 4 * i - 3] == '1' or left < 0 then left = 0 end
-    avail[i] = ARGV[PRIZE_AT + 4 * i - 1] * left
-    total = total + avail[i]
-    b = b + 3
+-- The draws, in order: each is refused (the first) or stops the batch (a
+-- later one) by the same checks a single draw passes, against the counters
+-- as the draws before it in this call left them. Nothing is written until
+-- all are made: then the counters, then one ledger entry per draw.
+local made, wonHere = {}, 0
+local lastPick, nonceTop, draws = 0, 0, nil
+for k = 0, n - 1 do
+  local why
+  if perRound > 0 and inRound + k >= perRound then why = -5
+  elseif perDay > 0 and inDay + k >= perDay then why = -6
+  elseif perTotal > 0 and inTotal + k >= perTotal then why = -7
+  elseif perWins > 0 and winsBefore + wonHere >= perWins then why = -8
   end
-  if total > 0 then
-    local x, acc = uniform(total), 0
+  -- A grant is spent only by its own user, once (grants are single draws).
+  if not why and needsGrant and k == 0 then
+    local g = redis.call('HMGET', grantKey, 'user', 'amount', 'used')
+    if not g[1] or g[1] ~= user then return {-13} end
+    if g[3] == '1' then return {-14} end
+    grantAmount = tonumber(g[2])
+  end
+  local pool, row
+  if not why then pool, why = poolOf(inTotal + k + 1) end
+  if not why then
+    row = rowOf(pool)
+    if not row then return {-11} end
+    if soldOut(row) then why = -20 end
+  end
+  if why then
+    if k == 0 then return {why} end
+    stop, stopDetail = why, ''
+    break
+  end
+  if k == 0 then
+    draws = row[1] + 0
+    -- No refusal of the first draw comes after this point: reserve the
+    -- nonces of every draw asked for (given back below if the batch stops).
+    if n == 1 then
+      nonceTop = redis.call('HINCRBY', roundUsersKey, user, '1')
+    else
+      nonceTop = redis.call('HINCRBY', roundUsersKey, user, tostring(n))
+    end
+  end
+  local nonce = nonceTop - n + k + 1
+  local nonceS = tostring(nonce)
+  local random = redis.sha1hex(userKey .. ':' .. nonceS)
+  local first, last = row.first, row.last
+
+  local pick = 0
+  if mode == 'auto' then
+    local avail, total, b = {}, 0, 2
     for i = first, last do
-      acc = acc + avail[i]
+      local left = row[b + 1] - row[b + 2]
+      if ARGV[PRIZE_AT + 4 * i - 3] == '1' or left < 0 then left = 0 end
+      avail[i] = ARGV[PRIZE_AT + 4 * i - 1] * left
+      total = total + avail[i]
+      b = b + 3
+    end
+    if total > 0 then
+      local x, acc = uniform(random, total), 0
+      for i = first, last do
+        acc = acc + avail[i]
+        if x < acc then pick = i break end
+      end
+    end
+  else
+    local x, acc = uniform(random, 1000000000), 0
+    for i = first, last do
+      acc = acc + ARGV[PRIZE_AT + 4 * i - 2]
       if x < acc then pick = i break end
     end
   end
-else
-  local x, acc = uniform(1000000000), 0
-  for i = first, last do
-    acc = acc + ARGV[PRIZE_AT + 4 * i - 2]
-    if x < acc then pick = i break end
+
+  -- A picked prize with no released stock left is a loss: never re-pick.
+  local isWin, wonBefore, b = 0, 0, 0
+  if pick > 0 and ARGV[PRIZE_AT + 4 * pick - 3] ~= '1' then
+    b = 2 + (pick - first) * 3
+    wonBefore = row[b + 2] + 0
+    if row[b + 1] - wonBefore > 0 then isWin = 1 end
   end
+  local code = ''
+  if isWin == 1 then
+    local pickS = digits(pick)
+    local c = redis.call('HMGET', codesKey, pickS, pickS .. ':' .. tostring(wonBefore + 1))
+    if c[1] then
+      if c[2] then code = c[2] else isWin = 0 end
+    end
+  end
+  if isWin == 1 then
+    row[b + 2] = wonBefore + 1
+    wonHere = wonHere + 1
+    lastPick = pick
+  end
+  local dayCount, totalCount = 0, 0
+  if perDay > 0 then dayCount = inDay + k + 1 end
+  if keepTotal then totalCount = inTotal + k + 1 end
+  local seq = draws + k + 1
+  if buckets ~= '1' then seq = (draws + k) * buckets + bucket + 1 end
+  made[#made + 1] = {seq, pick, isWin, nonceS, dayCount, totalCount, random, code, pool}
 end
 
--- A picked prize with no released stock left is a loss: never re-pick.
-local isWin, wonBefore = 0, 0
-if pick > 0 and ARGV[PRIZE_AT + 4 * pick - 3] ~= '1' then
-  b = 2 + (pick - first) * 3
-  wonBefore = row[b + 2] + 0
-  if row[b + 1] - wonBefore > 0 then isWin = 1 end
-end
-local code = ''
-if isWin == 1 then
-  local pickS = digits(pick)
-  local c = redis.call('HMGET', codesKey, pickS, pickS .. ':' .. tostring(wonBefore + 1))
-  if c[1] then
-    if c[2] then code = c[2] else isWin = 0 end
-  end
-end
-
-local dayCount, totalCount = 0, 0
-if perDay > 0 then dayCount = redis.call('HINCRBY', dayKey, user, '1') end
-if keepTotal then totalCount = redis.call('HINCRBY', totalsKey, user, '1') end
-draws = draws + 0
-local drawsS = tostring(draws + 1)
--- Unbucketed (K = 1, so b = 0), the draw's number is the round's new count.
-local seq, seqS = draws + 1, drawsS
-if buckets ~= '1' then
-  seq = draws * buckets + bucket + 1
-  seqS = tostring(seq)
-end
-local prizeKey, pickS, winS = '', '0', '0'
-if pick > 0 then pickS = digits(pick) end
-if isWin == 1 then
-  -- Values read above in this same atomic call: one write for both counters.
-  redis.call('HSET', roundKey, 'draws', drawsS, 'w' .. pickS, tostring(wonBefore + 1))
-  if perWins > 0 then redis.call('HINCRBY', winsKey, user, '1') end
-  prizeKey = ARGV[PRIZE_AT + 4 * pick - 4]
-  winS = '1'
-else
+-- The counters, then the ledger: a draw number is taken before its entry is
+-- written, so an entry never reuses one.
+local k = #made
+local kS = digits(k)
+if k < n then redis.call('HINCRBY', roundUsersKey, user, tostring(k - n)) end
+if perDay > 0 then redis.call('HINCRBY', dayKey, user, kS) end
+if keepTotal then redis.call('HINCRBY', totalsKey, user, kS) end
+if perWins > 0 and wonHere > 0 then redis.call('HINCRBY', winsKey, user, digits(wonHere)) end
+local drawsS = tostring(draws + k)
+if wonHere == 0 then
   redis.call('HSET', roundKey, 'draws', drawsS)
-end
-local atMs = string.format('%.0f', now)
-local drawId = activityId .. ':' .. guess .. ':' .. seqS
-if needsGrant then
-  redis.call('HSET', grantKey, 'used', '1', 'draw', drawId)
-end
-
-local poolS = pool == 1 and '1' or digits(pool)
-if code == '' then
-  redis.call('XADD', streamKey, '*',
-    'd', drawId, 'u', user, 'n', nonceS, 'c', clientSeed, 'p', pickS, 'k', prizeKey,
-    'w', winS, 'x', random, 't', atMs, 'o', poolS, 'g', grantId)
+elseif wonHere == 1 and k == 1 then
+  -- Values read above in this same atomic call: one write for both counters.
+  local row = rows[made[1][9]]
+  redis.call('HSET', roundKey, 'draws', drawsS, 'w' .. digits(lastPick),
+    tostring(row[2 + (lastPick - row.first) * 3 + 2]))
 else
-  redis.call('XADD', streamKey, '*',
-    'd', drawId, 'u', user, 'n', nonceS, 'c', clientSeed, 'p', pickS, 'k', prizeKey,
-    'w', winS, 'x', random, 't', atMs, 'o', poolS, 'g', grantId, 'q', code)
+  local set = {'draws', drawsS}
+  for _, row in pairs(rows) do
+    local b = 2
+    for i = row.first, row.last do
+      if type(row[b + 2]) == 'number' then
+        set[#set + 1], set[#set + 2] = 'w' .. digits(i), tostring(row[b + 2])
+      end
+      b = b + 3
+    end
+  end
+  redis.call('HSET', roundKey, unpack(set))
 end
 
-if useIdem then
-  local head, tail = idemBody .. '|', ''
-  if code ~= '' then head, tail = idemBody .. '#', code .. ',' end
-  redis.call('SET', idemKey, head .. guess .. ',' .. seqS .. ',' .. pickS .. ','
-    .. winS .. ',' .. nonceS .. ',' .. dayCount .. ',' .. totalCount .. ',' .. random .. ','
-    .. atMs .. ',' .. tail .. clientSeed, 'EX', idemTtl)
+local atMs = string.format('%.0f', now)
+local out, stored = {}, {}
+if batch then
+  out = {3, guess, clientSeed, stop, stopDetail}
+  stored = {idemBody .. '*' .. stop, stopDetail, kS, guess}
 end
-return {1, guess, seq, pick, isWin, nonce, dayCount, totalCount, random, atMs, clientSeed, code}
+for _, d in ipairs(made) do
+  local seq, pick, isWin, nonceS, dayCount, totalCount, random, code, pool =
+    d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9]
+  local seqS = tostring(seq)
+  local prizeKey, pickS, winS = '', '0', '0'
+  if pick > 0 then pickS = digits(pick) end
+  if isWin == 1 then
+    prizeKey = ARGV[PRIZE_AT + 4 * pick - 4]
+    winS = '1'
+  end
+  local drawId = activityId .. ':' .. guess .. ':' .. seqS
+  if needsGrant then
+    redis.call('HSET', grantKey, 'used', '1', 'draw', drawId)
+  end
+  local poolS = pool == 1 and '1' or digits(pool)
+  if code == '' then
+    redis.call('XADD', streamKey, '*',
+      'd', drawId, 'u', user, 'n', nonceS, 'c', clientSeed, 'p', pickS, 'k', prizeKey,
+      'w', winS, 'x', random, 't', atMs, 'o', poolS, 'g', grantId)
+  else
+    redis.call('XADD', streamKey, '*',
+      'd', drawId, 'u', user, 'n', nonceS, 'c', clientSeed, 'p', pickS, 'k', prizeKey,
+      'w', winS, 'x', random, 't', atMs, 'o', poolS, 'g', grantId, 'q', code)
+  end
+  if batch then
+    local at = #out
+    out[at + 1], out[at + 2], out[at + 3], out[at + 4], out[at + 5] =
+      seq, pick, isWin, nonceS + 0, dayCount
+    out[at + 6], out[at + 7], out[at + 8], out[at + 9] = totalCount, random, atMs, code
+    at = #stored
+    stored[at + 1], stored[at + 2], stored[at + 3], stored[at + 4], stored[at + 5] =
+      seqS, pickS, winS, nonceS, dayCount
+    stored[at + 6], stored[at + 7], stored[at + 8], stored[at + 9] = totalCount, random, atMs, code
+  elseif useIdem then
+    local head, tail = idemBody .. '|', ''
+    if code ~= '' then head, tail = idemBody .. '#', code .. ',' end
+    redis.call('SET', idemKey, head .. guess .. ',' .. seqS .. ',' .. pickS .. ','
+      .. winS .. ',' .. nonceS .. ',' .. dayCount .. ',' .. totalCount .. ',' .. random .. ','
+      .. atMs .. ',' .. tail .. clientSeed, 'EX', idemTtl)
+  end
+  if not batch then
+    return {1, guess, seq, pick, isWin, nonceS + 0, dayCount, totalCount, random, atMs,
+      clientSeed, code}
+  end
+end
+if useIdem then
+  stored[#stored + 1] = clientSeed
+  redis.call('SET', idemKey, table.concat(stored, ','), 'EX', idemTtl)
+end
+return out

@@ -10,7 +10,7 @@ from app.domain.activity import ActivityConfig, parse_config
 from app.domain.runtime import Runtime, compile_runtime, limits_of
 from app.domain.schedule import activity_window, plan_rounds, round_slices
 from app.domain.types import Limits, RoundPlan
-from app.store.redis.draw import Outcome
+from app.store.redis.draw import BatchOutcome
 from app.store.redis.store import RedisStore
 from tests.helpers import DAY, local, offset_to
 
@@ -28,8 +28,17 @@ class Loaded:
     _runtimes: dict[int, Runtime] = field(default_factory=dict)
 
     async def draw(
-        self, user: str, client_seed: str = "", idem: str | None = None, grant: str | None = None
-    ) -> Outcome:
+        self,
+        user: str,
+        client_seed: str = "",
+        idem: str | None = None,
+        grant: str | None = None,
+        *,
+        count: int | None = None,
+        rate_user: float = 0,
+        client_ip: str = "",
+        rate_ip: float = 0,
+    ) -> BatchOutcome:
         rt = self._runtimes.get(self.version)
         if rt is None:  # a test may change the version to see STALE
             js = self.config.model_dump_json()
@@ -42,6 +51,10 @@ class Loaded:
             user_key=fairness.user_key(self.seed, user, client_seed),
             client_seed=client_seed,
             idempotency_key=idem,
+            count=count,
+            rate_user=rate_user,
+            client_ip=client_ip,
+            rate_ip=rate_ip,
         )
 
 

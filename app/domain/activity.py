@@ -30,6 +30,7 @@ from app.domain.text import ActivityName, Description, Name, PrizeName, RedeemHi
 from app.domain.types import PPB, Kind, Odds, PrizeType
 
 MAX_ROUNDS = 20_000  # days × sessions; bounds the cost of one publish
+MAX_COUNT = 10  # draws one request may ask for (SPEC §3, "Several draws in one request")
 # What planning, previewing and publishing a configuration cost grows with its
 # rounds × buckets × (prizes + release slices): bounded here (check_size), so
 # no single request can take seconds of CPU or gigabytes (issue 23).
@@ -228,6 +229,9 @@ class ActivityConfig(_Model):
     # and nothing left to release; default: yes for time, no for count/amount
     # (a level or a grant still gets its "no prize" answer there).
     stop_when_sold_out: bool | None = None
+    # The most draws one request may ask for with "count" (SPEC §3); None:
+    # MAX_COUNT (None keeps the hash of configurations stored before it).
+    max_count: int | None = Field(default=None, ge=1, le=MAX_COUNT)
     # One round's draws spread over this many Redis slots (SPEC §9, app/domain/buckets.py).
     buckets: int = Field(default=1, ge=1, le=MAX_BUCKETS)
     display: DisplayConfig = DisplayConfig()
@@ -252,6 +256,11 @@ class ActivityConfig(_Model):
     def needs_grant(self) -> bool:
         return self.kind is Kind.AMOUNT or bool(self.require_grant)
 
+    @property
+    def most_per_request(self) -> int:
+        """The largest ``count`` a draw request may ask for."""
+        return MAX_COUNT if self.max_count is None else self.max_count
+
     @model_validator(mode="after")
     def _rules(self) -> ActivityConfig:
         try:
@@ -270,6 +279,8 @@ class ActivityConfig(_Model):
             raise ValueError("after_last_pool: applies to kind count only")
         if self.require_grant is False and self.kind is Kind.AMOUNT:
             raise ValueError("require_grant: an amount activity always draws on a grant")
+        if self.max_count is not None and self.needs_grant:
+            raise ValueError("max_count: grants are drawn one at a time")
         if self.require_grant and self.kind is Kind.TIME:
             raise ValueError("require_grant: applies to kinds count and amount only")
         if self.display.game == "pass" and self.kind is not Kind.COUNT:

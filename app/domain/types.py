@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import NamedTuple
 
+from app.domain.errors import RedrainError
 from app.domain.text import Localized
 
 UserId = str
@@ -131,6 +132,16 @@ class DrawResult:
     pick: int = 0  # 1-based prize of the round the random value picked; 0: the empty remainder
     bucket: int = 0  # the bucket drawn in (SPEC §9); 0 when the activity has one
     code: str | None = None  # the redemption code of the won prize, if it has codes
+
+
+@dataclass(frozen=True, slots=True)
+class DrawBatch:
+    """Several draws of one request, in order (SPEC §3: ``count``); ``stopped``
+    names the refusal that ended it before all that were asked for."""
+
+    draws: tuple[DrawResult, ...]
+    stopped: RedrainError | None
+    replayed: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,11 +19,12 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    model_validator,
 )
 from starlette.requests import Request
 from starlette.types import Receive
 
-from app.domain.activity import describe
+from app.domain.activity import MAX_COUNT, describe
 from app.domain.errors import (
     InvalidRequest,
     PayloadTooLarge,
@@ -114,6 +115,14 @@ class DrawBody(_Strict):
     activity_id: PositiveId
     client_seed: Annotated[StrictStr, Field(max_length=64, pattern=r"^[\x20-\x7e]*$")] = ""
     grant_id: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")] | None = None
+    # Several draws in one request (SPEC §3); None: one draw, answered as ever.
+    count: Annotated[StrictInt, Field(ge=1, le=MAX_COUNT)] | None = None
+
+    @model_validator(mode="after")
+    def _one_grant_one_draw(self) -> DrawBody:
+        if self.count is not None and self.grant_id is not None:
+            raise ValueError("count: grants are drawn one at a time")
+        return self
 
 
 class GrantBody(_Strict):

@@ -74,8 +74,9 @@ async def perform_draw(
     ip: str = "",
     admission: Admission | None = None,
     arrived: float | None = None,
-) -> tuple[r.Draw, dict[str, str] | None]:
+) -> tuple[r.Draw | r.Batch, dict[str, str] | None]:
     """POST /v1/draw from its raw inputs: the body and extra response headers.
+    With ``count`` in the body, several draws in one script call (SPEC §3).
 
     Admission comes after the cheap checks, so bad input is a 4xx even under
     load, and before any store is asked; ``arrived`` (when the request's
@@ -85,14 +86,24 @@ async def perform_draw(
     if admission is not None and ticket is None:
         raise Busy(admission.retry_after)
     try:
-        rt, result = await s.draws.draw(
-            user,
-            data.activity_id,
-            client_seed=data.client_seed,
-            idempotency_key=idempotency_key,
-            grant_id=data.grant_id,
-            client_ip=ip,
-        )
+        if data.count is not None:
+            rt, drawn = await s.draws.draw_many(
+                user,
+                data.activity_id,
+                data.count,
+                client_seed=data.client_seed,
+                idempotency_key=idempotency_key,
+                client_ip=ip,
+            )
+        else:
+            rt, result = await s.draws.draw(
+                user,
+                data.activity_id,
+                client_seed=data.client_seed,
+                idempotency_key=idempotency_key,
+                grant_id=data.grant_id,
+                client_ip=ip,
+            )
     except RedrainError as exc:
         # Per activity only for a published one: any id can be sent, and each
         # would otherwise add label sets to /metrics for good.
@@ -102,6 +113,14 @@ async def perform_draw(
     finally:
         if admission is not None and ticket is not None:
             admission.done(ticket)
+    if data.count is not None:
+        for one in drawn.draws:  # metrics count draws, not requests
+            metrics.count_activity(data.activity_id, "won" if one.won else "lost")
+        if drawn.stopped is not None:
+            metrics.count_activity(data.activity_id, drawn.stopped.code)
+        seed_hash = await s.draws.seed_hash(rt, drawn.draws[0].round_id)
+        headers = {"Idempotent-Replayed": "true"} if drawn.replayed else None
+        return r.batch(rt, drawn, seed_hash), headers
     metrics.count_activity(data.activity_id, "won" if result.won else "lost")
     seed_hash = await s.draws.seed_hash(rt, result.round_id)
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
@@ -152,7 +171,12 @@ class DrawFastPath:
             error = JSON(INTERNAL, status_code=500)
             metrics.count_draw("internal_error", time.perf_counter() - started)
             return 500, error.raw_headers, bytes(error.body)
-        metrics.count_draw("won" if payload["won"] else "lost", time.perf_counter() - started)
+        took = time.perf_counter() - started
+        if "draws" in payload:
+            for one in payload["draws"]:
+                metrics.count_draw("won" if one["won"] else "lost", took)
+        else:
+            metrics.count_draw("won" if payload["won"] else "lost", took)
         content = orjson.dumps(payload)
         headers = [_JSON_TYPE, (b"content-length", str(len(content)).encode())]
         if extra:

@@ -34,9 +34,9 @@ LOTTERY_ERRORS = (404, 409, 429, 503)  # 429: the per-player write limits
 @endpoint(
     "POST",
     "/v1/draw",
-    "One draw",
+    "One draw, or with count up to 10 in one request",
     auth="player",
-    response=r.Draw,
+    response=r.Draw | r.Batch,
     body=DrawBody,
     errors=(403, 404, 409, 429, 503, *BODY_ERRORS),
 )

@@ -17,6 +17,7 @@ from app.domain import fairness
 from app.domain.buckets import bucket_of
 from app.domain.errors import (
     Conflict,
+    ContractError,
     Forbidden,
     LimitReached,
     NotFound,
@@ -26,11 +27,11 @@ from app.domain.errors import (
 )
 from app.domain.records import StoredDraw
 from app.domain.runtime import Runtime, iso, seconds_until
-from app.domain.types import ActivityId, DrawCounts, DrawResult
+from app.domain.types import ActivityId, DrawBatch, DrawCounts, DrawResult
 from app.services.clock import Clock
 from app.services.runtimes import RuntimeCache
 from app.store.redis import keys
-from app.store.redis.draw import Code, Drawn, Refused, RoundCall
+from app.store.redis.draw import Batch, Code, Drawn, Refused, RoundCall
 from app.store.redis.store import RedisStore
 from app.store.sql.database import Database
 from app.upstream.risk import RiskHook
@@ -197,10 +198,46 @@ class Draws:
         grant_id: str | None = None,
         client_ip: str = "",
     ) -> tuple[Runtime, DrawResult]:
-        rt = await self.runtimes.get(activity_id)
-        if self.risk is not None:
-            await self.risk.check(user_id, client_ip, activity_id)
+        rt, out = await self._call(
+            user_id, activity_id, client_seed, idempotency_key, grant_id, client_ip, None
+        )
+        if not isinstance(out, Drawn):  # a single draw's key never holds a batch's answer
+            raise ContractError("the draw script answered a single draw with a batch")
+        return rt, result(rt, out)
+
+    async def draw_many(
+        self,
+        user_id: str,
+        activity_id: ActivityId,
+        count: int,
+        *,
+        client_seed: str = "",
+        idempotency_key: str | None = None,
+        client_ip: str = "",
+    ) -> tuple[Runtime, DrawBatch]:
+        """Up to ``count`` draws in one script call (SPEC §3). The first
+        draw's refusal is raised as a single draw's; a later one stops the
+        batch and is returned as ``stopped``."""
+        rt, out = await self._call(
+            user_id, activity_id, client_seed, idempotency_key, None, client_ip, count
+        )
+        if isinstance(out, Drawn):  # a key answered before batches kept its answer
+            return rt, DrawBatch((result(rt, out),), None, out.replayed)
+        stopped = None
+        if out.stop is not None:
+            stopped = REFUSALS[out.stop.code](rt, out.stop, self.clock.now_ms())
+        return rt, DrawBatch(tuple(result(rt, d) for d in out.draws), stopped, out.replayed)
+
+    def _checked(self, rt: Runtime, grant_id: str | None, count: int | None) -> None:
         cfg = rt.config
+        if count is not None:
+            if grant_id:
+                raise ValidationFailed("count: grants are drawn one at a time", field="count")
+            if count > cfg.most_per_request:
+                raise ValidationFailed(
+                    f"count: this activity allows at most {cfg.most_per_request} draws a request",
+                    field="count",
+                )
         if cfg.needs_grant and not grant_id:
             raise ValidationFailed(
                 "grant_id: this activity draws on a grant; name one", field="grant_id"
@@ -209,15 +246,30 @@ class Draws:
             raise ValidationFailed(
                 "grant_id: this activity does not draw on grants", field="grant_id"
             )
+
+    async def _call(
+        self,
+        user_id: str,
+        activity_id: ActivityId,
+        client_seed: str,
+        idempotency_key: str | None,
+        grant_id: str | None,
+        client_ip: str,
+        count: int | None,
+    ) -> tuple[Runtime, Drawn | Batch]:
+        rt = await self.runtimes.get(activity_id)
+        if self.risk is not None:
+            await self.risk.check(user_id, client_ip, activity_id)
+        self._checked(rt, grant_id, count)
         # The key is the user's across activities: claimed first (only when
         # sent), so the same key with another activity is refused, not drawn.
         if idempotency_key and not await self.redis.draws.claim(
-            user_id, idempotency_key, rt.id, client_seed, grant_id
+            user_id, idempotency_key, rt.id, client_seed, grant_id, count
         ):
             raise _key_reused()
         now = self.clock.now_ms()
         guess = rt.timeline.nearest(now)
-        bucket = bucket_of(rt.id, user_id, cfg.buckets)
+        bucket = bucket_of(rt.id, user_id, rt.config.buckets)
         for _ in range(MAX_ATTEMPTS):
             if guess is None:
                 break
@@ -236,11 +288,15 @@ class Draws:
                 client_ip=client_ip,
                 rate_user=self.rate_user,
                 rate_ip=self.rate_ip,
+                count=count,
             )
-            if isinstance(out, Drawn):
-                return rt, result(rt, out)
+            if not isinstance(out, Refused):
+                if isinstance(out, Batch) and out.stop and out.stop.code is Code.SOLD_OUT:
+                    self.runtimes.sold_out(rt.id, guess.sfx, bucket)
+                return rt, out
             if out.code is Code.STALE:
                 rt = await self.runtimes.get(activity_id, stale=rt)
+                self._checked(rt, grant_id, count)
                 guess = rt.timeline.nearest(now)
                 bucket = bucket_of(rt.id, user_id, rt.config.buckets)
             elif out.code is Code.WRONG_ROUND:

@@ -71,11 +71,24 @@ async def published(svc: Services, cfg: dict[str, Any]) -> int:
     return rec.id
 
 
-async def draw_many(svc: Services, aids: list[int], n: int, prefix: str) -> list[DrawResult]:
-    res = await asyncio.gather(
-        *[svc.draws.draw(f"{prefix}{i}", aids[i % len(aids)]) for i in range(n)]
+async def draw_many(
+    svc: Services, aids: list[int], n: int, prefix: str, count: int | None = None
+) -> list[DrawResult]:
+    """n draws by n players, or with ``count`` as n / count batches (SPEC §3)."""
+    if count is None:
+        res = await asyncio.gather(
+            *[svc.draws.draw(f"{prefix}{i}", aids[i % len(aids)]) for i in range(n)]
+        )
+        return [r for _, r in res]
+    batches = await asyncio.gather(
+        *[
+            svc.draws.draw_many(f"{prefix}{i}", aids[i % len(aids)], count)
+            for i in range(n // count)
+        ]
     )
-    return [r for _, r in res]
+    out = [d for _, b in batches for d in b.draws]
+    assert len(out) == n  # no limit here: every batch is whole
+    return out
 
 
 async def wait_for_rows(svc: Services, aids: list[int], expected: int, within: float) -> int:
@@ -138,7 +151,8 @@ async def test_kill_9_loop_loses_and_doubles_nothing(
     killed = 0
     rng = random.Random()
     for i in range(12):
-        results += await draw_many(svc, aids, 400, prefix=f"k{i}-")
+        # Every other life of the worker flushes ten-draw batches (SPEC §3).
+        results += await draw_many(svc, aids, 400, prefix=f"k{i}-", count=10 if i % 2 else None)
         proc = start_worker(env, log)
         started(proc, log)  # start-up (imports) takes seconds on a slow machine
         await asyncio.sleep(rng.uniform(0.8, 2.0))

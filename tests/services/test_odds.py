@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 from app.domain import fairness
-from app.store.redis.draw import Drawn
+from app.store.redis.draw import Batch, Drawn
 from tests.conftest import real_redis
 from tests.helpers import prize, rain
 from tests.scriptkit import load
@@ -34,6 +34,41 @@ async def draw_all(loaded: Any) -> list[Drawn]:
         assert all(isinstance(d, Drawn) for d in got)
         out += got
     return out
+
+
+async def draw_batched(loaded: Any) -> list[Drawn]:
+    """N draws as ten-draw batches (SPEC §3): 2,000 players, one request each."""
+    out: list[Drawn] = []
+    for start in range(0, N // 10, BATCH):
+        got = await asyncio.gather(
+            *[loaded.draw(f"u{i}", count=10) for i in range(start, start + BATCH)]
+        )
+        for i, b in enumerate(got, start):
+            assert isinstance(b, Batch) and b.stop is None and len(b.draws) == 10
+            assert [d.nonce for d in b.draws] == list(range(1, 11))  # distinct, consecutive
+            # Each draw is the documented construction on its own nonce.
+            key = fairness.user_key(loaded.seed, f"u{i}", "")
+            assert [d.random for d in b.draws] == [
+                fairness.draw_random(key, n) for n in range(1, 11)
+            ]
+            assert [d.pick for d in b.draws] == [
+                fairness.pick_manual(d.random, [p.ppb for p in loaded.round.prizes])
+                for d in b.draws
+            ]
+            out += b.draws
+    return out
+
+
+async def test_batched_manual_odds(redis_client: Any) -> None:
+    probs = {"a": 0.1, "b": 0.25, "c": 0.05}
+    loaded = await load(redis_client, rain([prize(k, 10**6, p) for k, p in probs.items()]))
+    results = await draw_batched(loaded)
+    assert len(results) == N
+    observed = [sum(1 for r in results if r.won and r.pick == i + 1) for i in range(3)]
+    observed.append(N - sum(observed))
+    expected = [N * p for p in probs.values()] + [N * (1 - sum(probs.values()))]
+    chi2, p = stats.chisquare(observed, expected)
+    assert p > ALPHA, f"chi2={chi2:.1f} p={p:.2e} observed={observed} seed={loaded.seed.hex()}"
 
 
 async def test_manual_odds(redis_client: Any) -> None:

@@ -58,6 +58,8 @@ from app.http.responses.common import (
 )
 from app.http.responses.draws import (
     WINNER_FIELDS,
+    Batch,
+    BatchDraw,
     Draw,
     Grant,
     GrantList,
@@ -70,6 +72,7 @@ from app.http.responses.draws import (
     StoredPrize,
     Winner,
     Winners,
+    batch,
     draw,
     grant,
     history_entry,
@@ -113,6 +116,8 @@ __all__ = [
     "AdminActivityMeta",
     "AuditItem",
     "AuditPage",
+    "Batch",
+    "BatchDraw",
     "Blacklist",
     "BlacklistListed",
     "Blacklisted",
@@ -165,6 +170,7 @@ __all__ = [
     "WithConfig",
     "admin_activity",
     "audit_item",
+    "batch",
     "blacklist",
     "draw",
     "grant",

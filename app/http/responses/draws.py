@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import NotRequired
+from typing import NotRequired, final
 
 from typing_extensions import TypedDict
 
 from app.domain.records import AWAITING_ADDRESS, DeliveryRecord, GrantRecord, StoredDraw
 from app.domain.runtime import Runtime, remaining
 from app.domain.text import Localized
-from app.domain.types import DrawResult
+from app.domain.types import DrawBatch, DrawResult
 from app.http.responses.common import utc, utc_ms
 
 # -- draws ------------------------------------------------------------------------
@@ -40,6 +40,7 @@ class Proof(TypedDict):
     bucket: int  # the bucket (SPEC §9) the draw was made in, 0..buckets-1
 
 
+@final  # final: `"draws" in answer` tells a batch from a draw (mypy narrows on it)
 class Draw(TypedDict):
     draw_id: str
     round_id: str
@@ -47,6 +48,49 @@ class Draw(TypedDict):
     prize: Prize | None
     remaining: Remaining
     proof: Proof
+
+
+class BatchDraw(TypedDict):
+    """One draw of a batch: a single draw's answer without ``remaining``."""
+
+    draw_id: str
+    round_id: str
+    won: bool
+    prize: Prize | None
+    proof: Proof
+
+
+class Stopped(TypedDict):
+    code: str
+    message: str
+
+
+@final
+class Batch(TypedDict):
+    draws: list[BatchDraw]
+    remaining: Remaining
+    stopped: Stopped | None
+
+
+def batch(rt: Runtime, drawn: DrawBatch, seed_hash: str) -> Batch:
+    """A request's several draws (SPEC §3): each as a single draw's answer
+    without ``remaining``, which the batch gives once, after its last draw."""
+    ones = [draw(rt, result, seed_hash) for result in drawn.draws]
+    draws: list[BatchDraw] = [
+        {
+            "draw_id": one["draw_id"],
+            "round_id": one["round_id"],
+            "won": one["won"],
+            "prize": one["prize"],
+            "proof": one["proof"],
+        }
+        for one in ones
+    ]
+    stop = drawn.stopped
+    stopped: Stopped | None = None
+    if stop is not None:
+        stopped = {"code": stop.code, "message": stop.message}
+    return {"draws": draws, "remaining": ones[-1]["remaining"], "stopped": stopped}
 
 
 def draw(rt: Runtime, result: DrawResult, seed_hash: str) -> Draw:

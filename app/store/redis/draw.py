@@ -34,6 +34,8 @@ class Code(IntEnum):
 
     DRAWN = 1
     REPLAYED = 2
+    BATCH_DRAWN = 3  # several draws in one call (ARGV count)
+    BATCH_REPLAYED = 4
     ACTIVITY_NOT_FOUND = -1
     NOT_STARTED = -2
     ENDED = -3
@@ -66,6 +68,7 @@ DETAIL = {
 
 PRIZE = ("key", "empty", "ppb", "weight")
 POOL = ("first", "last", "nth", "amountMin", "amountMax")
+BATCH_DRAW = ("seq", "pick", "won", "nonce", "dayCount", "totalCount", "random", "atMs", "code")
 
 CONTRACT = Contract(
     "draw",
@@ -101,6 +104,7 @@ CONTRACT = Contract(
         "clientIp",
         "rateUser",
         "rateIp",
+        "count",
         # static for a configuration version
         "activityId",
         "activityStart",
@@ -135,6 +139,14 @@ CONTRACT = Contract(
         "atMs",
         "clientSeed",
         "code",
+    ),
+    batch=(
+        "status",
+        "sfx",
+        "clientSeed",
+        "stop",
+        "stopDetail",
+        ("draw", BATCH_DRAW),
     ),
     errors={c.name: (c.value, DETAIL.get(c)) for c in Code if c < 0},
     stream=(
@@ -195,16 +207,33 @@ class Refused:
         return int(self.detail or 0)
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Several draws made (or replayed) in one call, in order; ``stop`` is
+    the refusal that ended the batch before all that were asked for."""
+
+    replayed: bool
+    draws: tuple[Drawn, ...]
+    stop: Refused | None
+
+
 Outcome = Drawn | Refused
+BatchOutcome = Batch | Drawn | Refused  # Drawn: a single draw's stored answer replayed
+
+_B = {str(name): i for i, name in enumerate(CONTRACT.batch[: CONTRACT.fixed("batch")])}
+_BATCH_FIXED = CONTRACT.fixed("batch")
+_PER_DRAW = len(BATCH_DRAW)
 
 
-def decode(reply: Sequence[Any]) -> Outcome:
+def decode(reply: Sequence[Any]) -> BatchOutcome:
     try:
         code = Code(int(reply[_R["status"]]))
     except (ValueError, IndexError, TypeError) as exc:
         raise ContractError(f"draw script answered {list(reply)[:3]!r}") from exc
     if code < 0:
         return Refused(code, text(reply[1]) if code in DETAIL and len(reply) > 1 else None)
+    if code in (Code.BATCH_DRAWN, Code.BATCH_REPLAYED):
+        return _batch(code, reply)
     if len(reply) != len(CONTRACT.reply):
         raise ContractError(f"draw script answered {len(reply)} values, not {len(CONTRACT.reply)}")
     return Drawn(
@@ -223,10 +252,49 @@ def decode(reply: Sequence[Any]) -> Outcome:
     )
 
 
-def request_fingerprint(activity_id: ActivityId, client_seed: str, grant_id: str | None) -> str:
+def _batch(code: Code, reply: Sequence[Any]) -> Batch:
+    body = len(reply) - _BATCH_FIXED
+    if body < _PER_DRAW or body % _PER_DRAW:
+        raise ContractError(f"draw script answered a batch of {len(reply)} values")
+    replayed = code is Code.BATCH_REPLAYED
+    sfx, seed = text(reply[_B["sfx"]]), text(reply[_B["clientSeed"]])
+    draws = []
+    for at in range(_BATCH_FIXED, len(reply), _PER_DRAW):
+        seq, pick, won, nonce, day, total, random, at_ms, prize_code = reply[at : at + _PER_DRAW]
+        draws.append(
+            Drawn(
+                replayed=replayed,
+                sfx=sfx,
+                seq=int(seq),
+                pick=int(pick),
+                won=int(won) == 1,
+                nonce=int(nonce),
+                day_count=int(day),
+                total_count=int(total),
+                random=text(random),
+                at_ms=int(at_ms),
+                client_seed=seed,
+                code=text(prize_code),
+            )
+        )
+    stop = int(reply[_B["stop"]])
+    detail = text(reply[_B["stopDetail"]])
+    try:
+        stopped = Refused(Code(stop), detail or None) if stop else None
+    except ValueError as exc:
+        raise ContractError(f"draw script stopped a batch with {stop}") from exc
+    return Batch(replayed, tuple(draws), stopped)
+
+
+def request_fingerprint(
+    activity_id: ActivityId, client_seed: str, grant_id: str | None, count: int | None = None
+) -> str:
     """What a draw request asked for, as 40 hex digits: an Idempotency-Key
-    replayed with another body is refused, not answered with the first result."""
+    replayed with another body is refused, not answered with the first result.
+    A single draw's (no ``count``) is as it was before batches."""
     text = f"{activity_id}\x00{client_seed}\x00{grant_id or ''}"
+    if count is not None:
+        text += f"\x00{count}"
     return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
 
@@ -367,13 +435,14 @@ class Draws:
         activity_id: ActivityId,
         client_seed: str,
         grant_id: str | None,
+        count: int | None = None,
     ) -> bool:
         """Claim ``idempotency_key`` for this request body across all of the
         user's activities (its stored answer lives in one activity's slot, which
         another activity's draw never reads); False when the key is already
         another body's. One EVALSHA, made only for a request with the header."""
         named = {
-            "body": request_fingerprint(activity_id, client_seed, grant_id),
+            "body": request_fingerprint(activity_id, client_seed, grant_id, count),
             "ttl": self.conn.idempotency_ttl,
         }
         held = await self.conn.run(
@@ -403,8 +472,10 @@ class Draws:
         client_ip: str = "",
         rate_user: float = 0,
         rate_ip: float = 0,
-    ) -> Outcome:
-        """One EVALSHA of lua/draw.lua. The static arguments come from the
+        count: int | None = None,
+    ) -> BatchOutcome:
+        """One EVALSHA of lua/draw.lua: one draw, or with ``count`` a batch of
+        up to that many (:class:`Batch`). The static arguments come from the
         caller's compiled configuration of ``version``; the script refuses them
         (STALE) if that is not the published one."""
         aid, b = call.activity_id, call.space
@@ -425,13 +496,14 @@ class Draws:
                 "offset": self.conn.offset,
                 "useIdem": "1" if idempotency_key else "",
                 "idemTtl": self.conn.idempotency_ttl,
-                "idemBody": request_fingerprint(call.activity_id, client_seed, grant_id)
+                "idemBody": request_fingerprint(call.activity_id, client_seed, grant_id, count)
                 if idempotency_key
                 else "",
                 "grantId": grant_id or "",
                 "clientIp": client_ip,
                 "rateUser": str(rate_user),
                 "rateIp": str(rate_ip),
+                "count": "" if count is None else str(count),
             }
         )
         reply = await self.conn.run("draw", draw_keys, [*argv, *call.static], durable=True)

@@ -34,7 +34,8 @@ from app.domain.errors import ConfigError
 
 _INCLUDE = re.compile(r"^-- @include (\w+)\s*$", re.MULTILINE)
 _ITEM = re.compile(
-    r"^\s*(KEYS|ARGV|REPLY)(?:\[(\d+|\.\.)\])?\s+(\w+)(?:\s*=\s*(\w+(?:,\s*\w+)*))?", re.MULTILINE
+    r"^\s*(KEYS|ARGV|REPLY|BATCH)(?:\[(\d+|\.\.)\])?\s+(\w+)(?:\s*=\s*(\w+(?:,\s*\w+)*))?",
+    re.MULTILINE,
 )
 _ERROR = re.compile(r"^\s*ERROR\s+(-\d+)\s+([A-Z_]+)(?:\s+\{(\w+)\})?", re.MULTILINE)
 _FIELD = re.compile(r"\bFIELD\s+(\w+)\s+(\w+)")
@@ -100,12 +101,18 @@ class Contract:
     keys: tuple[str, ...]
     argv: tuple[Item, ...]
     reply: tuple[Item, ...] = ()
+    batch: tuple[Item, ...] = ()  # the reply to several draws in one call, when a script makes them
     errors: Mapping[str, tuple[int, str | None]] = field(default_factory=dict)
     stream: tuple[tuple[str, str], ...] = ()  # (field, what it holds) of a ledger entry
 
     def index(self, part: str, name: str) -> int:
         """0-based position of a fixed (not repeated) item: KEYS, ARGV or REPLY."""
-        items: tuple[Item, ...] = {"keys": self.keys, "argv": self.argv, "reply": self.reply}[part]
+        items: tuple[Item, ...] = {
+            "keys": self.keys,
+            "argv": self.argv,
+            "reply": self.reply,
+            "batch": self.batch,
+        }[part]
         for i, item in enumerate(items):
             if item == name:
                 return i
@@ -115,7 +122,12 @@ class Contract:
 
     def fixed(self, part: str) -> int:
         """How many items of ``part`` come before the first repeated group."""
-        items: tuple[Item, ...] = {"keys": self.keys, "argv": self.argv, "reply": self.reply}[part]
+        items: tuple[Item, ...] = {
+            "keys": self.keys,
+            "argv": self.argv,
+            "reply": self.reply,
+            "batch": self.batch,
+        }[part]
         return next((i for i, item in enumerate(items) if not isinstance(item, str)), len(items))
 
 
@@ -123,7 +135,7 @@ def header(source: str, name: str = "") -> Contract:
     """The layout a script's header documents (its first ``--[[ ... ]]`` block)."""
     start, end = source.find("--[["), source.find("]]")
     text = source[start:end] if start >= 0 and end > start else ""
-    parts: dict[str, list[Item]] = {"KEYS": [], "ARGV": [], "REPLY": []}
+    parts: dict[str, list[Item]] = {"KEYS": [], "ARGV": [], "REPLY": [], "BATCH": []}
     for m in _ITEM.finditer(text):
         part, position, item, group = m.groups()
         items = parts[part]
@@ -139,6 +151,7 @@ def header(source: str, name: str = "") -> Contract:
         keys=tuple(str(k) for k in parts["KEYS"]),
         argv=tuple(parts["ARGV"]),
         reply=tuple(parts["REPLY"]),
+        batch=tuple(parts["BATCH"]),
         errors=errors,
         stream=tuple((m.group(1), m.group(2)) for m in _FIELD.finditer(text)),
     )
