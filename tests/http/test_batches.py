@@ -110,6 +110,23 @@ async def test_bad_counts_are_422_and_change_nothing(
     assert ok.status_code == 200 and len(ok.json()["draws"]) == 3
 
 
+async def test_the_public_rules_tell_the_page_how_many_it_may_ask_for(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    """The page reads one number, max_count: as set, 10 by default, 1 where
+    draws spend grants (a grant is one draw)."""
+    amount = rain(kind="amount")
+    amount["sessions"][0]["pools"] = [{"amount_min": 0, "prizes": [prize("a", 10, 1.0)]}]
+    client = http(make_service(offset_to(WHEN)))
+    shown = []
+    for cfg in (rain(max_count=4), rain(), amount):
+        made = (await client.post("/v1/admin/activities", json=cfg, headers=admin_headers())).json()
+        assert ("max_count" in made) == ("max_count" in cfg)  # the admin's document: as given
+        await client.post(f"/v1/admin/activities/{made['id']}/publish", headers=admin_headers())
+        shown.append((await client.get(f"/v1/activities/{made['id']}")).json()["max_count"])
+    assert shown == [4, 10, 1]
+
+
 async def test_the_key_covers_the_whole_batch(make_service: ServiceFactory, http: Http) -> None:
     client, aid = await setup(make_service, http, rain([prize("c2", 100, 0.3)]), WHEN)
     h = {**bearer("dora"), "Idempotency-Key": "ten-1"}

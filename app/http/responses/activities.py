@@ -226,6 +226,8 @@ def public_activity(
         body["sessions"][si]["pools"] = _round_pools(rt, playing.sfx, si)
     # The page's jittered start, given or by kind: players read one number.
     body.setdefault("display", {})["warmup_ms"] = rt.config.warmup_ms
+    # The largest "count" a draw may ask for (1 where draws spend grants).
+    body["max_count"] = 1 if rt.config.needs_grant else rt.config.most_per_request
     body.update(meta)
     return body
 

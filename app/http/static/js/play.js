@@ -9,9 +9,11 @@ import { $, ApiError, api, boot, duration, el, number, roundName, t, toast, when
 import { bandName, chanceOf, oddsTable, thanksName } from "./odds.js";
 import * as pace from "./pace.js";
 import { draw as postDraw, playerApi, session, signIn, whoami } from "./player.js";
-import { deliveryLine, openPrize, prizeName } from "./prize.js";
+import { openHaul, openPrize, prizeName, tally } from "./prize.js";
+import { Results } from "./results.js";
 
 const AID = boot.activity_id;
+const roundHref = (round) => `/verify?round=${encodeURIComponent(round)}&activity=${AID}`;
 const motion = matchMedia("(prefers-reduced-motion: reduce)");
 const LIMITS = [["round", "round_limit"], ["day", "day_limit"], ["total", "total_limit"]];
 // Refusals (and reasons for no chance) with a message of their own: play.err_<code>.
@@ -30,6 +32,8 @@ const RELOADS = new Set([
 ]);
 const STOPS = new Set(["blacklisted", "risk_denied", "sold_out", "no_more_levels", "activity_not_found"]);
 
+const results = new Results(AID, () => state.info);
+
 const state = {
   info: null, // GET /v1/activities/{id}, with the player's remaining chances
   skew: 0, // the server's clock minus ours, ms
@@ -39,7 +43,6 @@ const state = {
   inflight: 0, // at most 1 (pace.free)
   blocked: null, // a refusal that holds until the round changes
   blockedRound: null,
-  results: new Map(), // draw_id → result
   reloading: false,
   again: false,
   game: null,
@@ -133,40 +136,75 @@ function clientSeed() {
   return [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
 }
 
+// How many draws one request may carry now (SPEC §3 "count"): the
+// activity's max_count within the chances left; a grant is one draw.
+function most() {
+  if (needsGrant() || !state.info) return Math.min(1, Math.max(0, chances().left - state.inflight));
+  return Math.max(0, Math.min(state.info.max_count || 1, chances().left - state.inflight));
+}
+
 // One tap: a real draw. Resolves to the draw response (with the level and
 // grant it used), or null when it was refused (the player is told why).
 async function draw() {
+  const got = await drawSome(1);
+  return got ? got.draws[0] : null;
+}
+
+// n draws in one request (n = 1: a single draw's request, as ever). Resolves
+// to {draws, stopped}: the draws made, in order, each as draw() gives it, and
+// the refusal that stopped the batch early (said already), or null; or null
+// when nothing was drawn (the player is told why).
+async function drawSome(n) {
   if (!ready()) {
     explain();
     return null;
   }
   if (!pace.free(state.inflight)) {
-    pace.nudge(); // one draw at a time, none while the server asks to wait: sent nothing
+    pace.nudge(); // one request at a time, none while the server asks to wait: sent nothing
     return null;
   }
   const i = state.info;
   const grant = needsGrant() ? usableGrants()[0] : null;
+  const count = Math.max(1, Math.min(n, most()));
   const body = { activity_id: AID, client_seed: clientSeed() };
+  if (count > 1) body.count = count;
   if (grant) {
     body.grant_id = grant.grant_id;
     state.using.add(grant.grant_id);
   }
-  const level = i.kind === "count" ? Math.min(i.next_level || 1, lastLevel()) : null;
-  state.inflight++;
+  const level = i.kind === "count" ? i.next_level || 1 : null;
+  state.inflight += count; // the chances shown count these as spent
   render();
   let failed = null;
   try {
-    const d = await postDraw(body, { onSend: pace.sending, onWait: pace.waiting });
+    const got = await postDraw(body, { onSend: pace.sending, onWait: pace.waiting });
+    const made = count > 1 ? got.draws : [got];
     const r = (i.remaining ||= {});
-    const same = d.round_id === i.current_round?.round_id; // answers may arrive out of order
+    const same = made[0].round_id === i.current_round?.round_id; // answers may arrive out of order
     for (const [k] of LIMITS) {
-      const got = d.remaining[k];
-      r[k] = !same || r[k] == null || got == null ? got : Math.min(r[k], got);
+      const left = got.remaining[k];
+      r[k] = !same || r[k] == null || left == null ? left : Math.min(r[k], left);
     }
-    if (d.won && r.wins != null) r.wins = Math.max(0, r.wins - 1);
+    const wins = made.filter((d) => d.won).length;
+    if (wins && r.wins != null) r.wins = Math.max(0, r.wins - wins);
     if (grant) state.spoilt.add(grant.grant_id);
-    if (i.kind === "count") i.next_level = (i.next_level || 1) + 1;
-    return { ...d, level, grant, at: new Date().toISOString() };
+    if (i.kind === "count") i.next_level = (i.next_level || 1) + made.length;
+    const at = new Date().toISOString();
+    const draws = made.map((d, k) => ({
+      ...d,
+      remaining: got.remaining,
+      level: level == null ? null : Math.min(level + k, lastLevel()),
+      grant,
+      at,
+    }));
+    let stopped = null;
+    if (got.stopped) {
+      // The batch ended early: said as a refusal, and paced like one.
+      stopped = new ApiError(got.stopped.code === "rate_limited" ? 429 : 409, { error: got.stopped });
+      failed = stopped;
+      refused(stopped, null);
+    }
+    return { draws, stopped };
   } catch (e) {
     failed = e;
     if (grant && ["grant_used", "grant_not_found"].includes(e.code)) state.spoilt.add(grant.grant_id);
@@ -174,7 +212,7 @@ async function draw() {
     return null;
   } finally {
     if (grant) state.using.delete(grant.grant_id);
-    state.inflight--;
+    state.inflight -= count;
     pace.done(failed);
     render();
     later();
@@ -235,67 +273,26 @@ function say(text, kind, loud = kind === "refused") {
 // A game calls settle() once its animation has shown the result.
 function settle(d, { pop = false } = {}) {
   if (!d) return;
-  addResult(d);
+  results.add(d);
   say(d.won ? t("play.you_won", { prize: prizeName(d, state.info) }) : t("play.no_win"), d.won ? "won" : "lost");
   // A code or an address to give is worth a dialog in every game.
-  if (pop || (d.won && (d.prize?.code || d.prize?.type === "physical"))) openPrize(d, state.info, { onSaved: renderResults });
+  if (pop || (d.won && (d.prize?.code || d.prize?.type === "physical"))) openPrize(d, state.info, { onSaved: results.render });
   render();
 }
 
-// -- results ----------------------------------------------------------------------
-
-function addResult(d) {
-  if (!state.results.has(d.draw_id)) state.results.set(d.draw_id, d);
-  renderResults();
-}
-
-const verifyHref = (d) => `/verify?draw=${encodeURIComponent(d.draw_id)}`;
-const roundHref = (round) => `/verify?round=${encodeURIComponent(round)}&activity=${AID}`;
-
-function renderResults() {
-  const list = [...state.results.values()].sort((a, b) => Date.parse(b.at) - Date.parse(a.at));
-  $("#no-results").hidden = list.length > 0;
-  $("#results").replaceChildren(
-    ...list.slice(0, 50).map((d) =>
-      el(
-        "li",
-        { class: `result ${d.won ? "won" : "lost"}`, "data-draw": d.draw_id },
-        el("span", { class: "badge" }, d.won ? t("play.won") : t("play.lost")),
-        el("span", { class: "what" }, d.won ? prizeName(d, state.info) : t("play.no_prize"), d.won && d.prize?.code ? el("code", { class: "prize-code" }, d.prize.code) : null),
-        el(
-          "span",
-          { class: "meta" },
-          d.level ? `${t("play.level_n", { n: d.level })} · ` : "",
-          when(d.at, state.info?.timezone, { timeStyle: "medium" }),
-          " · ",
-          roundName(d.round_id, state.info),
-        ),
-        deliveryLine(d, state.info, renderResults),
-        el(
-          "a",
-          { class: "verify", href: verifyHref(d), "aria-label": t("play.verify_draw", { round: roundName(d.round_id, state.info) }) },
-          t("play.verify"),
-        ),
-      ),
-    ),
-  );
-}
-
-async function loadHistory() {
-  try {
-    const got = await playerApi("GET", `/v1/me/draws?activity_id=${AID}&limit=100`);
-    const rows = got.draws.slice().reverse(); // oldest first: a count activity's k-th draw is level k
-    rows.forEach((h, k) => {
-      if (!state.results.has(h.draw_id)) {
-        const level = state.info.kind === "count" && rows.length < 100 ? k + 1 : null;
-        state.results.set(h.draw_id, { ...h, at: h.drawn_at, level });
-      }
-    });
-    renderResults();
-    state.game?.update();
-  } catch {
-    /* history is a convenience: the draws themselves are safe */
-  }
+// Several draws of one request, once the game has shown them: every one in
+// the results, one line for all in the live region, and (pop) one dialog.
+function settleMany(draws, { pop = false } = {}) {
+  if (!draws?.length) return;
+  if (draws.length === 1) return settle(draws[0], { pop });
+  for (const d of draws) results.add(d);
+  const won = draws.filter((d) => d.won);
+  const text = won.length
+    ? t("play.batch_won", { n: won.length, of: draws.length, prizes: tally(won, state.info).join(t("play.list_sep")) })
+    : t("play.batch_lost", { n: draws.length });
+  say(text, won.length ? "won" : "lost");
+  if (pop || won.some((d) => d.prize?.code || d.prize?.type === "physical")) openHaul(draws, state.info, { onSaved: results.render });
+  render();
 }
 
 // -- loading ----------------------------------------------------------------------
@@ -467,12 +464,15 @@ const ctx = {
   lastLevel: () => lastLevel(),
   chances,
   ready,
+  most, // how many draws one request may carry now
   free: () => pace.free(state.inflight), // a tap now would be sent: none in flight, no wait asked
   paced: pace.paced, // waiting as the server asked: a rain stops dropping
   draw,
+  drawSome,
   settle,
+  settleMany,
   say,
-  results: () => [...state.results.values()],
+  results: () => results.all(),
   grants: () => usableGrants(),
   needsGrant,
   chanceOf: (prize, p, manual = state.info.probability === "manual") => chanceOf(prize, p, manual),
@@ -499,7 +499,8 @@ async function main() {
   if (!had) await load();
   whoami($("#who"));
   render();
-  loadHistory();
+  await results.load();
+  state.game?.update();
 }
 
 main();

@@ -11,12 +11,20 @@ export function prizeName(d, info) {
   return prizesOf(info).find((p) => p.key === key)?.name || d.prize?.name || key || "";
 }
 
+// The prizes of several draws, each name once: "6.66 yuan ×2", in the order first won.
+export function tally(draws, info) {
+  const counts = new Map();
+  for (const d of draws) if (d.won) counts.set(prizeName(d, info), (counts.get(prizeName(d, info)) || 0) + 1);
+  return [...counts].map(([name, k]) => (k > 1 ? `${name} ×${k}` : name));
+}
+
 // awaiting_address | address_given | shipped, for a physical win; else null.
 export const delivery = (d) => (d.won && d.prize?.type === "physical" ? d.delivery || "awaiting_address" : null);
 
 // Open the win dialog for a draw (`addressOnly`: straight to the address form).
 export function openPrize(d, info, { addressOnly = false, onSaved } = {}) {
   const dlg = $("#pop");
+  $("#pop-list").hidden = true;
   dlg.className = `pop ${d.won ? "won" : "lost"}`;
   $("#pop-title").textContent = addressOnly ? t("play.address_title") : d.won ? t("play.pop_won") : t("play.pop_lost");
   $("#pop-prize").textContent = d.won ? prizeName(d, info) : t("play.pop_lost_text");
@@ -35,6 +43,34 @@ export function openPrize(d, info, { addressOnly = false, onSaved } = {}) {
   form.onsubmit = (ev) => saveAddress(ev, d, onSaved);
   if (!dlg.open) dlg.showModal();
   (addressOnly && !form.hidden ? $("#addr-name") : $("#pop-close")).focus();
+}
+
+// The dialog after several draws of one request: how many won, and each
+// draw in order (a code to copy, a physical prize's address to give).
+export function openHaul(draws, info, { onSaved } = {}) {
+  const won = draws.filter((d) => d.won);
+  if (won.length === 1) return openPrize(won[0], info, { onSaved });
+  const dlg = $("#pop");
+  dlg.className = `pop many ${won.length ? "won" : "lost"}`;
+  $("#pop-title").textContent = won.length ? t("play.pop_won") : t("play.pop_lost");
+  $("#pop-prize").textContent = won.length ? t("play.haul_won", { n: won.length, of: draws.length }) : t("play.haul_lost", { n: draws.length });
+  $("#pop-code").hidden = true;
+  $("#pop-address").hidden = true;
+  $("#pop-note").textContent = won.length ? info?.redeem_hint || t("play.pop_won_note") : "";
+  $("#pop-list").replaceChildren(
+    ...draws.map((d) =>
+      el(
+        "li",
+        { class: d.won ? "won" : "lost" },
+        el("span", { class: "what" }, d.won ? prizeName(d, info) : t("play.no_prize")),
+        d.won && d.prize?.code ? el("code", {}, d.prize.code) : null,
+        deliveryLine(d, info, onSaved),
+      ),
+    ),
+  );
+  $("#pop-list").hidden = false;
+  if (!dlg.open) dlg.showModal();
+  $("#pop-close").focus();
 }
 
 // A win reaches the ledger once the worker flushed it (about a second): until

@@ -1,14 +1,17 @@
 // Red-envelope (or candy) rain: drops fall while the round is open and the
-// player has chances left; each tap on a drop is one draw. The big button
-// under the sky does the same for keyboards and screen readers. The pace is
-// play.js's: no drops before this page's start ("Get ready!"), one envelope
-// opening at a time, and none while the server asks to wait (the drops
-// still falling fade, no new ones fall).
+// player has chances left; each tap on a drop is one draw, and the taps of a
+// quarter second go as one request. The big button under the sky does the
+// same for keyboards and screen readers. The pace is play.js's: no drops
+// before this page's start ("Get ready!"), one request out at a time, and
+// none while the server asks to wait (the drops still falling fade, no new
+// ones fall).
 import { el, t } from "../common.js";
-import { setReady, wait } from "./kit.js";
+import { prizeName, tally } from "../prize.js";
+import { setReady } from "./kit.js";
 
 const MAX_DROPS = 12;
 const EVERY_MS = 520;
+const WINDOW_MS = 250; // taps this close together go as one request
 
 export default function mount(stage, ctx) {
   const candy = ctx.skin === "candy";
@@ -56,31 +59,66 @@ export default function mount(stage, ctx) {
       void drop.offsetWidth; // restart the shake
       drop.classList.add("nudged");
     }
-    ctx.draw(); // sends nothing: says why not
+    if (!ctx.ready() || !ctx.free()) ctx.draw(); // sends nothing: says why not
   }
 
-  async function open(drop) {
+  // Taps are sent in small batches (SPEC §3 "count"): the first tap opens a
+  // window of WINDOW_MS; the taps within it (at most ctx.most()) go as one
+  // request, and each envelope shows its own draw. While that request is
+  // out, a tap is held as before (one request at a time).
+  let pending = [];
+  let sending = false;
+  let windowTimer = 0;
+
+  const room = () => (sending || !ctx.free() ? 0 : ctx.most() - pending.length);
+
+  function open(drop) {
     if (drop.classList.contains("opened")) return;
-    if (!ctx.ready() || !ctx.free()) return held(drop);
+    const left = room();
+    if (!ctx.ready() || left <= 0) return held(drop);
     drop.classList.add("opened");
-    const d = await ctx.draw();
-    drop.classList.add(d ? (d.won ? "won" : "lost") : "refused", "gone");
-    setTimeout(() => drop.remove(), 400);
-    if (!d) return;
-    if (d.won) caught++;
-    count.textContent = caught ? t("play.rain_caught", { n: caught }) : "";
-    show(d);
-    ctx.settle(d);
+    pending.push(drop);
+    if (left === 1) flush(); // the batch is full
+    else if (!windowTimer) windowTimer = setTimeout(flush, WINDOW_MS);
   }
 
-  // What the envelope held, opened in the middle of the sky for a moment.
+  async function flush() {
+    clearTimeout(windowTimer);
+    windowTimer = 0;
+    const drops = pending.splice(0);
+    if (!drops.length) return;
+    sending = true;
+    const got = await ctx.drawSome(drops.length);
+    sending = false;
+    const draws = got?.draws || [];
+    drops.forEach((drop, k) => reveal(drop, draws[k]));
+    if (!draws.length) return;
+    caught += draws.filter((d) => d.won).length;
+    count.textContent = caught ? t("play.rain_caught", { n: caught }) : "";
+    show(draws);
+    ctx.settleMany(draws);
+  }
+
+  // A drop's own result, for a moment: the prize's name, or that it was empty.
+  function reveal(drop, d) {
+    drop.classList.add(d ? (d.won ? "won" : "lost") : "refused");
+    if (d) drop.append(el("span", { class: "got" }, d.won ? prizeName(d, ctx.info()) : t("play.rain_got_empty")));
+    setTimeout(() => drop.classList.add("gone"), d ? 700 : 0);
+    setTimeout(() => drop.remove(), d ? 1100 : 400);
+  }
+
+  // What the envelopes held, opened in the middle of the sky for a moment:
+  // the prizes won (the last first), else that they were empty.
   let shown = 0;
-  function show(d) {
+  function show(draws) {
+    const won = draws.filter((d) => d.won).reverse();
+    const names = tally(won, ctx.info());
     const card = el(
       "div",
-      { class: `catch ${d.won ? "won" : "lost"}` },
-      el("span", { class: "catch-title" }, d.won ? t("play.pop_won") : t("play.rain_empty")),
-      d.won ? el("strong", {}, d.prize.name) : null,
+      { class: `catch ${won.length ? "won" : "lost"}` },
+      el("span", { class: "catch-title" }, won.length ? t("play.pop_won") : t("play.rain_empty")),
+      names.length ? el("strong", {}, names[0]) : null,
+      names.length > 1 ? el("span", { class: "catch-more" }, names.slice(1).join(t("play.list_sep"))) : null,
     );
     sky.querySelector(".catch")?.remove();
     sky.append(card);
@@ -88,13 +126,13 @@ export default function mount(stage, ctx) {
     shown = setTimeout(() => {
       card.classList.add("gone");
       setTimeout(() => card.remove(), 400);
-    }, d.won ? 1800 : 1000);
+    }, won.length ? 1800 : 1000);
   }
 
   // The keyboard's way in: open the lowest drop still falling, or one that
   // appears for the purpose.
   grab.addEventListener("click", () => {
-    if (!ctx.ready() || !ctx.free()) return held(null);
+    if (!ctx.ready() || room() <= 0) return held(null);
     const falling = [...sky.querySelectorAll(".drop:not(.opened)")];
     const lowest = falling.sort((a, b) => b.getBoundingClientRect().top - a.getBoundingClientRect().top)[0];
     if (lowest) return open(lowest);

@@ -1,12 +1,15 @@
 // The lucky wheel: one segment per prize of the pool plus "thanks for
 // playing". The spin button draws first; the wheel then turns to land on
-// the segment of the real result.
+// the segment of the real result. "×N" draws N in one request and turns to
+// each result in turn while a strip under the wheel fills.
 import { el, t } from "../common.js";
-import { lines, setReady, wait } from "./kit.js";
+import { haulStrip, lines, pullButton, pulled, reveal, setPull, setReady, wait } from "./kit.js";
 
 const NS = "http://www.w3.org/2000/svg";
 const COLORS = [["#e8342c", "#fff"], ["#fff4d8", "#a3120b"], ["#ff9f1c", "#fff"], ["#fff4d8", "#a3120b"]];
 const SPIN_MS = 4600;
+const FIRST_MS = 2400; // a pull's first result
+const STEP_MS = 520; // and each one after it
 
 function svg(tag, attrs = {}, ...children) {
   const node = document.createElementNS(NS, tag);
@@ -55,9 +58,11 @@ export default function mount(stage, ctx) {
   const frame = svg("svg", { viewBox: "-110 -110 220 220", class: "frame", "aria-hidden": "true" });
   frame.append(svg("circle", { r: 106, fill: "none", stroke: "#c8102e", "stroke-width": 10 }), rim());
   const spin = el("button", { type: "button", class: "spin", id: "spin" }, el("span", {}, t("play.wheel_go")));
+  const pull = pullButton();
+  const strip = haulStrip();
   const list = el("ul", { class: "sr-only", "aria-label": t("play.wheel_segments") });
   const wheel = el("div", { class: "wheel" }, rotor, frame, spin);
-  stage.replaceChildren(wheel, list);
+  stage.replaceChildren(wheel, el("div", { class: "pull-bar" }, pull), strip, list);
   let segs = [];
   let shown = "";
   let angle = 0;
@@ -73,19 +78,8 @@ export default function mount(stage, ctx) {
     list.replaceChildren(...segs.map((s) => el("li", {}, s.name)));
   }
 
-  spin.addEventListener("click", async () => {
-    if (busy) return;
-    if (!ctx.ready() || !ctx.free()) return ctx.draw(); // sends nothing: says why not
-    busy = true; // the face stays as it is until the wheel stops (a level pass moves on)
-    update();
-    wheel.classList.add("spinning");
-    const before = segs;
-    const d = await ctx.draw();
-    if (!d) {
-      wheel.classList.remove("spinning");
-      busy = false;
-      return update();
-    }
+  // Turn (`turns` whole turns, then on) to the segment of draw d, in `ms`.
+  async function land(before, d, turns, ms) {
     const n = before.length;
     let at = before.findIndex((s) => (d.won ? s.key === d.prize?.key : s.thanks));
     if (at < 0) at = n - 1;
@@ -93,18 +87,43 @@ export default function mount(stage, ctx) {
     const jitter = (Math.random() - 0.5) * step * 0.6;
     const target = 360 - (at + 0.5) * step + jitter; // that segment's centre under the pointer
     const base = angle - (angle % 360);
-    angle = base + 360 * (ctx.reduced ? 1 : 6) + ((target % 360) + 360) % 360;
-    rotor.style.transitionDuration = ctx.reduced ? "0ms" : `${SPIN_MS}ms`;
+    let next = base + 360 * (ctx.reduced ? Math.min(turns, 1) : turns) + (((target % 360) + 360) % 360);
+    if (next <= angle) next += 360; // always forwards
+    angle = next;
+    rotor.style.transitionDuration = ctx.reduced ? "0ms" : `${ms}ms`;
     rotor.style.transform = `rotate(${angle}deg)`;
-    await wait(ctx.reduced ? 50 : SPIN_MS + 100);
+    await wait(ctx.reduced ? 50 : ms + 100);
+  }
+
+  // One spin (n = 1) or a pull of n: draw first, then show what was drawn.
+  async function go(n) {
+    if (busy) return;
+    if (!ctx.ready() || !ctx.free()) return ctx.draw(); // sends nothing: says why not
+    busy = true; // the face stays as it is until the wheel stops (a level pass moves on)
+    update();
+    wheel.classList.add("spinning");
+    const before = segs;
+    const got = await ctx.drawSome(n);
+    const draws = got?.draws || [];
+    if (!draws.length) {
+      wheel.classList.remove("spinning");
+      busy = false;
+      return update();
+    }
+    if (n === 1) await land(before, draws[0], 6, SPIN_MS);
+    else await reveal(strip, draws, ctx, (d, k) => (k ? land(before, d, 0, STEP_MS) : land(before, d, 3, FIRST_MS)));
     wheel.classList.remove("spinning");
     busy = false;
-    ctx.settle(d, { pop: true });
-  });
+    ctx.settleMany(draws, { pop: true });
+  }
+
+  spin.addEventListener("click", () => go(1));
+  pull.addEventListener("click", () => pulled(ctx, busy, () => go(setPull(pull, ctx, busy))));
 
   function update() {
     if (!busy) draw();
     setReady(spin, ctx.ready(), busy);
+    setPull(pull, ctx, busy);
   }
 
   update();
