@@ -10,6 +10,8 @@ generator) against, in turn:
 
   ping      GET /healthz                      the HTTP layer alone
   draw      POST /v1/draw                     the real draw path
+  draw10    POST /v1/draw {"count": 10}       ten draws in one request (``--batch N``
+                                              for another count, 0 for none)
   baseline  POST /bench/draw-baseline         the same draw, Redis calls through
                                               redis-py register_script (in-run baseline)
 
@@ -51,6 +53,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,11 +94,17 @@ class Result:
     redis_usec: dict[str, float] = field(default_factory=dict)  # command -> usec in the run
     wall: float = 1.0  # seconds the run took
     socket_errors: int = 0  # connect/read/write errors and timeouts (part of ``errors``)
+    per: int = 1  # draws each request makes (``count``)
 
     @property
     def api_us(self) -> float:
         """CPU the API workers spent per request, in microseconds."""
         return sum(v for k, v in self.cpu.items() if k.startswith("api-")) / self.rps * 1e6
+
+    @property
+    def draws(self) -> float:
+        """Draws per second (requests × draws each)."""
+        return self.rps * self.per
 
 
 def cpu_ticks(pid: int) -> int:
@@ -254,6 +263,9 @@ def report(
         f"API CPU per request: a draw costs {cost['draw'] / cost['ping']:.2f} pings; "
         f"the baseline draw costs {cost['baseline'] / cost['draw']:.2f} draws"
     )
+    batched = [t for t in targets if results[t][0].per > 1]
+    for t in batched:
+        summary[t] = batch_summary(results, t)
     summary["stages"] = stages(results, [t for t in targets if t.startswith("draw")])
     if against is not None:
         old, old_ping = f"draw@{against}", f"ping@{against}"
@@ -273,6 +285,37 @@ def report(
     return summary
 
 
+def batch_summary(results: dict[str, list[Result]], t: str) -> dict[str, float]:
+    """Several draws a request (SPEC §3 "count") against single draws and
+    pings of the same rounds: each figure the median of per-round ratios."""
+    per = results[t][0].per
+
+    def each(f: Callable[[Result, Result, Result], float]) -> float:
+        rounds = zip(results[t], results["draw"], results["ping"], strict=True)
+        return statistics.median(f(b, d, p) for b, d, p in rounds)
+
+    def redis_us(r: Result) -> float:
+        return r.cpu.get("redis-server", 0) / r.draws * 1e6
+
+    out = {
+        "count": per,
+        "draws_per_s": statistics.median(r.draws for r in results[t]),
+        "draws_over_single": each(lambda b, d, _: b.draws / d.draws),
+        "api_cpu_per_draw_over_ping": each(lambda b, _, p: b.api_us / per / p.api_us),
+        "single_api_cpu_per_draw_over_ping": each(lambda _, d, p: d.api_us / p.api_us),
+        "redis_cpu_per_draw_over_single": each(lambda b, d, _: redis_us(b) / redis_us(d)),
+        "p99_ms": statistics.median(r.p99_ms for r in results[t]),
+    }
+    print(
+        f"\n{t}: {out['draws_per_s']:,.0f} draws/s = {out['draws_over_single']:.2f} x single "
+        f"draws/s; API CPU per draw {out['api_cpu_per_draw_over_ping']:.2f} pings "
+        f"(single {out['single_api_cpu_per_draw_over_ping']:.2f}); Redis CPU per draw "
+        f"{out['redis_cpu_per_draw_over_single']:.2f} x single's; p99 of a request "
+        f"{out['p99_ms']:.1f} ms (medians of per-round ratios)"
+    )
+    return out
+
+
 def stages(results: dict[str, list[Result]], draws: list[str]) -> dict[str, dict[str, float]]:
     """CPU per draw of every process (median over rounds, microseconds), the
     whole machine's, and the co-located ceiling: cores ÷ the machine's CPU per
@@ -282,16 +325,16 @@ def stages(results: dict[str, list[Result]], draws: list[str]) -> dict[str, dict
     for t in draws:
         runs = results[t]
         names = sorted({k for r in runs for k in r.cpu})
-        per = {k: statistics.median(r.cpu.get(k, 0) / r.rps * 1e6 for r in runs) for k in names}
-        per["api (all workers)"] = statistics.median(r.api_us for r in runs)
-        machine = statistics.median(sum(r.cpu.values()) / r.rps * 1e6 for r in runs)
+        per = {k: statistics.median(r.cpu.get(k, 0) / r.draws * 1e6 for r in runs) for k in names}
+        per["api (all workers)"] = statistics.median(r.api_us / r.per for r in runs)
+        machine = statistics.median(sum(r.cpu.values()) / r.draws * 1e6 for r in runs)
         server = statistics.median(
-            sum(v for k, v in r.cpu.items() if k != "wrk") / r.rps * 1e6 for r in runs
+            sum(v for k, v in r.cpu.items() if k != "wrk") / r.draws * 1e6 for r in runs
         )
         per["machine"], per["machine without wrk"] = machine, server
         per["ceiling draws/s"] = cores / machine * 1e6
         per["ceiling without wrk"] = cores / server * 1e6
-        per["measured draws/s"] = statistics.median(r.rps for r in runs)
+        per["measured draws/s"] = statistics.median(r.draws for r in runs)
         out[t] = per
         print(f"\nCPU per draw, {t} (us, median of rounds; {cores} cores):")
         for k in [*(k for k in names if not k.startswith("api-")), "api (all workers)"]:
@@ -299,7 +342,7 @@ def stages(results: dict[str, list[Result]], draws: list[str]) -> dict[str, dict
         commands = sorted({c for r in runs for c in r.redis_usec})
         for c in commands:  # INFO commandstats: Redis's own time in each command
             per[f"redis {c}"] = statistics.median(
-                r.redis_usec.get(c, 0) / r.rps / r.wall for r in runs
+                r.redis_usec.get(c, 0) / r.draws / r.wall for r in runs
             )
             if per[f"redis {c}"] >= 0.05:
                 print(f"    redis {c:<16}{per[f'redis {c}']:>8.2f}")
@@ -340,6 +383,13 @@ def main() -> None:
         "--pin",
         action="store_true",
         help="API workers on CPU 0; Redis, the flush worker and wrk on CPU 1",
+    )
+    ap.add_argument(
+        "--batch",
+        type=int,
+        default=10,
+        metavar="N",
+        help='also measure POST /v1/draw {"count": N} (target drawN; 0: not)',
     )
     ap.add_argument("--json", type=Path, help="also write the results here")
     ap.add_argument(
@@ -455,6 +505,13 @@ def main() -> None:
                 script_args,
                 processes,
             )
+            if not rev and args.batch > 1:
+                plan[f"draw{args.batch}"] = (
+                    f"{base}/v1/draw",
+                    [*common, "-s", SCRIPT],
+                    [*script_args, str(args.batch)],
+                    processes,
+                )
             if not rev:
                 plan["baseline"] = (
                     f"{base}/bench/draw-baseline",
@@ -481,6 +538,7 @@ def main() -> None:
                 res = run_wrk(
                     url, wrk_args, extra, processes, args.duration, taskset(side_cpus), redis_port
                 )
+                res.per = int(extra[2]) if len(extra) > 2 else 1
                 results[name].append(res)
                 busiest = ", ".join(
                     f"{k} {v:.2f}" for k, v in sorted(res.cpu.items(), key=lambda kv: -kv[1])

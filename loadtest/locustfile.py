@@ -14,6 +14,10 @@ and publishes two activities whose session is open now (in Asia/Shanghai):
   with the same Idempotency-Key, and check the replay has the same draw_id;
 - a lucky wheel: per_day 20, auto odds: WheelPlayer spins every 1-3 s and
   reads the rules now and then;
+- several draws in one request (SPEC §3 "count"): BatchRainPlayer sends its
+  taps 2-5 at a time until a limit stops the batch, TenPullPlayer makes
+  ten-pulls on the wheel; each answer's draws must have consecutive nonces,
+  no more than asked, and a stop must name its refusal;
 - AbusivePlayer (few): forged and expired tokens, malformed JSON, fields a
   client must not send, oversized bodies, a player token on admin routes:
   each must be refused with a 4xx and the error shape, or it is a failure.
@@ -161,18 +165,28 @@ class Player(HttpUser):
             token = r.json()["token"]
         self.headers = {"Authorization": f"Bearer {token}"}
 
-    def draw(self, activity: str, key: str | None = None) -> Any:
+    def draw(self, activity: str, key: str | None = None, count: int | None = None) -> Any:
         headers = dict(self.headers)
         if key:
             headers["Idempotency-Key"] = key
+        body: dict[str, Any] = {"activity_id": ACTIVITIES[activity]}
+        if count is not None:
+            body["count"] = count
         with self.client.post(
             "/v1/draw",
-            json={"activity_id": ACTIVITIES[activity]},
+            json=body,
             headers=headers,
-            name=f"draw {activity}",
+            name=f"draw {activity}" + (f" x{count}" if count else ""),
             catch_response=True,
         ) as r:
-            if r.status_code == 200 and "draw_id" in r.json():
+            if r.status_code == 200 and count is None and "draw_id" in r.json():
+                r.success()
+                return r.json()
+            if r.status_code == 200 and count is not None:
+                problem = batch_problem(r.json(), count)
+                if problem:
+                    r.failure(problem)
+                    return None
                 r.success()
                 return r.json()
             if r.status_code in (409, 429) and "error" in r.json():
@@ -212,6 +226,55 @@ class RainPlayer(Player):
                     response_length=0,
                     exception=AssertionError("replay drew again"),
                 )
+
+
+class BatchRainPlayer(Player):
+    """The rain's page: the taps of a quarter second (2-5) as one request."""
+
+    weight = 10
+    wait_time = between(0.25, 0.6)
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.done = False
+
+    @task
+    def taps(self) -> None:
+        if self.done:
+            self.wait()
+            return
+        got = self.draw("rain", count=random.randint(2, 5))
+        if not got:
+            return
+        stop = got.get("error") or got.get("stopped")
+        self.done = bool(stop) and stop["code"] in ("round_limit", "round_closed", "activity_ended")
+
+
+class TenPullPlayer(Player):
+    """Ten-pulls on the wheel until the day's limit stops them."""
+
+    weight = 3
+    wait_time = between(2, 5)
+
+    @task
+    def pull(self) -> None:
+        self.draw("wheel", count=10)
+
+
+def batch_problem(body: Any, count: int) -> str | None:
+    """What is wrong with a 200 answer to ``count`` draws, or None."""
+    try:
+        draws, stopped = body["draws"], body["stopped"]
+        nonces = [d["proof"]["nonce"] for d in draws]
+    except (KeyError, TypeError):
+        return f"not a batch answer: {str(body)[:200]}"
+    if not 1 <= len(draws) <= count:
+        return f"{len(draws)} draws for count {count}"
+    if nonces != list(range(nonces[0], nonces[0] + len(nonces))):
+        return f"nonces not consecutive: {nonces}"
+    if (len(draws) < count) != (stopped is not None) or (stopped and not stopped.get("code")):
+        return f"{len(draws)} of {count} draws with stopped={stopped}"
+    return None
 
 
 class WheelPlayer(Player):

@@ -116,7 +116,15 @@ class DrawBody(_Strict):
     client_seed: Annotated[StrictStr, Field(max_length=64, pattern=r"^[\x20-\x7e]*$")] = ""
     grant_id: Annotated[StrictStr, Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")] | None = None
     # Several draws in one request (SPEC §3); None: one draw, answered as ever.
-    count: Annotated[StrictInt, Field(ge=1, le=MAX_COUNT)] | None = None
+    count: Annotated[
+        StrictInt | None,
+        Field(
+            ge=1,
+            le=MAX_COUNT,
+            description="Several draws in one request (at most the activity's max_count); "
+            'the answer is then {"draws": [...], "remaining": {...}, "stopped": null | {...}}',
+        ),
+    ] = None
 
     @model_validator(mode="after")
     def _one_grant_one_draw(self) -> DrawBody:

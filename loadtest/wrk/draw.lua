@@ -1,5 +1,6 @@
 -- wrk script: POST a draw as one of many users, each request a different token.
--- Usage: wrk -s draw.lua <url> -- <tokens file> <activity id>
+-- Usage: wrk -s draw.lua <url> -- <tokens file> <activity id> [count]
+-- With a count, every request asks for that many draws (SPEC §3 "count").
 -- The tokens file has one player token per line. Requests are formatted once,
 -- at start-up, so the load generator spends its CPU sending, not formatting.
 local requests = {}
@@ -7,6 +8,9 @@ local idx = 0
 
 init = function(args)
   local body = '{"activity_id": ' .. args[2] .. '}'
+  if args[3] then
+    body = '{"activity_id": ' .. args[2] .. ', "count": ' .. args[3] .. '}'
+  end
   for token in io.lines(args[1]) do
     requests[#requests + 1] = wrk.format("POST", nil, {
       ["Authorization"] = "Bearer " .. token,
