@@ -112,28 +112,29 @@ def publish() -> None:
                 bucket.inc(seen)
 
 
-def _inc(counter: Counter) -> None:
-    _counts[counter] = _counts.get(counter, 0) + 1
+def _inc(counter: Counter, n: int = 1) -> None:
+    _counts[counter] = _counts.get(counter, 0) + n
     if not _scheduled:
         _schedule()
 
 
-def _observe(hist: Histogram, bounds: tuple[float, ...], seconds: float) -> None:
+def _observe(hist: Histogram, bounds: tuple[float, ...], seconds: float, n: int = 1) -> None:
     tally = _observed.get(hist)
     if tally is None:
         tally = _observed[hist] = [0.0] * (len(bounds) + 2)
-    tally[0] += seconds
-    tally[bisect_left(bounds, seconds) + 1] += 1  # the first bucket with seconds <= bound
+    tally[0] += seconds * n
+    tally[bisect_left(bounds, seconds) + 1] += n  # the first bucket with seconds <= bound
     if not _scheduled:
         _schedule()
 
 
-def count_draw(outcome: str, seconds: float) -> None:
+def count_draw(outcome: str, seconds: float, n: int = 1) -> None:
+    """``n`` draws (of one request) with this outcome, each taking ``seconds``."""
     child = _outcomes.get(outcome)
     if child is None:  # a handful of outcomes: the label lookup is paid once each
         child = _outcomes[outcome] = DRAWS.labels(outcome)
-    _inc(child)
-    _observe(DRAW_SECONDS, _LATENCY, seconds)
+    _inc(child, n)
+    _observe(DRAW_SECONDS, _LATENCY, seconds, n)
 
 
 def count_busy() -> None:
@@ -145,11 +146,11 @@ def count_busy() -> None:
     _inc(child)
 
 
-def count_activity(activity_id: int, outcome: str) -> None:
+def count_activity(activity_id: int, outcome: str, n: int = 1) -> None:
     child = _by_activity.get((activity_id, outcome))
     if child is None:
         child = _label_activity(activity_id, outcome)
-    _inc(child)
+    _inc(child, n)
 
 
 def _label_activity(activity_id: int, outcome: str) -> Counter:

@@ -114,8 +114,11 @@ async def perform_draw(
         if admission is not None and ticket is not None:
             admission.done(ticket)
     if data.count is not None:
-        for one in drawn.draws:  # metrics count draws, not requests
-            metrics.count_activity(data.activity_id, "won" if one.won else "lost")
+        won = sum(one.won for one in drawn.draws)  # metrics count draws, not requests
+        if won:
+            metrics.count_activity(data.activity_id, "won", won)
+        if len(drawn.draws) > won:
+            metrics.count_activity(data.activity_id, "lost", len(drawn.draws) - won)
         if drawn.stopped is not None:
             metrics.count_activity(data.activity_id, drawn.stopped.code)
         seed_hash = await s.draws.seed_hash(rt, drawn.draws[0].round_id)
@@ -173,8 +176,11 @@ class DrawFastPath:
             return 500, error.raw_headers, bytes(error.body)
         took = time.perf_counter() - started
         if "draws" in payload:
-            for one in payload["draws"]:
-                metrics.count_draw("won" if one["won"] else "lost", took)
+            won = sum(one["won"] for one in payload["draws"])
+            if won:
+                metrics.count_draw("won", took, won)
+            if len(payload["draws"]) > won:
+                metrics.count_draw("lost", took, len(payload["draws"]) - won)
         else:
             metrics.count_draw("won" if payload["won"] else "lost", took)
         content = orjson.dumps(payload)

@@ -10,7 +10,7 @@ configuration moved (STALE: reload it) or that another round is open
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from app.config import Settings
 from app.domain import fairness
@@ -141,6 +141,33 @@ REFUSALS: dict[Code, Callable[[Runtime, Refused, int], RedrainError]] = {
 }
 
 
+def results(rt: Runtime, draws: Sequence[Drawn]) -> tuple[DrawResult, ...]:
+    """A batch's draws: one round and one user, so what they share is looked up once."""
+    first = draws[0]
+    rnd = rt.round(first.sfx)
+    prizes = rnd.prizes if rnd is not None else ()
+    round_id = f"{rt.id}:{first.sfx}"
+    buckets = rt.config.buckets
+    return tuple(
+        DrawResult(
+            f"{round_id}:{d.seq}",
+            round_id,
+            d.won,
+            prizes[d.pick - 1] if d.won and prizes and d.pick > 0 else None,
+            d.nonce,
+            DrawCounts(d.nonce, d.day_count, d.total_count),
+            d.random,
+            d.client_seed,
+            d.at_ms,
+            d.replayed,
+            d.pick,
+            (d.seq - 1) % buckets,
+            d.code or None,
+        )
+        for d in draws
+    )
+
+
 def result(rt: Runtime, d: Drawn) -> DrawResult:
     rnd = rt.round(d.sfx)
     prize = rnd.prizes[d.pick - 1] if d.won and rnd is not None and d.pick > 0 else None
@@ -226,7 +253,7 @@ class Draws:
         stopped = None
         if out.stop is not None:
             stopped = REFUSALS[out.stop.code](rt, out.stop, self.clock.now_ms())
-        return rt, DrawBatch(tuple(result(rt, d) for d in out.draws), stopped, out.replayed)
+        return rt, DrawBatch(results(rt, out.draws), stopped, out.replayed)
 
     def _checked(self, rt: Runtime, grant_id: str | None, count: int | None) -> None:
         cfg = rt.config

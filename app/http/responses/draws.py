@@ -75,50 +75,61 @@ class Batch(TypedDict):
 def batch(rt: Runtime, drawn: DrawBatch, seed_hash: str) -> Batch:
     """A request's several draws (SPEC §3): each as a single draw's answer
     without ``remaining``, which the batch gives once, after its last draw."""
-    ones = [draw(rt, result, seed_hash) for result in drawn.draws]
     draws: list[BatchDraw] = [
         {
-            "draw_id": one["draw_id"],
-            "round_id": one["round_id"],
-            "won": one["won"],
-            "prize": one["prize"],
-            "proof": one["proof"],
+            "draw_id": one.draw_id,
+            "round_id": one.round_id,
+            "won": one.won,
+            "prize": _prize(one),
+            "proof": _proof(one, seed_hash),
         }
-        for one in ones
+        for one in drawn.draws
     ]
     stop = drawn.stopped
     stopped: Stopped | None = None
     if stop is not None:
         stopped = {"code": stop.code, "message": stop.message}
-    return {"draws": draws, "remaining": ones[-1]["remaining"], "stopped": stopped}
+    return {"draws": draws, "remaining": _remaining(rt, drawn.draws[-1]), "stopped": stopped}
 
 
 def draw(rt: Runtime, result: DrawResult, seed_hash: str) -> Draw:
-    lim = rt.limits
-    p = result.prize
-    prize: Prize | None = None
-    if p is not None:
-        prize = {"key": p.key, "type": p.type.value, "name": p.name, "value": p.value}
-        if result.code:
-            prize["code"] = result.code
     return {
         "draw_id": result.draw_id,
         "round_id": result.round_id,
         "won": result.won,
-        "prize": prize,
-        "remaining": {
-            "round": remaining(lim.per_round, result.counts.round),
-            "day": remaining(lim.per_day, result.counts.day),
-            "total": remaining(lim.total, result.counts.total),
-        },
-        "proof": {
-            "seed_hash": seed_hash,
-            "client_seed": result.client_seed,
-            "nonce": result.nonce,
-            "random": result.random,
-            "pick": result.pick,
-            "bucket": result.bucket,
-        },
+        "prize": _prize(result),
+        "remaining": _remaining(rt, result),
+        "proof": _proof(result, seed_hash),
+    }
+
+
+def _prize(result: DrawResult) -> Prize | None:
+    p = result.prize
+    if p is None:
+        return None
+    prize: Prize = {"key": p.key, "type": p.type.value, "name": p.name, "value": p.value}
+    if result.code:
+        prize["code"] = result.code
+    return prize
+
+
+def _remaining(rt: Runtime, result: DrawResult) -> Remaining:
+    lim = rt.limits
+    return {
+        "round": remaining(lim.per_round, result.counts.round),
+        "day": remaining(lim.per_day, result.counts.day),
+        "total": remaining(lim.total, result.counts.total),
+    }
+
+
+def _proof(result: DrawResult, seed_hash: str) -> Proof:
+    return {
+        "seed_hash": seed_hash,
+        "client_seed": result.client_seed,
+        "nonce": result.nonce,
+        "random": result.random,
+        "pick": result.pick,
+        "bucket": result.bucket,
     }
 
 

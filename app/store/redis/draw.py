@@ -18,7 +18,7 @@ import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.domain.errors import ContractError
 from app.domain.runtime import Runtime
@@ -176,9 +176,10 @@ PER_CALL = _A["activityId"]  # ARGV before this are per call; from it, static pe
 _STATIC_NAMES = CONTRACT.argv[PER_CALL : CONTRACT.fixed("argv")]
 
 
-@dataclass(frozen=True, slots=True)
-class Drawn:
-    """A draw the script made (or replayed for an Idempotency-Key)."""
+class Drawn(NamedTuple):
+    """A draw the script made (or replayed for an Idempotency-Key). A named
+    tuple, not a frozen dataclass: a batch makes ten of them a request, and a
+    tuple is built in 0.27 µs where the dataclass takes 1.1 (docs/performance.md)."""
 
     replayed: bool
     sfx: str
@@ -263,18 +264,18 @@ def _batch(code: Code, reply: Sequence[Any]) -> Batch:
         seq, pick, won, nonce, day, total, random, at_ms, prize_code = reply[at : at + _PER_DRAW]
         draws.append(
             Drawn(
-                replayed=replayed,
-                sfx=sfx,
-                seq=int(seq),
-                pick=int(pick),
-                won=int(won) == 1,
-                nonce=int(nonce),
-                day_count=int(day),
-                total_count=int(total),
-                random=text(random),
-                at_ms=int(at_ms),
-                client_seed=seed,
-                code=text(prize_code),
+                replayed,
+                sfx,
+                int(seq),
+                int(pick),
+                int(won) == 1,
+                int(nonce),
+                int(day),
+                int(total),
+                text(random),
+                int(at_ms),
+                seed,
+                text(prize_code),
             )
         )
     stop = int(reply[_B["stop"]])

@@ -4,7 +4,6 @@ replaces, stops where a single draw would be refused, and replays whole."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -32,7 +31,7 @@ AUTO = rain(
 
 
 def steady(d: Drawn) -> Drawn:
-    return dataclasses.replace(d, at_ms=0, replayed=False)  # the clock moves between calls
+    return d._replace(at_ms=0, replayed=False)  # the clock moves between calls
 
 
 async def singles(loaded: Loaded, user: str, n: int) -> tuple[list[Drawn], Refused | None]:
@@ -142,7 +141,7 @@ async def test_a_batch_replays_whole_for_its_key(redis_client: Any) -> None:
     again = await loaded.draw("u", client_seed="x,y|z", idem="k1", count=7)
     assert isinstance(again, Batch) and again.replayed
     assert again.stop == first.stop
-    assert again.draws == tuple(dataclasses.replace(d, replayed=True) for d in first.draws)
+    assert again.draws == tuple(d._replace(replayed=True) for d in first.draws)
     assert all(d.client_seed == "x,y|z" for d in again.draws)
     # The same key with another count, or as a single draw, asked for something else.
     assert await loaded.draw("u", client_seed="x,y|z", idem="k1", count=6) == Refused(

@@ -3,7 +3,6 @@ the construction docs/fairness.md documents."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import pytest
@@ -50,12 +49,12 @@ async def run_sequence(loaded: Loaded) -> list[Outcome]:
             # consumed nothing), so its retry is simply evaluated again.
             again = await loaded.draw(user, client_seed=f"cs{i % 3}", idem=f"k{i}")
             if isinstance(res, Drawn):
-                assert again == dataclasses.replace(res, replayed=True)
+                assert again == res._replace(replayed=True)
             else:
                 assert again == res
         if isinstance(res, Drawn):
             assert res.client_seed == f"cs{i % 3}"
-            res = dataclasses.replace(res, at_ms=0)  # the clocks differ
+            res = res._replace(at_ms=0)  # the clocks differ
         out.append(res)
     return out
 
