@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, Page, Request, expect
 
+from tests.system import test_games as games
 from tests.system.browser import *  # noqa: F403
 from tests.system.browser import (
     LANGS,
@@ -52,16 +53,8 @@ def bodies(posted: list[Request]) -> list[dict[str, Any]]:
     return [r.post_data_json for r in posted]
 
 
-def draws_posted(page: Page) -> list[Request]:
-    posted: list[Request] = []
-    page.on("request", lambda r: posted.append(r) if r.url.endswith("/v1/draw") else None)
-    return posted
-
-
 async def play(page: Page, server: str, aid: int, user: str, lang: str) -> None:
-    token = await player_token(server, user)
-    await page.goto(f"{server}/play/{aid}?lang={lang}#token={token}")
-    await expect(page.locator("#who")).not_to_be_empty()
+    await games.play(page, server, aid, await player_token(server, user), lang)
 
 
 async def tap_drops(page: Page, n: int) -> None:
@@ -91,7 +84,7 @@ async def test_rain_sends_a_quarter_second_of_taps_as_one_request(
     aid = await publish(server, cfg)
     motion = "reduce" if phone else "no-preference"
     async with opened(browser, lang=lang, phone=phone, reduced_motion=motion) as (_, page, watch):
-        posted = draws_posted(page)
+        posted = games.draws_posted(page)
         await play(page, server, aid, f"batch-rain-{lang}", lang)
         await expect(page.locator("#chances")).to_have_text("6")
         await tap_drops(page, 4)
@@ -131,7 +124,7 @@ async def test_a_batch_stopped_by_the_last_envelope_says_so(
     # four taps: two envelopes win, the other two were never drawn.
     aid = await publish(server, all_day([gift("red", 2, 1.0)], limits={"per_round": 10}))
     async with opened(browser, lang="en") as (_, page, watch):
-        posted = draws_posted(page)
+        posted = games.draws_posted(page)
         await play(page, server, aid, "batch-sold-out", "en")
         await tap_drops(page, 4)
         await expect(page.locator(".sky .drop.won")).to_have_count(2)
@@ -167,7 +160,7 @@ async def test_the_wheel_pulls_ten_and_shows_them_one_after_another(
     aid = await publish(server, cfg)
     motion = "reduce" if lang == "zh-CN" else "no-preference"
     async with opened(browser, lang=lang, reduced_motion=motion) as (_, page, watch):
-        posted = draws_posted(page)
+        posted = games.draws_posted(page)
         await play(page, server, aid, f"pull-wheel-{lang}", lang)
         pull = page.locator("#pull")
         await expect(pull).to_have_text(say(lang, "ten_go", n=10))
@@ -236,7 +229,7 @@ async def test_the_grid_pulls_as_many_as_the_activity_allows(
         page,
         watch,
     ):
-        posted = draws_posted(page)
+        posted = games.draws_posted(page)
         await play(page, server, aid, f"pull-grid-{lang}", lang)
         pull = page.locator("#pull")
         await expect(pull).to_have_text(say(lang, "ten_go", n=4))

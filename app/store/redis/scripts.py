@@ -105,14 +105,14 @@ class Contract:
     errors: Mapping[str, tuple[int, str | None]] = field(default_factory=dict)
     stream: tuple[tuple[str, str], ...] = ()  # (field, what it holds) of a ledger entry
 
+    def part(self, part: str) -> tuple[Item, ...]:
+        """The items of KEYS, ARGV, REPLY or BATCH, by lower-case name."""
+        parts = {"keys": self.keys, "argv": self.argv, "reply": self.reply, "batch": self.batch}
+        return parts[part]
+
     def index(self, part: str, name: str) -> int:
         """0-based position of a fixed (not repeated) item: KEYS, ARGV or REPLY."""
-        items: tuple[Item, ...] = {
-            "keys": self.keys,
-            "argv": self.argv,
-            "reply": self.reply,
-            "batch": self.batch,
-        }[part]
+        items = self.part(part)
         for i, item in enumerate(items):
             if item == name:
                 return i
@@ -122,12 +122,7 @@ class Contract:
 
     def fixed(self, part: str) -> int:
         """How many items of ``part`` come before the first repeated group."""
-        items: tuple[Item, ...] = {
-            "keys": self.keys,
-            "argv": self.argv,
-            "reply": self.reply,
-            "batch": self.batch,
-        }[part]
+        items = self.part(part)
         return next((i for i, item in enumerate(items) if not isinstance(item, str)), len(items))
 
 
