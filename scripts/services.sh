@@ -38,10 +38,11 @@ has_font() { local fonts; fonts=$(fc-list 2>/dev/null || true); grep -q "$1" <<<
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/sbin/nginx ] || need+=(nginx-light)
+command -v promtool >/dev/null || need+=(prometheus) # promtool checks deploy/prometheus
 has_font "Noto Sans CJK" || need+=(fonts-noto-cjk)
 has_font "Noto Color Emoji" || need+=(fonts-noto-color-emoji)
 if [ ${#need[@]} -gt 0 ]; then
-  echo "services: installing ${need[*]} for the browser and edge tests" >&2
+  echo "services: installing ${need[*]} for the browser, edge and monitoring tests" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y -q "${need[@]}" >/dev/null 2>&1 ||
     { apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null; }
@@ -49,4 +50,5 @@ fi
 [ -x /usr/bin/chromium ] || { echo "services: /usr/bin/chromium is missing" >&2; exit 1; }
 [ -x /usr/sbin/nginx ] || { echo "services: /usr/sbin/nginx is missing (nginx-light)" >&2; exit 1; }
 has_font "Noto Sans CJK" || { echo "services: fonts-noto-cjk is missing" >&2; exit 1; }
-echo "services: Redis, MariaDB, Chromium, fonts and nginx are up" >&2
+command -v promtool >/dev/null || { echo "services: promtool is missing (prometheus)" >&2; exit 1; }
+echo "services: Redis, MariaDB, Chromium, fonts, nginx and promtool are up" >&2
