@@ -1,10 +1,13 @@
-"""The shipped Prometheus configuration (deploy/prometheus): promtool checks
-the config and the rules and runs the alerts' unit tests; every alert has its
-labels, annotations, a runbook section and a test; every metric a rule reads
-is one redrain exports (a rename cannot silently empty an alert)."""
+"""The shipped Prometheus configuration (deploy/prometheus) and Grafana
+dashboard (deploy/grafana): promtool checks the config and the rules and runs
+the alerts' unit tests; every alert has its labels, annotations, a runbook
+section and a test; every metric a rule or a panel reads is one redrain
+exports or a rule records (a rename cannot silently empty an alert or a
+panel), and every panel's query parses."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -82,3 +85,35 @@ def test_every_metric_a_rule_reads_is_exported() -> None:
         for rule in rules(name):
             used = set(re.findall(r"\b(redrain_\w+|up)\b", str(rule["expr"])))
             assert used <= have, (rule.get("record") or rule.get("alert"), used - have)
+
+
+DASHBOARD = ROOT / "deploy" / "grafana" / "redrain.json"
+
+
+def panel_queries() -> list[tuple[str, str]]:
+    doc = json.loads(DASHBOARD.read_text())
+    return [(p["title"], t["expr"]) for p in doc["panels"] for t in p["targets"]]
+
+
+def test_every_panel_reads_what_is_exported_or_recorded(tmp_path: Path) -> None:
+    recorded = {str(r["record"]) for r in rules("recording.rules.yml")}
+    have = exported() | recorded
+    queries = panel_queries()
+    assert len(queries) >= 12
+    for title, expr in queries:
+        used = set(re.findall(r"\b(redrain[_:][\w:]+)", expr))
+        assert used and used <= have, (title, used - have)
+    # promtool parses each query as it parses a rule's.
+    parsed = {
+        "groups": [
+            {
+                "name": "dashboard",
+                "rules": [
+                    {"record": f"dashboard:q{i}", "expr": e} for i, (_, e) in enumerate(queries)
+                ],
+            }
+        ]
+    }
+    check = tmp_path / "dashboard.rules.yml"
+    check.write_text(yaml.safe_dump(parsed))
+    assert "SUCCESS" in promtool("check", "rules", str(check))
