@@ -36,7 +36,8 @@ from app.domain.audit import Actor
 from app.domain.buckets import bucket_of
 from app.services.container import Services
 from app.store.redis.connection import connect
-from app.store.redis.draw import Drawn, RoundCall
+from app.store.redis.draw import RoundCall
+from app.store.redis.replies import Drawn
 from app.store.redis.store import open_store
 from app.store.sql.connection import upgrade
 from app.store.sql.database import Database

@@ -10,7 +10,7 @@ from app.domain.activity import ActivityConfig, parse_config
 from app.domain.runtime import Runtime, compile_runtime, limits_of
 from app.domain.schedule import activity_window, plan_rounds, round_slices
 from app.domain.types import Limits, RoundPlan
-from app.store.redis.draw import BatchOutcome
+from app.store.redis.replies import BatchOutcome
 from app.store.redis.store import RedisStore
 from tests.helpers import DAY, local, offset_to
 

@@ -52,6 +52,11 @@ def draw_headers(
     return authorization, idempotency_key, declared, content_type
 
 
+def outcomes(won: int, made: int) -> list[tuple[str, int]]:
+    """A batch's draws for the metrics: ("won", n) and ("lost", n), each when n > 0."""
+    return [(outcome, n) for outcome, n in (("won", won), ("lost", made - won)) if n]
+
+
 def check_draw(
     s: Services, authorization: str | None, idempotency_key: str | None, body: bytes
 ) -> tuple[str, DrawBody]:
@@ -115,10 +120,8 @@ async def perform_draw(
             admission.done(ticket)
     if data.count is not None:
         won = sum(one.won for one in drawn.draws)  # metrics count draws, not requests
-        if won:
-            metrics.count_activity(data.activity_id, "won", won)
-        if len(drawn.draws) > won:
-            metrics.count_activity(data.activity_id, "lost", len(drawn.draws) - won)
+        for outcome, n in outcomes(won, len(drawn.draws)):
+            metrics.count_activity(data.activity_id, outcome, n)
         if drawn.stopped is not None:
             metrics.count_activity(data.activity_id, drawn.stopped.code)
         seed_hash = await s.draws.seed_hash(rt, drawn.draws[0].round_id)
@@ -177,10 +180,8 @@ class DrawFastPath:
         took = time.perf_counter() - started
         if "draws" in payload:
             won = sum(one["won"] for one in payload["draws"])
-            if won:
-                metrics.count_draw("won", took, won)
-            if len(payload["draws"]) > won:
-                metrics.count_draw("lost", took, len(payload["draws"]) - won)
+            for outcome, n in outcomes(won, len(payload["draws"])):
+                metrics.count_draw(outcome, took, n)
         else:
             metrics.count_draw("won" if payload["won"] else "lost", took)
         content = orjson.dumps(payload)

@@ -31,7 +31,8 @@ from app.domain.types import ActivityId, DrawBatch, DrawCounts, DrawResult
 from app.services.clock import Clock
 from app.services.runtimes import RuntimeCache
 from app.store.redis import keys
-from app.store.redis.draw import Batch, Code, Drawn, Refused, RoundCall
+from app.store.redis.draw import RoundCall
+from app.store.redis.replies import Batch, Code, Drawn, Refused
 from app.store.redis.store import RedisStore
 from app.store.sql.database import Database
 from app.upstream.risk import RiskHook
@@ -142,7 +143,8 @@ REFUSALS: dict[Code, Callable[[Runtime, Refused, int], RedrainError]] = {
 
 
 def results(rt: Runtime, draws: Sequence[Drawn]) -> tuple[DrawResult, ...]:
-    """A batch's draws: one round and one user, so what they share is looked up once."""
+    """The script's draws as results: all of one round and one user (a single
+    draw, or a batch), so what they share is looked up once."""
     first = draws[0]
     rnd = rt.round(first.sfx)
     prizes = rnd.prizes if rnd is not None else ()
@@ -165,26 +167,6 @@ def results(rt: Runtime, draws: Sequence[Drawn]) -> tuple[DrawResult, ...]:
             d.code or None,
         )
         for d in draws
-    )
-
-
-def result(rt: Runtime, d: Drawn) -> DrawResult:
-    rnd = rt.round(d.sfx)
-    prize = rnd.prizes[d.pick - 1] if d.won and rnd is not None and d.pick > 0 else None
-    return DrawResult(
-        draw_id=f"{rt.id}:{d.sfx}:{d.seq}",
-        round_id=f"{rt.id}:{d.sfx}",
-        won=d.won,
-        prize=prize,
-        nonce=d.nonce,
-        counts=DrawCounts(round=d.nonce, day=d.day_count, total=d.total_count),
-        random=d.random,
-        client_seed=d.client_seed,
-        at_ms=d.at_ms,
-        replayed=d.replayed,
-        pick=d.pick,
-        bucket=(d.seq - 1) % rt.config.buckets,
-        code=d.code or None,
     )
 
 
@@ -230,7 +212,7 @@ class Draws:
         )
         if not isinstance(out, Drawn):  # a single draw's key never holds a batch's answer
             raise ContractError("the draw script answered a single draw with a batch")
-        return rt, result(rt, out)
+        return rt, results(rt, (out,))[0]
 
     async def draw_many(
         self,
@@ -249,7 +231,7 @@ class Draws:
             user_id, activity_id, client_seed, idempotency_key, None, client_ip, count
         )
         if isinstance(out, Drawn):  # a key answered before batches kept its answer
-            return rt, DrawBatch((result(rt, out),), None, out.replayed)
+            return rt, DrawBatch(results(rt, (out,)), None, out.replayed)
         stopped = None
         if out.stop is not None:
             stopped = REFUSALS[out.stop.code](rt, out.stop, self.clock.now_ms())

@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 from app.domain import fairness
-from app.store.redis.draw import Batch, Drawn
+from app.store.redis.replies import Batch, Drawn
 from tests.conftest import real_redis
 from tests.helpers import prize, rain
 from tests.scriptkit import load

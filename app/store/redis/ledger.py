@@ -1,7 +1,7 @@
 """Draw ledger entries: a round stream's fields ⇄ :class:`DrawRecord`. Pure.
 
 Each draw the script makes is one stream entry whose fields
-``lua/draw.lua`` documents (``FIELD`` lines) and :data:`app.store.redis.draw.CONTRACT`
+``lua/draw.lua`` documents (``FIELD`` lines) and :data:`app.store.redis.replies.CONTRACT`
 names: draw id, user, nonce, client seed, pick, won prize key ("" on a loss),
 won (0/1), random, time (ms), the pool picked in, the grant spent ("" when none).
 """
@@ -16,7 +16,7 @@ from itertools import repeat
 
 from app.domain.errors import MalformedEntry
 from app.domain.types import DrawRecord
-from app.store.redis.draw import CONTRACT
+from app.store.redis.replies import CONTRACT
 
 _DRAW_ID = re.compile(r"^((\d+):\d{8}:\d+):(\d+)$")  # (round id (activity)):seq
 F = {name: letter for letter, name in CONTRACT.stream}  # field name -> stream field

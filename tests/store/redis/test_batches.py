@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from app.store.redis import keys
-from app.store.redis.draw import Batch, BatchOutcome, Code, Drawn, Refused
+from app.store.redis.replies import Batch, BatchOutcome, Code, Drawn, Refused
 from tests.helpers import prize, rain
 from tests.scriptkit import Loaded, load
 

@@ -15,13 +15,24 @@ import re
 import pytest
 
 from app.services.draws import REFUSALS
-from app.store.redis import catalogue, draw, grants, ledger, limits, locks, logins, moves, scripts
+from app.store.redis import (
+    catalogue,
+    draw,
+    grants,
+    ledger,
+    limits,
+    locks,
+    logins,
+    moves,
+    replies,
+    scripts,
+)
 from app.store.redis.scripts import Contract, header
 
 CONTRACTS: dict[str, Contract] = {
     c.script: c
     for c in (
-        draw.CONTRACT,
+        replies.CONTRACT,
         draw.CLAIM,
         catalogue.PUBLISH,
         catalogue.DROP,
@@ -75,13 +86,13 @@ def test_lua_binds_each_position_to_its_documented_name(name: str) -> None:
 def test_every_refusal_is_told_to_the_player() -> None:
     """Each refusal code maps to one error, once; STALE and WRONG_ROUND are
     retried by the draw loop instead."""
-    retried = {draw.Code.STALE, draw.Code.WRONG_ROUND}
-    refusals = {c for c in draw.Code if c < 0}
+    retried = {replies.Code.STALE, replies.Code.WRONG_ROUND}
+    refusals = {c for c in replies.Code if c < 0}
     assert set(REFUSALS) == refusals - retried
 
 
 def test_the_ledger_reads_the_fields_the_script_writes() -> None:
-    assert set(ledger.F) == {name for _, name in draw.CONTRACT.stream}
+    assert set(ledger.F) == {name for _, name in replies.CONTRACT.stream}
 
 
 def test_a_reordered_argument_is_caught_on_either_side() -> None:
@@ -91,8 +102,8 @@ def test_a_reordered_argument_is_caught_on_either_side() -> None:
     b = "  ARGV[4]  userKey       hex HMAC"
     assert a in text and b in text
     swapped = text.replace(a, "  ARGV[3]  userKey  \n").replace(b, "  ARGV[4]  user  ")
-    assert header(swapped).argv != draw.CONTRACT.argv
-    python = list(draw.CONTRACT.argv)
+    assert header(swapped).argv != replies.CONTRACT.argv
+    python = list(replies.CONTRACT.argv)
     python[2], python[3] = python[3], python[2]
     assert header(text).argv != tuple(python)
 
@@ -101,8 +112,10 @@ def test_the_decoder_refuses_what_the_contract_does_not_know() -> None:
     from app.domain.errors import ContractError
 
     with pytest.raises(ContractError):
-        draw.decode([-99])
+        replies.decode([-99])
     with pytest.raises(ContractError):
-        draw.decode([1, "20300601:0"])  # a draw with missing fields
-    assert draw.decode([-10, b"20300601:1"]) == draw.Refused(draw.Code.WRONG_ROUND, "20300601:1")
-    assert draw.decode([-5]) == draw.Refused(draw.Code.ROUND_LIMIT)
+        replies.decode([1, "20300601:0"])  # a draw with missing fields
+    assert replies.decode([-10, b"20300601:1"]) == replies.Refused(
+        replies.Code.WRONG_ROUND, "20300601:1"
+    )
+    assert replies.decode([-5]) == replies.Refused(replies.Code.ROUND_LIMIT)

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from app.domain import fairness
-from app.store.redis.draw import Code, Drawn, Outcome, Refused
 from app.store.redis.fakes import fake_client
+from app.store.redis.replies import Code, Drawn, Outcome, Refused
 from tests.conftest import real_redis
 from tests.helpers import prize, rain
 from tests.scriptkit import Loaded, load

@@ -14,7 +14,7 @@ from redis import exceptions as rexc
 from redis.crc import key_slot
 
 from app.store.redis import connection as engine_conn
-from app.store.redis.draw import Drawn
+from app.store.redis.replies import Drawn
 from app.store.redis.transport import RedisTransport
 from tests.helpers import REDIS_URL, prize, rain
 from tests.redisproc import redis_cluster, redis_server
