@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import hmac
 import ipaddress
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -68,6 +68,10 @@ class Settings(BaseSettings):
     token_ttl: int = Field(default=86_400, ge=60, le=90 * 86_400)
     idempotency_ttl: int = Field(default=86_400, ge=60, le=30 * 86_400)
     log_level: str = "info"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line (app/logs.py)
+    # One line per answer (route, status, time, a draw's ids, the request id);
+    # off by default: it costs the draw path (docs/performance.md).
+    access_log: bool = False
     worker_batch: int = Field(default=1000, ge=1, le=20_000)
     worker_concurrency: int = Field(default=3, ge=1, le=16)
     worker_linger: float = Field(default=0.1, ge=0, le=5)

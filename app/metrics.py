@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 from bisect import bisect_left
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from prometheus_client import (
@@ -31,6 +31,8 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+
+from app.domain.records import ReconcileRun
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -223,6 +225,7 @@ class LiveStock:
     quantity: int | None
     released: int
     won: int
+    planned: int  # won by now under an even award of quantity over the round
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,34 +235,52 @@ class StreamLag:
     pending: int
 
 
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Shared state read from Redis for one scrape (services.monitoring)."""
+
+    stock: list[LiveStock]
+    lag: list[StreamLag]
+    reconciled: ReconcileRun | None = None
+
+
+_ROUND_PRIZE = ["activity", "round", "prize"]
+
+
 class _Snapshot(Collector):
     """Gauges read from Redis just before this scrape."""
 
-    def __init__(self, stock: Iterable[LiveStock], lag: Iterable[StreamLag]) -> None:
-        self.stock = list(stock)
-        self.lag = list(lag)
+    def __init__(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
 
     def collect(self) -> Iterator[Metric]:
-        left = GaugeMetricFamily(
-            "redrain_stock_remaining",
-            "Released stock not yet won, per live round and prize",
-            labels=["activity", "round", "prize"],
-        )
-        released = GaugeMetricFamily(
-            "redrain_stock_released",
-            "Stock released so far (even award slices, top-ups), per live round and prize",
-            labels=["activity", "round", "prize"],
-        )
-        won = GaugeMetricFamily(
-            "redrain_stock_won",
-            "Wins so far, per live round and prize",
-            labels=["activity", "round", "prize"],
-        )
-        for s in self.stock:
+        yield from self._stock()
+        yield from self._lag()
+        yield from self._reconciled()
+
+    def _stock(self) -> Iterator[Metric]:
+        gauges = {
+            "remaining": "Released stock not yet won, per live round and prize",
+            "released": "Stock released so far (slices, top-ups), per live round and prize",
+            "won": "Wins so far, per live round and prize",
+            "quantity": "A live round's whole quantity of a prize",
+            "planned": "Wins an even award of the quantity over the round would have given by now",
+        }
+        families = {
+            name: GaugeMetricFamily(f"redrain_stock_{name}", doc, labels=_ROUND_PRIZE)
+            for name, doc in gauges.items()
+        }
+        for s in self.snapshot.stock:
             labels = [str(s.activity_id), s.round_id, s.prize]
-            left.add_metric(labels, max(s.released - s.won, 0))
-            released.add_metric(labels, s.released)
-            won.add_metric(labels, s.won)
+            families["remaining"].add_metric(labels, max(s.released - s.won, 0))
+            families["released"].add_metric(labels, s.released)
+            families["won"].add_metric(labels, s.won)
+            if s.quantity:
+                families["quantity"].add_metric(labels, s.quantity)
+                families["planned"].add_metric(labels, s.planned)
+        yield from families.values()
+
+    def _lag(self) -> Iterator[Metric]:
         lag = GaugeMetricFamily(
             "redrain_stream_lag",
             "Draws in a round's stream not yet delivered to a flush worker",
@@ -270,13 +291,43 @@ class _Snapshot(Collector):
             "Draws delivered to a flush worker and not yet written and acknowledged",
             labels=["round"],
         )
-        for stream in self.lag:
+        for stream in self.snapshot.lag:
             lag.add_metric([stream.round_id], stream.undelivered)
             pending.add_metric([stream.round_id], stream.pending)
-        yield from (left, released, won, lag, pending)
+        yield from (lag, pending)
+
+    def _reconciled(self) -> Iterator[Metric]:
+        run = self.snapshot.reconciled
+        if run is None:  # never ran (or Redis lost it): absent, as the alert expects
+            return
+        yield GaugeMetricFamily(
+            "redrain_reconcile_last_run_timestamp_seconds",
+            "When the last `redrain reconcile` over every activity finished",
+            value=run.run_ms / 1000,
+        )
+        if run.ok_ms is not None:
+            yield GaugeMetricFamily(
+                "redrain_reconcile_last_success_timestamp_seconds",
+                "When a reconcile last found every ended round agreeing",
+                value=run.ok_ms / 1000,
+            )
+        rounds = GaugeMetricFamily(
+            "redrain_reconcile_rounds",
+            "Rounds the last reconcile checked, by status (ok, drift, not_drained)",
+            labels=["status"],
+        )
+        rounds.add_metric(["ok"], run.checked - run.drift - run.not_drained)
+        rounds.add_metric(["drift"], run.drift)
+        rounds.add_metric(["not_drained"], run.not_drained)
+        yield rounds
+        yield GaugeMetricFamily(
+            "redrain_reconcile_repaired",
+            "Draws the last reconcile re-drove into the database (--repair)",
+            value=run.repaired,
+        )
 
 
-def exposition(stock: Iterable[LiveStock], lag: Iterable[StreamLag]) -> bytes:
+def exposition(snapshot: Snapshot) -> bytes:
     """The text of one scrape: this process's (or all workers') metrics plus the snapshot."""
     publish()
     registry = CollectorRegistry()
@@ -286,7 +337,7 @@ def exposition(stock: Iterable[LiveStock], lag: Iterable[StreamLag]) -> bytes:
     else:
         own = generate_latest(REGISTRY)
     snap = CollectorRegistry()
-    snap.register(_Snapshot(stock, lag))
+    snap.register(_Snapshot(snapshot))
     return own + generate_latest(snap)
 
 

@@ -407,7 +407,18 @@ def main() -> None:
         action="store_true",
         help="switch the per-user and per-IP limiter off (to measure what it costs)",
     )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="REDRAIN_NAME=VALUE",
+        help="a setting of this revision's server only (repeatable), e.g. "
+        "REDRAIN_ACCESS_LOG=true: what it costs, against --against's server",
+    )
     args = ap.parse_args()
+    extra = dict(item.split("=", 1) for item in args.set)
+    if not all(name.startswith("REDRAIN_") for name in extra):
+        raise SystemExit("--set takes REDRAIN_NAME=VALUE")
     for tool in ("wrk", "redis-server", "taskset"):
         if shutil.which(tool) is None:
             raise SystemExit(f"{tool} is not installed")
@@ -439,7 +450,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     api_cmd = [sys.executable, "-m", "loadtest.baseline", "--port", str(port)]
     api_cmd += ["--workers", str(args.workers)]
-    here = env | {"PYTHONPATH": str(ROOT)}
+    here = env | {"PYTHONPATH": str(ROOT)} | extra
     servers = {"": start_api(api_cmd, here, work / "server.log", api_cpus)}
     bases = {"": base}
     trees = {"": (ROOT, here)}  # each revision's folder and environment

@@ -89,12 +89,10 @@ def main() -> None:
     """redrain: high-concurrency prize draws (red-envelope rain, lucky wheel, ...)."""
 
 
-def setup_logging(level: str) -> None:
-    import logging
+def setup_logging(level: str, fmt: str = "text") -> None:
+    from app import logs
 
-    logging.basicConfig(
-        level=level.upper(), format="%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-    )
+    logs.configure(level, fmt)
 
 
 def redact(url: str) -> str:

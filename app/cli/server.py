@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from app import heap
+from app import heap, logs
 from app.cli.base import fail, main, production_settings, run, settings_or_exit, setup_logging
 from app.config import EMBEDDED_ADMIN_TOKEN, EMBEDDED_OPERATOR, Settings
 from app.domain.errors import ConfigError
@@ -35,7 +35,9 @@ def _serve(settings: Settings, host: str, port: int, workers: int) -> None:
         "host": host,
         "port": port,
         "log_level": settings.log_level,
-        "access_log": False,
+        # Every process (each of --workers too) logs as app/logs.py says.
+        "log_config": logs.config(settings.log_level, settings.log_format),
+        "access_log": False,  # uvicorn's; REDRAIN_ACCESS_LOG has the request id and draw ids
         "server_header": False,
         # The client IP is redrain's to decide (REDRAIN_TRUSTED_PROXIES and
         # REDRAIN_CLIENT_IP_HEADER), not rewritten by uvicorn beforehand.
@@ -132,7 +134,7 @@ def worker(batch: int | None, metrics_port: int | None) -> None:
         overrides["worker_metrics_port"] = metrics_port
     if overrides:
         settings = settings.model_copy(update=overrides)
-    setup_logging(settings.log_level)
+    setup_logging(settings.log_level, settings.log_format)
 
     async def go() -> None:
         from prometheus_client import start_http_server

@@ -201,3 +201,17 @@ class DeliveryRecord:
     updated_at: dt.datetime
     shipped_at: dt.datetime | None = None
     shipped_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileRun:
+    """What the last ``redrain reconcile`` found, for monitoring (SPEC §5):
+    when it ran, when a run last found every round agreeing (None: never),
+    and the last run's counts of rounds by status."""
+
+    run_ms: int
+    ok_ms: int | None
+    checked: int
+    drift: int
+    not_drained: int
+    repaired: int

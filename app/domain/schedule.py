@@ -180,3 +180,12 @@ class Timeline:
             if other_day_than is None or r.date_key != other_day_than:
                 return r
         return None
+
+
+def planned_by(quantity: int, start_ms: int, end_ms: int, now_ms: int) -> int:
+    """How much of a round's ``quantity`` an even award would have given out
+    by ``now_ms``: a straight line from nothing at the start to all of it at
+    the end. The budget-burn alerts compare wins with it."""
+    if now_ms <= start_ms or end_ms <= start_ms:
+        return 0
+    return quantity if now_ms >= end_ms else quantity * (now_ms - start_ms) // (end_ms - start_ms)

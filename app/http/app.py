@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
+from app import logs
 from app.config import Settings
 from app.http.admission import Admission
 from app.http.client_ip import ClientIp
@@ -38,12 +39,13 @@ def build(
     """The app; with ``services`` given they are used as they are (tests, the
     caller owns their connections), otherwise ``lifespan`` must set
     ``app.state.services``. ``routes`` are added before the route table's."""
+    access_log = logs.AccessLog(settings.log_format) if settings.access_log else None
     app = Starlette(
         routes=[*routes, *ROUTES],
         exception_handlers=EXCEPTION_HANDLERS,
         # Every answer's headers, its count and the last resort; the draw's
         # fast path (one per app: it keeps its busy answer) ahead of the router.
-        middleware=[Middleware(Outcomes, draw=DrawFastPath())],
+        middleware=[Middleware(Outcomes, draw=DrawFastPath(), access_log=access_log)],
         lifespan=lifespan,
     )
     # Trailing-slash redirects name a path, never the request's Host (redirects.py).
@@ -51,6 +53,7 @@ def build(
     app.router.default = SlashRedirect(app.router.routes, app.router.not_found)
     if services is not None:
         app.state.services = services
+    app.state.access_log = access_log  # (tests point its fd elsewhere)
     app.state.client_ip = ClientIp(settings.trusted_proxies, settings.client_ip_header)
     # Embedded mode (fakeredis in process, for trying it out) draws ~10x
     # slower than Redis: its default is no bound, so a demo's burst is served.

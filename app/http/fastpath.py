@@ -25,7 +25,7 @@ from app.http.admission import Admission
 from app.http.bodies import IDEMPOTENCY_KEY, DrawBody, parse, parse_json, receive_body
 from app.http.client_ip import client_ip
 from app.http.errors import INTERNAL, JSON, error_response
-from app.http.middleware import Answer
+from app.http.middleware import DRAWN, REFUSED, Answer
 from app.services.container import Services
 
 log = logging.getLogger("redrain.http")
@@ -171,6 +171,7 @@ class DrawFastPath:
         except RedrainError as exc:
             error = error_response(exc)
             metrics.count_draw(exc.code, time.perf_counter() - started)
+            scope[REFUSED] = exc.code
             return error.status_code, error.raw_headers, bytes(error.body)
         except Exception:
             log.exception("unexpected error on POST /v1/draw")
@@ -178,6 +179,7 @@ class DrawFastPath:
             metrics.count_draw("internal_error", time.perf_counter() - started)
             return 500, error.raw_headers, bytes(error.body)
         took = time.perf_counter() - started
+        scope[DRAWN] = payload  # for the access log: its draw ids
         if "draws" in payload:
             won = sum(one["won"] for one in payload["draws"])
             for outcome, n in outcomes(won, len(payload["draws"])):

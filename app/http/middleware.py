@@ -9,17 +9,23 @@ each by route and status (``redrain_http_responses_total``, so monitoring
 sees 5xx anywhere), and turns an exception nothing handled into one logged
 traceback and the usual JSON 500 — Starlette's own last resort would log it,
 re-raise it for uvicorn to log again, and answer in plain text.
+
+It also names each request (``X-Request-Id``, app/logs.py): the id is set
+for every line logged while the request is served and sent back on its
+answer, and with ``access_log`` one line per answer is logged at its end.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from app import metrics
+from app import logs, metrics
 from app.http.errors import INTERNAL
 
 log = logging.getLogger("redrain.http")
@@ -40,6 +46,11 @@ _HEADERS = [
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]  # status, headers, body
 Handler = Callable[[Scope, Receive], Awaitable[Answer]]
 DRAW = "/v1/draw"
+REQUEST_ID = b"x-request-id"
+# Scope keys the draw's fast path fills for the access log: its answer's
+# body (the draw ids) or the refusal's error code.
+DRAWN = "redrain.drawn"
+REFUSED = "redrain.refused"
 
 
 def route_label(scope: Scope) -> str:
@@ -53,9 +64,12 @@ class Outcomes:
     is sent from here without the Starlette app, and without wrapping
     ``send``, so the hot path pays only for the headers and the count."""
 
-    def __init__(self, app: ASGIApp, draw: Handler | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, draw: Handler | None = None, access_log: logs.AccessLog | None = None
+    ) -> None:
         self.app = app
         self.draw = draw
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -63,12 +77,21 @@ class Outcomes:
             return
         status = 0
         label = None
+        sent = None
+        for name, value in scope["headers"]:
+            if name == REQUEST_ID:
+                sent = value
+                break
+        rid = logs.request_id(sent)
+        named = logs.REQUEST_ID.set(rid)
+        tag = (REQUEST_ID, rid.encode())
+        started = time.perf_counter()
         try:
             if self.draw is not None and scope["path"] == DRAW and scope["method"] == "POST":
                 label = DRAW
                 answer = await self.draw(scope, receive)
                 status = answer[0]
-                headers = [*answer[1], *PRIVATE]  # (a cached answer's list stays as it is)
+                headers = [*answer[1], *PRIVATE, tag]  # (a cached answer's list stays as it is)
                 await send({"type": "http.response.start", "status": status, "headers": headers})
                 await send({"type": "http.response.body", "body": answer[2]})
                 return
@@ -79,7 +102,7 @@ class Outcomes:
                     status = message["status"]
                     # The route is known by now: the router set it.
                     extra = PRIVATE if getattr(scope.get("route"), "private", False) else PUBLIC
-                    message["headers"] = [*message.get("headers", ()), *extra]
+                    message["headers"] = [*message.get("headers", ()), *extra, tag]
                 await send(message)
 
             await self.app(scope, receive, sending)
@@ -89,7 +112,32 @@ class Outcomes:
             if status:  # the response had begun: nothing more can be said
                 return
             status = 500
-            await send({"type": "http.response.start", "status": 500, "headers": _HEADERS})
+            await send({"type": "http.response.start", "status": 500, "headers": [*_HEADERS, tag]})
             await send({"type": "http.response.body", "body": _BODY})
         finally:
-            metrics.count_response(label or route_label(scope), status or 500)
+            label = label or route_label(scope)
+            metrics.count_response(label, status or 500)
+            if self.access_log is not None:
+                log_answer(self.access_log, scope, label, status or 500, started)
+            logs.REQUEST_ID.reset(named)
+
+
+def log_answer(
+    access_log: logs.AccessLog, scope: Scope, route: str, status: int, started: float
+) -> None:
+    """The access log's line for one answer."""
+    fields: dict[str, Any] = {
+        "request_id": logs.REQUEST_ID.get(),
+        "method": scope["method"],
+        "route": route,
+        "status": status,
+        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+    }
+    drawn = scope.get(DRAWN)
+    if drawn is not None:
+        draws = drawn.get("draws", [drawn])
+        fields["draw_ids"] = [d["draw_id"] for d in draws]
+        fields["won"] = sum(bool(d["won"]) for d in draws)
+    elif REFUSED in scope:
+        fields["code"] = scope[REFUSED]
+    access_log.write(f"{scope['method']} {route} {status}", fields)

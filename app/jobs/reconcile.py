@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from app.domain.records import ReconcileRun
 from app.domain.runtime import Runtime, prize_of
 from app.domain.types import ActivityId, RoundPlan
 from app.services.clock import Clock
@@ -242,3 +243,21 @@ class Reconciler:
             if progress is not None:
                 progress(rnd)
         return out
+
+    async def record(self, checks: list[RoundCheck]) -> ReconcileRun:
+        """Keep this run's result for ``/metrics`` (``redrain_reconcile_*``):
+        the drift and not-run alerts read it. Wall-clock time, not the draw
+        clock: Prometheus compares it with its own ``time()``, and
+        REDRAIN_CLOCK_OFFSET must not age it."""
+        now = int(time.time() * 1000)
+        bad = [c for c in checks if not c.agrees]
+        run = ReconcileRun(
+            run_ms=now,
+            ok_ms=None if bad else now,
+            checked=len(checks),
+            drift=sum(c.status == "drift" for c in bad),
+            not_drained=sum(c.status == "not drained" for c in bad),
+            repaired=sum(c.repaired for c in checks),
+        )
+        await self.redis.reconciled.record(run)
+        return run

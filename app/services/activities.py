@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from app import metrics
 from app.domain.activity import check_size, config_hash, parse_config
 from app.domain.audit import Actor
 from app.domain.changes import check_started_change
@@ -476,37 +475,6 @@ class Activities:
             if st is not None:
                 out.append(st)
         return rt, out
-
-    async def live_snapshot(
-        self, horizon_ms: int = 3_600_000
-    ) -> tuple[list[metrics.LiveStock], list[metrics.StreamLag]]:
-        """For metrics: stock of every open round, and the stream state of every
-        round that started and ended less than ``horizon_ms`` ago (the ones a
-        flush worker may still be behind on)."""
-        now = self.clock.now_ms()
-        stock: list[metrics.LiveStock] = []
-        lag: list[metrics.StreamLag] = []
-        for aid in await self.redis.catalogue.active_activities():
-            try:
-                rt = await self.runtimes.get(aid)
-            except NotFound:
-                continue
-            for r in rt.timeline.rounds:
-                if r.start_ms > now or r.end_ms <= now - horizon_ms:
-                    continue
-                if r.end_ms > now:
-                    st = await self.redis.catalogue.round_stats(r, rt.config.buckets)
-                    if st is not None:
-                        stock += [
-                            metrics.LiveStock(
-                                aid, st.round_id, p.key, p.quantity, p.released, p.won
-                            )
-                            for p in st.prizes
-                            if p.quantity or p.released  # not the empty outcome
-                        ]
-                state = await self.redis.streams.round_state(aid, r.sfx, rt.config.buckets)
-                lag.append(metrics.StreamLag(r.round_id, state.undelivered, state.pending))
-        return stock, lag
 
 
 def round_of(rt: Runtime, ref: str) -> RoundPlan:

@@ -15,6 +15,7 @@ from app.services.grants import Grants
 from app.services.guard import Guard
 from app.services.limits import PlayerLimits
 from app.services.lotteries import Lotteries
+from app.services.monitoring import Monitoring
 from app.services.operators import Operators
 from app.services.runtimes import RuntimeCache
 from app.services.support import Support
@@ -50,6 +51,7 @@ class Services:
         self.activities = Activities(
             redis, db, self.runtimes, self.clock, approvals=settings.publish_approvals
         )
+        self.monitoring = Monitoring(redis, self.runtimes, self.clock)
         self.draws = Draws(settings, redis, db, self.runtimes, self.clock, risk)
         self.grants = Grants(redis, db, self.runtimes, self.clock)
         self.support = Support(db, self.draws, self.grants, self.runtimes, self.clock)

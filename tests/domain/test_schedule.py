@@ -5,7 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 from app.domain.activity import parse_config
-from app.domain.schedule import Timeline, activity_window, plan_rounds, released_at, round_slices
+from app.domain.schedule import (
+    Timeline,
+    activity_window,
+    plan_rounds,
+    planned_by,
+    released_at,
+    round_slices,
+)
 from tests.helpers import DAY, local, prize, rain
 
 
@@ -106,3 +113,14 @@ def test_timeline_open_and_next() -> None:
     current, nxt = tl.at(ms(local(DAY, 13)))
     assert current is None and nxt is None
     assert tl.nearest(ms(local(DAY, 13))) is tl.rounds[-1]
+
+
+def test_the_even_plan_is_a_straight_line_over_the_round() -> None:
+    start, end = 1_000_000, 1_000_000 + 3_600_000  # one hour
+    assert planned_by(600, start, end, start - 1) == 0
+    assert planned_by(600, start, end, start) == 0
+    assert planned_by(600, start, end, start + 360_000) == 60  # a tenth of the hour
+    assert planned_by(600, start, end, start + 1_799_999) == 299  # never ahead of the line
+    assert planned_by(600, start, end, end) == 600
+    assert planned_by(600, start, end, end + 1) == 600
+    assert planned_by(7, start, start, start) == 0  # an empty window plans nothing

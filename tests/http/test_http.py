@@ -379,6 +379,8 @@ async def test_routing_errors_are_json(make_service: ServiceFactory, http: Http)
     assert (await client.get("/healthz")).json() == {"status": "ok"}
     ready = await client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["redis"] == "ok"
+    assert (await client.get("/readyz?need=redis")).status_code == 200
+    assert_error(await client.get("/readyz?need=cache"), 422, "validation_error")
 
 
 async def test_dev_login(make_service: ServiceFactory, http: Http) -> None:
@@ -410,6 +412,7 @@ async def test_redis_down_gives_503(http: Http, sqlite_url: str) -> None:
     )
     assert_error(await client.get("/v1/activities/1"), 503, "unavailable")
     assert_error(await client.get("/readyz"), 503, "unavailable")
+    assert_error(await client.get("/readyz?need=redis"), 503, "unavailable")
     assert time.monotonic() - t0 < 5
     await dead.aclose()
     await db.close()
@@ -431,5 +434,9 @@ async def test_database_down_gives_503(http: Http, redis_client: Any) -> None:
         await client.get("/v1/admin/activities/1", headers=admin_headers()), 503, "unavailable"
     )
     assert_error(await client.get("/readyz"), 503, "unavailable")
+    # Draws need only Redis: ready for a balancer that sends only draws.
+    redis_only = await client.get("/readyz?need=redis")
+    assert redis_only.status_code == 200 and redis_only.json()["redis"] == "ok"
+    assert redis_only.json()["database"] != "ok"  # reported, not required
     assert time.monotonic() - t0 < 10
     await db.close()

@@ -6,11 +6,13 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import delete
 
+from app import metrics
 from app.domain.types import DrawRecord
 from app.jobs.reconcile import Reconciler
 from app.jobs.worker import Worker
@@ -146,6 +148,37 @@ async def test_redis_counter_drift_is_named(
     assert not c.agrees and any(line.startswith("wins of c2") for line in c.problems())
 
 
+async def test_each_run_is_kept_for_the_metrics_and_alerts(make_service: ServiceFactory) -> None:
+    aid, svc, worker = await setup(make_service, n=8)
+    assert await svc.redis.reconciled.last() is None  # never ran: the gauges stay absent
+    assert b"redrain_reconcile" not in metrics.exposition(await svc.monitoring.snapshot())
+    await worker.drain(30)
+    rec = Reconciler(svc.redis, svc.db)
+    rounds, _ = await rec.ended_rounds(None, None)
+    clean = await rec.record(await rec.run(rounds))
+    assert clean.ok_ms == clean.run_ms and (clean.checked, clean.drift) == (1, 0)
+    assert await svc.redis.reconciled.last() == clean
+
+    await svc.db.draws.delete([f"{aid}:20300601:0:5"])
+    await asyncio.sleep(0.002)  # a later millisecond than the clean run
+    drifted = await rec.record(await rec.run(rounds))
+    assert drifted.ok_ms is None and drifted.drift == 1 and drifted.run_ms > clean.run_ms
+    kept = await svc.redis.reconciled.last()
+    # The last success stays the clean run's: the not-run alert measures from it.
+    assert kept is not None and kept.ok_ms == clean.run_ms and kept.run_ms == drifted.run_ms
+    text = metrics.exposition(await svc.monitoring.snapshot()).decode()
+    scraped = {
+        name: float(value)
+        for name, value in (line.rsplit(" ", 1) for line in text.splitlines())
+        if name.startswith("redrain_reconcile")
+    }
+    assert scraped['redrain_reconcile_rounds{status="drift"}'] == 1
+    assert scraped['redrain_reconcile_rounds{status="ok"}'] == 0
+    assert scraped["redrain_reconcile_last_success_timestamp_seconds"] == clean.run_ms / 1000
+    assert scraped["redrain_reconcile_last_run_timestamp_seconds"] == drifted.run_ms / 1000
+    assert abs(drifted.run_ms / 1000 - time.time()) < 60  # wall clock, whatever the draw clock
+
+
 def cli(*args: str, offset: float, db_url: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")}
     env.update(
@@ -183,3 +216,9 @@ async def test_cli_exit_codes_and_output(
     # While the round is still open, it is not checked (and is not a failure).
     early = cli("--activity", str(aid), offset=DURING, db_url=mariadb_url)
     assert early.returncode == 0 and "1 open rounds not checked yet" in early.stdout
+    # Runs over some activities are not recorded; a run over all of them is.
+    assert await svc.redis.reconciled.last() is None
+    everything = cli("--wait", "0", offset=AFTER, db_url=mariadb_url)
+    assert everything.returncode == 0, everything.stdout + everything.stderr
+    kept = await svc.redis.reconciled.last()
+    assert kept is not None and kept.ok_ms == kept.run_ms and kept.checked == 1

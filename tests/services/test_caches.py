@@ -110,7 +110,7 @@ async def test_unknown_activities_leave_no_trace(make_service: ServiceFactory) -
     assert svc.runtimes.sizes()["loading"] == 0
     assert svc.runtimes.sizes()["runtimes"] == 0
     assert metrics.labeled_activities() == before
-    assert b'activity="900123"' not in metrics.exposition([], [])
+    assert b'activity="900123"' not in metrics.exposition(metrics.Snapshot([], []))
 
 
 async def test_the_runtime_cache_keeps_the_most_recent_activities(
@@ -133,7 +133,7 @@ def test_metrics_keep_series_for_the_most_recent_activities() -> None:
                 metrics.count_activity(aid, outcome)
             assert metrics.labeled_activities() <= 20
         metrics.publish()
-        text = metrics.exposition([], [])
+        text = metrics.exposition(metrics.Snapshot([], []))
         assert b'activity="800099"' in text and b'activity="800000"' not in text
         assert metrics.activity_outcomes(800_099) == {"won": 1, "lost": 1, "round_limit": 1}
 

@@ -103,5 +103,8 @@ async def test_metrics_count_known_draws_across_workers(mariadb_url: str, artifa
         assert m[f"redrain_stock_won{labels}"] == 5
         assert m[f"redrain_stock_released{labels}"] == 5
         assert m[f"redrain_stock_remaining{labels}"] == 0
+        # 5 spread evenly over 10:00-11:00: none due yet a few minutes in.
+        assert m[f"redrain_stock_quantity{labels}"] == 5
+        assert m[f"redrain_stock_planned{labels}"] == 0
         assert m[f"redrain_stream_lag{{round={rid}}}"] == 12
         assert m[f"redrain_stream_pending{{round={rid}}}"] == 0

@@ -18,6 +18,7 @@ import yaml
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from app import metrics
+from app.domain.records import ReconcileRun
 
 pytestmark = [pytest.mark.integration]
 
@@ -73,9 +74,14 @@ def exported() -> set[str]:
     for registry in (REGISTRY, worker.registry):
         for family in registry.collect():
             names |= {family.name + s for s in suffixes.get(family.type, [""])}
-    # Gauges the API computes at scrape time (stock, streams).
-    source = Path(metrics.__file__).read_text()
-    names |= set(re.findall(r'GaugeMetricFamily\(\s*"(redrain_\w+)"', source))
+    # Gauges the API reads at scrape time, with every kind of value present.
+    snapshot = metrics.Snapshot(
+        [metrics.LiveStock(1, "1:20261206:0", "p1", 10, 5, 2, 3)],
+        [metrics.StreamLag("1:20261206:0", 1, 1)],
+        ReconcileRun(run_ms=1, ok_ms=1, checked=1, drift=0, not_drained=0, repaired=0),
+    )
+    scraped = metrics.exposition(snapshot).decode()
+    names |= set(re.findall(r"^(redrain_\w+)(?:\{| )", scraped, re.M))
     return names
 
 

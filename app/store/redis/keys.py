@@ -169,3 +169,4 @@ def failures(activity_id: ActivityId, b: Bucket = None) -> str:
 
 
 ACTIVE = "rd:active"  # set of published activity ids (for workers and reconcile)
+RECONCILED = "rd:reconciled"  # hash: the last reconcile's result, for /metrics

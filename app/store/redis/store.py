@@ -8,6 +8,7 @@ same :class:`RedisConnection`::
     redis.logins      console login attempts, reserved before a password check
     redis.locks       short locks across processes (the blacklist's copies)
     redis.streams     round streams for the flush worker and reconcile
+    redis.reconciled  the last reconcile's result, for /metrics
     redis.limits      per-user limits on player writes other than the draw
 """
 
@@ -26,6 +27,7 @@ from app.store.redis.limits import WriteLimits
 from app.store.redis.locks import Locks
 from app.store.redis.logins import Logins
 from app.store.redis.moves import Moves
+from app.store.redis.reconciled import Reconciled
 from app.store.redis.streams import Streams
 from app.store.redis.transport import RedisTransport
 
@@ -58,6 +60,7 @@ class RedisStore(RedisConnection):
         self.limits = WriteLimits(self)
         self.moves = Moves(self)
         self.streams = Streams(self)
+        self.reconciled = Reconciled(self)
 
 
 def open_store(
