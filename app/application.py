@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import secrets
 import time
@@ -21,7 +20,7 @@ from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from app import embedded
+from app import embedded, heap
 from app.config import EMBEDDED_ADMIN_TOKEN, EMBEDDED_OPERATOR, Settings, load_settings
 from app.domain.audit import Actor
 from app.domain.errors import Unavailable
@@ -33,8 +32,6 @@ from app.store.sql.connection import upgrade
 from app.store.sql.database import Database
 
 log = logging.getLogger("redrain")
-
-GC_THRESHOLDS = (50_000, 20, 100)
 
 
 def embedded_settings(settings: Settings) -> Settings:
@@ -140,21 +137,6 @@ async def prepare_redis(redis: RedisStore, wait: float) -> bool:
             delay = min(delay * 2, 2.0)
 
 
-def tune_gc() -> None:
-    """Keep the cyclic GC from pausing requests.
-
-    Measured on the draw benchmark: with the defaults each API worker ran a
-    full collection about once a second, pausing it up to ~100 ms (the p99).
-    Objects alive after start-up (modules, settings, compiled activities) are
-    frozen out of collections, and the young generation is collected after
-    50,000 allocations rather than 700, so per-request objects die by
-    reference counting before a collection can promote them.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -177,7 +159,7 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         built = await build(settings)
         app.state.services = built
-        tune_gc()
+        heap.settle(heap.API)  # start-up objects out of every collection
         # Embedded mode runs the worker in this process, so history and
         # winners fill in as they would with `redrain worker`.
         flusher = None

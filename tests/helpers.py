@@ -194,12 +194,30 @@ def running_server(
                 time.sleep(0.1)
             yield base
         finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+            stop(proc)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it has not exited in 15 s."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+def production_env(db_url: str, **settings: str) -> dict[str, str]:
+    """The REDRAIN_* settings of a server or worker on the test Redis and
+    ``db_url``, plus ``settings`` (``clock_offset="…"`` → REDRAIN_CLOCK_OFFSET)."""
+    return {
+        "REDRAIN_REDIS_URL": REDIS_URL,
+        "REDRAIN_DATABASE_URL": db_url,
+        "REDRAIN_SECRET_KEY": SECRET,
+        "REDRAIN_ADMIN_TOKEN": ADMIN,
+        **{f"REDRAIN_{name.upper()}": value for name, value in settings.items()},
+    }
 
 
 # The actor test code changes things as (the audit trail records it).

@@ -1,4 +1,4 @@
-"""heap.settle: what the flush worker does to the collector after start-up."""
+"""heap.settle: what the API and the flush worker do to the collector after start-up."""
 
 from __future__ import annotations
 
@@ -24,16 +24,16 @@ def test_settle_freezes_what_lives_and_collects_the_young_less_often() -> None:
     gc.unfreeze()
     alive = [object() for _ in range(1000)]  # noqa: F841 - held through settle
     assert gc.get_freeze_count() == 0
-    older = gc.get_threshold()[1:]
-    heap.settle()
+    heap.settle(heap.WORKER)
     assert gc.get_freeze_count() > 1000
-    assert gc.get_threshold() == (heap.YOUNG_THRESHOLD, *older)
+    assert gc.get_threshold() == heap.WORKER
     assert gc.isenabled()
 
 
 @pytest.mark.usefixtures("restored_collector")
-def test_cycles_made_after_settle_are_still_collected() -> None:
-    heap.settle()
+@pytest.mark.parametrize("thresholds", [heap.API, heap.WORKER])
+def test_cycles_made_after_settle_are_still_collected(thresholds: tuple[int, int, int]) -> None:
+    heap.settle(thresholds)
 
     class Node:
         other: object = None

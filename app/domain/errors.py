@@ -1,12 +1,14 @@
 """The one exception hierarchy of redrain.
 
 Every error redrain raises on purpose derives from :class:`RedrainError` and
-carries a stable snake_case ``code`` and the HTTP ``status`` it answers with,
-as Starlette's ``HTTPException`` carries its status. Lower layers (domain,
-Redis, database, upstream services) raise these; library errors are
-translated where they are caught, with ``raise X from exc``; the HTTP edge
-renders any of them in one place, and the CLI prints ``message`` on one line.
-Catch by category with the mid-level bases (as httpx's ``TransportError``)::
+carries a stable snake_case ``code``. Lower layers (domain, Redis, database,
+upstream services) raise these; library errors are translated where they are
+caught, with ``raise X from exc``; the HTTP edge maps each class to its
+status, and ``retry_after`` to a ``Retry-After`` header, in one place
+(``app/http/errors.py``, as Starlette keeps ``HTTPException`` at the web
+layer and httpx's exceptions carry no status), and the CLI prints
+``message`` on one line. Catch by category with the mid-level bases (as
+httpx's ``TransportError``); the statuses the edge gives are shown::
 
     RedrainError                      500 error
      ├── ConfigError                  500 invalid_setting   bad settings or install; start-up stops
@@ -36,14 +38,13 @@ Imports nothing else from the package.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 
 class RedrainError(Exception):
     """Base class. ``details`` are extra JSON-safe fields for the error body."""
 
     code: str = "error"
-    status: ClassVar[int] = 500
 
     def __init__(self, message: str, *, code: str | None = None, **details: Any) -> None:
         super().__init__(message)
@@ -52,9 +53,9 @@ class RedrainError(Exception):
             self.code = code
         self.details = details
 
-    def headers(self) -> dict[str, str]:
-        """Extra response headers this error asks for."""
-        return {}
+    # Seconds after which a retry may succeed, when known (the edge sends it
+    # as Retry-After).
+    retry_after: int | None = None
 
 
 class ConfigError(RedrainError):
@@ -64,59 +65,49 @@ class ConfigError(RedrainError):
 
 
 class ClientError(RedrainError):
-    status = 400
+    """The request is at fault; nothing changed."""
 
 
 class InvalidRequest(ClientError):
     code = "invalid_request"
-    status = 400
 
 
 class Unauthorized(ClientError):
     code = "unauthorized"
-    status = 401
 
 
 class Forbidden(ClientError):
     code = "forbidden"
-    status = 403
 
 
 class NotFound(ClientError):
     code = "not_found"
-    status = 404
 
 
 class Conflict(ClientError):
     code = "conflict"
-    status = 409
 
 
 class PayloadTooLarge(ClientError):
     code = "payload_too_large"
-    status = 413
 
 
 class UnsupportedMediaType(ClientError):
     code = "unsupported_media_type"
-    status = 415
 
 
 class HeadersTooLarge(ClientError):
     code = "headers_too_large"
-    status = 431
 
 
 class ValidationFailed(ClientError):
     code = "validation_error"
-    status = 422
 
 
 class LimitReached(ClientError):
     """A limit refused the request; ``retry_after`` is whole seconds, or None."""
 
     code = "limit_reached"
-    status = 429
 
     def __init__(
         self,
@@ -129,32 +120,24 @@ class LimitReached(ClientError):
         super().__init__(message, code=code, **details)
         self.retry_after = retry_after
 
-    def headers(self) -> dict[str, str]:
-        return {} if self.retry_after is None else {"Retry-After": str(self.retry_after)}
-
 
 class DependencyError(RedrainError):
-    status = 503
+    """Something redrain depends on failed; a retry later may succeed."""
 
 
 class BadGateway(DependencyError):
     code = "upstream_unavailable"
-    status = 502
 
 
 class Unavailable(DependencyError):
     code = "unavailable"
-    status = 503
-
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": "1"}
+    retry_after = 1
 
 
 class Busy(DependencyError):
     """Refused before any work: the worker is past its capacity (docs/api.md)."""
 
     code = "busy"
-    status = 503
 
     def __init__(
         self, retry_after: int = 1, message: str = "too many draws right now; retry after a moment"
@@ -162,13 +145,9 @@ class Busy(DependencyError):
         super().__init__(message)
         self.retry_after = retry_after
 
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
-
 
 class InternalError(RedrainError):
     code = "internal_error"
-    status = 500
 
 
 class Rejected(InternalError):

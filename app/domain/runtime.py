@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
+from app.domain import ids
 from app.domain.activity import ActivityConfig
 from app.domain.schedule import Timeline, activity_window
 from app.domain.types import ActivityId, DrawRecord, Limits, PrizePlan, RoundPlan
@@ -69,7 +70,7 @@ def prize_of(rt: Runtime | None, rec: DrawRecord) -> PrizePlan | None:
     """The prize a ledger record won, from the activity's compiled rounds."""
     if not rec.won or rt is None:
         return None
-    rnd = rt.timeline.by_sfx.get(rec.round_id.partition(":")[2])
+    rnd = rt.timeline.by_sfx.get(ids.sfx_of(rec.round_id))
     if rnd is None or not 0 < rec.pick <= len(rnd.prizes):
         return None
     return rnd.prizes[rec.pick - 1]

@@ -100,7 +100,7 @@ class RoundPlan:
 
     @property
     def round_id(self) -> RoundId:
-        return f"{self.activity_id}:{self.sfx}"
+        return f"{self.activity_id}:{self.sfx}"  # as app/domain/ids.py (which imports this)
 
     @property
     def date_key(self) -> str:

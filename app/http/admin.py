@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from app import metrics
+from app.domain import ids
 from app.domain.activity import ActivityConfig
 from app.domain.errors import NotFound, ValidationFailed
 from app.domain.operators import Can
@@ -378,7 +379,7 @@ async def winners(request: Request) -> Response:
     aid: int = request.path_params["id"]
     fmt = query_format(request)
     rnd = request.query_params.get("round")
-    round_id = None if rnd is None else (rnd if rnd.startswith(f"{aid}:") else f"{aid}:{rnd}")
+    round_id = None if rnd is None else ids.scoped(aid, rnd)
     if fmt == "json":
         limit = query_int(request, "limit", 1000, 1, 10_000)
         cursor = query_cursor(request, 1)

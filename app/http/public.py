@@ -7,8 +7,8 @@ import re
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.domain import ids
 from app.domain.errors import NotFound
-from app.domain.numbers import parse_int
 from app.http import responses as r
 from app.http.endpoint import Endpoints, authorization, services
 from app.http.errors import JSON
@@ -50,12 +50,11 @@ async def public_activity(request: Request) -> Response:
 async def round_info(request: Request) -> Response:
     s = services(request)
     round_id: str = request.path_params["round_id"]
-    aid_text, _, sfx = round_id.partition(":")
-    aid = parse_int(aid_text, 1)
-    if aid is None:
+    ref = ids.parse_round(round_id)
+    if ref is None:
         raise NotFound(f"round {round_id[:80]!r} does not exist", code="round_not_found")
-    rt = await s.runtimes.fresh(aid)
-    rnd = rt.round(sfx)
+    rt = await s.runtimes.fresh(ref.activity_id)
+    rnd = rt.round(ref.sfx)
     if rnd is None:
         raise NotFound(f"round {round_id[:80]!r} does not exist", code="round_not_found")
     seed, seed_hash = await s.runtimes.seed_of(rt, rnd)

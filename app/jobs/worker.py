@@ -26,6 +26,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from app.config import Settings
+from app.domain import ids
 from app.domain.errors import MalformedEntry, Rejected, Unavailable
 from app.domain.runtime import prize_of
 from app.domain.types import ActivityId, DrawRecord
@@ -459,11 +460,11 @@ class Worker:
         by_stream: dict[tuple[ActivityId, str], list[str]] = defaultdict(list)
         for e in done:
             by_stream[(e.activity_id, e.sfx)].append(e.id)
-        for n, ((aid, sfx), ids) in enumerate(by_stream.items()):
+        for n, ((aid, sfx), entry_ids) in enumerate(by_stream.items()):
             if n:
                 self.failpoints.hit("mid_ack")
-            await self.streams.ack(aid, sfx, ids)
-            failed = [i for i in ids if (aid, sfx, i) in self._failed] if self._failed else []
+            await self.streams.ack(aid, sfx, entry_ids)
+            failed = [i for i in entry_ids if (aid, sfx, i) in self._failed] if self._failed else []
             if failed:
                 await self.streams.clear_failures(aid, sfx, failed)
                 self._failed.difference_update((aid, sfx, i) for i in failed)
@@ -478,7 +479,7 @@ class Worker:
         lag = pending = 0
         for (aid, sfx), end in list(self._tracked.items()):
             st = await self.streams.state(aid, sfx)
-            label = f"{aid}:{sfx}"
+            label = ids.round_id(aid, sfx)
             self.metrics.lag.labels(round=label).set(st.undelivered)
             self.metrics.pending.labels(round=label).set(st.pending)
             lag += st.undelivered

@@ -28,7 +28,7 @@ from app.domain.errors import (
     ValidationFailed,
 )
 from app.domain.records import ARCHIVED, DRAFT, PENDING, PUBLISHED, ActivityRecord
-from app.domain.runtime import Runtime, limits_of
+from app.domain.runtime import Runtime
 from app.domain.schedule import activity_window, round_slices
 from app.domain.types import ActivityId, RoundPlan, RoundStats
 from app.domain.versions import Publishing
@@ -296,9 +296,6 @@ class Activities:
             # rolling upgrade) then still reads a config whose new options
             # are unused.
             config_json=cfg.model_dump_json(exclude_none=True, exclude_defaults=True),
-            mode=cfg.probability.value,
-            window=activity_window(cfg),
-            limits=limits_of(cfg),
             rounds=rounds,
             slices=lambda r: round_slices(plan.config_of(r.sfx), r),
             seeds=seeds,

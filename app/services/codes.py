@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from app.domain import ids
 from app.domain.activity import ActivityConfig
 from app.domain.errors import NotFound, ValidationFailed
 from app.domain.types import ActivityId, PrizeType, RoundPlan
@@ -132,5 +133,5 @@ class Codes:
     async def drop(self, activity_id: ActivityId, sfxs: Iterable[str]) -> None:
         """Rounds dropped from the plan give their codes back."""
         for sfx in sfxs:
-            await self.db.codes.release(activity_id, f"{activity_id}:{sfx}")
+            await self.db.codes.release(activity_id, ids.round_id(activity_id, sfx))
             await self.redis.catalogue.drop_codes(activity_id, sfx)

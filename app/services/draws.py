@@ -13,7 +13,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 
 from app.config import Settings
-from app.domain import fairness
+from app.domain import fairness, ids
 from app.domain.buckets import bucket_of
 from app.domain.errors import (
     Conflict,
@@ -148,7 +148,7 @@ def results(rt: Runtime, draws: Sequence[Drawn]) -> tuple[DrawResult, ...]:
     first = draws[0]
     rnd = rt.round(first.sfx)
     prizes = rnd.prizes if rnd is not None else ()
-    round_id = f"{rt.id}:{first.sfx}"
+    round_id = ids.round_id(rt.id, first.sfx)
     buckets = rt.config.buckets
     return tuple(
         DrawResult(

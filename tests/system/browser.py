@@ -3,28 +3,23 @@ Playwright): an embedded server, the browser, screenshots in both languages on
 a desktop and a phone, an accessibility check with axe-core, and a watch on
 the page's console so a script error or a CSP refusal fails the test.
 
-Use from a test module::
-
-    from tests.system.browser import *  # noqa: F403  (fixtures and helpers)
+The ``server`` and ``browser`` fixtures are in tests/system/conftest.py;
+a test module imports the helpers it uses from here.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
-import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from app.config import EMBEDDED_ADMIN_TOKEN, EMBEDDED_OPERATOR
 from app.http import i18n
-from tests.helpers import running_server
 
 CHROMIUM = "/usr/bin/chromium"
 AXE = Path(__file__).parents[1] / "vendor" / "axe-core" / "axe.min.js"
@@ -38,24 +33,6 @@ OPERATOR = EMBEDDED_OPERATOR
 # browsers: an animation or a flush may take longer than Playwright's default
 # 5 s to show, never a wrong result.
 expect.set_options(timeout=15_000)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """An embedded ``redrain serve`` (nothing configured), one per test module."""
-    log = tmp_path_factory.mktemp("pages") / "server.log"
-    with running_server({}, log) as base:
-        yield base
-
-
-@pytest_asyncio.fixture(scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    """One Chromium per test module (each test still gets a fresh context)."""
-    assert shutil.which(CHROMIUM), "Debian's chromium is required (.ci/run installs it)"
-    async with async_playwright() as p:
-        b = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield b
-        await b.close()
 
 
 class Watch:
@@ -205,12 +182,10 @@ __all__ = [
     "Watch",
     "accessible",
     "all_day",
-    "browser",
     "gift",
     "opened",
     "player_token",
     "publish",
     "say",
-    "server",
     "shoot",
 ]

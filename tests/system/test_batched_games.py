@@ -14,7 +14,6 @@ import pytest
 from playwright.async_api import Browser, Page, Request, expect
 
 from tests.system import test_games as games
-from tests.system.browser import *  # noqa: F403
 from tests.system.browser import (
     LANGS,
     accessible,

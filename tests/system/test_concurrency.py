@@ -58,9 +58,12 @@ def server(
         "REDRAIN_ADMIN_TOKEN": ADMIN,
         "REDRAIN_CLOCK_OFFSET": str(offset_to(local(DAY, 10, 30))),
         "REDRAIN_LOG_LEVEL": "warning",
-        # One client IP and one user on purpose: the invariants, not the rate limits.
+        # One client IP and one user on purpose: the invariants, not the rate limits,
+        # nor admission's busy answers when the machine is loaded by the other
+        # test worker (tests/http/test_admission.py and the rehearsal cover those).
         "REDRAIN_RATE_LIMIT_USER": "0",
         "REDRAIN_RATE_LIMIT_IP": "0",
+        "REDRAIN_DRAW_CONCURRENCY": "0",
     }
     if request.param == "embedded":
         env["REDRAIN_DATABASE_URL"] = f"sqlite+aiosqlite:///{tmp_path / 'embedded.db'}"

@@ -18,7 +18,6 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from app.http import i18n
-from tests.system.browser import *  # noqa: F403
 from tests.system.browser import (
     ADMIN,
     LANGS,

@@ -17,11 +17,11 @@ from tests.conftest import flush_real_redis
 from tests.helpers import (
     ADMIN,
     DAY,
-    REDIS_URL,
     SECRET,
     local,
     offset_to,
     prize,
+    production_env,
     rain,
     running_server,
 )
@@ -33,15 +33,12 @@ async def test_every_line_is_json_and_the_complaint_finds_its_draw(
     mariadb_url: str, artifacts: Path
 ) -> None:
     await flush_real_redis()
-    env = {
-        "REDRAIN_REDIS_URL": REDIS_URL,
-        "REDRAIN_DATABASE_URL": mariadb_url,
-        "REDRAIN_SECRET_KEY": SECRET,
-        "REDRAIN_ADMIN_TOKEN": ADMIN,
-        "REDRAIN_CLOCK_OFFSET": str(offset_to(local(DAY, 10, 5))),
-        "REDRAIN_LOG_FORMAT": "json",
-        "REDRAIN_ACCESS_LOG": "true",
-    }
+    env = production_env(
+        mariadb_url,
+        clock_offset=str(offset_to(local(DAY, 10, 5))),
+        log_format="json",
+        access_log="true",
+    )
     admin = {"Authorization": f"Bearer {ADMIN}"}
     log = artifacts / "server-json-logs.log"
     with running_server(env, log, workers=2) as base:

@@ -21,7 +21,6 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.helpers import running_server
-from tests.system.browser import *  # noqa: F403
 from tests.system.browser import accessible, opened, player_token, shoot
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

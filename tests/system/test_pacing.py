@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, Request, Route, expect
 
-from tests.system.browser import *  # noqa: F403
 from tests.system.browser import (
     DESKTOP,
     LANGS,

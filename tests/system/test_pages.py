@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.system.browser import *  # noqa: F403
 from tests.system.browser import LANGS, accessible, all_day, gift, opened, publish, shoot
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

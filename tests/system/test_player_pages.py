@@ -14,7 +14,6 @@ import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.system.browser import *  # noqa: F403
 from tests.system.browser import (
     ADMIN,
     LANGS,

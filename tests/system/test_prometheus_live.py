@@ -34,16 +34,15 @@ from app.domain import tokens
 from tests.conftest import flush_real_redis
 from tests.helpers import (
     ADMIN,
-    REDIS_URL,
     SECRET,
     all_day_utc,
     free_port,
     prize,
+    production_env,
     running_server,
+    stop,
 )
-from tests.system.browser import browser, opened, shoot
-
-__all__ = ["browser"]  # the module's Chromium (tests/system/browser.py)
+from tests.system.browser import opened, shoot
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -65,16 +64,6 @@ def answers(url: str) -> bool:
         return False
 
 
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-
-
 @pytest.fixture
 def redrain(
     mariadb_url: str, artifacts: Path
@@ -82,19 +71,16 @@ def redrain(
     """The API's base URL, the worker's metrics address and the worker process
     (the test stops it)."""
     asyncio.run(flush_real_redis())
-    env = {
-        "REDRAIN_REDIS_URL": REDIS_URL,
-        "REDRAIN_DATABASE_URL": mariadb_url,
-        "REDRAIN_SECRET_KEY": SECRET,
-        "REDRAIN_ADMIN_TOKEN": ADMIN,
+    env = production_env(
+        mariadb_url,
         # Real time (no REDRAIN_CLOCK_OFFSET): the console's live view and
         # Prometheus's graphs of the screenshot share one clock.
-        "REDRAIN_LOG_LEVEL": "warning",
+        log_level="warning",
         # A few users draw thousands of times: the rules, not the rate limits.
-        "REDRAIN_RATE_LIMIT_USER": "0",
-        "REDRAIN_RATE_LIMIT_IP": "0",
-        "REDRAIN_COOKIE_SECURE": "0",  # the console is signed in to over plain http
-    }
+        rate_limit_user="0",
+        rate_limit_ip="0",
+        cookie_secure="0",  # the console is signed in to over plain http
+    )
     full = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")} | env
     port = free_port()
     with (

@@ -17,6 +17,7 @@ import random
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ from app.domain import bundle as bundles
 from app.domain import fairness
 from app.http import i18n
 from app.http.pages import STATIC
-from tests.system.browser import *  # noqa: F403
+from tests.helpers import running_server
 from tests.system.browser import (
     ADMIN,
     CHROMIUM,
@@ -287,15 +288,28 @@ def test_verify_draw_says_what_it_cannot_check() -> None:
 # -- the page, in Chromium --------------------------------------------------------------
 
 
+# The server's clock stands at noon (UTC) of today when this module starts
+# (REDRAIN_CLOCK_OFFSET): a round made to end in 10 s never straddles midnight,
+# whenever the suite runs.
+NOON_OFFSET = (
+    dt.datetime.now(dt.UTC).replace(hour=12, minute=0, second=0, microsecond=0).timestamp()
+    - time.time()
+)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The embedded server, on the noon clock."""
+    log = tmp_path_factory.mktemp("verify") / "server.log"
+    with running_server({"REDRAIN_CLOCK_OFFSET": str(NOON_OFFSET)}, log) as base:
+        yield base
+
+
 def _ending_window(seconds: int) -> tuple[str, str, str]:
-    """A UTC session from some minutes ago to ``seconds`` from now, on one day
-    (waits out the last seconds before midnight): (date, start, end)."""
-    now = dt.datetime.now(dt.UTC)
-    midnight = (now + dt.timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)
-    if (midnight - now).total_seconds() < seconds + 10:
-        time.sleep((midnight - now).total_seconds() + 1)  # at most ~21 s, once
-        now = dt.datetime.now(dt.UTC)
-    start = max(now - dt.timedelta(minutes=5), now.replace(hour=0, minute=0, second=0))
+    """A UTC session from five minutes ago to ``seconds`` from now by the
+    server's clock: (date, start, end)."""
+    now = dt.datetime.fromtimestamp(time.time() + NOON_OFFSET, dt.UTC)
+    start = now - dt.timedelta(minutes=5)
     end = now + dt.timedelta(seconds=seconds)
     return now.date().isoformat(), f"{start:%H:%M:%S}", f"{end:%H:%M:%S}"
 
@@ -314,7 +328,9 @@ async def rounds(server: str) -> dict[str, Any]:
     cfg["end_date"] = (dt.date.fromisoformat(day) + dt.timedelta(days=1)).isoformat()
     cfg["sessions"][0]["start"], cfg["sessions"][0]["end"] = start, end
     aid = await publish(server, cfg)
-    open_aid = await publish(server, all_day([gift("g", 5, 0.5)], name="Open rain"))
+    open_cfg = all_day([gift("g", 5, 0.5)], name="Open rain")
+    open_cfg["start_date"], open_cfg["end_date"] = day, cfg["end_date"]  # the server's day
+    open_aid = await publish(server, open_cfg)
     token = await player_token(server, USER)
     auth = {"Authorization": f"Bearer {token}"}
     draws = []

@@ -13,12 +13,23 @@ from enum import IntEnum
 from typing import Any
 
 from app.domain.buckets import split, split_slices
-from app.domain.types import ActivityId, Limits, PrizeStats, RoundPlan, RoundStats, Slice
+from app.domain.types import ActivityId, PrizeStats, RoundPlan, RoundStats, Slice
 from app.store.redis import keys
 from app.store.redis.connection import RedisConnection, text, translated
 from app.store.redis.scripts import Contract
 
 PUBLISH_CHUNK = 256  # rounds per pipeline when publishing
+
+# The fields of an activity's configuration hash ({rd:A}:cfg) and who reads
+# each: nothing is written that nobody reads (tests/store/redis/test_config_hash.py).
+CONFIG_FIELDS = {
+    "ver": "lua/draw.lua, Catalogue.activity_config, Catalogue.activity_version",
+    "paused": "lua/draw.lua, Catalogue.paused",
+    "buckets": "Catalogue.buckets",
+    "json": "Catalogue.activity_config",
+    "hist": "Catalogue.activity_config",
+}
+BUCKET_CONFIG_FIELDS = ("ver", "paused")  # a bucket's copy: what lua/draw.lua reads
 
 PUBLISH_PRIZE = ("key", "empty", "ppb", "weight", "quantity", "slices")
 PUBLISH = Contract(
@@ -134,9 +145,6 @@ class Catalogue:
         *,
         version: int,
         config_json: str,
-        mode: str,
-        window: tuple[int, int],
-        limits: Limits,
         rounds: Sequence[RoundPlan],
         slices: Callable[[RoundPlan], Sequence[Sequence[Slice]]],
         seeds: dict[str, tuple[str, str]],
@@ -196,24 +204,12 @@ class Catalogue:
                 if space is not None:
                     await self.conn.client.hset(
                         keys.cfg(activity_id, space),
-                        mapping={
-                            "ver": str(version),
-                            "id": str(activity_id),
-                            "paused": "1" if paused else "0",
-                        },
+                        mapping={"ver": str(version), "paused": "1" if paused else "0"},
                     )
             await self.conn.client.hset(
                 keys.cfg(activity_id),
                 mapping={
                     "ver": str(version),
-                    "id": str(activity_id),
-                    "start": str(window[0]),
-                    "end": str(window[1]),
-                    "mode": mode,
-                    "pr": str(limits.per_round),
-                    "pd": str(limits.per_day),
-                    "pt": str(limits.total),
-                    "pw": str(limits.wins_total),
                     "buckets": str(buckets),
                     "paused": "1" if paused else "0",
                     "json": config_json,

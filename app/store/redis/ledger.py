@@ -9,16 +9,15 @@ won (0/1), random, time (ms), the pool picked in, the grant spent ("" when none)
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Mapping
 from functools import partial
 from itertools import repeat
 
 from app.domain.errors import MalformedEntry
+from app.domain.ids import DRAW_ID, activity_of
 from app.domain.types import DrawRecord
 from app.store.redis.replies import CONTRACT
 
-_DRAW_ID = re.compile(r"^((\d+):\d{8}:\d+):(\d+)$")  # (round id (activity)):seq
 F = {name: letter for letter, name in CONTRACT.stream}  # field name -> stream field
 # The flush worker parses every draw: the letters as constants, not F lookups.
 _D, _U, _N, _C, _P, _K, _W, _X, _T, _O, _G, _Q = (
@@ -60,7 +59,7 @@ def parse(stream_id: str, f: Mapping[str, str]) -> DrawRecord:
         d, u, n, c, p, k, w, x, t, o, g, q = f.values()
     else:
         return _by_name(stream_id, f)
-    m = _DRAW_ID.match(d)
+    m = DRAW_ID.match(d)
     if m is None or (w == "1") != (k != "") or len(x) != 40 or w not in ("0", "1"):
         return _by_name(stream_id, f)  # which names what is wrong, if anything
     try:
@@ -124,7 +123,7 @@ def parse_stream(round_id: str, ids: list[str], items: list[bytes]) -> list[Draw
                 _record,
                 zip(
                     d,
-                    repeat(int(round_id[: round_id.index(":")])),
+                    repeat(activity_of(round_id)),
                     repeat(round_id),
                     seqs,
                     u,
@@ -162,7 +161,7 @@ def fields_of(rec: DrawRecord) -> dict[str, str]:
 def _by_name(stream_id: str, f: Mapping[str, str]) -> DrawRecord:
     try:
         draw_id = f[_D]
-        m = _DRAW_ID.match(draw_id)
+        m = DRAW_ID.match(draw_id)
         if m is None:
             raise MalformedEntry(f"bad draw id {draw_id!r}")
         won = f[_W] == "1"

@@ -3,7 +3,8 @@
 Scripts ship as package data (``app/lua`` in an installed wheel, ``lua/`` in a
 source checkout) and are read with :mod:`importlib.resources`. A line
 ``-- @include name`` is replaced by ``lua/includes/name.lua`` so shared helpers
-are written once; the expanded text is what Redis loads and hashes.
+are written once (includes may include others; each goes in once); the
+expanded text is what Redis loads and hashes.
 
 Each script's header documents its layout in a fixed grammar, one item per
 line (see ``lua/draw.lua``)::
@@ -23,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
@@ -86,11 +87,33 @@ class Script:
 def load(name: str) -> Script:
     root = lua_dir()
     text = root.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    return Script(name, expand(text, lambda inc: root.joinpath("includes", f"{inc}.lua")))
 
-    def include(m: re.Match[str]) -> str:
-        return root.joinpath("includes", f"{m.group(1)}.lua").read_text(encoding="utf-8")
 
-    return Script(name, _INCLUDE.sub(include, text))
+def expand(text: str, find: Callable[[str], Traversable]) -> str:
+    """``text`` with every ``-- @include name`` replaced by that file, whose own
+    includes are expanded too. Each file goes in once, where it is first
+    included (as BullMQ's loader does): a helper two includes share is
+    defined once, so a ``local function`` is never redeclared. An include
+    that includes itself, directly or not, is a ConfigError naming the chain."""
+    done: set[str] = set()
+
+    def expanded(source: str, chain: tuple[str, ...]) -> str:
+        def include(m: re.Match[str]) -> str:
+            inc = m.group(1)
+            if inc in chain:
+                raise ConfigError(f"Lua include cycle: {' -> '.join((*chain, inc))}")
+            if inc in done:
+                return f"-- ({inc} is included above)"
+            done.add(inc)
+            path = find(inc)
+            if not path.is_file():
+                raise ConfigError(f"Lua include {inc!r} not found ({' -> '.join(chain)})")
+            return expanded(path.read_text(encoding="utf-8"), (*chain, inc))
+
+        return _INCLUDE.sub(include, source)
+
+    return expanded(text, ("(script)",))
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,13 @@ from typing import Any, NamedTuple
 
 from redis import exceptions as rexc
 
+from app.domain.ids import round_id as round_id_of
 from app.domain.types import ActivityId, DrawRecord, RoundPlan
 from app.store.redis import keys, ledger
 from app.store.redis.connection import RedisConnection, text, translated
 
 GROUP = "flush"  # the consumer group the worker reads round streams with
+LAG_COUNTED = 100_000  # entries counted at most when Redis cannot give a group's lag
 
 
 class Entry(NamedTuple):
@@ -94,7 +96,7 @@ def _raw_entries(activity_id: ActivityId, sfx: str, raw: Any) -> list[Entry]:
     if all(flat is not None for _, flat in raw):
         items = list(chain.from_iterable(map(itemgetter(1), raw)))
         sfx_base = keys.parse_lane(sfx)[0]
-        records = ledger.parse_stream(f"{activity_id}:{sfx_base}", ids, items)
+        records = ledger.parse_stream(round_id_of(activity_id, sfx_base), ids, items)
         if records is not None:
             n = len(ids)
             return list(
@@ -215,14 +217,25 @@ class Streams:
         return entries, deleted
 
     async def state(self, activity_id: ActivityId, sfx: str) -> StreamState:
+        """Length, undelivered and pending entries, and where a trim may cut.
+        Undelivered comes from XINFO's ``lag`` (Redis 7); where Redis cannot
+        compute it (deletions past the group's position) it is counted, up to
+        ``LAG_COUNTED``."""
         stream = stream_key(activity_id, sfx)
         client = self._client
         async with translated():
-            try:
-                info = await client.xinfo_stream(stream)
-            except rexc.ResponseError:  # no such key
+            # One round trip for what a stream's state needs (the worker's
+            # upkeep asks every open round's streams every few seconds): the
+            # stream, its groups and the flush group's pending summary.
+            pipe = client.pipeline(transaction=False)
+            pipe.xinfo_stream(stream)
+            pipe.xinfo_groups(stream)
+            pipe.xpending(stream, GROUP)
+            info, groups, flush_pending = await pipe.execute(raise_on_error=False)
+            if isinstance(info, rexc.ResponseError):  # no such key
                 return StreamState(0, 0, 0, None)
-            groups = await client.xinfo_groups(stream)
+            if isinstance(groups, Exception):
+                raise groups
             last = text(info["last-generated-id"])
             trim: tuple[int, int] | None = None
             # Without the flush group (no worker has seen this stream yet) every
@@ -232,7 +245,11 @@ class Streams:
                 delivered = text(g["last-delivered-id"])
                 point = id_key(next_id(delivered))
                 if int(g["pending"]):
-                    summary = await client.xpending(stream, g["name"])
+                    summary = (
+                        flush_pending
+                        if text(g["name"]) == GROUP and isinstance(flush_pending, dict)
+                        else await client.xpending(stream, g["name"])
+                    )
                     if summary["min"] is not None:  # else acknowledged meanwhile
                         point = min(point, id_key(text(summary["min"])))
                 trim = point if trim is None else min(trim, point)
@@ -240,8 +257,11 @@ class Streams:
                     pending, undelivered = int(g["pending"]), 0
                     if id_key(last) > id_key(delivered):
                         lag = g.get("lag")
-                        if lag is None:  # not computable after deletions: count them
-                            rest = await client.xrange(stream, f"({delivered}", "+")
+                        if lag is None:  # not computable after deletions: count them,
+                            # at most LAG_COUNTED (a lag that large alerts either way)
+                            rest = await client.xrange(
+                                stream, f"({delivered}", "+", count=LAG_COUNTED
+                            )
                             lag = len(rest)
                         undelivered = int(lag)
         return StreamState(

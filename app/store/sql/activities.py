@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 from sqlalchemy import delete, insert, select, update
 
-from app.domain import fairness
+from app.domain import fairness, ids
 from app.domain.activity import ActivityConfig
 from app.domain.audit import AuditDraft
 from app.domain.errors import Duplicate, NotFound
@@ -244,11 +244,13 @@ class Activities:
                 )
             by_version: dict[int, list[str]] = {}
             for sfx, v in (rounds or {}).items():
-                by_version.setdefault(v, []).append(f"{activity_id}:{sfx}")
-            for v, ids in by_version.items():
-                for i in range(0, len(ids), 1000):
+                by_version.setdefault(v, []).append(ids.round_id(activity_id, sfx))
+            for v, rids in by_version.items():
+                for i in range(0, len(rids), 1000):
                     await s.execute(
-                        update(RoundRow).where(RoundRow.id.in_(ids[i : i + 1000])).values(version=v)
+                        update(RoundRow)
+                        .where(RoundRow.id.in_(rids[i : i + 1000]))
+                        .values(version=v)
                     )
             if audit is not None:
                 await append(s, audit, now, self.db.audit_key)
@@ -278,7 +280,7 @@ class Activities:
                     RoundRow.activity_id == activity_id, RoundRow.version.is_not(None)
                 )
             )
-            return {rid.partition(":")[2]: v for rid, v in rows if v is not None}
+            return {ids.sfx_of(rid): v for rid, v in rows if v is not None}
 
     async def set_paused(
         self, activity_id: ActivityId, paused: bool, *, now: dt.datetime, audit: AuditDraft
@@ -383,11 +385,11 @@ class Activities:
         return {r.sfx: existing[r.round_id] for r in rounds}
 
     async def drop_rounds(self, activity_id: ActivityId, sfxs: Iterable[str]) -> None:
-        ids = [f"{activity_id}:{sfx}" for sfx in sfxs]
-        if not ids:
+        rids = [ids.round_id(activity_id, sfx) for sfx in sfxs]
+        if not rids:
             return
         async with self.db.session() as s:
-            await s.execute(delete(RoundRow).where(RoundRow.id.in_(ids)))
+            await s.execute(delete(RoundRow).where(RoundRow.id.in_(rids)))
 
     async def get_round(self, round_id: str) -> RoundRecord | None:
         async with self.db.session() as s:

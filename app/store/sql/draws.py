@@ -12,6 +12,7 @@ import orjson
 from sqlalchemy import delete, func, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.domain import ids
 from app.domain.errors import Duplicate
 from app.domain.losses import history_key, record_of, restored
 from app.domain.records import DeadLetter, RoundLedger, StoredDraw
@@ -91,13 +92,14 @@ class Draws:
             gone = int(getattr(res, "rowcount", 0) or 0)
             changed: dict[int, losses.Held] = {}
             for draw_id in draw_ids:
-                round_id, _, seq = draw_id.rpartition(":")
-                if not seq.isdigit():
+                parsed = ids.parse_draw(draw_id)
+                if parsed is None:
                     continue
-                for h in await losses.seq_block(s, round_id, int(seq), lock=True):
-                    if losses.owns(h, int(seq)):
+                round_id, seq = parsed
+                for h in await losses.seq_block(s, round_id, seq, lock=True):
+                    if losses.owns(h, seq):
                         h = changed.setdefault(h.id, h)
-                        gone += losses.forget(h, int(seq))  # a loss, or the row's mark
+                        gone += losses.forget(h, seq)  # a loss, or the row's mark
             await losses.rewrite(s, list(changed.values()))
             return gone
 
@@ -108,10 +110,11 @@ class Draws:
             row = (await s.execute(select(*COLUMNS).where(DrawRow.draw_id == draw_id))).first()
             if row is not None:
                 return stored(row)
-            round_id, _, seq = draw_id.rpartition(":")
-            if not seq.isdigit():
+            parsed = ids.parse_draw(draw_id)
+            if parsed is None:
                 return None
-            for h in await losses.seq_block(s, round_id, int(seq)):
+            round_id, seq = parsed
+            for h in await losses.seq_block(s, round_id, seq):
                 loss = h.lost.get(int(seq))
                 if loss is not None:
                     seed = await losses.seed_of(s, round_id)
