@@ -164,7 +164,7 @@ def create_app(
         # winners fill in as they would with `redrain worker`.
         flusher = None
         if settings.embedded:
-            flusher = Worker(
+            flusher = Worker.wired(
                 settings, built.redis, built.db, runtimes=built.runtimes, clock=built.clock
             )
         task = asyncio.create_task(flusher.run()) if flusher else None

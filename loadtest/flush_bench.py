@@ -195,7 +195,7 @@ async def one_run(
     await svc.activities.publish(rec.id, BENCH)
     await fill(client, rec.id, rows, wins, users)
     rows0, bytes0 = await footprint(db)
-    worker = Worker(
+    worker = Worker.wired(
         settings.model_copy(update={"worker_batch": batch}), svc.redis, db, name="bench"
     )
     port = urlparse(REDIS).port or 6379
@@ -203,7 +203,7 @@ async def one_run(
     ticks0 = {k: cpu_ticks(p) for k, p in others.items() if p}
     stats0 = commandstats(port)
     if settle:
-        heap.settle()  # as `redrain worker` does after start-up
+        heap.settle(heap.WORKER)  # as `redrain worker` does after start-up
     t0, c0 = time.perf_counter(), time.process_time()
     await worker.drain(600)
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0

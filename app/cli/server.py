@@ -144,7 +144,7 @@ def worker(batch: int | None, metrics_port: int | None) -> None:
 
         redis, database = connect(settings)
         try:
-            flusher = Worker(settings, redis, database)
+            flusher = Worker.wired(settings, redis, database)
             heap.settle(heap.WORKER)
             if settings.worker_metrics_port:
                 start_http_server(settings.worker_metrics_port, registry=flusher.metrics.registry)

@@ -26,31 +26,23 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from app.config import Settings
-from app.domain import ids
 from app.domain.errors import MalformedEntry, Rejected, Unavailable
 from app.domain.runtime import prize_of
 from app.domain.types import ActivityId, DrawRecord
-from app.jobs.failpoints import Failpoints
-from app.jobs.flushed import Flushed
-from app.jobs.fulfilment import Fulfiller
+from app.jobs.following import Following
+from app.jobs.parts import WorkerParts, wire
 from app.jobs.progress import Progress
-from app.jobs.rebalance import Rebalancer
-from app.metrics import WorkerMetrics
 from app.services.clock import Clock
-from app.services.lotteries import Lotteries
 from app.services.runtimes import RuntimeCache
 from app.store.redis import ledger
 from app.store.redis.keys import parse_lane
 from app.store.redis.store import RedisStore
-from app.store.redis.streams import Entry, fields_of, id_key, stream_key
+from app.store.redis.streams import Entry, fields_of, stream_key
 from app.store.sql.database import Database
-from app.upstream.webhook import Webhook
 
 log = logging.getLogger("redrain.worker")
 
-GRACE_MS = 10_000  # a round is over this long after its end: instances' clocks may differ
 REBALANCE_EVERY = 0.5  # seconds between looks at bucketed rounds (SPEC §9: "about a second")
-LOOKAHEAD_MS = 5_000  # start following a round's stream a little before it opens
 DISCOVER_EVERY = 1.0
 MAINTAIN_EVERY = 2.0
 REPORT_EVERY = 10.0
@@ -60,50 +52,33 @@ MAX_BACKOFF = 5.0
 
 class Worker:
     def __init__(
-        self,
-        settings: Settings,
-        redis: RedisStore,
-        db: Database,
-        *,
-        runtimes: RuntimeCache | None = None,
-        clock: Clock | None = None,
-        name: str | None = None,
-        registry: CollectorRegistry | None = None,
+        self, settings: Settings, redis: RedisStore, db: Database, parts: WorkerParts, *, name: str
     ) -> None:
         self.redis = redis
         self.streams = redis.streams
         self.db = db
-        self.name = name or f"{socket.gethostname()}-{os.getpid()}"
-        self.clock = clock or Clock(settings.clock_offset_ms)
-        self.runtimes = runtimes or RuntimeCache(redis.catalogue)
-        # Scheduled lotteries and prize fulfilment run beside the flush, each in
-        # its own loop, so a slow webhook never delays the ledger.
-        self.lotteries = Lotteries(db, self.clock)
-        self.fulfiller: Fulfiller | None = None
-        if settings.webhook_url:
-            secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
-            self.fulfiller = Fulfiller(
-                db.fulfilment,
-                Webhook(settings.webhook_url, secret.encode(), timeout=settings.webhook_timeout),
-                max_attempts=settings.webhook_max_attempts,
-                now_ms=self.clock.now_ms,
-            )
+        self.name = name
+        self.clock = parts.clock
+        self.runtimes = parts.runtimes
+        self.lotteries = parts.lotteries
+        self.fulfiller = parts.fulfiller
+        self.failpoints = parts.failpoints
+        self.rebalancer = parts.rebalancer
+        self.metrics = parts.metrics
         self.batch = settings.worker_batch
         self.concurrency = settings.worker_concurrency
         self.linger = settings.worker_linger
         self.claim_idle_ms = round(settings.worker_claim_idle * 1000)
         self.max_attempts = settings.worker_max_attempts
-        self.retention_ms = round(settings.stream_retention * 1000)
-        self.offset_ms = settings.clock_offset_ms
-        self.failpoints = Failpoints(settings.failpoints)
-        self.rebalancer = Rebalancer(
-            redis, db, self.runtimes, self.clock, name=self.name, failpoints=self.failpoints
+        self.following = Following(
+            redis,
+            parts.runtimes,
+            parts.metrics,
+            retention_ms=round(settings.stream_retention * 1000),
+            offset_ms=settings.clock_offset_ms,
         )
-        self.metrics = WorkerMetrics(registry or CollectorRegistry())
         self.should_exit = False
         self._wake = asyncio.Event()
-        self._tracked: dict[tuple[ActivityId, str], int] = {}  # (activity, sfx) -> end ms
-        self._flushed = Flushed()
         self._backlog: list[Entry] = []
         self._inflight: set[asyncio.Task[None]] = set()
         self._failure: Unavailable | None = None
@@ -113,8 +88,25 @@ class Worker:
         self._next = {"discover": 0.0, "claim": 0.0, "maintain": 0.0, "report": 0.0}
         self.progress = Progress(time.monotonic())
         self._trouble: str | None = None
-        self.lag = 0
-        self.pending = 0
+
+    @classmethod
+    def wired(
+        cls,
+        settings: Settings,
+        redis: RedisStore,
+        db: Database,
+        *,
+        name: str | None = None,
+        runtimes: RuntimeCache | None = None,
+        clock: Clock | None = None,
+        registry: CollectorRegistry | None = None,
+    ) -> Worker:
+        """A worker with its parts made from ``settings`` (app/jobs/parts.py)."""
+        name = name or f"{socket.gethostname()}-{os.getpid()}"
+        parts = wire(
+            settings, redis, db, name=name, runtimes=runtimes, clock=clock, registry=registry
+        )
+        return cls(settings, redis, db, parts, name=name)
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -237,9 +229,8 @@ class Worker:
             await self.maintain()
             self._next["maintain"] = now + MAINTAIN_EVERY
         if now >= self._next["report"]:
-            self.progress.report(
-                now, lag=self.lag, pending=self.pending, streams=len(self._tracked)
-            )
+            f = self.following
+            self.progress.report(now, lag=f.lag, pending=f.pending, streams=len(f.tracked))
             self._next["report"] = now + REPORT_EVERY
         return bool(entries)
 
@@ -286,45 +277,18 @@ class Worker:
                     await asyncio.sleep(0.1)
                     continue
                 if not busy and not self._backlog:
-                    states = [await self.streams.state(a, s) for a, s in self._tracked]
+                    states = [await self.streams.state(a, s) for a, s in self.following.tracked]
                     if all(st.undelivered == 0 and st.pending == 0 for st in states):
                         return
                     self._next["claim"] = 0.0
                 if not busy:
                     await asyncio.sleep(IDLE_PAUSE)
 
-    # -- finding streams --------------------------------------------------------
-
-    async def discover(self) -> None:
-        now = await self.redis.now_ms()
-        active = await self.redis.catalogue.active_activities()
-        self._flushed.keep(active)
-        for aid in active:
-            # Rows name the prize from the compiled rounds.
-            rt = await self.runtimes.current(aid)
-            version = rt.version if rt is not None else 0
-            mark = self._flushed.mark(aid, version)
-            done = self._flushed.lanes(aid)
-            if done is None:
-                done = self._flushed.load(aid, await self.streams.flushed_rounds(aid))
-            lanes = await self.redis.catalogue.started_rounds(aid, now + LOOKAHEAD_MS, mark)
-            first_open: int | None = None
-            for sfx, start, end in lanes:
-                if sfx in done:
-                    continue
-                if first_open is None:
-                    first_open = start
-                if (aid, sfx) in self._tracked:
-                    continue
-                await self.streams.ensure_group(aid, sfx)
-                self._tracked[(aid, sfx)] = end
-            self._flushed.advance(aid, version, lanes, first_open)
-
     # -- reading ------------------------------------------------------------------
 
     async def read(self) -> list[Entry]:
         by_activity: dict[ActivityId, list[str]] = defaultdict(list)
-        for aid, sfx in self._tracked:
+        for aid, sfx in self.following.tracked:
             by_activity[aid].append(sfx)
         order = sorted(by_activity)
         if not order:
@@ -341,7 +305,7 @@ class Worker:
 
     async def claim(self, room: int) -> list[Entry]:
         out: list[Entry] = []
-        for aid, sfx in list(self._tracked):
+        for aid, sfx in list(self.following.tracked):
             got, deleted = await self.streams.claim(aid, sfx, self.name, self.claim_idle_ms, room)
             for entry_id in deleted:
                 # Pending but gone from the stream: Redis cannot give this draw back.
@@ -469,32 +433,13 @@ class Worker:
                 await self.streams.clear_failures(aid, sfx, failed)
                 self._failed.difference_update((aid, sfx, i) for i in failed)
 
-    # -- upkeep ---------------------------------------------------------------------
+    # -- following streams ---------------------------------------------------------
+
+    async def discover(self) -> None:
+        await self.following.discover()
 
     async def maintain(self) -> None:
-        """Trim what every group acknowledged (keeping the retention window for
-        repairs), publish lag and pending, and retire streams of finished rounds."""
-        now = await self.redis.now_ms()
-        keep_from = (now - self.offset_ms - self.retention_ms, 0)
-        lag = pending = 0
-        for (aid, sfx), end in list(self._tracked.items()):
-            st = await self.streams.state(aid, sfx)
-            label = ids.round_id(aid, sfx)
-            self.metrics.lag.labels(round=label).set(st.undelivered)
-            self.metrics.pending.labels(round=label).set(st.pending)
-            lag += st.undelivered
-            pending += st.pending
-            length = st.length
-            if st.trim_below is not None and length:
-                below = min(id_key(st.trim_below), keep_from)
-                length -= await self.streams.trim(aid, sfx, f"{below[0]}-{below[1]}")
-            if now >= end + GRACE_MS and st.undelivered == 0 and st.pending == 0 and length == 0:
-                await self.streams.retire(aid, sfx)
-                self._flushed.add(aid, sfx)
-                del self._tracked[(aid, sfx)]
-                self.metrics.lag.remove(label)
-                self.metrics.pending.remove(label)
-        self.lag, self.pending = lag, pending
+        await self.following.maintain()
 
     def stats(self) -> dict[str, Any]:
-        return self.progress.stats(len(self._tracked))
+        return self.progress.stats(len(self.following.tracked))

@@ -213,7 +213,7 @@ async def test_a_crowd_of_batches_never_oversells_nor_beats_a_limit(
     assert drawn["greedy"] == 37 and max(drawn.values()) <= 37
     stops = [r.json()["stopped"] for r in greedy if r.status_code == 200]
     assert [s["code"] for s in stops if s] in ([], ["round_limit"])
-    await Worker(svc.settings, svc.redis, svc.db, name="w").drain(60)
+    await Worker.wired(svc.settings, svc.redis, svc.db, name="w").drain(60)
     stored = []
     async for rows in svc.draws.all_winners(aid, round_id=None):
         stored += [r.record.draw_id for r in rows]

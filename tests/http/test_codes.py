@@ -70,7 +70,7 @@ async def test_each_win_takes_its_own_code_everywhere(
     )
     assert replay.json()["prize"]["code"] == "A-2" and replay.json()["draw_id"] == won[1]["draw_id"]
     svc = services(client)
-    await Worker(svc.settings, svc.redis, svc.db, name="w").drain(30)
+    await Worker.wired(svc.settings, svc.redis, svc.db, name="w").drain(30)
     history = (await client.get("/v1/me/draws", headers=bearer("coder"))).json()["draws"]
     by_id = {d["draw_id"]: d for d in history}
     assert [by_id[a["draw_id"]]["prize"]["code"] for a in won] == ["A-1", "A-2", "A-3"]

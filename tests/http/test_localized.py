@@ -51,7 +51,7 @@ async def test_the_api_keeps_every_language_and_the_ledger_the_first(
     assert won.json()["prize"]["name"] == GOLD
 
     svc = services(client)
-    await Worker(svc.settings, svc.redis, svc.db, name="w").drain(30)
+    await Worker.wired(svc.settings, svc.redis, svc.db, name="w").drain(30)
     history = (await client.get("/v1/me/draws", headers=bearer("lin"))).json()["draws"]
     assert history[0]["prize"]["name"] == "Gold coin"  # the ledger's column: the first given
     export = await client.get(f"/v1/admin/activities/{aid}/winners?format=csv", headers=H)

@@ -42,7 +42,7 @@ async def test_proof_names_the_pick_and_the_history_the_pool(
         assert body["won"] == (proof["pick"] > 0)
         picks.add(proof["pick"])
     assert picks == {0, 1, 2}  # a loss in the remainder is told apart from a picked prize
-    await Worker(svc.settings, svc.redis, svc.db, name="w").drain(30)
+    await Worker.wired(svc.settings, svc.redis, svc.db, name="w").drain(30)
     for user in users[:3]:
         page = await client.get("/v1/me/draws", params={"activity_id": aid}, headers=bearer(user))
         history = page.json()["draws"]

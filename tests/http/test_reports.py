@@ -40,7 +40,7 @@ async def test_a_report_per_day_and_prize(make_service: ServiceFactory, http: Ht
     await tap("bob", 1)
     move(svc, local(DAY + dt.timedelta(days=1), 10, 5))
     await tap("ann", 1)  # day 2: 1 gold
-    await Worker(svc.settings, svc.redis, svc.db, name="w").drain(30)
+    await Worker.wired(svc.settings, svc.redis, svc.db, name="w").drain(30)
 
     got = (await client.get(f"/v1/admin/activities/{aid}/report", headers=H)).json()
     assert [d["day"] for d in got["days"]] == [
@@ -92,7 +92,7 @@ async def test_the_live_charts_start_from_the_rounds_saved_history(
         for _ in range(2):
             resp = await client.post("/v1/draw", json={"activity_id": aid}, headers=bearer(user))
             assert resp.status_code == 200
-    await Worker(svc.settings, svc.redis, svc.db, name="w").drain(30)
+    await Worker.wired(svc.settings, svc.redis, svc.db, name="w").drain(30)
     ref = f"{DAY:%Y%m%d}:0"
     got = (await client.get(f"/v1/admin/activities/{aid}/history?round={ref}", headers=H)).json()
     assert got["round_id"] == f"{aid}:{ref}" and got["step_seconds"] == 10

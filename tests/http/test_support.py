@@ -39,7 +39,7 @@ async def won_physical(
     assert first["won"] and first["prize"]["type"] == "physical"
     lost = (await client.post("/v1/draw", json={"activity_id": aid}, headers=bearer(user))).json()
     assert not lost["won"]
-    await Worker(svc.settings, svc.redis, svc.db, name="w").drain(30)
+    await Worker.wired(svc.settings, svc.redis, svc.db, name="w").drain(30)
     return client, aid, first["draw_id"], lost["draw_id"]
 
 

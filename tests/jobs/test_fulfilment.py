@@ -34,7 +34,7 @@ async def wins(svc: Services, n: int = 6) -> tuple[int, list[str]]:
     rec = await svc.activities.create(rain([prize("c2", 100, 1.0, value="CPN-2")]), BY)
     await svc.activities.publish(rec.id, BY)
     results = [(await svc.draws.draw(f"{rec.id}-w{i}", rec.id))[1] for i in range(n)]
-    await Worker(svc.settings, svc.redis, svc.db, name="f").drain(30)
+    await Worker.wired(svc.settings, svc.redis, svc.db, name="f").drain(30)
     return rec.id, [r.draw_id for r in results]
 
 
@@ -183,7 +183,7 @@ async def test_worker_runs_the_hook(make_service: ServiceFactory) -> None:
         rec = await svc.activities.create(rain([prize("c2", 100, 1.0)]), BY)
         await svc.activities.publish(rec.id, BY)
         ids = [(await svc.draws.draw(f"{rec.id}-h{i}", rec.id))[1].draw_id for i in range(3)]
-        worker = Worker(svc.settings, svc.redis, svc.db, name="hooked")
+        worker = Worker.wired(svc.settings, svc.redis, svc.db, name="hooked")
         task = asyncio.create_task(worker.run())
 
         def delivered() -> set[str]:

@@ -37,7 +37,7 @@ async def setup(
     settings = after.settings.model_copy(
         update={"stream_retention": retention, "worker_claim_idle": 0.2}
     )
-    return rec.id, after, Worker(settings, after.redis, after.db, name="w")
+    return rec.id, after, Worker.wired(settings, after.redis, after.db, name="w")
 
 
 async def check(svc: Services, aid: int, **kw: Any) -> Any:
@@ -107,7 +107,7 @@ async def test_entry_never_flushed_is_named_and_repaired(make_service: ServiceFa
     fixed = await check(svc, aid, repair=True)
     assert fixed.agrees and fixed.repaired == 10
     # The worker, running later, finds them stored and just acknowledges them.
-    worker = Worker(svc.settings, svc.redis, svc.db, name="late")
+    worker = Worker.wired(svc.settings, svc.redis, svc.db, name="late")
     await worker.drain(30)
     assert worker.stats()["duplicates"] == 10 and worker.stats()["rows"] == 0
     assert (await check(svc, aid)).agrees

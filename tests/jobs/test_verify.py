@@ -41,7 +41,7 @@ async def draw_at(
 
 
 async def flush(svc: Services) -> None:
-    await Worker(svc.settings, svc.redis, svc.db, name="v").drain(60)
+    await Worker.wired(svc.settings, svc.redis, svc.db, name="v").drain(60)
 
 
 async def busy_round(make: ServiceFactory) -> tuple[Services, int, str]:

@@ -21,7 +21,7 @@ from tests.helpers import BY, DAY, local, offset_to, prize, rain
 
 def worker_for(svc: Services, name: str = "w1", **settings: Any) -> Worker:
     values = {"worker_claim_idle": 0.2, "stream_retention": 0, **settings}
-    return Worker(svc.settings.model_copy(update=values), svc.redis, svc.db, name=name)
+    return Worker.wired(svc.settings.model_copy(update=values), svc.redis, svc.db, name=name)
 
 
 async def published(svc: Services, cfg: dict[str, Any]) -> int:

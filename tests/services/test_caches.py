@@ -144,7 +144,7 @@ async def test_the_workers_flushed_rounds_stay_bounded(make_service: ServiceFact
     svc = make_service(offset_to(local(DAY, 9)))
     aid = await published(svc, campaign())
     values = {"worker_claim_idle": 0.2, "stream_retention": 0}
-    worker = Worker(svc.settings.model_copy(update=values), svc.redis, svc.db, name="w1")
+    worker = Worker.wired(svc.settings.model_copy(update=values), svc.redis, svc.db, name="w1")
     most = 0
     for when in round_times():
         move(svc, when)
@@ -154,7 +154,8 @@ async def test_the_workers_flushed_rounds_stay_bounded(make_service: ServiceFact
         move(svc, when + dt.timedelta(minutes=2))  # past the round's end and the grace
         await worker.maintain()
         await worker.discover()
-        most = max(most, len(worker._flushed.lanes(aid) or ()), len(worker._tracked))
+        f = worker.following
+        most = max(most, len(f.flushed.lanes(aid) or ()), len(f.tracked))
     assert most <= 4  # 48 lanes without the mark
     assert await svc.db.draws.count(aid) == 4 * len(round_times())
     assert len(await svc.redis.streams.flushed_rounds(aid)) == 2 * len(round_times())

@@ -40,7 +40,7 @@ async def flushed_activity(
         made.append(resp.json())
     for i in range(15):
         await client.post("/v1/draw", json={"activity_id": aid}, headers=bearer(f"other{i}"))
-    await Worker(svc.settings, svc.redis, svc.db, name="w").drain(30)
+    await Worker.wired(svc.settings, svc.redis, svc.db, name="w").drain(30)
     return client, aid, made
 
 
@@ -157,7 +157,7 @@ async def test_winners_csv_cells_are_never_formulas(
     for user in ("@A1", "-1", "plain"):
         for _ in range(6):
             await client.post("/v1/draw", json={"activity_id": aid}, headers=bearer(user))
-    await Worker(svc.settings, svc.redis, svc.db, name="w").drain(30)
+    await Worker.wired(svc.settings, svc.redis, svc.db, name="w").drain(30)
     rows = (
         await client.get(f"/v1/admin/activities/{aid}/winners", headers=admin_headers())
     ).json()["winners"]

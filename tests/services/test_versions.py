@@ -85,7 +85,7 @@ async def test_started_rounds_keep_their_version_and_verify(
     ]
 
     after = at(make_service, local(NEXT, 11, 30))
-    await Worker(after.settings, after.redis, after.db, name="v").drain(60)
+    await Worker.wired(after.settings, after.redis, after.db, name="v").drain(60)
     for rid, draws in ((f"{aid}:20300601:0", 2), (f"{aid}:20300602:0", 1)):
         report = await Verifier(after.db).verify(rid)
         assert report.ok and report.draws == draws, report.findings[:3]
@@ -155,6 +155,6 @@ async def test_a_publish_during_a_rain_leaves_the_open_round_alone(
     assert (published.loaded, published.kept) == (1, 1)  # type: ignore[union-attr]
     assert set(outcomes) <= {"c2", None} and "c2" in outcomes
     after = at(make_service, local(NEXT, 11, 30))
-    await Worker(after.settings, after.redis, after.db, name="v").drain(60)
+    await Worker.wired(after.settings, after.redis, after.db, name="v").drain(60)
     report = await Verifier(after.db).verify(f"{rec.id}:20300601:0")
     assert report.ok and report.draws == 200, report.findings[:3]

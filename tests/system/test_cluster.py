@@ -88,7 +88,7 @@ async def test_a_campaign_on_a_cluster(on_cluster: ServiceFactory) -> None:
     assert wins == {str(aid): stock for aid, stock in zip(aids, (40, 25, 10), strict=True)}
 
     after = on_cluster(AFTER)
-    worker = Worker(after.settings, after.redis, after.db, name="cluster-w")
+    worker = Worker.wired(after.settings, after.redis, after.db, name="cluster-w")
     await worker.drain(60)
     for aid in aids:
         assert await after.db.draws.count(aid) == 300

@@ -27,7 +27,7 @@ from app import metrics
 from app.domain.errors import ConfigError, InternalError, Unavailable
 from app.domain.numbers import parse_int
 from app.store.redis import scripts
-from app.store.redis.transport import RedisTransport
+from app.store.redis.fast import ClientTransport, FastPath
 
 _NOT_READY = ("LOADING", "MASTERDOWN", "READONLY", "CLUSTERDOWN", "TRYAGAIN")
 # Redis refusing who redrain is: waiting will not change its mind.
@@ -137,12 +137,15 @@ class RedisConnection:
         *,
         offset_ms: int,
         idempotency_ttl: int,
-        fast: RedisTransport | None = None,
+        fast: FastPath | None = None,
         wait_replicas: int = 0,
         wait_timeout_ms: int = 200,
     ) -> None:
         self.client = client
-        self.fast: Any = fast or client
+        # The hot path (draws, stream reads and acks) goes through ``fast``:
+        # production's pipelining transport, or the client itself adapted to
+        # the same raw replies (embedded mode, tests on fakeredis).
+        self.fast: FastPath = fast if fast is not None else ClientTransport(client)
         if wait_replicas and fast is None:
             raise ConfigError("REDRAIN_REDIS_WAIT_REPLICAS needs a Redis server (not embedded)")
         self.wait_replicas = wait_replicas
@@ -157,9 +160,8 @@ class RedisConnection:
         for closer in getattr(self.client, "redrain_closers", ()):
             with contextlib.suppress(Exception):
                 await (closer.disconnect() if hasattr(closer, "disconnect") else closer.aclose())
-        if self.fast is not self.client:
-            with contextlib.suppress(Exception):
-                await self.fast.aclose()
+        with contextlib.suppress(Exception):
+            await self.fast.aclose()
 
     async def ping(self) -> bool:
         async with translated():
@@ -169,8 +171,7 @@ class RedisConnection:
         async with translated():
             for script in self.scripts.values():
                 await self.fast.script_load(script.source)
-                if self.fast is not self.client:
-                    await self.client.script_load(script.source)  # publish pipelines use it
+                await self.client.script_load(script.source)  # publish pipelines use it
 
     async def prepare(self) -> None:
         """At start: check that this Redis can serve redrain and load every script.
@@ -190,8 +191,7 @@ class RedisConnection:
             for name in self.scripts:
                 source = self.scripts[name].source
                 await self.fast.script_load(source)
-                if self.fast is not self.client:
-                    await self.client.script_load(source)
+                await self.client.script_load(source)
         except (rexc.RedisError, OSError) as exc:
             if (words := refused_credentials(exc)) is not None:
                 raise ConfigError(
@@ -241,15 +241,10 @@ class RedisConnection:
         return reply
 
     async def evalsha_many(self, calls: list[list[Any]]) -> list[Any]:
-        """Several EVALSHA of one slot in one round trip. The transport pipelines
+        """Several EVALSHA of one slot at once: the transport pipelines
         concurrent calls by itself (and routes them on a cluster, where redis-py
-        refuses EVALSHA in a pipeline); redis-py (embedded) uses a pipeline."""
+        refuses EVALSHA in a pipeline)."""
         async with translated():
-            if self.fast is self.client:
-                pipe = self.client.pipeline(transaction=False)
-                for call in calls:
-                    pipe.evalsha(*call)
-                return list(await pipe.execute())
             return list(await asyncio.gather(*[self.fast.evalsha(*call) for call in calls]))
 
     async def now_ms(self) -> int:

@@ -21,6 +21,7 @@ from app.store.redis.catalogue import Catalogue
 from app.store.redis.connection import RedisConnection, connect, connect_sentinel
 from app.store.redis.draw import Draws
 from app.store.redis.fakes import fake_client
+from app.store.redis.fast import FastPath
 from app.store.redis.grants import Grants
 from app.store.redis.guard import Guard
 from app.store.redis.limits import WriteLimits
@@ -39,7 +40,7 @@ class RedisStore(RedisConnection):
         *,
         offset_ms: int,
         idempotency_ttl: int,
-        fast: RedisTransport | None = None,
+        fast: FastPath | None = None,
         wait_replicas: int = 0,
         wait_timeout_ms: int = 200,
     ) -> None:

@@ -165,13 +165,6 @@ class Streams:
         fast = self.conn.fast
         async with translated():
             for group in by_slot.values():
-                if fast is self._client:  # embedded: redis-py's parsed reply
-                    res = await self._client.xreadgroup(
-                        GROUP, consumer, dict.fromkeys(group, ">"), count=per_stream
-                    )
-                    for stream, raw in res or ():
-                        out += _entries(activity_id, by_key[text(stream)], raw)
-                    continue
                 res = await fast.execute(
                     "XREADGROUP", "GROUP", GROUP, consumer, "COUNT", per_stream, "STREAMS",
                     *group, *[">"] * len(group), key=group[0],
@@ -186,12 +179,8 @@ class Streams:
         per id (docs/performance.md, issue 26)."""
         if ids:
             key = stream_key(activity_id, sfx)
-            fast = self.conn.fast
             async with translated():
-                if fast is self._client:  # embedded
-                    await fast.xack(key, GROUP, *ids)
-                else:
-                    await fast.execute("XACK", key, GROUP, *ids, key=key)
+                await self.conn.fast.execute("XACK", key, GROUP, *ids, key=key)
 
     async def claim(
         self, activity_id: ActivityId, sfx: str, consumer: str, min_idle_ms: int, count: int

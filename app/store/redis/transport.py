@@ -384,13 +384,38 @@ class RedisTransport:
         return None if now is node else now
 
     async def execute(self, *args: Any, key: bytes | str | None = None) -> Any:
-        """Run one command; ``key`` routes it on a cluster.
+        """Run one command; ``key`` routes it on a cluster."""
+        (reply,) = await self._dispatch(str(args[0]), key, pack(*args))
+        return reply
 
-        On a cluster, a node that cannot be reached makes the slot map be read
-        again: a command that never left (no connection) is sent to the node
-        now owning its slot; one lost with its connection is not resent (it may
-        have run), and fails (503) while the next calls follow the new map."""
-        packed = pack(*args)
+    async def evalsha_wait(
+        self, sha: str, numkeys: int, *keys_and_args: Any, replicas: int, timeout_ms: int
+    ) -> tuple[Any, int]:
+        """EVALSHA, then ``WAIT replicas timeout_ms`` on the same connection in
+        the same write: the script's reply and how many replicas have its
+        writes (WAIT covers every earlier write of that connection)."""
+        key = keys_and_args[0] if numkeys else None
+        reply, waited = await self._dispatch(
+            "EVALSHA",
+            key,
+            pack("EVALSHA", sha, numkeys, *keys_and_args),
+            pack("WAIT", replicas, timeout_ms),
+        )
+        return reply, int(waited)
+
+    async def _dispatch(self, what: str, key: bytes | str | None, *commands: bytes) -> list[Any]:
+        """Send ``commands`` in one write on a connection to the node serving
+        ``key`` and return their replies: the one loop every command goes
+        through, so each follows a redirect alike.
+
+        ``MOVED`` reads the slot map again and resends; ``ASK`` sends
+        ``ASKING`` and the commands to the importing node; ``READONLY`` (the old
+        primary came back as a replica after a sentinel failover: nothing ran
+        there) and a node that cannot be reached make the map (or the
+        sentinels) be read again, and commands that never left go to the node
+        now serving ``key``. Commands lost with their connection are not resent
+        (they may have run) and fail (503), while the next calls follow the new
+        map. A redirect of the first command drops the replies of the rest."""
         node = await self._route(key)
         asking = False
         for _ in range(MAX_REDIRECTS):
@@ -405,15 +430,22 @@ class RedisTransport:
                     continue
                 if asking:
                     link.send(pack("ASKING")).add_done_callback(_consume)
+                replies = [link.send(command) for command in commands]
                 try:
-                    return await link.send(packed)
+                    first = await replies[0]
                 except (rexc.ConnectionError, rexc.TimeoutError):
+                    for rest in replies[1:]:
+                        rest.add_done_callback(_consume)
                     await self._failed_over(node, key)
                     raise
+                except rexc.ResponseError:
+                    for rest in replies[1:]:
+                        rest.add_done_callback(_consume)
+                    raise
+                return [first, *[await rest for rest in replies[1:]]]
             except rexc.ResponseError as exc:
                 msg = str(exc)
                 if msg.startswith("READONLY") and self.sentinels:
-                    # The old primary came back as a replica: nothing ran there.
                     moved = await self._failed_over(node, key)
                     if moved is None:
                         raise
@@ -427,31 +459,7 @@ class RedisTransport:
                 asking = kind == "ASK"
                 if not asking:
                     await self._refresh_slots()
-        raise rexc.ClusterError(f"too many cluster redirections for {args[0]!r}")
-
-    async def evalsha_wait(
-        self, sha: str, numkeys: int, *keys_and_args: Any, replicas: int, timeout_ms: int
-    ) -> tuple[Any, int]:
-        """EVALSHA, then ``WAIT replicas timeout_ms`` on the same connection in
-        the same write: the script's reply and how many replicas have its
-        writes (WAIT covers every earlier write of that connection)."""
-        key = keys_and_args[0] if numkeys else None
-        node = await self._route(key)
-        for _ in range(MAX_REDIRECTS):
-            link = await node.link()
-            script = link.send(pack("EVALSHA", sha, numkeys, *keys_and_args))
-            waited = link.send(pack("WAIT", replicas, timeout_ms))
-            try:
-                reply = await script
-            except rexc.ResponseError as exc:
-                waited.add_done_callback(_consume)
-                if not self.cluster or not str(exc).startswith("MOVED "):
-                    raise
-                await self._refresh_slots()
-                node = await self._route(key)
-                continue
-            return reply, int(await waited)
-        raise rexc.ClusterError("too many cluster redirections for EVALSHA")
+        raise rexc.ClusterError(f"too many cluster redirections for {what}")
 
     async def evalsha(self, sha: str, numkeys: int, *keys_and_args: Any) -> Any:
         key = keys_and_args[0] if numkeys else None

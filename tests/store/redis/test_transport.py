@@ -201,3 +201,31 @@ async def test_cluster_routing_moved_and_ask(tmp_path: Path) -> None:
                 assert await t.evalsha(sha.decode(), 1, k) is not None
         finally:
             await t.aclose()
+
+
+@pytest.mark.slow
+async def test_evalsha_wait_follows_ask_and_moved_as_every_command_does(tmp_path: Path) -> None:
+    """Durability mode's EVALSHA + WAIT goes through the one redirect loop
+    (issue 29, item 2): a slot mid-migration (ASK) and after it (MOVED)."""
+    with redis_cluster(tmp_path / "cluster") as nodes:
+        t = RedisTransport(nodes[0].url, timeout=3, cluster=True)
+        try:
+            key = "{waiting}:a"
+            slot = key_slot(key.encode())
+            source, _ = owner(nodes, slot)
+            target = next(n for n in nodes if n is not source)
+            sha = (await t.script_load("return redis.call('INCR', KEYS[1])")).decode()
+            assert await t.evalsha_wait(sha, 1, key, replicas=0, timeout_ms=100) == (1, 0)
+            target.cli("cluster", "setslot", str(slot), "importing", node_id(source))
+            source.cli("cluster", "setslot", str(slot), "migrating", node_id(target))
+            source.cli("migrate", "127.0.0.1", str(target.port), key, "0", "5000")
+            # ASK: the key has moved, the slot not yet: ASKING, then both on the target.
+            assert await t.evalsha_wait(sha, 1, key, replicas=0, timeout_ms=100) == (2, 0)
+            for n in nodes:
+                n.cli("cluster", "setslot", str(slot), "node", node_id(target))
+            assert target.cli("get", key) == "2"  # the script ran where the key was
+            # MOVED: the client's map was stale; it reads it again and follows.
+            assert await t.evalsha_wait(sha, 1, key, replicas=0, timeout_ms=100) == (3, 0)
+            assert t.slots is not None and t.slots[slot].port == target.port
+        finally:
+            await t.aclose()
