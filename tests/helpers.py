@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -180,21 +180,37 @@ def running_server(
         proc = subprocess.Popen(cmd, env=full, stdout=out, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 30
-            while True:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"server exited early:\n{log.read_text()}")
-                try:
-                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"server did not start:\n{log.read_text()}")
-                time.sleep(0.1)
+            wait_until(lambda: answers(f"{base}/healthz"), "the server", 30, proc, log)
             yield base
         finally:
             stop(proc)
+
+
+def answers(url: str) -> bool:
+    """``url`` answers 200 now."""
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_until(
+    ready: Callable[[], bool],
+    what: str,
+    timeout: float,
+    proc: subprocess.Popen[bytes],
+    log: Path | None = None,
+) -> None:
+    """Poll ``ready`` until it holds; RuntimeError (with ``log``'s text) if
+    ``proc`` exits first or ``timeout`` seconds pass."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        said = f":\n{log.read_text()}" if log is not None else ""
+        if proc.poll() is not None:
+            raise RuntimeError(f"{what} exited early ({proc.returncode}){said}")
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start in {timeout} s{said}")
+        time.sleep(0.1)
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -118,16 +118,21 @@ class Outcomes:
             label = label or route_label(scope)
             metrics.count_response(label, status or 500)
             if self.access_log is not None:
-                log_answer(self.access_log, scope, label, status or 500, started)
+                log_answer(self.access_log, scope, rid, label, status or 500, started)
             logs.REQUEST_ID.reset(named)
 
 
 def log_answer(
-    access_log: logs.AccessLog, scope: Scope, route: str, status: int, started: float
+    access_log: logs.AccessLog,
+    scope: Scope,
+    request_id: str,
+    route: str,
+    status: int,
+    started: float,
 ) -> None:
     """The access log's line for one answer."""
     fields: dict[str, Any] = {
-        "request_id": logs.REQUEST_ID.get(),
+        "request_id": request_id,
         "method": scope["method"],
         "route": route,
         "status": status,

@@ -82,6 +82,19 @@ async def durable(cluster: list[RedisServer], tmp_path: Path) -> AsyncIterator[S
     await services.close()
 
 
+async def flush_all(svc: Services, name: str) -> None:
+    """A flush worker drains every stream, taking over what the dead
+    primary's consumers left pending at once, and keeping no entry once
+    flushed (so reconcile sees what Redis still holds)."""
+    worker = Worker.wired(
+        svc.settings.model_copy(update={"worker_claim_idle": 0.2, "stream_retention": 0}),
+        svc.redis,
+        svc.db,
+        name=name,
+    )
+    await worker.drain(60)
+
+
 class Crowd:
     """``n`` players drawing in a loop until stopped: each answered draw id
     and when, each refusal's time and error class (anything but
@@ -150,13 +163,7 @@ async def test_a_primary_killed_mid_rain(svc: Services, cluster: list[RedisServe
     # Afterwards the ledger: flush, then reconcile. Draws the dead primary
     # answered but never replicated are gone from Redis; those the worker had
     # already stored are named as rows Redis never made, nothing else.
-    worker = Worker.wired(
-        svc.settings.model_copy(update={"worker_claim_idle": 0.2, "stream_retention": 0}),
-        svc.redis,
-        svc.db,
-        name="after-failover",
-    )
-    await worker.drain(60)
+    await flush_all(svc, "after-failover")
     (check,) = await Reconciler(svc.redis, svc.db).run([rnd])
     stored = {d.record.draw_id for d in (await svc.db.draws.round_draws(rnd.round_id)).draws}
     assert set(check.extra) <= set(answered)
@@ -201,13 +208,7 @@ async def test_durability_mode_loses_no_answered_draw_to_a_failover(
     assert before > 20 and failures, (before, failures[:3])
     assert set(failures) == {"Unavailable"}, collections.Counter(failures)
 
-    worker = Worker.wired(
-        svc.settings.model_copy(update={"worker_claim_idle": 0.2, "stream_retention": 0}),
-        svc.redis,
-        svc.db,
-        name="after-durable-failover",
-    )
-    await worker.drain(60)
+    await flush_all(svc, "after-durable-failover")
     stored = {d.record.draw_id for d in (await svc.db.draws.round_draws(rnd.round_id)).draws}
     assert answered <= stored, sorted(answered - stored)[:5]
     (check,) = await Reconciler(svc.redis, svc.db).run([rnd])

@@ -36,32 +36,19 @@ from tests.helpers import (
     ADMIN,
     SECRET,
     all_day_utc,
+    answers,
     free_port,
     prize,
     production_env,
     running_server,
     stop,
+    wait_until,
 )
 from tests.system.browser import opened, shoot
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 PROM = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
-
-
-def wait_until(ready: Any, what: str, timeout: float, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + timeout
-    while not ready():
-        assert proc.poll() is None, f"{what} exited ({proc.returncode})"
-        assert time.monotonic() < deadline, f"{what} did not start in {timeout} s"
-        time.sleep(0.1)
-
-
-def answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @pytest.fixture
