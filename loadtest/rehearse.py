@@ -70,7 +70,7 @@ ADMIN = "rehearsal-admin-token"
 DAY = dt.date(2030, 6, 1)
 ZONE = dt.timezone(dt.timedelta(hours=8))
 ODDS = {"c2": 0.3, "c5": 0.1}  # the empty remainder: 0.6
-SETUP_S = 15  # seconds to start Redis, the API and the workers and to publish
+SETUP_S = 15  # at most, to start Redis, the API and the workers: virtual 10:00 then
 
 
 @dataclass
@@ -94,7 +94,7 @@ class Plan:
 
 
 FULL = Plan(users=3000, spawn_rate=300, round_s=30, gap_s=10, lead_s=15, db_outage_s=10)
-SHORT = Plan(users=300, spawn_rate=150, round_s=12, gap_s=8, lead_s=8, db_outage_s=5)
+SHORT = Plan(users=300, spawn_rate=150, round_s=12, gap_s=8, lead_s=6, db_outage_s=5)
 
 
 def activity(plan: Plan, t0: dt.datetime) -> dict[str, Any]:
@@ -191,6 +191,14 @@ def admin(base: str, method: str, path: str, body: Any = None) -> Any:
     )
     r.raise_for_status()
     return r.json()
+
+
+def next_second(offset: float) -> tuple[dt.datetime, float]:
+    """The next whole second of the servers' virtual clock (shifted by
+    ``offset``), and when that is on ``time.monotonic``'s."""
+    now, mono = time.time() + offset, time.monotonic()
+    at = float(int(now) + 1)
+    return dt.datetime.fromtimestamp(at, ZONE), mono + at - now
 
 
 def sleep_until(t0: float, at: float) -> None:
@@ -364,10 +372,9 @@ def main() -> None:
     db_via_proxy = f"{parts.scheme}://{login}127.0.0.1:{proxy.port}/{DB_NAME}"
     db_direct = f"{MARIADB}/{DB_NAME}"
 
-    # Virtual 10:00:00 of DAY is SETUP_S from now: the stack starts meanwhile.
-    t0_virtual = dt.datetime.combine(DAY, dt.time(10, 0), ZONE)
-    t0 = time.monotonic() + SETUP_S
-    offset = t0_virtual.timestamp() - (time.time() + SETUP_S)
+    # Virtual 10:00:00 of DAY is SETUP_S from now: the stack starts meanwhile,
+    # and the plan's t0 is the next whole virtual second once it is up.
+    offset = dt.datetime.combine(DAY, dt.time(10, 0), ZONE).timestamp() - (time.time() + SETUP_S)
     redis_port = free_port()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -402,6 +409,7 @@ def main() -> None:
             stack.log(f"nginx in front: players draw through {players}")
         stack.start_worker(0)
         stack.start_worker(1)
+        t0_virtual, t0 = next_second(offset)
         aid = admin(base, "POST", "/v1/admin/activities", activity(plan, t0_virtual))["id"]
         admin(base, "POST", f"/v1/admin/activities/{aid}/publish")
         round_ids = [f"{aid}:{DAY:%Y%m%d}:{i}" for i in range(3)]

@@ -5,6 +5,7 @@ database or Redis unreachable mid-flush. Afterwards nothing is lost or doubled."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -126,6 +127,13 @@ def started(proc: subprocess.Popen[bytes], log: Path) -> None:
         time.sleep(0.05)
 
 
+async def lives(proc: subprocess.Popen[bytes], seconds: float) -> None:
+    """Until the worker has run ``seconds``, or sooner if it died (a failpoint
+    fired: it killed itself)."""
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        await asyncio.to_thread(proc.wait, seconds)
+
+
 def stop(proc: subprocess.Popen[bytes], log: Path) -> int:
     """SIGTERM once the worker is running (a signal during start-up just kills it)."""
     deadline = time.monotonic() + 30
@@ -155,7 +163,7 @@ async def test_kill_9_loop_loses_and_doubles_nothing(
         results += await draw_many(svc, aids, 400, prefix=f"k{i}-", count=10 if i % 2 else None)
         proc = start_worker(env, log)
         started(proc, log)  # start-up (imports) takes seconds on a slow machine
-        await asyncio.sleep(rng.uniform(0.8, 2.0))
+        await lives(proc, rng.uniform(0.8, 2.0))
         if proc.poll() is None:
             proc.kill()
         if proc.wait(10) == -signal.SIGKILL:
@@ -261,7 +269,7 @@ async def test_rebalancer_killed_mid_move_conserves_every_unit(
             drawn += (await svc.draws.draw(u, aid))[1].won
         proc = start_worker(worker_env(mariadb_url, REDRAIN_FAILPOINTS=f"{points[i % 3]}=1"), log)
         started(proc, log)
-        await asyncio.sleep(1.5)  # three looks (every 0.5 s), unless a failpoint fired
+        await lives(proc, 1.5)  # three looks (every 0.5 s), unless a failpoint fired
         if proc.poll() is None:
             proc.kill()
         proc.wait(10)
