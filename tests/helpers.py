@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -171,8 +171,7 @@ def running_server(
     """``redrain serve`` (or ``demo``) in a subprocess; yields its base URL once
     /healthz answers. Only the REDRAIN_* variables given are set."""
     port = free_port()
-    full = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")}
-    full.update(env)
+    full = subprocess_env(env)
     cmd = [sys.executable, "-m", "app", command, "--port", str(port)]
     if command == "serve":
         cmd += ["--workers", str(workers)]
@@ -222,6 +221,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+def subprocess_env(env: Mapping[str, str]) -> dict[str, str]:
+    """This process's environment without its REDRAIN_* settings, plus
+    ``env``: a subprocess sees only the settings its test gives it."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")} | dict(env)
 
 
 def production_env(db_url: str, **settings: str) -> dict[str, str]:

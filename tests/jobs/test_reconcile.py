@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -20,7 +19,7 @@ from app.services.container import Services
 from app.store.redis import keys
 from app.store.sql.models import LossBlockRow
 from tests.conftest import ServiceFactory
-from tests.helpers import ADMIN, BY, DAY, REDIS_URL, SECRET, local, offset_to, prize, rain
+from tests.helpers import BY, DAY, local, offset_to, prize, production_env, rain, subprocess_env
 
 DURING = offset_to(local(DAY, 10, 5))
 AFTER = offset_to(local(DAY, 11, 5))
@@ -180,15 +179,7 @@ async def test_each_run_is_kept_for_the_metrics_and_alerts(make_service: Service
 
 
 def cli(*args: str, offset: float, db_url: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")}
-    env.update(
-        REDRAIN_REDIS_URL=REDIS_URL,
-        REDRAIN_DATABASE_URL=db_url,
-        REDRAIN_SECRET_KEY=SECRET,
-        REDRAIN_ADMIN_TOKEN=ADMIN,
-        REDRAIN_CLOCK_OFFSET=str(offset),
-        COLUMNS="200",
-    )
+    env = subprocess_env(production_env(db_url, clock_offset=str(offset)) | {"COLUMNS": "200"})
     return subprocess.run(
         [sys.executable, "-m", "app", "reconcile", *args],
         env=env,

@@ -7,7 +7,6 @@ import asyncio
 import copy
 import datetime as dt
 import gzip
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +29,7 @@ from app.store.sql.database import Database
 from app.store.sql.models import DrawRow, LossBlockRow, RoundRow
 from app.store.sql.rows import INSERT_COLUMNS, draw_row
 from tests.conftest import ServiceFactory
-from tests.helpers import BY, DAY, local, offset_to, prize, rain
+from tests.helpers import BY, DAY, local, offset_to, prize, rain, subprocess_env
 
 
 async def draw_at(
@@ -218,8 +217,7 @@ async def test_cli(make_mariadb_service: ServiceFactory, mariadb_url: str, tmp_p
         await svc.draws.draw(f"cli{i}", rec.id)
     await flush(svc)
     rid = f"{rec.id}:20300601:0"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")}
-    env["REDRAIN_DATABASE_URL"] = mariadb_url
+    env = subprocess_env({"REDRAIN_DATABASE_URL": mariadb_url})
 
     def run(round_id: str = rid) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -356,9 +354,8 @@ async def test_cli_names_a_losing_row_given_a_prize(make_service: ServiceFactory
     svc, rid, draws = await small_round(make_service)
     loss = next(d for d in draws if not d.record.won)
     await as_row(svc.db, loss, prize_key="b")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")}
     assert svc.settings.database_url is not None
-    env["REDRAIN_DATABASE_URL"] = svc.settings.database_url
+    env = subprocess_env({"REDRAIN_DATABASE_URL": svc.settings.database_url})
     done = await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "app", "verify", rid],

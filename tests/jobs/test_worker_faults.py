@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import random
 import signal
 import socket
@@ -23,16 +22,16 @@ from app.services.container import Services
 from app.store.redis import keys
 from tests.conftest import ServiceFactory
 from tests.helpers import (
-    ADMIN,
     BY,
     DAY,
     MARIADB_URL,
     REDIS_URL,
-    SECRET,
     local,
     offset_to,
     prize,
+    production_env,
     rain,
+    subprocess_env,
     users_in,
 )
 from tests.proxy import Proxy
@@ -43,20 +42,18 @@ OFFSET = offset_to(local(DAY, 10, 5))
 
 
 def worker_env(database_url: str, redis_url: str = REDIS_URL, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")}
-    env.update(
-        REDRAIN_REDIS_URL=redis_url,
-        REDRAIN_DATABASE_URL=database_url,
-        REDRAIN_SECRET_KEY=SECRET,
-        REDRAIN_ADMIN_TOKEN=ADMIN,
-        REDRAIN_CLOCK_OFFSET=str(OFFSET),
-        REDRAIN_WORKER_BATCH="150",
-        REDRAIN_WORKER_CLAIM_IDLE="0.5",
-        REDRAIN_STREAM_RETENTION="0",
-        REDRAIN_REDIS_TIMEOUT="1",
+    return subprocess_env(
+        production_env(
+            database_url,
+            redis_url=redis_url,
+            clock_offset=str(OFFSET),
+            worker_batch="150",
+            worker_claim_idle="0.5",
+            stream_retention="0",
+            redis_timeout="1",
+        )
+        | extra
     )
-    env.update(extra)
-    return env
 
 
 def start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

@@ -32,12 +32,12 @@ from tests.helpers import (
     ADMIN,
     BY,
     DAY,
-    REDIS_URL,
     SECRET,
     free_port,
     local,
     offset_to,
     prize,
+    production_env,
     rain,
     running_server,
 )
@@ -93,16 +93,13 @@ async def test_rate_limit_per_ip(make_service: ServiceFactory) -> None:
 @pytest.mark.slow
 async def test_rate_limits_hold_across_server_workers(mariadb_url: str, artifacts: Path) -> None:
     await flush_real_redis()
-    env = {
-        "REDRAIN_REDIS_URL": REDIS_URL,
-        "REDRAIN_DATABASE_URL": mariadb_url,
-        "REDRAIN_SECRET_KEY": SECRET,
-        "REDRAIN_ADMIN_TOKEN": ADMIN,
-        "REDRAIN_CLOCK_OFFSET": str(DURING),
-        "REDRAIN_LOG_LEVEL": "warning",
-        "REDRAIN_RATE_LIMIT_USER": "5",
-        "REDRAIN_RATE_LIMIT_IP": "0",
-    }
+    env = production_env(
+        mariadb_url,
+        clock_offset=str(DURING),
+        log_level="warning",
+        rate_limit_user="5",
+        rate_limit_ip="0",
+    )
     with running_server(env, artifacts / "server-ratelimit.log", workers=2) as base:
         async with aiohttp.ClientSession(base, connector=aiohttp.TCPConnector(limit=64)) as c:
             headers = {"Authorization": f"Bearer {ADMIN}"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import flush_real_redis
-from tests.helpers import ADMIN, REDIS_URL, SECRET, prize, rain
+from tests.helpers import ADMIN, REDIS_URL, SECRET, prize, rain, subprocess_env
 
 pytestmark = pytest.mark.integration
 
@@ -20,8 +19,7 @@ pytestmark = pytest.mark.integration
 def redrain(
     cwd: Path, *args: str, stdin: str | None = None, **env: str
 ) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")}
-    full.update(env)
+    full = subprocess_env(env)
     return subprocess.run(
         [sys.executable, "-m", "app", *args],
         cwd=cwd,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import os
 import subprocess
 import sys
 import time
@@ -32,6 +31,7 @@ from tests.helpers import (
     prize,
     rain,
     running_server,
+    subprocess_env,
     users_in,
 )
 
@@ -78,7 +78,7 @@ def server(
         asyncio.run(flush_real_redis())
         env |= {"REDRAIN_REDIS_URL": REDIS_URL}
     env |= {"REDRAIN_DATABASE_URL": mariadb_url}
-    full = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")} | env
+    full = subprocess_env(env)
     with (
         running_server(env, artifacts / f"server-{request.param}.log", workers=2) as base,
         (artifacts / f"worker-{request.param}.log").open("wb") as log,
@@ -252,7 +252,7 @@ async def test_past_capacity_draws_are_busy_and_a_retry_with_the_key_is_served_o
         "REDRAIN_DATABASE_URL": mariadb_url,
         "REDRAIN_DRAW_CONCURRENCY": "4",
     }
-    full = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")} | env
+    full = subprocess_env(env)
     with (
         running_server(env, artifacts / "server-busy.log") as base,
         (artifacts / "worker-busy.log").open("wb") as log,

@@ -18,11 +18,11 @@ from tests.conftest import flush_real_redis
 from tests.helpers import (
     ADMIN,
     DAY,
-    REDIS_URL,
     SECRET,
     local,
     offset_to,
     prize,
+    production_env,
     rain,
     running_server,
 )
@@ -47,14 +47,9 @@ def scrape(base: str) -> dict[str, float]:
 
 async def test_metrics_count_known_draws_across_workers(mariadb_url: str, artifacts: Path) -> None:
     await flush_real_redis()
-    env = {
-        "REDRAIN_REDIS_URL": REDIS_URL,
-        "REDRAIN_DATABASE_URL": mariadb_url,
-        "REDRAIN_SECRET_KEY": SECRET,
-        "REDRAIN_ADMIN_TOKEN": ADMIN,
-        "REDRAIN_CLOCK_OFFSET": str(offset_to(local(DAY, 10, 5))),
-        "REDRAIN_LOG_LEVEL": "warning",
-    }
+    env = production_env(
+        mariadb_url, clock_offset=str(offset_to(local(DAY, 10, 5))), log_level="warning"
+    )
     admin = {"Authorization": f"Bearer {ADMIN}"}
     # No flush worker runs: the lag gauge must show every draw as undelivered.
     with running_server(env, artifacts / "server-metrics.log", workers=2) as base:

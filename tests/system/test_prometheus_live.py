@@ -14,7 +14,6 @@ series redrain really exports, so only the ``for:`` durations are shortened.
 from __future__ import annotations
 
 import asyncio
-import os
 import shutil
 import subprocess
 import sys
@@ -42,6 +41,7 @@ from tests.helpers import (
     production_env,
     running_server,
     stop,
+    subprocess_env,
     wait_until,
 )
 from tests.system.browser import opened, shoot
@@ -68,7 +68,7 @@ def redrain(
         rate_limit_ip="0",
         cookie_secure="0",  # the console is signed in to over plain http
     )
-    full = {k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")} | env
+    full = subprocess_env(env)
     port = free_port()
     with (
         running_server(env, artifacts / "prom-live-server.log", workers=2) as base,

@@ -7,14 +7,13 @@ The nginx runs (--edge, --both) need deploy/nginx/run-local.sh: not here."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import MARIADB_URL
+from tests.helpers import MARIADB_URL, subprocess_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -31,8 +30,7 @@ def test_a_tiny_rain_reports_counts_that_add_up(artifacts: Path) -> None:
             *("--capacity-connections", "16", "--capacity-seconds", "2", "--warmup", "0.5"),
             *("--grace", "5", "--json", str(report)),
         ],
-        env={k: v for k, v in os.environ.items() if not k.startswith("REDRAIN_")}
-        | {"REDRAIN_BENCH_MARIADB_URL": MARIADB_URL},
+        env=subprocess_env({"REDRAIN_BENCH_MARIADB_URL": MARIADB_URL}),
         capture_output=True,
         text=True,
         timeout=180,

@@ -115,7 +115,7 @@ class Draws:
                 return None
             round_id, seq = parsed
             for h in await losses.seq_block(s, round_id, seq):
-                loss = h.lost.get(int(seq))
+                loss = h.lost.get(seq)
                 if loss is not None:
                     seed = await losses.seed_of(s, round_id)
                     return _loss(record_of(restored(loss, seed, {}), h.activity_id, round_id))
