@@ -80,7 +80,8 @@ class Worker:
         self.should_exit = False
         self._wake = asyncio.Event()
         self._backlog: list[Entry] = []
-        self._inflight: set[asyncio.Task[None]] = set()
+        # Batches being written, with their entries: a claim must not take them again.
+        self._inflight: dict[asyncio.Task[None], list[Entry]] = {}
         self._failure: Unavailable | None = None
         self._partial = False
         self._failed: set[tuple[ActivityId, str, str]] = set()
@@ -220,7 +221,7 @@ class Worker:
             return True
         entries = await self.read()
         if len(entries) < self.batch and now >= self._next["claim"]:
-            entries += await self.claim(self.batch - len(entries))
+            entries += self._unheld(await self.claim(self.batch - len(entries)), entries)
             self._next["claim"] = now + max(0.5, self.claim_idle_ms / 4000)
         self._partial = len(entries) < self.batch
         if entries:
@@ -239,7 +240,7 @@ class Worker:
             done, _ = await asyncio.wait(self._inflight, return_when=asyncio.FIRST_COMPLETED)
             self._collect(done)
         task = asyncio.create_task(self._flush_in_flight(entries))
-        self._inflight.add(task)
+        self._inflight[task] = entries
 
     async def _flush_in_flight(self, entries: list[Entry]) -> None:
         try:
@@ -249,7 +250,7 @@ class Worker:
 
     def _collect(self, done: set[asyncio.Task[None]]) -> None:
         for task in done:
-            self._inflight.discard(task)
+            self._inflight.pop(task, None)
             task.result()  # a bug in a batch surfaces here, not silently
 
     async def _settle(self) -> None:
@@ -327,6 +328,20 @@ class Worker:
             if room <= 0:
                 break
         return out
+
+    def _unheld(self, claimed: list[Entry], current: list[Entry]) -> list[Entry]:
+        """Claimed entries this worker is not already writing. A stall longer
+        than the claim idle time (a slow commit, a paused process, a loaded
+        box between the read and the claim) makes a worker's own unacknowledged
+        entries claimable by itself: writing them twice in one batch is safe
+        (the second is a duplicate) but wasted. Claims are rare, so the held
+        set is built only when one returns something."""
+        if not claimed:
+            return claimed
+        held = {(e.activity_id, e.sfx, e.id) for e in current}
+        for batch in self._inflight.values():
+            held.update((e.activity_id, e.sfx, e.id) for e in batch)
+        return [e for e in claimed if (e.activity_id, e.sfx, e.id) not in held]
 
     # -- writing ------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from app.domain.types import DrawRecord, DrawResult
 from app.jobs.worker import Worker
 from app.services.container import Services
 from app.store.redis import keys, ledger
-from app.store.redis.streams import GROUP, fields_of
+from app.store.redis.streams import GROUP, Entry, fields_of
 from tests.conftest import ServiceFactory
 from tests.helpers import BY, DAY, local, offset_to, prize, rain
 
@@ -87,6 +87,28 @@ async def test_crash_after_commit_before_ack_is_not_doubled(svc: Services) -> No
     assert await svc.db.draws.count(aid) == 120
     assert worker.stats()["duplicates"] == 50 and worker.stats()["rows"] == 70
     assert (await svc.redis.streams.state(aid, sfx)).pending == 0
+
+
+async def test_a_stall_between_read_and_claim_takes_nothing_twice(
+    svc: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On a loaded box the worker's own just-read entries can pass the claim idle
+    # time before its claim runs: XAUTOCLAIM then hands them back to it.
+    aid = await published(svc, rain([prize("c2", 100, 0.5)]))
+    await draw_many(svc, aid, 60)
+    worker = worker_for(svc)
+    read = worker.read
+
+    async def stalled() -> list[Entry]:
+        got = await read()
+        await asyncio.sleep(0.3)  # past the 0.2 s claim idle time
+        return got
+
+    monkeypatch.setattr(worker, "read", stalled)
+    await worker.drain(30)
+    assert await svc.db.draws.count(aid) == 60
+    assert (worker.stats()["rows"], worker.stats()["duplicates"]) == (60, 0)
+    assert (await svc.redis.streams.state(aid, "20300601:0")).pending == 0
 
 
 async def test_same_id_different_draw_is_dead_lettered(svc: Services) -> None:
