@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 
-from app.domain.errors import Forbidden, ValidationFailed
+from app.domain.errors import Conflict, Forbidden, ValidationFailed
 
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{1,63}$")
 TOKEN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
@@ -123,13 +123,34 @@ def token_operator(name: str, scope: str, creator: str, creator_role: Role | Non
     return Operator(name, role, "token", owner=creator)
 
 
+# Actor names the audit trail gives to what is not an operator: an operator by
+# one of these names would pass for the break-glass token, the server's command
+# line or a failed sign-in (and own the keyholders' tokens).
+RESERVED = KEYHOLDERS | {"anonymous"}
+
+
 def check_username(name: str) -> str:
     if not USERNAME.match(name):
         raise ValidationFailed(
             "username: 2-64 characters of a-z 0-9 _ . -, starting with a letter or digit",
             field="username",
         )
+    if name in RESERVED:
+        raise ValidationFailed(
+            f"username: {name!r} is reserved (the audit trail's name for "
+            f"{'a failed sign-in' if name == 'anonymous' else 'a keyholder'})",
+            field="username",
+        )
     return name
+
+
+def check_disable(username: str, principal: str) -> None:
+    """An operator cannot disable themselves, in the console or with a token
+    they made: it would end their own sessions and, for the last admin, leave
+    nobody to undo it but the server's command line or the break-glass token.
+    Keyholders (which are not operators) are not refused."""
+    if principal == username and principal not in KEYHOLDERS:
+        raise Conflict("you cannot disable yourself: ask another admin", code="cannot_disable_self")
 
 
 def check_password(password: str) -> str:

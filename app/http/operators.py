@@ -206,11 +206,11 @@ async def create_operator(request: Request) -> Response:
 @endpoint(
     "POST",
     "/v1/admin/operators/{username}/disable",
-    "Disable an operator (ends their sessions)",
+    "Disable an operator (ends their sessions); not yourself",
     auth="operator",
     can=Can.MANAGE,
     response=r.OperatorInfo,
-    errors=(404, 503),
+    errors=(404, 409, 503),
 )
 async def disable_operator(request: Request) -> Response:
     done = await services(request).operators.set_disabled(

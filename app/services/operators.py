@@ -114,6 +114,8 @@ class Operators:
         return await self.db.operators.all()
 
     async def set_disabled(self, username: str, disabled: bool, by: Actor) -> OperatorRecord:
+        if disabled:
+            ops.check_disable(username, by.principal)
         action = "operator.disable" if disabled else "operator.enable"
         audit = by.draft(
             action,

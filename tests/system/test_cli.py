@@ -100,6 +100,16 @@ def test_operators_tokens_and_the_audit_chain(tmp_path: Path) -> None:
         "operator", "create", "bob", "--role", "viewer", "--password-stdin", stdin="short\n"
     )
     assert short.returncode == 1 and "12 characters" in short.stderr
+    posing = run(  # the trail's name for this very command line
+        "operator",
+        "create",
+        "cli",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin="a long passphrase\n",
+    )
+    assert posing.returncode == 1 and "'cli' is reserved" in posing.stderr, posing.stderr
     assert "alice\tadmin\tactive" in run("operator", "list").stdout
     token = run("token", "create", "shop", "--scope", "grants")
     assert token.returncode == 0 and token.stdout.strip().startswith("rdt_")

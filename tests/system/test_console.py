@@ -336,6 +336,9 @@ async def test_every_view_in_both_languages(
         server,
         all_day([gift("g", 50, 0.3, name="金元宝"), gift("h", 20, 0.1)], name="双十二红包雨"),
     )
+    async with httpx.AsyncClient(base_url=server, headers=ADMIN) as c:  # someone beside "you"
+        body = {"username": f"ops-{lang.lower()}", "password": "ops-password-12", "role": "editor"}
+        assert (await c.post("/v1/admin/operators", json=body)).status_code in (201, 409)
     for phone in (False, True):
         device = "phone" if phone else "desktop"
         async with opened(browser, lang=lang, phone=phone) as (_, page, watch):
@@ -355,6 +358,13 @@ async def test_every_view_in_both_languages(
                     page.locator(f"#view-{'editor' if view == 'new' else view}")
                 ).to_be_visible()
                 await page.wait_for_load_state("networkidle")
+                if view == "operators":  # one's own row is marked, and not disabled from here
+                    mine = page.locator("#op-list tbody tr", has=page.locator(".badge.you"))
+                    await expect(mine).to_have_count(1)
+                    await expect(mine.locator("button")).to_be_disabled()
+                    others = page.locator("#op-list tbody tr", has_not=page.locator(".badge.you"))
+                    await expect(others.locator("button")).not_to_have_count(0)
+                    await expect(others.locator("button[disabled]")).to_have_count(0)
                 await accessible(page)
                 await shoot(page, artifacts, f"console-{view}-{lang}-{device}")
             for step in range(1, 7):

@@ -1,6 +1,6 @@
 // Blacklist, audit trail, operators and API tokens.
 import { $, el, t, when } from "../common.js";
-import { api, can, failure, flash, views } from "./state.js";
+import { api, can, failure, flash, session, views } from "./state.js";
 
 // A wide table scrolls sideways on a phone: a region the keyboard can reach.
 export const table = (id, heads, rows, empty, label = "") =>
@@ -173,11 +173,12 @@ async function showOperators() {
     const body = { username: name.value.trim(), password: password.value, role: role.value };
     if (await guarded(() => api("POST", "/v1/admin/operators", body), t("console.op_added", { name: body.username }))) showOperators();
   });
+  const me = session.operator?.username;
   const opRows = operators.map((o) =>
     el(
       "tr",
       {},
-      el("td", {}, o.username),
+      el("td", {}, o.username, o.username === me ? el("span", { class: "badge you" }, t("console.op_you")) : null),
       el("td", {}, t(`console.role_${o.role}`)),
       el("td", {}, el("span", { class: `badge ${o.disabled ? "disabled" : "active"}` }, t(o.disabled ? "console.op_disabled" : "console.op_active"))),
       el("td", {}, stamp(o.created_at)),
@@ -189,6 +190,9 @@ async function showOperators() {
           {
             type: "button",
             class: "small",
+            // The server refuses it too (409 cannot_disable_self): say why here.
+            disabled: o.username === me && !o.disabled,
+            title: o.username === me && !o.disabled ? t("console.op_self") : undefined,
             onclick: async () => {
               const path = `/v1/admin/operators/${encodeURIComponent(o.username)}/${o.disabled ? "enable" : "disable"}`;
               if (await guarded(() => api("POST", path))) showOperators();
