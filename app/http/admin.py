@@ -89,8 +89,8 @@ async def blacklist(request: Request) -> Response:
 async def blacklist_add(request: Request) -> Response:
     s, by = services(request), actor(request)
     body = await read(request, BlacklistBody)
-    created, value = await s.guard.add(body.kind, body.value, body.reason, by)  # an IP canonical
-    out: r.Blacklisted = {"kind": body.kind, "value": value, "reason": body.reason}
+    created, value, reason = await s.guard.add(body.kind, body.value, body.reason, by)
+    out: r.Blacklisted = {"kind": body.kind, "value": value, "reason": reason}  # as listed
     return JSON(out, status_code=201 if created else 200)
 
 

@@ -37,7 +37,9 @@ from app.domain.tokens import USER_ID
 
 MAX_BODY = 64 * 1024
 ROW_ID = re.compile("[0-9]{1,18}")  # database ids: every match fits a signed BIGINT
-IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_\-:.]{1,64}$")
+# Any visible ASCII (a UUID, base64, a ULID): keys only name a Redis field of
+# the user's; spaces and control characters would not survive a log line.
+IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,64}$")
 
 
 def _too_large() -> PayloadTooLarge:

@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 from starlette.requests import Request
 from starlette.responses import Response
 
-from app.domain.errors import Forbidden
+from app.domain.errors import Forbidden, UnsupportedMediaType
 from app.domain.operators import Can, Operator, Role
 from app.http import responses as r
 from app.http.bodies import (
@@ -52,6 +52,10 @@ async def login(request: Request) -> Response:
             "sign in from this site's own console: a login from another site's page is refused",
             code="csrf_failed",
         )
+    if request.headers.get("content-type") is None:
+        # A body with no type is what a cross-site fetch of a Blob sends
+        # without asking first: only a declared JSON body signs in (SPEC §8).
+        raise UnsupportedMediaType("sign in with a JSON body (Content-Type: application/json)")
     body = await read(request, LoginBody)
     done = await s.operators.login(
         body.username, body.password, client_ip(request.scope), request.cookies.get(DEVICE_COOKIE)

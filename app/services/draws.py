@@ -62,12 +62,15 @@ def _sold_out(rt: Runtime, r: Refused | None, now: int) -> RedrainError:
     return Conflict("every prize of this round has been won", code="sold_out", **details)
 
 
+# Every 429 carries Retry-After (SPEC §3): the next round or day that can
+# answer otherwise, else the activity's end: no draw of this user succeeds
+# before it (nor after; the header says only "not sooner").
 def _round_limit(rt: Runtime, r: Refused, now: int) -> RedrainError:
     nxt = rt.timeline.next_after(now)
     return LimitReached(
         "you have used every draw of this round",
         code="round_limit",
-        retry_after=seconds_until(nxt.start_ms, now) if nxt else None,
+        retry_after=seconds_until(nxt.start_ms if nxt else rt.window[1], now),
     )
 
 
@@ -77,7 +80,13 @@ def _day_limit(rt: Runtime, r: Refused, now: int) -> RedrainError:
     return LimitReached(
         "you have used every draw of today",
         code="day_limit",
-        retry_after=seconds_until(nxt.start_ms, now) if nxt else None,
+        retry_after=seconds_until(nxt.start_ms if nxt else rt.window[1], now),
+    )
+
+
+def _for_good(message: str, code: str) -> Callable[[Runtime, Refused, int], RedrainError]:
+    return lambda rt, r, now: LimitReached(
+        message, code=code, retry_after=seconds_until(rt.window[1], now)
     )
 
 
@@ -107,12 +116,8 @@ REFUSALS: dict[Code, Callable[[Runtime, Refused, int], RedrainError]] = {
     Code.ROUND_CLOSED: _round_closed,
     Code.ROUND_LIMIT: _round_limit,
     Code.DAY_LIMIT: _day_limit,
-    Code.TOTAL_LIMIT: _fixed(
-        lambda: LimitReached("you have used every draw of this activity", code="total_limit")
-    ),
-    Code.WIN_LIMIT: _fixed(
-        lambda: LimitReached("you have won the most prizes allowed", code="win_limit")
-    ),
+    Code.TOTAL_LIMIT: _for_good("you have used every draw of this activity", "total_limit"),
+    Code.WIN_LIMIT: _for_good("you have won the most prizes allowed", "win_limit"),
     Code.BLACKLISTED: _fixed(
         lambda: Forbidden("you cannot draw in this activity", code="blacklisted")
     ),

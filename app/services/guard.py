@@ -30,8 +30,9 @@ class Guard:
     async def blacklist(self) -> list[BlacklistEntry]:
         return await self.db.guard.blacklist()
 
-    async def add(self, kind: str, value: str, reason: str, by: Actor) -> tuple[bool, str]:
-        """(True if added, False if it was already listed; the value as listed)."""
+    async def add(self, kind: str, value: str, reason: str, by: Actor) -> tuple[bool, str, str]:
+        """(True if added, False if it was already listed; the value and the
+        reason as listed: a second add changes neither, so it says the first's)."""
         if kind == "ip":
             ip = canonical_ip(value)
             if ip is None:
@@ -43,7 +44,9 @@ class Guard:
                 kind, value, reason, now=self.clock.stamp(), audit=audit
             )
             await self.redis.guard.change(await self._published(), kind, value, add=True)
-        return created, value
+            if not created:
+                reason = await self.db.guard.blacklist_reason(kind, value) or reason
+        return created, value, reason
 
     async def remove(self, kind: str, value: str, by: Actor) -> None:
         if kind == "ip":

@@ -184,6 +184,18 @@ async def test_blacklist_add_remove_and_racing_publish(
         * N
     )
     assert codes(added)[(201, None)] == 1 and codes(added)[(200, None)] == N - 1
+    # Conflicting reasons at once: one is listed, and every answer says that one.
+    reasons = await burst(
+        *[
+            lambda i=i: client.post(
+                "/v1/admin/blacklist",
+                json={"kind": "user", "value": f"{value}-why", "reason": f"r{i}"},
+                headers=H,
+            )
+            for i in range(N)
+        ]
+    )
+    assert codes(reasons)[(201, None)] == 1 and len({a.json()["reason"] for a in reasons}) == 1
     removed = await burst(
         *[lambda: client.delete(f"/v1/admin/blacklist/user/{value}", headers=H)] * N
     )

@@ -138,6 +138,14 @@ async def test_idempotency_over_http(make_service: ServiceFactory, http: Http) -
         400,
         "invalid_idempotency_key",
     )
+    b64 = {
+        **bearer("carol"),
+        "Idempotency-Key": "aGk+/w==:01J{x}",
+    }  # base64, braces: any visible ASCII
+    first = await client.post("/v1/draw", json={"activity_id": aid}, headers=b64)
+    again = await client.post("/v1/draw", json={"activity_id": aid}, headers=b64)
+    assert first.status_code == 200 and again.json()["draw_id"] == first.json()["draw_id"]
+    assert again.headers["Idempotent-Replayed"] == "true"
 
 
 AID = "<the activity id>"  # replaced by the test's published activity

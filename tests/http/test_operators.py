@@ -539,6 +539,16 @@ async def test_a_login_from_another_site_is_refused(
         resp = await client.post("/v1/admin/login", json=body, headers=headers)
         assert_error(resp, 403, "csrf_failed")
         assert "set-cookie" not in resp.headers
+    # A body of no declared type (a cross-site fetch of a Blob sends none) or
+    # of another type is not a login either.
+    raw = json.dumps(body).encode()
+    for content_type in (None, "text/plain", "application/x-www-form-urlencoded"):
+        typed = {"Content-Type": content_type} if content_type else {}
+        request = client.build_request("POST", "/v1/admin/login", content=raw, headers=typed)
+        assert request.headers.get("Content-Type") == content_type
+        resp = await client.send(request)
+        assert_error(resp, 415, "unsupported_media_type")
+        assert "set-cookie" not in resp.headers
     same = await client.post(
         "/v1/admin/login",
         json=body,

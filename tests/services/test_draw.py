@@ -111,6 +111,8 @@ async def test_limits(make_service: ServiceFactory) -> None:
     with pytest.raises(LimitReached) as err:
         await day2_r1.draws.draw("u", aid)
     assert err.value.code == "total_limit"
+    # No later round helps: not before the activity's end (SPEC §3: every 429 says when).
+    assert err.value.retry_after is not None and 0 < err.value.retry_after <= 3 * 86_400
     # Another user is unaffected.
     await day2_r1.draws.draw("v", aid)
 
@@ -123,6 +125,7 @@ async def test_wins_total(make_service: ServiceFactory) -> None:
     with pytest.raises(LimitReached) as err:
         await svc.draws.draw("w", aid)
     assert err.value.code == "win_limit"
+    assert err.value.retry_after is not None and 0 < err.value.retry_after <= 3 * 86_400
 
 
 async def test_refusal_changes_nothing(

@@ -46,6 +46,16 @@ class Guard:
         except Duplicate:
             return False
 
+    async def blacklist_reason(self, kind: str, value: str) -> str | None:
+        """The reason an entry was listed with; None if it is not listed."""
+        async with self.db.session() as s:
+            reason: str | None = await s.scalar(
+                select(BlacklistRow.reason).where(
+                    BlacklistRow.kind == kind, BlacklistRow.value == value
+                )
+            )
+            return reason
+
     async def blacklist_remove(
         self,
         kind: str,
