@@ -167,6 +167,7 @@ def create_app(
             flusher = Worker.wired(
                 settings, built.redis, built.db, runtimes=built.runtimes, clock=built.clock
             )
+            built.catch_up = flusher.caught_up
         task = asyncio.create_task(flusher.run()) if flusher else None
         try:
             yield

@@ -380,6 +380,7 @@ async def winners(request: Request) -> Response:
     fmt = query_format(request)
     rnd = request.query_params.get("round")
     round_id = None if rnd is None else ids.scoped(aid, rnd)
+    await s.written()
     if fmt == "json":
         limit = query_int(request, "limit", 1000, 1, 10_000)
         cursor = query_cursor(request, 1)

@@ -69,6 +69,7 @@ async def my_draws(request: Request) -> Response:
     s, user = as_player(request)
     limit = query_int(request, "limit", 20, 1, 100)
     before = query_cursor(request, 2)
+    await s.written()  # embedded: one's own last draw is in it
     rows = await s.draws.history(
         user,
         activity_id=query_activity(request),
@@ -133,6 +134,7 @@ async def my_notifications(request: Request) -> Response:
     limit = query_int(request, "limit", 20, 1, 100)
     got = query_cursor(request, 3)
     before = (got[0], got[1], got[2]) if got else None  # each list's place: notices.of_user
+    await s.written()
     rows = await s.account.notifications(user, limit, before)
     nxt = encode_cursor(*rows[-1].cursor) if len(rows) == limit else None
     return JSON({"notifications": [r.notification(n) for n in rows], "next_cursor": nxt})

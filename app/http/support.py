@@ -41,6 +41,7 @@ endpoint = Endpoints()
 async def give_address(request: Request) -> Response:
     s, user = as_player(request)
     body = await read(request, DeliveryBody)
+    await s.written()  # embedded: the win just drawn can be given an address at once
     done = await s.support.give_address(
         user, request.path_params["draw_id"], body.name, body.phone, body.address
     )
@@ -101,6 +102,7 @@ async def ship(request: Request) -> Response:
 async def user_lookup(request: Request) -> Response:
     s = services(request)
     user_id: str = request.path_params["user_id"]
+    await s.written()
     return JSON(rs.user_lookup(await s.support.lookup(user_id[:64])))
 
 

@@ -89,6 +89,10 @@ class Worker:
         self._next = {"discover": 0.0, "claim": 0.0, "maintain": 0.0, "report": 0.0}
         self.progress = Progress(time.monotonic())
         self._trouble: str | None = None
+        # Who waits for every draw appended so far to be written (caught_up):
+        # the flush-loop pass each one arrived in.
+        self._passes = 0
+        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
 
     @classmethod
     def wired(
@@ -153,11 +157,47 @@ class Worker:
             if self.fulfiller is not None:
                 await self.fulfiller.hook.aclose()
 
+    async def caught_up(self, within: float = 1.0) -> None:
+        """Return once every entry appended before this call is written (or
+        after ``within`` seconds, whatever is written by then): embedded mode
+        runs this worker in the API's process, so a player's history, their
+        delivery address and the winners read their own draws at once."""
+        if self.should_exit:
+            return
+        done = asyncio.get_running_loop().create_future()
+        self._waiting.append((self._passes, done))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(done), within)
+
+    async def _caught_up(self, began: int) -> None:
+        """A pass that began after a waiter arrived found nothing new: once the
+        batches in flight are written, so is everything the waiter asked for."""
+        if not self._waiting:
+            return
+        await self._settle()
+        # A round's first draw opens a stream this worker may not follow yet.
+        before = set(self.following.tracked)
+        await self.discover()
+        if self._backlog or set(self.following.tracked) - before:
+            return  # the next pass reads what is new
+        still = []
+        for arrived, done in self._waiting:
+            if arrived < began:
+                if not done.done():
+                    done.set_result(None)
+            else:
+                still.append((arrived, done))
+        self._waiting = still
+
     async def _flush_loop(self) -> None:
         delay = 0.1
         while not self.should_exit:
+            self._passes += 1
+            began = self._passes
             try:
                 busy = await self.step()
+                if not busy:
+                    await self._caught_up(began)
             except Unavailable as exc:
                 self._outage(str(exc.message))
                 await self._pause(delay)

@@ -3,6 +3,8 @@ and the CLI hold. One clock and one runtime cache serve every service."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from app.config import Settings
 from app.domain.errors import Unavailable
 from app.services.account import Account
@@ -68,6 +70,16 @@ class Services:
         self.operators = Operators(settings, db, self.auth, self.clock, redis.logins)
         self.bundles = Bundles(db, self.clock, self.auth.secret)
         self._upstream = [c for c in (risk, wechat) if c is not None]
+        # Embedded mode: the in-process flush worker's caught_up (app/application.py).
+        self.catch_up: Callable[[], Awaitable[None]] | None = None
+
+    async def written(self) -> None:
+        """Before a read of what the flush worker writes (history, deliveries,
+        winners): in embedded mode, wait until the worker in this process has
+        written every draw made so far. With ``redrain worker`` elsewhere the
+        read is as fresh as its lag (docs/worker.md)."""
+        if self.catch_up is not None:
+            await self.catch_up()
 
     async def health(self) -> dict[str, str]:
         """``{"redis": ..., "database": ...}``: "ok" or what is wrong."""

@@ -111,6 +111,23 @@ async def test_a_stall_between_read_and_claim_takes_nothing_twice(
     assert (await svc.redis.streams.state(aid, "20300601:0")).pending == 0
 
 
+async def test_caught_up_waits_for_every_draw_made_before_it(svc: Services) -> None:
+    # Embedded mode's read-your-writes: a running worker, draws, then at once a read.
+    aid = await published(svc, rain([prize("c2", 100, 0.5)]))
+    worker = worker_for(svc, worker_linger=0.2)
+    task = asyncio.create_task(worker.run())
+    try:
+        total = 0
+        for n in (1, 3, 50):  # the first opens the round's stream: not yet followed
+            await draw_many(svc, aid, n, prefix=f"r{n}-")
+            total += n
+            await worker.caught_up(10)
+            assert await svc.db.draws.count(aid) == total
+    finally:
+        worker.stop()
+        await task
+
+
 async def test_same_id_different_draw_is_dead_lettered(svc: Services) -> None:
     aid = await published(svc, rain([prize("c2", 100, 0.5)]))
     (first,) = await draw_many(svc, aid, 1)

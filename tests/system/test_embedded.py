@@ -42,6 +42,9 @@ def test_embedded_server_draws_out_of_the_box(command: str, artifacts: Path) -> 
         draws = [c.post("/v1/draw", json={"activity_id": 1}, headers=player) for _ in range(4)]
         assert [r.status_code for r in draws] == [200, 200, 200, 429]
         assert draws[3].json()["error"]["code"] == "round_limit"
+        # At once, with no wait: the worker runs in this process and the read waits for it.
+        history = c.get("/v1/me/draws", headers=player).json()["draws"]
+        assert {d["draw_id"] for d in history} == {d.json()["draw_id"] for d in draws[:3]}
         stats = c.get(
             "/v1/admin/activities/1/stats", headers={"Authorization": "Bearer dev-admin-token"}
         ).json()
