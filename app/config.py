@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     audit_key: SecretStr | None = None
     admin_token: SecretStr | None = None
     dev_login: bool | None = None
-    cookie_secure: bool | None = None  # the session cookie's Secure flag; off when embedded
+    cookie_secure: bool = True  # the session cookie's Secure flag (SPEC §8), embedded too
     session_ttl: int = Field(default=28_800, ge=60, le=30 * 86_400)  # idle seconds
     publish_approvals: bool = False  # four-eyes: publish waits for another publisher
     clock_offset: float = 0.0
@@ -203,7 +203,7 @@ class Settings(BaseSettings):
 
     @property
     def cookie_secure_enabled(self) -> bool:
-        return not self.embedded if self.cookie_secure is None else self.cookie_secure
+        return self.cookie_secure
 
     @property
     def audit_key_bytes(self) -> bytes:

@@ -55,7 +55,8 @@
   ARGV[23] perWins
   ARGV[24] kind          "time" | "count" | "amount"
   ARGV[25] repeatLast    "1": a count draw past the last level uses the last level
-  ARGV[26] needsGrant    "1": the draw must spend the grant KEYS grant
+  ARGV[26] needsGrant    "1": the draw must spend the grant KEYS grant (a draw naming
+                         a grantId spends it either way: optional in a count activity)
   ARGV[27] stopSoldOut   "1": refuse (SOLD_OUT) once the pool has nothing left to win
   ARGV[28] bucket        b, 0..buckets-1: the bucket these keys hold (SPEC §9)
   ARGV[29] buckets       K: a draw's number in the round is (bucket's draws) × K + b + 1,
@@ -183,7 +184,7 @@ local perTotal = ARGV[22]
 local perWins = ARGV[23]
 local kind = ARGV[24]
 local repeatLast = ARGV[25] == '1'
-local needsGrant = ARGV[26] == '1'
+local needsGrant = ARGV[26] == '1' or grantId ~= ''
 local stopSoldOut = ARGV[27] == '1'
 local bucket = ARGV[28]
 local buckets = ARGV[29]

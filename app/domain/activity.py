@@ -254,7 +254,16 @@ class ActivityConfig(_Model):
 
     @property
     def needs_grant(self) -> bool:
+        """Every draw spends a grant: amount activities, and count activities
+        with ``require_grant``."""
         return self.kind is Kind.AMOUNT or bool(self.require_grant)
+
+    @property
+    def takes_grants(self) -> bool:
+        """A draw may spend a grant (SPEC §3: grants are for ``amount`` or
+        ``count`` activities); in a count activity without ``require_grant``
+        a draw may also be made without one."""
+        return self.kind in (Kind.AMOUNT, Kind.COUNT)
 
     @property
     def most_per_request(self) -> int:

@@ -167,6 +167,8 @@ def check_token_name(name: str) -> str:
             "name: 1-64 characters of A-Z a-z 0-9 _ . -, starting with a letter or digit",
             field="name",
         )
+    if name.lower() in RESERVED:  # the trail names a token's changes by the token
+        raise ValidationFailed(f"name: {name!r} is reserved (a keyholder's name)", field="name")
     return name
 
 

@@ -256,7 +256,7 @@ class Draws:
             raise ValidationFailed(
                 "grant_id: this activity draws on a grant; name one", field="grant_id"
             )
-        if grant_id and not cfg.needs_grant:
+        if grant_id and not cfg.takes_grants:
             raise ValidationFailed(
                 "grant_id: this activity does not draw on grants", field="grant_id"
             )

@@ -40,7 +40,7 @@ class Grants:
                 "user_id: must be 1-64 characters of A-Z a-z 0-9 _ - @", field="user_id"
             )
         rt = await self.runtimes.get(activity_id)
-        if not rt.config.needs_grant:
+        if not rt.config.takes_grants:
             raise ValidationFailed(
                 f"activity_id: activity {activity_id} does not draw on grants",
                 field="activity_id",

@@ -97,6 +97,8 @@ class Operators:
         ops.check_password(password)
         level = ops.Role.parse(role)
         hashed = await asyncio.to_thread(HASHER.hash, password)
+        if any(t.name.lower() == username for t in await self.db.operators.tokens()):
+            raise _name_taken(username, "an API token")
         audit = by.draft("operator.create", f"operator:{username}", after={"role": level.label})
         made = await self.db.operators.create(
             username, hashed, level.label, now=self.clock.stamp(), audit=audit
@@ -133,6 +135,8 @@ class Operators:
     async def create_token(self, name: str, scope: str, by: Actor) -> tuple[TokenRecord, str]:
         """A new token and its secret, which is shown this once."""
         ops.check_token_name(name)
+        if await self.db.operators.credentials(name.lower()) is not None:
+            raise _name_taken(name, "an operator")
         scope = ops.parse_scope(scope)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         audit = by.draft("token.create", f"token:{name}", after={"scope": scope})
@@ -382,3 +386,10 @@ class Operators:
         with ``old_key`` (the one it was written with); None when done."""
         draft = by.draft("audit.rekey", "audit")
         return await self.db.audit.rekey(old_key, draft, now=self.clock.stamp())
+
+
+def _name_taken(name: str, holder: str) -> Conflict:
+    """Operators and tokens share one namespace: the audit trail names a
+    change by its actor, and a token named like an operator (or the other way
+    round) would credit one with the other's changes."""
+    return Conflict(f"{name!r} is already the name of {holder}", code="name_taken")

@@ -102,3 +102,38 @@ async def test_a_keyholders_name_is_not_an_operators(
     listed = (await client.get("/v1/admin/operators", headers=admin_headers())).json()
     assert name not in {o["username"] for o in listed["operators"]}
     assert await audit_count(svc, "operator.create") == before
+
+
+async def test_operators_and_tokens_share_one_namespace(
+    make_service: ServiceFactory, http: Http
+) -> None:
+    """The trail names a token's changes by the token: a token named like an
+    operator would credit them with its changes (an audit found an editor's
+    blacklist change logged under a viewer's name), and the other way round."""
+    svc = make_service()
+    client = http(svc)
+    viewer = await operator(svc, "viewer", f"named-{id(svc) % 100_000}")
+    before = await audit_count(svc, "token.create")
+    for name, status, code in (
+        (viewer, 409, "name_taken"),
+        (viewer.upper(), 409, "name_taken"),
+        ("cli", 422, "validation_error"),
+        ("Admin-Token", 422, "validation_error"),
+    ):
+        resp = await client.post(
+            "/v1/admin/tokens",
+            json={"name": name, "scope": "admin:editor"},
+            headers=admin_headers(),
+        )
+        assert_error(resp, status, code)
+    assert await audit_count(svc, "token.create") == before
+    token = f"bot-{id(svc) % 100_000}"
+    made = await client.post(
+        "/v1/admin/tokens", json={"name": token, "scope": "grants"}, headers=admin_headers()
+    )
+    assert made.status_code == 201, made.text
+    body = {"username": token, "password": PASSWORD, "role": "viewer"}
+    resp = await client.post("/v1/admin/operators", json=body, headers=admin_headers())
+    assert_error(resp, 409, "name_taken")
+    listed = (await client.get("/v1/admin/operators", headers=admin_headers())).json()
+    assert token not in {o["username"] for o in listed["operators"]}

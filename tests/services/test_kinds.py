@@ -11,9 +11,11 @@ import pytest
 
 from app.domain.errors import Conflict, NotFound, ValidationFailed
 from app.services.container import Services
+from app.services.verifier import Verifier
 from tests.conftest import ServiceFactory, admin_headers
 from tests.helpers import BY, DAY, local, offset_to, prize, rain
 from tests.http.test_http import Http, bearer
+from tests.jobs.test_worker import worker_for
 
 
 def levels(n: int, **extra: Any) -> dict[str, Any]:
@@ -154,7 +156,7 @@ async def test_grant_rules_per_kind(svc: Services) -> None:
     with pytest.raises(ValidationFailed, match="grant_id"):
         await svc.draws.draw("u", time_id, grant_id="gabc")
     with pytest.raises(ValidationFailed, match="activity_id"):
-        await svc.grants.create(time_id, "u", 1, "t-1")
+        await svc.grants.create(time_id, "u", 1, "t-1")  # a time activity takes none
     with pytest.raises(ValidationFailed, match="user_id"):
         await svc.grants.create(amount_id, "bad id", 1, "t-2")
     # A count activity gated by grants: a chance per grant, levels in order.
@@ -162,6 +164,28 @@ async def test_grant_rules_per_kind(svc: Services) -> None:
     g2, _ = await svc.grants.create(gated, "u", 0, "quiz-2")
     assert (await svc.draws.draw("u", gated, grant_id=g1.id))[1].prize.key == "l1"  # type: ignore[union-attr]
     assert (await svc.draws.draw("u", gated, grant_id=g2.id))[1].prize.key == "l2"  # type: ignore[union-attr]
+
+
+async def test_a_count_activity_takes_a_grant_without_requiring_one(
+    make_service: ServiceFactory,
+) -> None:
+    """SPEC §3: a grant is one draw chance for an amount (or count) activity.
+    Without require_grant a count draw may spend one or not; each verifies."""
+    during = make_service(offset_to(local(DAY, 10, 5)))
+    aid = await published(during, levels(3))
+    g, created = await during.grants.create(aid, "u", 0, "level-up-1")
+    assert created
+    got = (await during.draws.draw("u", aid, grant_id=g.id))[1]
+    assert got.prize is not None and got.prize.key == "l1"
+    with pytest.raises(Conflict, match="grant"):
+        await during.draws.draw("u", aid, grant_id=g.id)
+    plain = (await during.draws.draw("u", aid))[1]  # no grant: still the next level
+    assert plain.prize is not None and plain.prize.key == "l2"
+    assert await during.grants.state(g) == (True, got.draw_id)
+    after = make_service(offset_to(local(DAY, 11, 5)))
+    await worker_for(after).drain(30)
+    report = await Verifier(after.db).verify(f"{aid}:20300601:0")
+    assert report.ok and report.draws == 2, report.findings
 
 
 async def test_grants_and_kinds_over_http(make_service: ServiceFactory, http: Http) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app.config import EMBEDDED_OPERATOR
 from tests.helpers import running_server
 
 pytestmark = pytest.mark.integration
@@ -45,6 +46,13 @@ def test_embedded_server_draws_out_of_the_box(command: str, artifacts: Path) -> 
         # At once, with no wait: the worker runs in this process and the read waits for it.
         history = c.get("/v1/me/draws", headers=player).json()["draws"]
         assert {d["draw_id"] for d in history} == {d.json()["draw_id"] for d in draws[:3]}
+        # SPEC §8: Secure unless REDRAIN_COOKIE_SECURE=0, embedded too (browsers
+        # take a Secure cookie from http://127.0.0.1 and localhost).
+        user, password = EMBEDDED_OPERATOR
+        signed = c.post("/v1/admin/login", json={"username": user, "password": password})
+        assert signed.status_code == 200, signed.text
+        session = next(v for k, v in signed.headers.multi_items() if "redrain_session=" in v)
+        assert "; secure" in session.lower(), session
         stats = c.get(
             "/v1/admin/activities/1/stats", headers={"Authorization": "Bearer dev-admin-token"}
         ).json()
