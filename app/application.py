@@ -26,6 +26,7 @@ from app.domain.audit import Actor
 from app.domain.errors import Unavailable
 from app.http import app as http_app
 from app.jobs.worker import Worker
+from app.services.activities import Pending
 from app.services.container import Services
 from app.store.redis.store import RedisStore, open_store
 from app.store.sql.connection import upgrade
@@ -94,11 +95,14 @@ async def build(settings: Settings) -> Services:
         username, password = EMBEDDED_OPERATOR
         await services.operators.ensure(username, password, "admin", by)
         rec = await services.activities.create(embedded.sample_activity(), by)
-        await services.activities.publish(rec.id, by)
+        done = await services.activities.publish(rec.id, by)
         log.warning(
             "EMBEDDED MODE (no REDRAIN_REDIS_URL): fakeredis + SQLite in one process, for trying "
-            "redrain out only; sample activity %s is published",
+            "redrain out only; sample activity %s is %s",
             rec.id,
+            "waiting for another publisher's approval (REDRAIN_PUBLISH_APPROVALS=1)"
+            if isinstance(done, Pending)
+            else "published",
         )
     else:
         try:

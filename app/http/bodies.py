@@ -19,6 +19,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from starlette.requests import Request
@@ -127,6 +128,11 @@ class DrawBody(_Strict):
             'the answer is then {"draws": [...], "remaining": {...}, "stopped": null | {...}}',
         ),
     ] = None
+
+    @field_validator("client_seed", mode="before")
+    @classmethod
+    def _null_seed(cls, value: object) -> object:
+        return "" if value is None else value  # null is the default, as for grant_id and count
 
     @model_validator(mode="after")
     def _one_grant_one_draw(self) -> DrawBody:

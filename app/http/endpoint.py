@@ -25,7 +25,7 @@ from starlette.routing import Route
 from app.domain.audit import Actor
 from app.domain.errors import Unauthorized
 from app.domain.operators import Can, Operator
-from app.http.bodies import ROW_ID
+from app.http.bodies import ROW_ID, require_json
 from app.http.client_ip import client_ip
 from app.services.container import Services
 
@@ -72,11 +72,32 @@ class Endpoints:
     ) -> Callable[[Handler], Handler]:
         def register(handler: Handler) -> Handler:
             can: Can | None = meta.get("can")
-            guarded = handler if can is None else _guard(handler, can)
+            typed = handler
+            if method != "GET" and meta.get("body") is None:
+                typed = _no_foreign_body(handler)
+                meta["errors"] = tuple(sorted({*meta.get("errors", ()), 415}))
+            guarded = typed if can is None else _guard(typed, can)
             self.all.append(Endpoint(method, path, guarded, summary, **meta))
             return handler
 
         return register
+
+
+def _no_foreign_body(handler: Handler) -> Handler:
+    """A route that reads no body still refuses one of another type (SPEC §3:
+    a body whose Content-Type is present and not JSON is 415), as the routes
+    that read one do: a form posted at a publish is not a publish."""
+
+    async def typed(request: Request) -> Response:
+        headers = request.headers
+        kind = headers.get("content-type")
+        if kind is not None and (
+            headers.get("content-length", "0") != "0" or "transfer-encoding" in headers
+        ):
+            require_json(kind)
+        return await handler(request)
+
+    return typed
 
 
 def _guard(handler: Handler, can: Can) -> Handler:

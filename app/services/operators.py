@@ -97,7 +97,8 @@ class Operators:
         ops.check_password(password)
         level = ops.Role.parse(role)
         hashed = await asyncio.to_thread(HASHER.hash, password)
-        if any(t.name.lower() == username for t in await self.db.operators.tokens()):
+        tokens = await self.db.operators.tokens()
+        if any(t.name.lower() == username and t.created_by != username for t in tokens):
             raise _name_taken(username, "an API token")
         audit = by.draft("operator.create", f"operator:{username}", after={"role": level.label})
         made = await self.db.operators.create(
@@ -135,8 +136,9 @@ class Operators:
     async def create_token(self, name: str, scope: str, by: Actor) -> tuple[TokenRecord, str]:
         """A new token and its secret, which is shown this once."""
         ops.check_token_name(name)
-        if await self.db.operators.credentials(name.lower()) is not None:
-            raise _name_taken(name, "an operator")
+        owner = name.lower()
+        if owner != by.principal and await self.db.operators.credentials(owner) is not None:
+            raise _name_taken(name, "an operator")  # one's own name is one's own
         scope = ops.parse_scope(scope)
         secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
         audit = by.draft("token.create", f"token:{name}", after={"scope": scope})
@@ -362,7 +364,14 @@ class Operators:
                     )
             checked += len(chunk)
             last_id, last_hash = chunk[-1].id, chunk[-1].hash
-        head_id, head_hash = await self.db.audit.head()
+        head = await self.db.audit.head()
+        if head is None:
+            return (
+                checked,
+                Break(last_id + 1, "the audit head row is missing: the trail's end is unknown"),
+                (last_id, last_hash),
+            )
+        head_id, head_hash = head
         if (head_id, head_hash) != (last_id, last_hash):
             gone = last_id + 1
             return (
@@ -391,5 +400,6 @@ class Operators:
 def _name_taken(name: str, holder: str) -> Conflict:
     """Operators and tokens share one namespace: the audit trail names a
     change by its actor, and a token named like an operator (or the other way
-    round) would credit one with the other's changes."""
+    round) would credit one with the other's changes. A token named after the
+    operator who made it is theirs: its changes are theirs anyway."""
     return Conflict(f"{name!r} is already the name of {holder}", code="name_taken")

@@ -146,6 +146,10 @@ async def test_idempotency_over_http(make_service: ServiceFactory, http: Http) -
     again = await client.post("/v1/draw", json={"activity_id": aid}, headers=b64)
     assert first.status_code == 200 and again.json()["draw_id"] == first.json()["draw_id"]
     assert again.headers["Idempotent-Replayed"] == "true"
+    # "client_seed": null is its default (empty), as null grant_id and count are theirs.
+    nulled = {"activity_id": aid, "client_seed": None, "grant_id": None, "count": None}
+    seeded = await client.post("/v1/draw", json=nulled, headers=bearer("dora"))
+    assert seeded.status_code == 200 and seeded.json()["proof"]["client_seed"] == ""
 
 
 AID = "<the activity id>"  # replaced by the test's published activity

@@ -9,6 +9,7 @@ import asyncio
 import pytest
 from sqlalchemy import func, select
 
+from app.domain.audit import Actor
 from app.domain.operators import RESERVED
 from app.services.container import Services
 from app.store.sql.models import AuditRow
@@ -127,6 +128,9 @@ async def test_operators_and_tokens_share_one_namespace(
         )
         assert_error(resp, status, code)
     assert await audit_count(svc, "token.create") == before
+    # A token named after the operator who makes it is theirs: allowed.
+    _, own = await svc.operators.create_token(viewer, "admin:viewer", Actor(viewer))
+    assert own
     token = f"bot-{id(svc) % 100_000}"
     made = await client.post(
         "/v1/admin/tokens", json={"name": token, "scope": "grants"}, headers=admin_headers()

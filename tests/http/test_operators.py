@@ -393,6 +393,18 @@ async def test_the_audit_trail_is_tamper_evident(make_service: ServiceFactory) -
     async with svc.db.session() as s:  # whole again, for the tests that follow on MariaDB
         s.add(AuditRow(**kept))
     assert (await svc.operators.verify_audit())[1] is None
+    from app.store.sql.models import AuditHeadRow
+
+    async with svc.db.session() as s:  # the head row deleted: a finding, not a crash
+        head = await s.get(AuditHeadRow, 1)
+        assert head is not None
+        saved = {c.key: getattr(head, c.key) for c in AuditHeadRow.__table__.columns}
+        await s.execute(delete(AuditHeadRow))
+    _, broken, _ = await svc.operators.verify_audit()
+    assert broken is not None and "head row is missing" in broken.problem
+    async with svc.db.session() as s:
+        s.add(AuditHeadRow(**saved))
+    assert (await svc.operators.verify_audit())[1] is None
 
 
 async def test_operators_are_managed_by_admins(make_service: ServiceFactory, http: Http) -> None:

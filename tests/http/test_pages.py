@@ -88,6 +88,8 @@ async def test_pages_for_what_does_not_exist(make_service: ServiceFactory, http:
     ):
         resp = await client.get(path)
         assert resp.status_code == 404 and text in resp.text, path
+        # A player's page: no operator navigation, found or not (SPEC §10).
+        assert 'href="/console"' not in resp.text and 'href="/docs"' not in resp.text, path
     resp = await client.get("/play/99?lang=zh-CN")
     assert resp.status_code == 404 and "活动不存在" in resp.text
 

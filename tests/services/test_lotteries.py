@@ -239,6 +239,10 @@ async def test_lottery_http_flow(make_service: ServiceFactory, http: Http) -> No
     await due.lotteries.run_due()
     done = (await http(due).get(f"/v1/lotteries/{lid}", headers=bearer("amy"))).json()
     assert done["status"] == "drawn" and done["won"] is True and done["winners"] == ["***"]
+    # The creator hands the prize over: they see who won.
+    theirs = (await http(due).get(f"/v1/lotteries/{lid}", headers=bearer("boss"))).json()
+    assert theirs["winners"] == ["amy"] and theirs["is_creator"] is True
+    assert (await http(due).get(f"/v1/lotteries/{lid}")).json()["winners"] == ["***"]
     assert fairness.seed_hash(bytes.fromhex(done["seed"])) == done["seed_hash"]
     notes = (await http(due).get("/v1/me/notifications", headers=bearer("amy"))).json()[
         "notifications"

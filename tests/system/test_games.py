@@ -177,11 +177,13 @@ async def test_rain_wins_loses_and_stops_after_the_last_chance(
     # One envelope of stock, won for sure: the first tap wins, the second loses
     # (the rain goes on after the last envelope: see the sold-out test for the default).
     n = NAMES[lang]
+    hint = {"en": "It is in your coupon wallet.", "zh-CN": "已放入您的卡券包。"}
     cfg = all_day(
         [gift("red", 1, 1.0, n["red"])],
         name=n["rain"],
         limits={"per_round": 2},
         stop_when_sold_out=False,
+        redeem_hint=hint,
     )
     aid = await publish(server, cfg)
     token = await player_token(server, f"rain-{lang}")
@@ -193,7 +195,9 @@ async def test_rain_wins_loses_and_stops_after_the_last_chance(
         await expect(page.locator(".sky .drop").nth(4)).to_be_attached()  # a few are falling
         await shoot(page, artifacts, f"play-rain-{lang}-desktop")
         await drop.dispatch_event("pointerdown")  # a tap on a falling envelope
-        await expect(page.locator("#outcome")).to_have_text(say(lang, "you_won", prize=n["red"]))
+        # No code, no address: the outcome line says how to redeem (SPEC §10).
+        won_line = f"{say(lang, 'you_won', prize=n['red'])} {hint[lang]}"
+        await expect(page.locator("#outcome")).to_have_text(won_line)
         await expect(page.locator(".sky .catch.won")).to_contain_text(n["red"])
         await expect(page.locator("#chances")).to_have_text("1")
         await shoot(page, artifacts, f"play-rain-{lang}-win")

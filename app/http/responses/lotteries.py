@@ -62,8 +62,12 @@ def lottery(rec: LotteryRecord, status: int) -> Lottery:
 
 def lottery_for(rec: LotteryRecord, status: int, user: str, joined: bool) -> LotteryForViewer:
     drawn = status == lotteries.DRAWN
+    body = lottery(rec, status)
+    if drawn and user == rec.creator:
+        # The creator hands the prize over, so sees who won; everyone else a mask.
+        body["winners"] = list(rec.winners)
     return {
-        **lottery(rec, status),
+        **body,
         "is_creator": user == rec.creator,
         "joined": joined,
         "won": (user in rec.winners) if drawn else None,

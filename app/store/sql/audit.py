@@ -147,15 +147,16 @@ class AuditLog:
             yield [_entry(r) for r in rows]
             after = rows[-1].id
 
-    async def head(self) -> tuple[int, str]:
-        """``(last id, last hash)`` as the head row records them."""
+    async def head(self) -> tuple[int, str] | None:
+        """``(last id, last hash)`` as the head row records them; None when
+        the row is gone (the migration writes it: only an edit removes it)."""
         async with self.db.session() as s:
             row = (
                 await s.execute(
                     select(AuditHeadRow.last_id, AuditHeadRow.last_hash).where(AuditHeadRow.id == 1)
                 )
-            ).one()
-            return int(row.last_id), str(row.last_hash)
+            ).one_or_none()
+            return None if row is None else (int(row.last_id), str(row.last_hash))
 
     async def failures_since(
         self, since: dt.datetime, *, target: str | None, ip: str | None

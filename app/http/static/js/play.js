@@ -270,13 +270,18 @@ function say(text, kind, loud = kind === "refused") {
   if (loud) toast(text, 2600);
 }
 
+// A win's line, with how to redeem it when no dialog will say so.
+const withHint = (text, dialog) => (!dialog && state.info?.redeem_hint ? `${text} ${state.info.redeem_hint}` : text);
+
 // A game calls settle() once its animation has shown the result.
 function settle(d, { pop = false } = {}) {
   if (!d) return;
   results.add(d);
-  say(d.won ? t("play.you_won", { prize: prizeName(d, state.info) }) : t("play.no_win"), d.won ? "won" : "lost");
-  // A code or an address to give is worth a dialog in every game.
-  if (pop || (d.won && (d.prize?.code || d.prize?.type === "physical"))) openPrize(d, state.info, { onSaved: results.render });
+  // A code or an address to give is worth a dialog in every game (which says
+  // how to redeem); any other win says it on the outcome line (SPEC §10).
+  const dialog = pop || (d.won && (d.prize?.code || d.prize?.type === "physical"));
+  say(d.won ? withHint(t("play.you_won", { prize: prizeName(d, state.info) }), dialog) : t("play.no_win"), d.won ? "won" : "lost");
+  if (dialog) openPrize(d, state.info, { onSaved: results.render });
   render();
 }
 
@@ -290,8 +295,9 @@ function settleMany(draws, { pop = false } = {}) {
   const text = won.length
     ? t("play.batch_won", { n: won.length, of: draws.length, prizes: tally(won, state.info).join(t("play.list_sep")) })
     : t("play.batch_lost", { n: draws.length });
-  say(text, won.length ? "won" : "lost");
-  if (pop || won.some((d) => d.prize?.code || d.prize?.type === "physical")) openHaul(draws, state.info, { onSaved: results.render });
+  const dialog = pop || won.some((d) => d.prize?.code || d.prize?.type === "physical");
+  say(won.length ? withHint(text, dialog) : text, won.length ? "won" : "lost");
+  if (dialog) openHaul(draws, state.info, { onSaved: results.render });
   render();
 }
 
