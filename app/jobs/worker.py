@@ -164,10 +164,15 @@ class Worker:
         delivery address and the winners read their own draws at once."""
         if self.should_exit:
             return
-        done = asyncio.get_running_loop().create_future()
-        self._waiting.append((self._passes, done))
-        with contextlib.suppress(TimeoutError):
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter = (self._passes, done)
+        self._waiting.append(waiter)
+        try:
             await asyncio.wait_for(asyncio.shield(done), within)
+        except TimeoutError:
+            # A worker busy for a long while releases nobody: leave, keep the list short.
+            with contextlib.suppress(ValueError):
+                self._waiting.remove(waiter)
 
     async def _caught_up(self, began: int) -> None:
         """A pass that began after a waiter arrived found nothing new: once the

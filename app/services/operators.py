@@ -96,10 +96,10 @@ class Operators:
         ops.check_username(username)
         ops.check_password(password)
         level = ops.Role.parse(role)
-        hashed = await asyncio.to_thread(HASHER.hash, password)
         tokens = await self.db.operators.tokens()
         if any(t.name.lower() == username and t.created_by != username for t in tokens):
             raise _name_taken(username, "an API token")
+        hashed = await asyncio.to_thread(HASHER.hash, password)
         audit = by.draft("operator.create", f"operator:{username}", after={"role": level.label})
         made = await self.db.operators.create(
             username, hashed, level.label, now=self.clock.stamp(), audit=audit

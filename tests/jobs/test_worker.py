@@ -128,6 +128,14 @@ async def test_caught_up_waits_for_every_draw_made_before_it(svc: Services) -> N
         await task
 
 
+async def test_caught_up_gives_up_in_time_and_leaves_nothing_behind(svc: Services) -> None:
+    worker = worker_for(svc)  # not running: nothing will release the wait
+    started = asyncio.get_running_loop().time()
+    await worker.caught_up(0.05)
+    assert asyncio.get_running_loop().time() - started < 2
+    assert worker._waiting == []  # a busy worker's waiters do not pile up
+
+
 async def test_same_id_different_draw_is_dead_lettered(svc: Services) -> None:
     aid = await published(svc, rain([prize("c2", 100, 0.5)]))
     (first,) = await draw_many(svc, aid, 1)
