@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import select, update
 
 from app.domain.bundle import check as replayed
@@ -423,3 +424,42 @@ async def test_a_changed_byte_of_a_compact_record_is_caught(make_service: Servic
     async with db.session() as s:
         await s.execute(update(LossBlockRow).where(LossBlockRow.id == block_id).values(data=data))
     assert await check(db, rid) == []
+
+
+async def test_a_blocks_own_columns_and_the_rounds_last_row_are_checked(
+    make_service: ServiceFactory,
+) -> None:
+    """An audit found these passed: a flipped byte of the row map, the loss
+    count or times changed, and the round's last draw (a win row) deleted,
+    which no gap before a later draw gives away."""
+    svc, rid, draws = await small_round(make_service)
+    db = svc.db
+    async with db.session() as s:
+        block = (
+            await s.execute(select(LossBlockRow).where(LossBlockRow.round_id == rid))
+        ).scalar_one()
+        saved = {c: getattr(block, c) for c in ("row_map", "draws", "first_ms", "last_ms")}
+    free = next(
+        i for i in range(8 * len(saved["row_map"])) if i + 1 not in {d.record.seq for d in draws}
+    )
+    flipped = bytearray(saved["row_map"])
+    flipped[free // 8] ^= 1 << (free % 8)
+    for change, words in (
+        ({"row_map": bytes(flipped)}, "no such row is stored"),
+        ({"draws": saved["draws"] - 1}, "losses, and holds"),
+        ({"first_ms": saved["first_ms"] + 1}, "losses span"),
+    ):
+        async with db.session() as s:
+            await s.execute(
+                update(LossBlockRow).where(LossBlockRow.id == block.id).values(**change)
+            )
+        problems = await check(db, rid)
+        assert any(words in p for p in problems), (change, problems)
+        async with db.session() as s:
+            await s.execute(update(LossBlockRow).where(LossBlockRow.id == block.id).values(**saved))
+    assert await check(db, rid) == []
+    last = max((d for d in draws if d.id), key=lambda d: d.record.seq)  # the last win row
+    async with db.session() as s:  # an insider's DELETE, not the repository's
+        await s.execute(sa_delete(DrawRow).where(DrawRow.id == last.id))
+    problems = await check(db, rid)
+    assert any(f"draw {last.record.seq} is a row" in p for p in problems), problems

@@ -246,8 +246,10 @@ class Draws:
             out = [stored(r) for r in await s.execute(q)]
             held, damaged = await losses.round_blocks(s, round_id)
             seed = await losses.seed_of(s, round_id)
+        rows = {d.record.seq for d in out}
         keys: dict[tuple[str, str], str] = {}
         for h in held:
+            damaged += losses.disagreements(h, rows)
             out += [
                 _loss(record_of(restored(x, seed, keys), h.activity_id, round_id))
                 for x in h.block.sorted()

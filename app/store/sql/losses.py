@@ -321,6 +321,34 @@ async def _all(s: AsyncSession, q: Any) -> list[Held]:
     return out
 
 
+def disagreements(h: Held, rows: set[int]) -> list[str]:
+    """What a decoded block's own columns say that its content and the
+    round's stored rows do not (verify's: SPEC §5, a changed byte of the
+    compact records): its loss count and times, and the draws its row map
+    says are rows. A row deleted from ``draws`` leaves its bit behind, so
+    even the round's last draw cannot go unnoticed."""
+    where = f"block {h.lane}/{h.index} of round {h.round_id}"
+    found = []
+    held = h.lost
+    if h.draws != len(held):
+        found.append(f"{where} says it holds {h.draws} losses, and holds {len(held)}")
+    times = [x[6] for x in held.values()]
+    if times and (h.first_ms, h.last_ms) != (min(times), max(times)):
+        found.append(
+            f"{where} says its losses span {h.first_ms}..{h.last_ms} ms, "
+            f"and they span {min(times)}..{max(times)}"
+        )
+    seqs = [*held, *h.row_seqs()]
+    if seqs and h.last_seq != max(seqs):
+        found.append(f"{where} says its last draw is {h.last_seq}, and it is {max(seqs)}")
+    found += [
+        f"draw {seq} is a row by {where}'s row map, and no such row is stored"
+        for seq in h.row_seqs()
+        if seq not in rows
+    ]
+    return found
+
+
 async def round_blocks(s: AsyncSession, round_id: str) -> tuple[list[Held], list[str]]:
     """Every block of a round, and what is wrong with those that do not decode."""
     held: list[Held] = []
