@@ -202,10 +202,6 @@ class Settings(BaseSettings):
         return self.embedded if self.dev_login is None else self.dev_login
 
     @property
-    def cookie_secure_enabled(self) -> bool:
-        return self.cookie_secure
-
-    @property
     def audit_key_bytes(self) -> bytes:
         """The audit chain's HMAC key: REDRAIN_AUDIT_KEY, else one derived from
         REDRAIN_SECRET_KEY (so rotating the secret needs REDRAIN_AUDIT_KEY set

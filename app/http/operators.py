@@ -64,7 +64,7 @@ async def login(request: Request) -> Response:
         done.operator.username, Role.parse(done.operator.role), "session", done.csrf_token
     )
     resp = JSON(r.signed_in(op))
-    secure = s.settings.cookie_secure_enabled
+    secure = s.settings.cookie_secure
     resp.set_cookie(
         SESSION_COOKIE, done.session, httponly=True, samesite="strict", secure=secure, path="/"
     )

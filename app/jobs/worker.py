@@ -32,6 +32,7 @@ from app.domain.types import ActivityId, DrawRecord
 from app.jobs.following import Following
 from app.jobs.parts import WorkerParts, wire
 from app.jobs.progress import Progress
+from app.jobs.waiters import Waiters
 from app.services.clock import Clock
 from app.services.runtimes import RuntimeCache
 from app.store.redis import ledger
@@ -89,10 +90,7 @@ class Worker:
         self._next = {"discover": 0.0, "claim": 0.0, "maintain": 0.0, "report": 0.0}
         self.progress = Progress(time.monotonic())
         self._trouble: str | None = None
-        # Who waits for every draw appended so far to be written (caught_up):
-        # the flush-loop pass each one arrived in.
-        self._passes = 0
-        self._waiting: list[tuple[int, asyncio.Future[None]]] = []
+        self._waiters = Waiters()  # who waits for every draw so far to be written
 
     @classmethod
     def wired(
@@ -162,22 +160,13 @@ class Worker:
         after ``within`` seconds, whatever is written by then): embedded mode
         runs this worker in the API's process, so a player's history, their
         delivery address and the winners read their own draws at once."""
-        if self.should_exit:
-            return
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        waiter = (self._passes, done)
-        self._waiting.append(waiter)
-        try:
-            await asyncio.wait_for(asyncio.shield(done), within)
-        except TimeoutError:
-            # A worker busy for a long while releases nobody: leave, keep the list short.
-            with contextlib.suppress(ValueError):
-                self._waiting.remove(waiter)
+        if not self.should_exit:
+            await self._waiters.wait(within)
 
     async def _caught_up(self, began: int) -> None:
         """A pass that began after a waiter arrived found nothing new: once the
         batches in flight are written, so is everything the waiter asked for."""
-        if not self._waiting:
+        if not self._waiters:
             return
         await self._settle()
         # A round's first draw opens a stream this worker may not follow yet.
@@ -185,20 +174,12 @@ class Worker:
         await self.discover()
         if self._backlog or set(self.following.tracked) - before:
             return  # the next pass reads what is new
-        still = []
-        for arrived, done in self._waiting:
-            if arrived < began:
-                if not done.done():
-                    done.set_result(None)
-            else:
-                still.append((arrived, done))
-        self._waiting = still
+        self._waiters.release(began)
 
     async def _flush_loop(self) -> None:
         delay = 0.1
         while not self.should_exit:
-            self._passes += 1
-            began = self._passes
+            began = self._waiters.begin_pass()
             try:
                 busy = await self.step()
                 if not busy:

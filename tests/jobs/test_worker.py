@@ -133,7 +133,7 @@ async def test_caught_up_gives_up_in_time_and_leaves_nothing_behind(svc: Service
     started = asyncio.get_running_loop().time()
     await worker.caught_up(0.05)
     assert asyncio.get_running_loop().time() - started < 2
-    assert worker._waiting == []  # a busy worker's waiters do not pile up
+    assert not worker._waiters  # a busy worker's waiters do not pile up
 
 
 async def test_same_id_different_draw_is_dead_lettered(svc: Services) -> None:

@@ -150,15 +150,21 @@ async def load(s: AsyncSession, held: Sequence[Held]) -> None:
         h.block.losses = decode(data)
 
 
+def _content(h: Held) -> tuple[list[int], list[int], list[int]]:
+    """What a decoded block holds: its losses' draw numbers, its rows' (by
+    the row map) and its losses' times; the figures its columns keep."""
+    held = h.block.sorted()
+    return [x[0] for x in held], h.row_seqs(), [x[6] for x in held]
+
+
 def _after(h: Held, m: Merged) -> dict[str, Any]:
     """The block's figures once ``m`` is applied."""
     seqs = [r.seq for r in m.added] + [r.seq for r in m.rows]
     times = [r.drawn_at_ms for r in m.added]
     if m.rewrite:
-        held = h.block.sorted()
-        seqs = [x[0] for x in held] + h.row_seqs()
-        times = [x[6] for x in held]
-        draws, first_seq, last_seq, first_ms, last_ms = len(held), 0, 0, 0, 0
+        lost, rows, times = _content(h)
+        seqs = lost + rows
+        draws, first_seq, last_seq, first_ms, last_ms = len(lost), 0, 0, 0, 0
     else:
         draws = h.draws + len(m.added)
         first_seq, last_seq, first_ms, last_ms = h.first_seq, h.last_seq, h.first_ms, h.last_ms
@@ -329,21 +335,20 @@ def disagreements(h: Held, rows: set[int]) -> list[str]:
     even the round's last draw cannot go unnoticed."""
     where = f"block {h.lane}/{h.index} of round {h.round_id}"
     found = []
-    held = h.lost
-    if h.draws != len(held):
-        found.append(f"{where} says it holds {h.draws} losses, and holds {len(held)}")
-    times = [x[6] for x in held.values()]
+    lost, marked, times = _content(h)
+    if h.draws != len(lost):
+        found.append(f"{where} says it holds {h.draws} losses, and holds {len(lost)}")
     if times and (h.first_ms, h.last_ms) != (min(times), max(times)):
         found.append(
             f"{where} says its losses span {h.first_ms}..{h.last_ms} ms, "
             f"and they span {min(times)}..{max(times)}"
         )
-    seqs = [*held, *h.row_seqs()]
+    seqs = lost + marked
     if seqs and h.last_seq != max(seqs):
         found.append(f"{where} says its last draw is {h.last_seq}, and it is {max(seqs)}")
     found += [
         f"draw {seq} is a row by {where}'s row map, and no such row is stored"
-        for seq in h.row_seqs()
+        for seq in marked
         if seq not in rows
     ]
     return found
